@@ -1,0 +1,125 @@
+//! `parley serve` and `parley migrate`: find or start the database, migrate, run the gateway until
+//! SIGINT/SIGTERM, then stop in order (gateway first, embedded PostgreSQL last).
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use parley_persister::db;
+use parley_persister::embedded::{EmbeddedOptions, EmbeddedPg};
+use parley_persister::migrate::MigrationReport;
+use parley_shared::Config;
+
+use crate::Gateway;
+
+/// Name of the database Parley uses inside its embedded cluster.
+pub const EMBEDDED_DATABASE: &str = "parley";
+
+/// Where the database is, and the embedded server when Parley runs its own.
+#[derive(Debug)]
+pub struct Database {
+    /// Connection settings for the Parley database.
+    pub connect: parley_persister::PgConfig,
+    /// The embedded server, stopped when this is dropped.
+    pub embedded: Option<EmbeddedPg>,
+}
+
+/// Runs the gateway until a stop signal. Returns once everything is stopped.
+pub fn serve(config: &Config) -> anyhow::Result<()> {
+    let runtime = startup_runtime()?;
+    let database = open_database(config, &runtime)?;
+    let report = runtime.block_on(db::prepare(
+        &database.connect,
+        config.database.connect_timeout,
+        config.database.allow_unsafe_durability,
+    ))?;
+    tracing::info!(schema = report.version, applied = ?report.applied, "database ready");
+    let gateway = Gateway::start(config, database.connect.clone())?;
+    announce(&gateway);
+    let trigger = gateway.trigger();
+    runtime.block_on(wait_for_signal())?;
+    tracing::info!(grace = ?config.server.shutdown_grace, "stop signal received; draining");
+    trigger.trigger();
+    gateway.shutdown();
+    drop(database);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Applies pending migrations and reports what it did.
+pub fn migrate(config: &Config) -> anyhow::Result<MigrationReport> {
+    let runtime = startup_runtime()?;
+    let database = open_database(config, &runtime)?;
+    let report = runtime.block_on(db::prepare(
+        &database.connect,
+        config.database.connect_timeout,
+        config.database.allow_unsafe_durability,
+    ))?;
+    Ok(report)
+}
+
+/// The configured database, or the embedded cluster in `<data_dir>/pg` (started, with the Parley
+/// database created).
+pub fn open_database(config: &Config, runtime: &tokio::runtime::Runtime) -> anyhow::Result<Database> {
+    if !config.database.url.is_empty() {
+        let connect = db::parse_url(&config.database.url, config.database.connect_timeout)?;
+        return Ok(Database {
+            connect,
+            embedded: None,
+        });
+    }
+    let data_dir = &config.server.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("could not create the data dir {}", data_dir.display()))?;
+    let options = EmbeddedOptions {
+        root: data_dir.join("pg"),
+        bin_dir: non_empty_path(&config.database.pg_bin_dir),
+        start_timeout: config.database.embedded_start_timeout,
+        template: None,
+    };
+    let embedded = EmbeddedPg::start(&options)?;
+    let admin_config = embedded.connect_config("postgres");
+    runtime.block_on(async {
+        let admin =
+            db::connect_with_retry(&admin_config, config.database.embedded_start_timeout).await?;
+        db::ensure_database(&admin, EMBEDDED_DATABASE).await
+    })?;
+    Ok(Database {
+        connect: embedded.connect_config(EMBEDDED_DATABASE),
+        embedded: Some(embedded),
+    })
+}
+
+fn non_empty_path(text: &str) -> Option<std::path::PathBuf> {
+    (!text.is_empty()).then(|| Path::new(text).to_path_buf())
+}
+
+/// The main thread's own small runtime, for startup work and waiting on signals.
+fn startup_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("could not build the startup runtime")
+}
+
+fn announce(gateway: &Gateway) {
+    let addr = gateway.local_addr();
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(
+        stdout,
+        "Parley is listening on http://{addr} ({} shards). Health: http://{addr}/health/ready. Ctrl-C stops it.",
+        gateway.shards()
+    );
+    let _ = stdout.flush();
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("could not watch SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("could not watch SIGINT")?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
+}

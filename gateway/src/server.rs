@@ -1,0 +1,123 @@
+//! The gateway as a whole: binds the shards' listeners, starts the shards, and stops them.
+
+use std::net::SocketAddr;
+use std::thread::JoinHandle;
+
+use parley_shared::Config;
+
+use crate::listener;
+use crate::shard::{self, ShardSettings, ShardSpec};
+use crate::shutdown::{self, ShutdownTrigger};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not start a shard thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+/// A running gateway: N shards serving HTTP on one address.
+#[derive(Debug)]
+pub struct Gateway {
+    addr: SocketAddr,
+    shards: usize,
+    trigger: ShutdownTrigger,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Gateway {
+    /// Binds `config.server.listen` and starts the shards. `db` is how shards reach PostgreSQL.
+    pub fn start(config: &Config, db: parley_persister::PgConfig) -> Result<Self, StartError> {
+        let shards = shard_count(config.server.shards);
+        let listen = config.server.listen;
+        let listeners = listener::bind_all(listen, shards, config.server.backlog)
+            .map_err(|source| StartError::Bind { addr: listen, source })?;
+        let addr = listeners
+            .first()
+            .and_then(shard::describe)
+            .expect("bind_all returns one listener per shard, at least one");
+        let settings = ShardSettings {
+            max_connections: config.server.max_connections.div_ceil(shards),
+            header_read_timeout: config.server.header_read_timeout,
+            shutdown_grace: config.server.shutdown_grace,
+            pool_size: config.database.pool_size,
+            connect_timeout: config.database.connect_timeout,
+            probe_timeout: config.database.probe_timeout,
+        };
+        let (trigger, stop) = shutdown::channel();
+        let mut gateway = Gateway {
+            addr,
+            shards,
+            trigger,
+            threads: Vec::with_capacity(shards),
+        };
+        for (id, listener) in listeners.into_iter().enumerate() {
+            let spec = ShardSpec {
+                id,
+                listener,
+                db: db.clone(),
+                settings,
+                shutdown: stop.clone(),
+            };
+            match shard::spawn(spec) {
+                Ok(thread) => gateway.threads.push(thread),
+                Err(error) => {
+                    gateway.stop();
+                    return Err(StartError::Thread(error));
+                }
+            }
+        }
+        tracing::info!(%addr, shards, "gateway listening");
+        Ok(gateway)
+    }
+
+    /// The bound address (the real port when `listen` asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Number of shards running.
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
+    /// A handle that starts the shutdown from elsewhere (a signal handler, a test).
+    pub fn trigger(&self) -> ShutdownTrigger {
+        self.trigger.clone()
+    }
+
+    /// Stops accepting, lets in-flight requests finish within the grace period, and waits for
+    /// every shard thread to exit.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.trigger.trigger();
+        for thread in self.threads.drain(..) {
+            if thread.join().is_err() {
+                tracing::error!("a shard thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `0` means one shard per core.
+pub fn shard_count(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}

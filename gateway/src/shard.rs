@@ -1,0 +1,161 @@
+//! Shards: the only place Parley creates threads for serving. Each shard is one OS thread running a
+//! current-thread tokio runtime with its own listener, database pool and connection set; a
+//! connection lives and dies on the shard that accepted it, so its state needs no lock.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parley_persister::{PgConfig, Pool};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinSet, LocalSet};
+use tracing::Instrument;
+
+use crate::http;
+use crate::shutdown::Shutdown;
+
+/// What a shard needs to run; built by [`crate::Gateway::start`].
+#[derive(Debug)]
+pub(crate) struct ShardSpec {
+    pub(crate) id: usize,
+    pub(crate) listener: std::net::TcpListener,
+    pub(crate) db: PgConfig,
+    pub(crate) settings: ShardSettings,
+    pub(crate) shutdown: Shutdown,
+}
+
+/// Bounds and timeouts of one shard, from `[server]` and `[database]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ShardSettings {
+    pub(crate) max_connections: usize,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) pool_size: usize,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) probe_timeout: Duration,
+}
+
+/// State shared by the connections of one shard (and only them: it is `Rc`, not `Arc`).
+#[derive(Debug)]
+pub(crate) struct ShardState {
+    pub(crate) pool: Pool,
+    pub(crate) probe_timeout: Duration,
+    pub(crate) shutdown: Shutdown,
+}
+
+/// Starts the shard's thread.
+pub(crate) fn spawn(spec: ShardSpec) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("parley-shard-{}", spec.id))
+        .spawn(move || run(spec))
+}
+
+fn run(spec: ShardSpec) {
+    let id = spec.id;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(shard = id, %error, "could not build the shard's runtime");
+            return;
+        }
+    };
+    let local = LocalSet::new();
+    local.block_on(&runtime, serve(spec).instrument(tracing::info_span!("shard", shard = id)));
+}
+
+async fn serve(spec: ShardSpec) {
+    let settings = spec.settings;
+    let listener = match TcpListener::from_std(spec.listener) {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(%error, "could not register the listener");
+            return;
+        }
+    };
+    let pool = parley_persister::db::pool(spec.db, settings.pool_size, settings.connect_timeout);
+    let state = Rc::new(ShardState {
+        pool,
+        probe_timeout: settings.probe_timeout,
+        shutdown: spec.shutdown.clone(),
+    });
+    let mut shutdown = spec.shutdown;
+    let mut connections = JoinSet::new();
+    let mut next_id: u64 = 0;
+    loop {
+        tokio::select! {
+            () = shutdown.triggered() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    if connections.len() >= settings.max_connections {
+                        tracing::warn!(%peer, limit = settings.max_connections, "connection limit reached; closing new connection");
+                        drop(stream);
+                        continue;
+                    }
+                    next_id += 1;
+                    let span = tracing::debug_span!("conn", conn.id = next_id, %peer);
+                    let task = serve_connection(stream, Rc::clone(&state), settings, shutdown.clone());
+                    connections.spawn_local(task.instrument(span));
+                }
+                Err(error) => {
+                    // Usually EMFILE/ENFILE: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    let open = connections.len();
+    tracing::debug!(open, "stopped accepting; draining connections");
+    let drained = tokio::time::timeout(settings.shutdown_grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            remaining = connections.len(),
+            grace = ?settings.shutdown_grace,
+            "grace period over; closing remaining connections"
+        );
+        connections.shutdown().await;
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    state: Rc<ShardState>,
+    settings: ShardSettings,
+    mut shutdown: Shutdown,
+) {
+    let service = service_fn(move |request| http::handle(request, Rc::clone(&state)));
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = shutdown.triggered() => {
+            // Finish the request in flight, then close; the shard's grace timer bounds this.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "connection ended with an error");
+    }
+}
+
+/// The address a shard would report; used in logs.
+pub(crate) fn describe(listener: &std::net::TcpListener) -> Option<SocketAddr> {
+    listener.local_addr().ok()
+}

@@ -1,0 +1,143 @@
+//! Connections to PostgreSQL: parsing settings, pools, the durability check and the readiness probe.
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::{Client, NoTls};
+
+use crate::error::DbError;
+use crate::migrate;
+
+/// Parses a `postgres://` URL or `key=value` string into connection settings.
+pub fn parse_url(url: &str, connect_timeout: Duration) -> Result<tokio_postgres::Config, DbError> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| DbError::BadUrl(e.to_string()))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(connect_timeout);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("parley");
+    }
+    Ok(config)
+}
+
+/// A pool of at most `size` connections. Connections open lazily, on the runtime that asks for
+/// them: build one pool per shard so each shard's queries stay on its own event loop.
+pub fn pool(config: tokio_postgres::Config, size: usize, connect_timeout: Duration) -> Pool {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .create_timeout(Some(connect_timeout))
+        .wait_timeout(Some(connect_timeout))
+        .build()
+        .expect("a runtime is set, so timeouts are allowed")
+}
+
+/// Opens one connection and drives it on the current runtime.
+pub async fn connect(config: &tokio_postgres::Config) -> Result<Client, DbError> {
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| DbError::Unavailable(e.to_string()))?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "database connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Connects, retrying until `deadline` passes: a server that is still starting refuses for a while.
+pub async fn connect_with_retry(
+    config: &tokio_postgres::Config,
+    within: Duration,
+) -> Result<Client, DbError> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match connect(config).await {
+            Ok(client) => return Ok(client),
+            Err(error) if tokio::time::Instant::now() >= deadline => return Err(error),
+            Err(error) => {
+                tracing::debug!(%error, "database not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// Refuses a server where a commit may not survive a crash (`fsync` or `synchronous_commit` off),
+/// unless `allow_unsafe` is set, in which case it logs a warning.
+pub async fn check_durability(client: &Client, allow_unsafe: bool) -> Result<(), DbError> {
+    for setting in ["fsync", "synchronous_commit"] {
+        let row = client.query_one(&format!("SHOW {setting}"), &[]).await?;
+        let value: String = row.get(0);
+        if value == "off" {
+            if allow_unsafe {
+                tracing::warn!(
+                    setting,
+                    value = %value,
+                    "durability is off (--allow-unsafe-durability): acknowledged messages can be lost in a crash"
+                );
+            } else {
+                return Err(DbError::UnsafeDurability { setting, value });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates database `name` if it does not exist (used for the embedded cluster and by tests).
+pub async fn ensure_database(admin: &Client, name: &str) -> Result<(), DbError> {
+    let exists = admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await?
+        .is_some();
+    if !exists {
+        // Identifiers cannot be bound; quote it instead.
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        admin
+            .batch_execute(&format!("CREATE DATABASE {quoted}"))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Readiness: the database answers within `timeout` and every migration this build knows is
+/// applied.
+pub async fn probe(pool: &Pool, timeout: Duration) -> Result<(), DbError> {
+    let check = async {
+        let client = pool.get().await?;
+        let version = migrate::applied_version(&client).await?;
+        let wanted = migrate::latest_version();
+        if version < wanted {
+            return Err(DbError::SchemaBehind {
+                found: version,
+                wanted,
+            });
+        }
+        Ok(())
+    };
+    tokio::time::timeout(timeout, check)
+        .await
+        .map_err(|_| DbError::Timeout(timeout))?
+}
+
+/// Everything `serve` and `migrate` do before traffic: connect (retrying while the server starts),
+/// refuse unsafe durability, apply migrations.
+pub async fn prepare(
+    config: &tokio_postgres::Config,
+    within: Duration,
+    allow_unsafe_durability: bool,
+) -> Result<migrate::MigrationReport, crate::MigrateError> {
+    let mut client = connect_with_retry(config, within).await?;
+    check_durability(&client, allow_unsafe_durability).await?;
+    migrate::migrate(&mut client).await
+}

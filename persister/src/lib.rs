@@ -1,0 +1,14 @@
+//! Everything Parley says to PostgreSQL lives here: connection settings and pools, the embedded
+//! cluster, migrations, and (with the messaging core) the batched writer. No other crate holds SQL.
+
+pub mod db;
+pub mod embedded;
+pub mod error;
+pub mod migrate;
+
+pub use error::{DbError, EmbeddedError, MigrateError};
+
+/// Connection settings for one PostgreSQL database.
+pub use tokio_postgres::Config as PgConfig;
+/// A pool of connections, one per shard.
+pub use deadpool_postgres::Pool;

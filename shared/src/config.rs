@@ -1,0 +1,381 @@
+//! Parley's configuration: the typed tree, its defaults, and layered loading with key-naming errors.
+//!
+//! Layers, lowest first: built-in defaults, the TOML file, `PARLEY_<SECTION>__<KEY>` environment
+//! variables, then explicit overrides (command-line flags). Every key that is not part of the tree
+//! and every value of the wrong type is rejected with the dotted key and where it came from.
+//! `config/parley.toml` documents every key; a test keeps it in step with [`Config::default`].
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::duration::serde_human;
+
+/// Prefix of every environment variable Parley reads.
+pub const ENV_PREFIX: &str = "PARLEY_";
+
+/// The whole configuration of one `parley` process.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+}
+
+/// `[server]`: the listening socket, shards and their bounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address for HTTP and WebSocket. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Number of shards (one OS thread and event loop each); 0 means one per CPU core.
+    pub shards: usize,
+    /// Directory for Parley's own state: the embedded PostgreSQL cluster and generated secrets.
+    pub data_dir: PathBuf,
+    /// Listen backlog of each shard's socket.
+    pub backlog: u32,
+    /// Most connections one process holds open (HTTP and WebSocket together), split over shards.
+    pub max_connections: usize,
+    /// Time a client has to send complete request headers.
+    #[serde(with = "serde_human")]
+    pub header_read_timeout: Duration,
+    /// How long shutdown waits for in-flight requests before closing them.
+    #[serde(with = "serde_human")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            shards: 0,
+            data_dir: PathBuf::from("./.parley"),
+            backlog: 1024,
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[database]`: where PostgreSQL is and how Parley talks to it.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://` URL or key=value string. Empty: run an embedded cluster in `server.data_dir`.
+    pub url: String,
+    /// Connections in each shard's pool.
+    pub pool_size: usize,
+    /// Time allowed to open one connection.
+    #[serde(with = "serde_human")]
+    pub connect_timeout: Duration,
+    /// Time one readiness probe may take before the database counts as down.
+    #[serde(with = "serde_human")]
+    pub probe_timeout: Duration,
+    /// Start even if the server runs with `fsync` or `synchronous_commit` off (acks would not be durable).
+    pub allow_unsafe_durability: bool,
+    /// Directory holding `initdb` and `postgres` for the embedded cluster. Empty: look it up.
+    pub pg_bin_dir: String,
+    /// Time the embedded cluster has to accept connections after it is started.
+    #[serde(with = "serde_human")]
+    pub embedded_start_timeout: Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            pool_size: 4,
+            connect_timeout: Duration::from_secs(5),
+            probe_timeout: Duration::from_secs(2),
+            allow_unsafe_durability: false,
+            pg_bin_dir: String::new(),
+            embedded_start_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("probe_timeout", &self.probe_timeout)
+            .field("allow_unsafe_durability", &self.allow_unsafe_durability)
+            .field("pg_bin_dir", &self.pg_bin_dir)
+            .field("embedded_start_timeout", &self.embedded_start_timeout)
+            .finish()
+    }
+}
+
+/// Hides the password of a `postgres://user:password@host/db` URL or a `password=...` pair.
+pub fn redact_url(url: &str) -> String {
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        if let Some(at) = rest.find('@') {
+            let userinfo = &rest[..at];
+            if let Some(colon) = userinfo.find(':') {
+                return format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &rest[at..]
+                );
+            }
+        }
+        return url.to_owned();
+    }
+    url.split_whitespace()
+        .map(|pair| {
+            if pair.starts_with("password=") {
+                "password=***"
+            } else {
+                pair
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `[log]`: what is logged and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `parley_gateway=debug,info`. `RUST_LOG` wins when set.
+    pub level: String,
+    /// `text` for people, `json` for one JSON object per line.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Output format of the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// One value set from outside the file: an environment variable or a command-line flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    /// Dotted key, e.g. `server.listen`.
+    pub key: String,
+    /// The value as the user wrote it; converted to the key's type.
+    pub value: String,
+    /// Where it came from, for error messages: `environment variable PARLEY_X__Y`, `flag --listen`.
+    pub origin: String,
+}
+
+/// Why a configuration was refused. Every variant names the offending key or source.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{origin}: not valid TOML: {message}")]
+    Syntax { origin: String, message: String },
+    #[error("{origin}: unknown key `{key}`")]
+    UnknownKey { key: String, origin: String },
+    #[error("{origin}: invalid value for `{key}`: {message}")]
+    InvalidValue {
+        key: String,
+        origin: String,
+        message: String,
+    },
+}
+
+impl Config {
+    /// Builds the configuration from an optional file `(name, text)`, the process environment
+    /// (pass `std::env::vars()`), and explicit overrides, then validates it.
+    pub fn load(
+        file: Option<(&str, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: Vec<Override>,
+    ) -> Result<Config, ConfigError> {
+        let defaults = toml::Value::try_from(Config::default())
+            .expect("the default configuration serialises to TOML");
+        let mut tree = toml::Table::new();
+        let mut origin = "defaults".to_owned();
+        if let Some((name, text)) = file {
+            origin = format!("config file {name}");
+            tree = text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax {
+                origin: origin.clone(),
+                message: e.message().to_owned() + &line_hint(text, e.span()),
+            })?;
+        }
+        let mut layered: Vec<Override> = env_overrides(env);
+        layered.extend(overrides);
+        // Which layer set each overridden key, so a type error names the right source.
+        let mut origins = std::collections::HashMap::new();
+        for item in layered {
+            let kind = lookup(&defaults, &item.key).ok_or_else(|| ConfigError::UnknownKey {
+                key: item.key.clone(),
+                origin: item.origin.clone(),
+            })?;
+            let value = convert(kind, &item.value).map_err(|message| ConfigError::InvalidValue {
+                key: item.key.clone(),
+                origin: item.origin.clone(),
+                message,
+            })?;
+            insert(&mut tree, &item.key, value);
+            origins.insert(item.key, item.origin);
+        }
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(tree)).map_err(
+            |e| {
+                let key = e.path().to_string();
+                let message = e.inner().message().to_owned();
+                let origin = origins.get(&key).cloned().unwrap_or_else(|| origin.clone());
+                if message.starts_with("unknown field") {
+                    ConfigError::UnknownKey { key, origin }
+                } else {
+                    ConfigError::InvalidValue { key, origin, message }
+                }
+            },
+        )?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Range checks that types alone cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| ConfigError::InvalidValue {
+            key: key.to_owned(),
+            origin: "configuration".to_owned(),
+            message: message.to_owned(),
+        };
+        let s = &self.server;
+        if s.shards > 1024 {
+            return Err(invalid("server.shards", "must be between 0 (one per core) and 1024"));
+        }
+        if s.backlog == 0 || s.backlog > 65_535 {
+            return Err(invalid("server.backlog", "must be between 1 and 65535"));
+        }
+        if s.max_connections == 0 {
+            return Err(invalid("server.max_connections", "must be at least 1"));
+        }
+        if s.header_read_timeout.is_zero() {
+            return Err(invalid("server.header_read_timeout", "must be longer than 0"));
+        }
+        if s.data_dir.as_os_str().is_empty() {
+            return Err(invalid("server.data_dir", "must not be empty"));
+        }
+        let d = &self.database;
+        if d.pool_size == 0 || d.pool_size > 1024 {
+            return Err(invalid("database.pool_size", "must be between 1 and 1024"));
+        }
+        for (key, value) in [
+            ("database.connect_timeout", d.connect_timeout),
+            ("database.probe_timeout", d.probe_timeout),
+            ("database.embedded_start_timeout", d.embedded_start_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(key, "must be longer than 0"));
+            }
+        }
+        if self.log.level.trim().is_empty() {
+            return Err(invalid("log.level", "must not be empty (e.g. \"info\")"));
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML, as `parley config` would show it (secrets redacted).
+    pub fn to_redacted_toml(&self) -> String {
+        let mut copy = self.clone();
+        copy.database.url = redact_url(&copy.database.url);
+        toml::to_string(&copy).expect("the configuration serialises to TOML")
+    }
+}
+
+/// `PARLEY_SECTION__KEY=value` pairs become overrides of `section.key`. Variables without `__`
+/// (`PARLEY_LISTEN`, ...) belong to command-line flags and are not read here.
+fn env_overrides(env: impl IntoIterator<Item = (String, String)>) -> Vec<Override> {
+    let mut found: Vec<Override> = env
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let rest = name.strip_prefix(ENV_PREFIX)?;
+            rest.contains("__").then(|| Override {
+                key: rest.to_ascii_lowercase().replace("__", "."),
+                value,
+                origin: format!("environment variable {name}"),
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a.key.cmp(&b.key));
+    found
+}
+
+fn lookup<'a>(tree: &'a toml::Value, key: &str) -> Option<&'a toml::Value> {
+    key.split('.').try_fold(tree, |node, part| node.get(part))
+}
+
+fn insert(tree: &mut toml::Table, key: &str, value: toml::Value) {
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts.pop().expect("split yields at least one part");
+    let mut node = tree;
+    for part in parts {
+        let entry = node
+            .entry(part.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        node = entry.as_table_mut().expect("made a table just above");
+    }
+    node.insert(last.to_owned(), value);
+}
+
+/// Converts a raw string to the TOML type the default value at that key has.
+fn convert(kind: &toml::Value, raw: &str) -> Result<toml::Value, String> {
+    match kind {
+        toml::Value::String(_) => Ok(toml::Value::String(raw.to_owned())),
+        toml::Value::Integer(_) => raw
+            .trim()
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .map_err(|_| format!("expected a whole number, got `{raw}`")),
+        toml::Value::Float(_) => raw
+            .trim()
+            .parse::<f64>()
+            .map(toml::Value::Float)
+            .map_err(|_| format!("expected a number, got `{raw}`")),
+        toml::Value::Boolean(_) => match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(toml::Value::Boolean(true)),
+            "false" | "0" | "no" | "off" => Ok(toml::Value::Boolean(false)),
+            _ => Err(format!("expected true or false, got `{raw}`")),
+        },
+        toml::Value::Array(_) => format!("v = {raw}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .filter(toml::Value::is_array)
+            .ok_or_else(|| format!("expected a TOML array such as [\"a\", \"b\"], got `{raw}`")),
+        toml::Value::Datetime(_) | toml::Value::Table(_) => {
+            Err("this key takes a section, not a single value".to_owned())
+        }
+    }
+}
+
+fn line_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!(" (line {line})")
+        }
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

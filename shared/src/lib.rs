@@ -1,0 +1,11 @@
+//! Parley's shared vocabulary: configuration types, the error catalog and small value parsers.
+//!
+//! This crate does no I/O: it never opens a file, a socket or a database connection. Callers read
+//! bytes and environment variables and hand them in.
+
+pub mod config;
+pub mod duration;
+pub mod error;
+
+pub use config::{Config, ConfigError};
+pub use error::{ErrorBody, ErrorCode};
