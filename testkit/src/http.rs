@@ -1,0 +1,65 @@
+//! A minimal HTTP/1.1 client for tests: one connection per request, JSON bodies, no redirects.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::HeaderMap;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// A response with its body parsed as JSON (`Value::Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct JsonResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: serde_json::Value,
+    pub raw: Bytes,
+}
+
+/// Sends one request to `addr` and reads the whole response.
+pub async fn request(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&serde_json::Value>,
+) -> anyhow::Result<JsonResponse> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let payload = match body {
+        Some(value) => {
+            builder = builder.header("content-type", "application/json");
+            Bytes::from(serde_json::to_vec(value)?)
+        }
+        None => Bytes::new(),
+    };
+    let response = sender.send_request(builder.body(Full::new(payload))?).await?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let raw = response.into_body().collect().await?.to_bytes();
+    let body = serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null);
+    Ok(JsonResponse {
+        status,
+        headers,
+        body,
+        raw,
+    })
+}
+
+/// `GET path`.
+pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<JsonResponse> {
+    request(addr, Method::GET, path, &[], None).await
+}
