@@ -17,7 +17,13 @@ pub(crate) struct Cli {
     #[arg(long, global = true, env = "PARLEY_LISTEN", value_name = "ADDR")]
     pub(crate) listen: Option<String>,
     /// PostgreSQL URL. Without one, Parley runs its own cluster in the data dir.
-    #[arg(long, global = true, env = "PARLEY_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "PARLEY_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub(crate) database_url: Option<String>,
     /// Directory for Parley's state (embedded PostgreSQL, secrets) [default: ./.parley].
     #[arg(long, global = true, env = "PARLEY_DATA_DIR", value_name = "DIR")]

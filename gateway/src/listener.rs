@@ -7,7 +7,11 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 /// Binds `count` listeners to `addr`. With port 0 the first socket picks the port and the others
 /// join it.
-pub(crate) fn bind_all(addr: SocketAddr, count: usize, backlog: u32) -> std::io::Result<Vec<TcpListener>> {
+pub(crate) fn bind_all(
+    addr: SocketAddr,
+    count: usize,
+    backlog: u32,
+) -> std::io::Result<Vec<TcpListener>> {
     let mut listeners = Vec::with_capacity(count);
     let mut addr = addr;
     for _ in 0..count {

@@ -46,7 +46,8 @@ fn load_config(cli: &cli::Cli) -> anyhow::Result<Config> {
         None => None,
     };
     let config = Config::load(
-        file.as_ref().map(|(name, text)| (name.as_str(), text.as_str())),
+        file.as_ref()
+            .map(|(name, text)| (name.as_str(), text.as_str())),
         std::env::vars(),
         cli.overrides(),
     )?;
@@ -62,7 +63,11 @@ fn run(cli: &cli::Cli, config: &Config) -> anyhow::Result<()> {
             if report.applied.is_empty() {
                 writeln!(stdout, "schema is up to date (version {})", report.version)?;
             } else {
-                writeln!(stdout, "applied migrations {:?}; schema is at version {}", report.applied, report.version)?;
+                writeln!(
+                    stdout,
+                    "applied migrations {:?}; schema is at version {}",
+                    report.applied, report.version
+                )?;
             }
             Ok(())
         }

@@ -60,7 +60,10 @@ pub fn migrate(config: &Config) -> anyhow::Result<MigrationReport> {
 
 /// The configured database, or the embedded cluster in `<data_dir>/pg` (started, with the Parley
 /// database created).
-pub fn open_database(config: &Config, runtime: &tokio::runtime::Runtime) -> anyhow::Result<Database> {
+pub fn open_database(
+    config: &Config,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<Database> {
     if !config.database.url.is_empty() {
         let connect = db::parse_url(&config.database.url, config.database.connect_timeout)?;
         return Ok(Database {

@@ -36,8 +36,13 @@ impl Gateway {
     pub fn start(config: &Config, db: parley_persister::PgConfig) -> Result<Self, StartError> {
         let shards = shard_count(config.server.shards);
         let listen = config.server.listen;
-        let listeners = listener::bind_all(listen, shards, config.server.backlog)
-            .map_err(|source| StartError::Bind { addr: listen, source })?;
+        let listeners =
+            listener::bind_all(listen, shards, config.server.backlog).map_err(|source| {
+                StartError::Bind {
+                    addr: listen,
+                    source,
+                }
+            })?;
         let addr = listeners
             .first()
             .and_then(shard::describe)

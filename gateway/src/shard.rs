@@ -7,10 +7,10 @@ use std::rc::Rc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parley_persister::{PgConfig, Pool};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use parley_persister::{PgConfig, Pool};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinSet, LocalSet};
 use tracing::Instrument;
@@ -67,7 +67,10 @@ fn run(spec: ShardSpec) {
         }
     };
     let local = LocalSet::new();
-    local.block_on(&runtime, serve(spec).instrument(tracing::info_span!("shard", shard = id)));
+    local.block_on(
+        &runtime,
+        serve(spec).instrument(tracing::info_span!("shard", shard = id)),
+    );
 }
 
 async fn serve(spec: ShardSpec) {

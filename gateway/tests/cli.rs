@@ -17,10 +17,21 @@ fn bin() -> &'static Path {
 fn version_and_help() -> anyhow::Result<()> {
     let (code, stdout, _) = run(bin(), &["--version"], &[])?;
     assert_eq!(code, 0);
-    assert_eq!(stdout.trim(), format!("parley {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        stdout.trim(),
+        format!("parley {}", env!("CARGO_PKG_VERSION"))
+    );
     let (code, stdout, _) = run(bin(), &["--help"], &[])?;
     assert_eq!(code, 0);
-    for word in ["serve", "migrate", "--listen", "--database-url", "--data-dir", "--shards", "--config"] {
+    for word in [
+        "serve",
+        "migrate",
+        "--listen",
+        "--database-url",
+        "--data-dir",
+        "--shards",
+        "--config",
+    ] {
         assert!(stdout.contains(word), "help lacks {word}:\n{stdout}");
     }
     Ok(())
@@ -35,40 +46,95 @@ fn configuration_errors_name_the_key() -> anyhow::Result<()> {
     std::fs::write(&bad_type, "[database]\npool_size = \"lots\"\n")?;
     let unknown = unknown.display().to_string();
     let bad_type = bad_type.display().to_string();
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
-        (vec!["--config", &unknown, "config"], vec![], "`server.shard`"),
-        (vec!["--config", &bad_type, "config"], vec![], "`database.pool_size`"),
-        (vec!["config"], vec![("PARLEY_SERVER__BACKLOG", "many")], "PARLEY_SERVER__BACKLOG"),
-        (vec!["config"], vec![("PARLEY_LIMITZ__SEND", "1/1m")], "`limitz.send`"),
-        (vec!["config"], vec![("PARLEY_LOG__FORMAT", "xml")], "`log.format`"),
-        (vec!["config", "--listen", "not-an-address"], vec![], "`server.listen`"),
-        (vec!["config"], vec![("PARLEY_SHARDS", "-1")], "`server.shards`"),
-        (vec!["config"], vec![("PARLEY_LOG__LEVEL", "info,[")], "`log.level`"),
-        (vec!["--config", "/nonexistent/parley.toml", "config"], vec![], "/nonexistent/parley.toml"),
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec!["--config", &unknown, "config"],
+            vec![],
+            "`server.shard`",
+        ),
+        (
+            vec!["--config", &bad_type, "config"],
+            vec![],
+            "`database.pool_size`",
+        ),
+        (
+            vec!["config"],
+            vec![("PARLEY_SERVER__BACKLOG", "many")],
+            "PARLEY_SERVER__BACKLOG",
+        ),
+        (
+            vec!["config"],
+            vec![("PARLEY_LIMITZ__SEND", "1/1m")],
+            "`limitz.send`",
+        ),
+        (
+            vec!["config"],
+            vec![("PARLEY_LOG__FORMAT", "xml")],
+            "`log.format`",
+        ),
+        (
+            vec!["config", "--listen", "not-an-address"],
+            vec![],
+            "`server.listen`",
+        ),
+        (
+            vec!["config"],
+            vec![("PARLEY_SHARDS", "-1")],
+            "`server.shards`",
+        ),
+        (
+            vec!["config"],
+            vec![("PARLEY_LOG__LEVEL", "info,[")],
+            "`log.level`",
+        ),
+        (
+            vec!["--config", "/nonexistent/parley.toml", "config"],
+            vec![],
+            "/nonexistent/parley.toml",
+        ),
     ];
     for (args, env, expected) in cases {
         let (code, _, stderr) = run(bin(), &args, &env)?;
-        assert_eq!(code, 2, "{args:?} {env:?} should be refused; stderr: {stderr}");
-        assert!(stderr.contains(expected), "{args:?} {env:?}: {stderr:?} should mention {expected}");
+        assert_eq!(
+            code, 2,
+            "{args:?} {env:?} should be refused; stderr: {stderr}"
+        );
+        assert!(
+            stderr.contains(expected),
+            "{args:?} {env:?}: {stderr:?} should mention {expected}"
+        );
     }
     let (code, stdout, _) = run(
         bin(),
-        &["config", "--shards", "3", "--database-url", "postgres://u:hunter2@db/parley"],
+        &[
+            "config",
+            "--shards",
+            "3",
+            "--database-url",
+            "postgres://u:hunter2@db/parley",
+        ],
         &[("PARLEY_SERVER__BACKLOG", "77")],
     )?;
     assert_eq!(code, 0);
-    assert!(stdout.contains("shards = 3") && stdout.contains("backlog = 77"), "{stdout}");
-    assert!(!stdout.contains("hunter2"), "the password must be redacted: {stdout}");
+    assert!(
+        stdout.contains("shards = 3") && stdout.contains("backlog = 77"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("hunter2"),
+        "the password must be redacted: {stdout}"
+    );
     std::fs::remove_dir_all(dir)?;
     Ok(())
 }
 
 async fn wait_ready(addr: std::net::SocketAddr) -> anyhow::Result<()> {
     for _ in 0..100 {
-        if let Ok(response) = http::get(addr, "/health/ready").await {
-            if response.status == 200 {
-                return Ok(());
-            }
+        if let Ok(response) = http::get(addr, "/health/ready").await
+            && response.status == 200
+        {
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -85,13 +151,26 @@ async fn serve_runs_its_own_postgres_and_stops_it() -> anyhow::Result<()> {
 
     let parley = ParleyProcess::serve(bin(), &args, &env, Duration::from_secs(120))?;
     wait_ready(parley.addr).await?;
-    assert!(data_dir.join("pg/data/PG_VERSION").exists(), "the cluster lives in <data-dir>/pg");
-    assert!(!processes_mentioning(&data).is_empty(), "PostgreSQL runs from the data dir");
+    assert!(
+        data_dir.join("pg/data/PG_VERSION").exists(),
+        "the cluster lives in <data-dir>/pg"
+    );
+    assert!(
+        !processes_mentioning(&data).is_empty(),
+        "PostgreSQL runs from the data dir"
+    );
     parley.signal("INT")?;
     let (status, stderr) = parley.wait(Duration::from_secs(60))?;
     assert!(status.success(), "exit {status}: {stderr}");
-    assert!(stderr.contains("initialised the embedded PostgreSQL cluster"), "{stderr}");
-    assert_eq!(processes_mentioning(&data), Vec::<u32>::new(), "no process left behind");
+    assert!(
+        stderr.contains("initialised the embedded PostgreSQL cluster"),
+        "{stderr}"
+    );
+    assert_eq!(
+        processes_mentioning(&data),
+        Vec::<u32>::new(),
+        "no process left behind"
+    );
 
     // Second start: same data, no initdb, migrations already applied.
     let parley = ParleyProcess::serve(bin(), &args, &env, Duration::from_secs(120))?;
@@ -99,8 +178,14 @@ async fn serve_runs_its_own_postgres_and_stops_it() -> anyhow::Result<()> {
     parley.signal("TERM")?;
     let (status, stderr) = parley.wait(Duration::from_secs(60))?;
     assert!(status.success(), "exit {status}: {stderr}");
-    assert!(!stderr.contains("initialised"), "the data must be reused: {stderr}");
-    assert!(!stderr.contains("applied migration"), "migrations apply once: {stderr}");
+    assert!(
+        !stderr.contains("initialised"),
+        "the data must be reused: {stderr}"
+    );
+    assert!(
+        !stderr.contains("applied migration"),
+        "migrations apply once: {stderr}"
+    );
     assert_eq!(processes_mentioning(&data), Vec::<u32>::new());
     std::fs::remove_dir_all(dir)?;
     Ok(())
@@ -114,7 +199,11 @@ async fn serve_and_migrate_work_against_an_existing_server() -> anyhow::Result<(
     let (code, stdout, stderr) = run(bin(), &["migrate", "--database-url", &url], &[])?;
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("applied migrations [1]"), "{stdout}");
-    let (code, stdout, _) = run(bin(), &["migrate"], &[("PARLEY_DATABASE_URL", url.as_str())])?;
+    let (code, stdout, _) = run(
+        bin(),
+        &["migrate"],
+        &[("PARLEY_DATABASE_URL", url.as_str())],
+    )?;
     assert_eq!(code, 0);
     assert!(stdout.contains("up to date"), "{stdout}");
 
@@ -142,10 +231,18 @@ async fn unsafe_durability_needs_the_flag() -> anyhow::Result<()> {
     let url = cluster.url();
     let (code, _, stderr) = run(bin(), &["migrate", "--database-url", &url], &[])?;
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("fsync") && stderr.contains("--allow-unsafe-durability"), "{stderr}");
+    assert!(
+        stderr.contains("fsync") && stderr.contains("--allow-unsafe-durability"),
+        "{stderr}"
+    );
     let (code, _, stderr) = run(
         bin(),
-        &["migrate", "--database-url", &url, "--allow-unsafe-durability"],
+        &[
+            "migrate",
+            "--database-url",
+            &url,
+            "--allow-unsafe-durability",
+        ],
         &[],
     )?;
     assert_eq!(code, 0, "{stderr}");

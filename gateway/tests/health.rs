@@ -46,7 +46,11 @@ async fn readiness_follows_the_database() -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(statuses.last().copied(), Some(hyper::StatusCode::OK), "{statuses:?}");
+    assert_eq!(
+        statuses.last().copied(),
+        Some(hyper::StatusCode::OK),
+        "{statuses:?}"
+    );
     Ok(())
 }
 
@@ -54,7 +58,9 @@ async fn readiness_follows_the_database() -> anyhow::Result<()> {
 async fn readiness_fails_when_the_schema_is_behind() -> anyhow::Result<()> {
     let gw = TestGateway::start().await?;
     let client = gw.cluster.client().await?;
-    client.batch_execute("DELETE FROM parley_migrations").await?;
+    client
+        .batch_execute("DELETE FROM parley_migrations")
+        .await?;
     let ready = gw.get("/health/ready").await?;
     assert_eq!(ready.status, 503);
     assert_eq!(ready.body["error"]["code"], "DB_ERROR");
@@ -74,14 +80,16 @@ async fn unknown_routes_get_the_error_envelope() -> anyhow::Result<()> {
             "retryable": false
         }})
     );
-    let wrong_method = http::request(gw.addr(), hyper::Method::POST, "/health/live", &[], None).await?;
+    let wrong_method =
+        http::request(gw.addr(), hyper::Method::POST, "/health/live", &[], None).await?;
     assert_eq!(wrong_method.status, 404);
     Ok(())
 }
 
 #[tokio::test]
 async fn shutdown_stops_accepting_and_closes_idle_connections() -> anyhow::Result<()> {
-    let mut gw = TestGateway::start_with(|c| c.server.shutdown_grace = Duration::from_secs(30)).await?;
+    let mut gw =
+        TestGateway::start_with(|c| c.server.shutdown_grace = Duration::from_secs(30)).await?;
     let addr = gw.addr();
     // An idle keep-alive connection must not hold shutdown for the whole grace period.
     let idle = tokio::net::TcpStream::connect(addr).await?;

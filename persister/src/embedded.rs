@@ -180,7 +180,10 @@ impl EmbeddedPg {
             .arg("-c")
             .arg("listen_addresses=")
             .arg("-c")
-            .arg(format!("unix_socket_directories={}", self.socket_dir.display()))
+            .arg(format!(
+                "unix_socket_directories={}",
+                self.socket_dir.display()
+            ))
             .arg("-c")
             .arg("unix_socket_permissions=0700")
             // Its own process group: a Ctrl-C in the terminal reaches Parley, which then stops
@@ -241,13 +244,20 @@ impl EmbeddedPg {
         let Ok(pid_file) = fs::read_to_string(self.data.join("postmaster.pid")) else {
             return;
         };
-        let Some(pid) = pid_file.lines().next().and_then(|l| l.trim().parse::<u32>().ok()) else {
+        let Some(pid) = pid_file
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<u32>().ok())
+        else {
             return;
         };
         if !Path::new(&format!("/proc/{pid}")).exists() {
             return;
         }
-        tracing::warn!(pid, "a PostgreSQL from an earlier run still holds the data dir; stopping it");
+        tracing::warn!(
+            pid,
+            "a PostgreSQL from an earlier run still holds the data dir; stopping it"
+        );
         let _ = self
             .command("pg_ctl")
             .args(["stop", "-m", "fast", "-w", "-t", "60", "-D"])
@@ -279,7 +289,12 @@ fn command_as(bins: &Path, program: &str, owner: Option<Owner>) -> Command {
     command
 }
 
-fn run_initdb(bins: &Path, data: &Path, owner: Option<Owner>, no_sync: bool) -> Result<(), EmbeddedError> {
+fn run_initdb(
+    bins: &Path,
+    data: &Path,
+    owner: Option<Owner>,
+    no_sync: bool,
+) -> Result<(), EmbeddedError> {
     let mut command = command_as(bins, "initdb", owner);
     command
         .arg("-D")
@@ -431,7 +446,9 @@ fn socket_dir_for(root: &Path) -> Result<PathBuf, EmbeddedError> {
         .as_os_str()
         .as_encoded_bytes()
         .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+        });
     Ok(std::env::temp_dir().join(format!("parley-pg-{hash:016x}")))
 }
 

@@ -54,7 +54,10 @@ pub enum DbError {
         "the database runs with {setting} = {value}: an acknowledged message could be lost in a \
          crash. Turn it on, or start with --allow-unsafe-durability (benchmarks only, and say so)"
     )]
-    UnsafeDurability { setting: &'static str, value: String },
+    UnsafeDurability {
+        setting: &'static str,
+        value: String,
+    },
     #[error("schema is at version {found}, this Parley needs {wanted}: run `parley migrate`")]
     SchemaBehind { found: i32, wanted: i32 },
 }

@@ -8,7 +8,7 @@ pub mod migrate;
 
 pub use error::{DbError, EmbeddedError, MigrateError};
 
-/// Connection settings for one PostgreSQL database.
-pub use tokio_postgres::Config as PgConfig;
 /// A pool of connections, one per shard.
 pub use deadpool_postgres::Pool;
+/// Connection settings for one PostgreSQL database.
+pub use tokio_postgres::Config as PgConfig;

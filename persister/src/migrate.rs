@@ -39,9 +39,9 @@ pub fn latest_version() -> i32 {
 
 /// A stable checksum of a migration's text (FNV-1a 64, hex).
 pub fn checksum(sql: &str) -> String {
-    let hash = sql
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let hash = sql.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     format!("{hash:016x}")
 }
 
@@ -57,7 +57,9 @@ pub async fn applied_version(client: &Client) -> Result<i32, DbError> {
     match row {
         Ok(row) => Ok(row.get(0)),
         // The table was dropped between the two halves of the statement: nothing applied.
-        Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(0),
+        Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
+            Ok(0)
+        }
         Err(error) => Err(DbError::Query(error)),
     }
 }
@@ -120,10 +122,18 @@ pub async fn migrate(client: &mut Client) -> Result<MigrationReport, MigrateErro
             })?;
         tx.execute(
             "INSERT INTO parley_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-            &[&migration.version, &migration.name, &checksum(migration.sql)],
+            &[
+                &migration.version,
+                &migration.name,
+                &checksum(migration.sql),
+            ],
         )
         .await?;
-        tracing::info!(version = migration.version, name = migration.name, "applied migration");
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied migration"
+        );
         applied.push(migration.version);
         version = migration.version;
     }
@@ -148,9 +158,16 @@ mod tests {
             .iter()
             .map(|m| format!("{:04}_{}.sql", m.version, m.name))
             .collect();
-        assert_eq!(files, listed, "MIGRATIONS must list every file in migrations/, in order");
+        assert_eq!(
+            files, listed,
+            "MIGRATIONS must list every file in migrations/, in order"
+        );
         for (index, migration) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(migration.version, index as i32 + 1, "versions are 1, 2, 3, ...");
+            assert_eq!(
+                migration.version,
+                index as i32 + 1,
+                "versions are 1, 2, 3, ..."
+            );
         }
     }
 

@@ -19,7 +19,10 @@ async fn embedded_cluster_stops_and_restarts_with_its_data() -> anyhow::Result<(
 
     cluster.pg_mut().stop()?;
     assert!(!cluster.pg_mut().is_running());
-    assert!(cluster.client().await.is_err(), "a stopped server must refuse connections");
+    assert!(
+        cluster.client().await.is_err(),
+        "a stopped server must refuse connections"
+    );
 
     cluster.pg_mut().restart(Duration::from_secs(60))?;
     assert!(cluster.pg_mut().is_running());
@@ -42,7 +45,10 @@ async fn migrations_apply_once_even_when_run_concurrently() -> anyhow::Result<()
     let mut applied = [first.applied, second.applied].concat();
     applied.sort_unstable();
     let every: Vec<i32> = MIGRATIONS.iter().map(|m| m.version).collect();
-    assert_eq!(applied, every, "each migration applied by exactly one of the runs");
+    assert_eq!(
+        applied, every,
+        "each migration applied by exactly one of the runs"
+    );
 
     let again = migrate::migrate(&mut a).await?;
     assert!(again.applied.is_empty());
@@ -60,10 +66,18 @@ async fn edited_or_unknown_migrations_are_refused() -> anyhow::Result<()> {
     let cluster = TestCluster::migrated().await?;
     let mut client = cluster.client().await?;
     client
-        .execute("UPDATE parley_migrations SET checksum = 'edited' WHERE version = 1", &[])
+        .execute(
+            "UPDATE parley_migrations SET checksum = 'edited' WHERE version = 1",
+            &[],
+        )
         .await?;
-    let err = migrate::migrate(&mut client).await.expect_err("checksum differs");
-    assert!(matches!(err, MigrateError::Modified { version: 1, .. }), "{err}");
+    let err = migrate::migrate(&mut client)
+        .await
+        .expect_err("checksum differs");
+    assert!(
+        matches!(err, MigrateError::Modified { version: 1, .. }),
+        "{err}"
+    );
 
     client
         .batch_execute(&format!(
@@ -72,8 +86,13 @@ async fn edited_or_unknown_migrations_are_refused() -> anyhow::Result<()> {
             migrate::checksum(MIGRATIONS[0].sql)
         ))
         .await?;
-    let err = migrate::migrate(&mut client).await.expect_err("newer schema");
-    assert!(matches!(err, MigrateError::Newer { version: 9999, .. }), "{err}");
+    let err = migrate::migrate(&mut client)
+        .await
+        .expect_err("newer schema");
+    assert!(
+        matches!(err, MigrateError::Newer { version: 9999, .. }),
+        "{err}"
+    );
     Ok(())
 }
 
@@ -88,9 +107,17 @@ async fn unsafe_durability_is_refused_unless_allowed() -> anyhow::Result<()> {
     client.batch_execute("SELECT pg_reload_conf()").await?;
     // A reload reaches sessions at their next command; a new session sees it for sure.
     let client = cluster.client().await?;
-    let err = db::check_durability(&client, false).await.expect_err("refused");
+    let err = db::check_durability(&client, false)
+        .await
+        .expect_err("refused");
     assert!(
-        matches!(err, DbError::UnsafeDurability { setting: "synchronous_commit", .. }),
+        matches!(
+            err,
+            DbError::UnsafeDurability {
+                setting: "synchronous_commit",
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("--allow-unsafe-durability"));

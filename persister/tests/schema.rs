@@ -47,7 +47,13 @@ async fn schema_enforces_the_domain_rules() -> anyhow::Result<()> {
         "one DM per pair, whichever side opens it"
     );
     assert_eq!(
-        state(c.execute("INSERT INTO conversations (id, kind) VALUES (gen_random_uuid(), 'group')", &[]).await),
+        state(
+            c.execute(
+                "INSERT INTO conversations (id, kind) VALUES (gen_random_uuid(), 'group')",
+                &[]
+            )
+            .await
+        ),
         Some(SqlState::CHECK_VIOLATION),
         "a group needs a name"
     );
@@ -56,33 +62,52 @@ async fn schema_enforces_the_domain_rules() -> anyhow::Result<()> {
         .query_one("SELECT id FROM conversations", &[])
         .await?
         .get(0);
-    let insert = "INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, content)
+    let insert =
+        "INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, content)
                   VALUES (gen_random_uuid(), $1, $2, $3, $4, $5)";
-    assert_eq!(c.execute(insert, &[&conv, &1i64, &alice, &"c1", &"hello"]).await?, 1);
     assert_eq!(
-        state(c.execute(insert, &[&conv, &1i64, &bob, &"c9", &"clash"]).await),
+        c.execute(insert, &[&conv, &1i64, &alice, &"c1", &"hello"])
+            .await?,
+        1
+    );
+    assert_eq!(
+        state(
+            c.execute(insert, &[&conv, &1i64, &bob, &"c9", &"clash"])
+                .await
+        ),
         Some(SqlState::UNIQUE_VIOLATION),
         "seq is unique per conversation"
     );
     assert_eq!(
-        state(c.execute(insert, &[&conv, &2i64, &alice, &"c1", &"again"]).await),
+        state(
+            c.execute(insert, &[&conv, &2i64, &alice, &"c1", &"again"])
+                .await
+        ),
         Some(SqlState::UNIQUE_VIOLATION),
         "a sender's clientMessageId is unique per conversation"
     );
     assert_eq!(
-        c.execute(insert, &[&conv, &2i64, &bob, &"c1", &"same key, other sender"]).await?,
+        c.execute(
+            insert,
+            &[&conv, &2i64, &bob, &"c1", &"same key, other sender"]
+        )
+        .await?,
         1,
         "idempotency keys are scoped to the sender"
     );
     for bad in [String::new(), "x".repeat(4001)] {
         assert_eq!(
-            state(c.execute(insert, &[&conv, &3i64, &alice, &"c3", &bad]).await),
+            state(
+                c.execute(insert, &[&conv, &3i64, &alice, &"c3", &bad])
+                    .await
+            ),
             Some(SqlState::CHECK_VIOLATION),
             "content is 1 to 4000 characters"
         );
     }
     assert_eq!(
-        c.execute(insert, &[&conv, &3i64, &alice, &"c4", &"é".repeat(4000)]).await?,
+        c.execute(insert, &[&conv, &3i64, &alice, &"c4", &"é".repeat(4000)])
+            .await?,
         1,
         "the limit counts characters, not bytes"
     );

@@ -209,10 +209,12 @@ impl Config {
         let mut origin = "defaults".to_owned();
         if let Some((name, text)) = file {
             origin = format!("config file {name}");
-            tree = text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax {
-                origin: origin.clone(),
-                message: e.message().to_owned() + &line_hint(text, e.span()),
-            })?;
+            tree = text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Syntax {
+                    origin: origin.clone(),
+                    message: e.message().to_owned() + &line_hint(text, e.span()),
+                })?;
         }
         let mut layered: Vec<Override> = env_overrides(env);
         layered.extend(overrides);
@@ -223,26 +225,30 @@ impl Config {
                 key: item.key.clone(),
                 origin: item.origin.clone(),
             })?;
-            let value = convert(kind, &item.value).map_err(|message| ConfigError::InvalidValue {
-                key: item.key.clone(),
-                origin: item.origin.clone(),
-                message,
-            })?;
+            let value =
+                convert(kind, &item.value).map_err(|message| ConfigError::InvalidValue {
+                    key: item.key.clone(),
+                    origin: item.origin.clone(),
+                    message,
+                })?;
             insert(&mut tree, &item.key, value);
             origins.insert(item.key, item.origin);
         }
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(tree)).map_err(
-            |e| {
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(tree)).map_err(|e| {
                 let key = e.path().to_string();
                 let message = e.inner().message().to_owned();
                 let origin = origins.get(&key).cloned().unwrap_or_else(|| origin.clone());
                 if message.starts_with("unknown field") {
                     ConfigError::UnknownKey { key, origin }
                 } else {
-                    ConfigError::InvalidValue { key, origin, message }
+                    ConfigError::InvalidValue {
+                        key,
+                        origin,
+                        message,
+                    }
                 }
-            },
-        )?;
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -256,7 +262,10 @@ impl Config {
         };
         let s = &self.server;
         if s.shards > 1024 {
-            return Err(invalid("server.shards", "must be between 0 (one per core) and 1024"));
+            return Err(invalid(
+                "server.shards",
+                "must be between 0 (one per core) and 1024",
+            ));
         }
         if s.backlog == 0 || s.backlog > 65_535 {
             return Err(invalid("server.backlog", "must be between 1 and 65535"));
@@ -265,7 +274,10 @@ impl Config {
             return Err(invalid("server.max_connections", "must be at least 1"));
         }
         if s.header_read_timeout.is_zero() {
-            return Err(invalid("server.header_read_timeout", "must be longer than 0"));
+            return Err(invalid(
+                "server.header_read_timeout",
+                "must be longer than 0",
+            ));
         }
         if s.data_dir.as_os_str().is_empty() {
             return Err(invalid("server.data_dir", "must not be empty"));

@@ -66,25 +66,105 @@ fn errors_name_the_key_and_origin() {
         origin: &'static str,
     }
     let cases = vec![
-        Case { file: Some("[server]\nlisen = \"x\"\n"), env: &[], flags: vec![], key: "server.lisen", origin: "config file" },
-        Case { file: Some("[serverr]\nlisten = \"x\"\n"), env: &[], flags: vec![], key: "serverr", origin: "config file" },
-        Case { file: Some("[server]\nshards = \"many\"\n"), env: &[], flags: vec![], key: "server.shards", origin: "config file" },
-        Case { file: Some("[server]\nlisten = \"nowhere\"\n"), env: &[], flags: vec![], key: "server.listen", origin: "config file" },
-        Case { file: Some("[server]\nshutdown_grace = \"5 parsecs\"\n"), env: &[], flags: vec![], key: "server.shutdown_grace", origin: "config file" },
-        Case { file: Some("[log]\nformat = \"xml\"\n"), env: &[], flags: vec![], key: "log.format", origin: "config file" },
-        Case { file: None, env: &[("PARLEY_SERVER__SHARDS", "abc")], flags: vec![], key: "server.shards", origin: "PARLEY_SERVER__SHARDS" },
-        Case { file: None, env: &[("PARLEY_SERVER__NOPE", "1")], flags: vec![], key: "server.nope", origin: "PARLEY_SERVER__NOPE" },
-        Case { file: None, env: &[("PARLEY_DATABASE__ALLOW_UNSAFE_DURABILITY", "maybe")], flags: vec![], key: "database.allow_unsafe_durability", origin: "PARLEY_DATABASE__ALLOW_UNSAFE_DURABILITY" },
-        Case { file: None, env: &[], flags: vec![flag("server.listen", "localhost")], key: "server.listen", origin: "flag for server.listen" },
-        Case { file: None, env: &[], flags: vec![flag("server.backlog", "0")], key: "server.backlog", origin: "configuration" },
-        Case { file: None, env: &[("PARLEY_DATABASE__POOL_SIZE", "0")], flags: vec![], key: "database.pool_size", origin: "configuration" },
+        Case {
+            file: Some("[server]\nlisen = \"x\"\n"),
+            env: &[],
+            flags: vec![],
+            key: "server.lisen",
+            origin: "config file",
+        },
+        Case {
+            file: Some("[serverr]\nlisten = \"x\"\n"),
+            env: &[],
+            flags: vec![],
+            key: "serverr",
+            origin: "config file",
+        },
+        Case {
+            file: Some("[server]\nshards = \"many\"\n"),
+            env: &[],
+            flags: vec![],
+            key: "server.shards",
+            origin: "config file",
+        },
+        Case {
+            file: Some("[server]\nlisten = \"nowhere\"\n"),
+            env: &[],
+            flags: vec![],
+            key: "server.listen",
+            origin: "config file",
+        },
+        Case {
+            file: Some("[server]\nshutdown_grace = \"5 parsecs\"\n"),
+            env: &[],
+            flags: vec![],
+            key: "server.shutdown_grace",
+            origin: "config file",
+        },
+        Case {
+            file: Some("[log]\nformat = \"xml\"\n"),
+            env: &[],
+            flags: vec![],
+            key: "log.format",
+            origin: "config file",
+        },
+        Case {
+            file: None,
+            env: &[("PARLEY_SERVER__SHARDS", "abc")],
+            flags: vec![],
+            key: "server.shards",
+            origin: "PARLEY_SERVER__SHARDS",
+        },
+        Case {
+            file: None,
+            env: &[("PARLEY_SERVER__NOPE", "1")],
+            flags: vec![],
+            key: "server.nope",
+            origin: "PARLEY_SERVER__NOPE",
+        },
+        Case {
+            file: None,
+            env: &[("PARLEY_DATABASE__ALLOW_UNSAFE_DURABILITY", "maybe")],
+            flags: vec![],
+            key: "database.allow_unsafe_durability",
+            origin: "PARLEY_DATABASE__ALLOW_UNSAFE_DURABILITY",
+        },
+        Case {
+            file: None,
+            env: &[],
+            flags: vec![flag("server.listen", "localhost")],
+            key: "server.listen",
+            origin: "flag for server.listen",
+        },
+        Case {
+            file: None,
+            env: &[],
+            flags: vec![flag("server.backlog", "0")],
+            key: "server.backlog",
+            origin: "configuration",
+        },
+        Case {
+            file: None,
+            env: &[("PARLEY_DATABASE__POOL_SIZE", "0")],
+            flags: vec![],
+            key: "database.pool_size",
+            origin: "configuration",
+        },
     ];
     for case in cases {
         let err = Config::load(case.file.map(|t| ("f.toml", t)), env(case.env), case.flags)
             .expect_err("must be refused");
         let text = err.to_string();
-        assert!(text.contains(&format!("`{}`", case.key)), "{text:?} should name {}", case.key);
-        assert!(text.contains(case.origin), "{text:?} should name {}", case.origin);
+        assert!(
+            text.contains(&format!("`{}`", case.key)),
+            "{text:?} should name {}",
+            case.key
+        );
+        assert!(
+            text.contains(case.origin),
+            "{text:?} should name {}",
+            case.origin
+        );
     }
 }
 
@@ -99,9 +179,15 @@ fn syntax_errors_give_a_line() {
 #[test]
 fn database_url_password_is_redacted() {
     let cases = [
-        ("postgres://u:secret@h:5432/db", "postgres://u:***@h:5432/db"),
+        (
+            "postgres://u:secret@h:5432/db",
+            "postgres://u:***@h:5432/db",
+        ),
         ("postgres://u@h/db", "postgres://u@h/db"),
-        ("host=/tmp user=u password=secret", "host=/tmp user=u password=***"),
+        (
+            "host=/tmp user=u password=secret",
+            "host=/tmp user=u password=***",
+        ),
         ("", ""),
     ];
     for (url, want) in cases {

@@ -175,7 +175,8 @@ mod tests {
                 "retryable": false
             }})
         );
-        let limited = ErrorBody::new(ErrorCode::RateLimited, "Too many requests").with_retry_after(30);
+        let limited =
+            ErrorBody::new(ErrorCode::RateLimited, "Too many requests").with_retry_after(30);
         let value: serde_json::Value =
             serde_json::from_str(&limited.to_envelope_json()).expect("valid json");
         assert_eq!(value["error"]["retryAfter"], 30);

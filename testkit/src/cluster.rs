@@ -20,7 +20,8 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// Root of every test cluster and scratch directory.
 pub fn test_root() -> PathBuf {
-    std::env::var_os("PARLEY_TEST_DIR").map_or_else(|| PathBuf::from("/tmp/parley-test"), PathBuf::from)
+    std::env::var_os("PARLEY_TEST_DIR")
+        .map_or_else(|| PathBuf::from("/tmp/parley-test"), PathBuf::from)
 }
 
 /// A fresh empty directory under the test root, reachable by the `postgres` user, removed by the
@@ -59,7 +60,8 @@ impl TestCluster {
             template: Some(template),
         };
         let pg = EmbeddedPg::start(&options)?;
-        let admin = db::connect_with_retry(&pg.connect_config("postgres"), Duration::from_secs(30)).await?;
+        let admin =
+            db::connect_with_retry(&pg.connect_config("postgres"), Duration::from_secs(30)).await?;
         db::ensure_database(&admin, TEST_DATABASE).await?;
         Ok(Self { pg: Some(pg), dir })
     }
@@ -130,7 +132,10 @@ fn template() -> anyhow::Result<PathBuf> {
     let lock = File::create(root.join("template.lock")).context("creating the template lock")?;
     lock.lock().context("locking the template")?;
     if !template.join("PG_VERSION").exists() {
-        let building = root.join(format!("template-{version}.building-{}", std::process::id()));
+        let building = root.join(format!(
+            "template-{version}.building-{}",
+            std::process::id()
+        ));
         let _ = fs::remove_dir_all(&building);
         EmbeddedPg::init_template(Some(&bins), &building)?;
         let _ = fs::remove_dir_all(&template);

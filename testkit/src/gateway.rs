@@ -57,7 +57,9 @@ impl TestGateway {
 
     /// The gateway itself, to trigger or inspect shutdown.
     pub fn gateway(&self) -> &Gateway {
-        self.gateway.as_ref().expect("the gateway lives until shutdown")
+        self.gateway
+            .as_ref()
+            .expect("the gateway lives until shutdown")
     }
 
     /// Stops the gateway (blocking until every shard has exited), keeping the database.

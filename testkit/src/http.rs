@@ -30,7 +30,8 @@ pub async fn request(
     let stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("connecting to {addr}"))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
     let mut builder = Request::builder()
         .method(method)
@@ -46,7 +47,9 @@ pub async fn request(
         }
         None => Bytes::new(),
     };
-    let response = sender.send_request(builder.body(Full::new(payload))?).await?;
+    let response = sender
+        .send_request(builder.body(Full::new(payload))?)
+        .await?;
     let status = response.status();
     let headers = response.headers().clone();
     let raw = response.into_body().collect().await?.to_bytes();

@@ -19,7 +19,12 @@ pub struct ParleyProcess {
 
 impl ParleyProcess {
     /// Runs `bin serve <args>` with `env` added, and waits (up to `within`) for it to listen.
-    pub fn serve(bin: &Path, args: &[&str], env: &[(&str, &str)], within: Duration) -> anyhow::Result<Self> {
+    pub fn serve(
+        bin: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        within: Duration,
+    ) -> anyhow::Result<Self> {
         let mut command = Command::new(bin);
         command
             .arg("serve")
@@ -63,11 +68,11 @@ impl ParleyProcess {
         self.child.id()
     }
 
-    /// Sends `signal` (`TERM`, `INT`, ...) with kill(1).
+    /// Sends `signal` (`TERM`, `INT`, ...) with the shell's `kill` builtin (no procps needed).
     pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -{signal} {}", self.pid()))
             .status()?;
         anyhow::ensure!(status.success(), "kill -{signal} failed");
         Ok(())
@@ -104,7 +109,11 @@ impl Drop for ParleyProcess {
 }
 
 /// Runs `bin <args>` to completion with `env` added; returns (exit code, stdout, stderr).
-pub fn run(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<(i32, String, String)> {
+pub fn run(
+    bin: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<(i32, String, String)> {
     let mut command = Command::new(bin);
     command.args(args).stdin(Stdio::null());
     for (name, value) in env {

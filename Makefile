@@ -1,0 +1,40 @@
+# Parley: two commands. `make run` starts Parley; `make test` checks everything CI checks.
+# Both install missing system packages first (apt-get as root; otherwise they print what to install).
+
+CARGO ?= cargo
+ARGS ?=
+
+.PHONY: all setup run build test bench fmt clippy clean-test
+
+all: build
+
+## Install missing system packages (PostgreSQL server binaries).
+setup:
+	@scripts/setup.sh
+
+## Build in release mode and run `parley serve` on the embedded PostgreSQL in ./.parley.
+run: setup
+	$(CARGO) build --release --locked --bin parley
+	exec ./target/release/parley --config config/parley.toml serve $(ARGS)
+
+build:
+	$(CARGO) build --release --locked --bin parley
+
+## Formatting check, clippy -D warnings, and every test (with real PostgreSQL).
+test: setup
+	@scripts/test.sh
+
+## The benchmark suite (issue 5) is not written yet; say so rather than pretend.
+bench:
+	@echo "make bench: the latency benchmark suite and load generator are not built yet (issue 5)." >&2
+	@exit 1
+
+fmt:
+	$(CARGO) fmt --all
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## Remove test clusters left under /tmp/parley-test (the template is rebuilt on demand).
+clean-test:
+	rm -rf /tmp/parley-test

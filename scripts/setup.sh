@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Makes a Debian/Ubuntu machine ready to build, run and test Parley: installs the PostgreSQL server
+# binaries (used by the embedded cluster and the tests) when they are missing. As root it installs
+# them with apt-get; otherwise it prints exactly what to install and fails.
+set -euo pipefail
+
+missing=()
+need() { missing+=("$1"); }
+
+have_pg_server() {
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && return 0
+  command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ] && return 0
+  return 1
+}
+
+command -v cargo >/dev/null 2>&1 || { echo "setup: Rust is required (cargo not found): see https://rustup.rs" >&2; exit 1; }
+have_pg_server || need postgresql
+# Running as root, the embedded cluster runs as the `postgres` user, which the server package creates.
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then need postgresql; fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+# One entry per package.
+read -r -a missing <<<"$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing ${missing[*]} with apt-get"
+  # Parley runs its own clusters; do not let the package create and start a system-wide one.
+  if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+    mkdir -p /etc/postgresql-common
+    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "setup: installed ${missing[*]}"
+else
+  echo "setup: missing ${missing[*]}. Install with:" >&2
+  echo "  sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi

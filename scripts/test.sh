@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make test`: formatting, lints, then every test (unit and integration, on real PostgreSQL).
+# Test clusters live under $PARLEY_TEST_DIR; any left running by a crashed test are stopped at exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export PARLEY_TEST_DIR="${PARLEY_TEST_DIR:-/tmp/parley-test}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+stop_strays() {
+  local pattern="$PARLEY_TEST_DIR/cluster-" pid cmd
+  for dir in /proc/[0-9]*; do
+    pid="${dir#/proc/}"
+    cmd="$(tr '\0' ' ' < "$dir/cmdline" 2>/dev/null || true)"
+    case "$cmd" in
+      *postgres*"$pattern"*) kill -QUIT "$pid" 2>/dev/null || true ;;
+    esac
+  done
+}
+trap stop_strays EXIT
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+log="$(mktemp)"
+status=0
+cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
+# cargo prints one "test result" line per test binary, ending with empty doc-test runs; sum them
+# into one closing line so the total is what a reader (or CI) sees last.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"
