@@ -91,11 +91,10 @@ impl EmbeddedPg {
         let bins = find_binaries(bin_dir)?;
         let owner = server_owner()?;
         let data = absolute(data)?;
-        if let Some(parent) = data.parent() {
-            create_dir(parent, owner, 0o755)?;
-            if let Some(owner) = owner {
-                ensure_traversable(parent, owner)?;
-            }
+        // initdb, running as the server's user, fills a directory that user owns.
+        create_dir(&data, owner, 0o700)?;
+        if let Some(owner) = owner {
+            ensure_traversable(&data, owner)?;
         }
         run_initdb(&bins, &data, owner, true)
     }
