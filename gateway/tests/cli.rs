@@ -172,7 +172,11 @@ async fn serve_runs_its_own_postgres_and_stops_it() -> anyhow::Result<()> {
         "no process left behind"
     );
 
-    // Second start: same data, no initdb, migrations already applied.
+    // Second start: same data, no initdb, migrations already applied; logs as JSON lines.
+    let env = [
+        ("PARLEY_DATA_DIR", data.as_str()),
+        ("PARLEY_LOG__FORMAT", "json"),
+    ];
     let parley = ParleyProcess::serve(bin(), &args, &env, Duration::from_secs(120))?;
     wait_ready(parley.addr).await?;
     parley.signal("TERM")?;

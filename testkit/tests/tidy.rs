@@ -14,7 +14,9 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if path.is_dir() {
-            if !matches!(name.as_ref(), "target" | "node_modules" | ".git") && !name.starts_with('.') {
+            if !matches!(name.as_ref(), "target" | "node_modules" | ".git")
+                && !name.starts_with('.')
+            {
                 rust_files(&path, out);
             }
         } else if name.ends_with(".rs") {
@@ -33,11 +35,17 @@ fn every_rust_file_says_what_it_owns_and_stays_small() {
     for file in files {
         let text = std::fs::read_to_string(&file).expect("readable source");
         if !text.starts_with("//!") {
-            problems.push(format!("{}: does not open with a `//!` line", file.display()));
+            problems.push(format!(
+                "{}: does not open with a `//!` line",
+                file.display()
+            ));
         }
         let lines = text.lines().count();
         if lines > MAX_LINES {
-            problems.push(format!("{}: {lines} lines (split it; limit {MAX_LINES})", file.display()));
+            problems.push(format!(
+                "{}: {lines} lines (split it; limit {MAX_LINES})",
+                file.display()
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
