@@ -69,7 +69,8 @@ CREATE TABLE conversations (
     dm_user_high    uuid REFERENCES users (id) ON DELETE CASCADE,
     -- Highest message seq allocated; seqs are allocated under this row's lock, gap-free.
     last_seq        bigint      NOT NULL DEFAULT 0 CHECK (last_seq >= 0),
-    last_message_at timestamptz,
+    -- Creation, then each new message: orders "my conversations" by recent activity.
+    last_activity_at timestamptz NOT NULL DEFAULT now(),
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT conversations_kind_shape CHECK (

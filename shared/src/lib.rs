@@ -6,6 +6,11 @@
 pub mod config;
 pub mod duration;
 pub mod error;
+pub mod ids;
+pub mod rate;
+pub mod time;
 
 pub use config::{Config, ConfigError};
 pub use error::{ErrorBody, ErrorCode};
+pub use ids::{ConversationId, IdError, MessageId, SessionId, UserId};
+pub use rate::Rate;

@@ -5,14 +5,11 @@
 //! and every value of the wrong type is rejected with the dotted key and where it came from.
 //! `config/parley.toml` documents every key; a test keeps it in step with [`Config::default`].
 
-use std::fmt;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
+mod sections;
 
 use serde::{Deserialize, Serialize};
 
-use crate::duration::serde_human;
+pub use sections::*;
 
 /// Prefix of every environment variable Parley reads.
 pub const ENV_PREFIX: &str = "PARLEY_";
@@ -23,150 +20,10 @@ pub const ENV_PREFIX: &str = "PARLEY_";
 pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub chat: ChatConfig,
     pub log: LogConfig,
-}
-
-/// `[server]`: the listening socket, shards and their bounds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ServerConfig {
-    /// Address for HTTP and WebSocket. Default `127.0.0.1:8080`.
-    pub listen: SocketAddr,
-    /// Number of shards (one OS thread and event loop each); 0 means one per CPU core.
-    pub shards: usize,
-    /// Directory for Parley's own state: the embedded PostgreSQL cluster and generated secrets.
-    pub data_dir: PathBuf,
-    /// Listen backlog of each shard's socket.
-    pub backlog: u32,
-    /// Most connections one process holds open (HTTP and WebSocket together), split over shards.
-    pub max_connections: usize,
-    /// Time a client has to send complete request headers.
-    #[serde(with = "serde_human")]
-    pub header_read_timeout: Duration,
-    /// How long shutdown waits for in-flight requests before closing them.
-    #[serde(with = "serde_human")]
-    pub shutdown_grace: Duration,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            shards: 0,
-            data_dir: PathBuf::from("./.parley"),
-            backlog: 1024,
-            max_connections: 10_000,
-            header_read_timeout: Duration::from_secs(10),
-            shutdown_grace: Duration::from_secs(10),
-        }
-    }
-}
-
-/// `[database]`: where PostgreSQL is and how Parley talks to it.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DatabaseConfig {
-    /// `postgres://` URL or key=value string. Empty: run an embedded cluster in `server.data_dir`.
-    pub url: String,
-    /// Connections in each shard's pool.
-    pub pool_size: usize,
-    /// Time allowed to open one connection.
-    #[serde(with = "serde_human")]
-    pub connect_timeout: Duration,
-    /// Time one readiness probe may take before the database counts as down.
-    #[serde(with = "serde_human")]
-    pub probe_timeout: Duration,
-    /// Start even if the server runs with `fsync` or `synchronous_commit` off (acks would not be durable).
-    pub allow_unsafe_durability: bool,
-    /// Directory holding `initdb` and `postgres` for the embedded cluster. Empty: look it up.
-    pub pg_bin_dir: String,
-    /// Time the embedded cluster has to accept connections after it is started.
-    #[serde(with = "serde_human")]
-    pub embedded_start_timeout: Duration,
-}
-
-impl Default for DatabaseConfig {
-    fn default() -> Self {
-        Self {
-            url: String::new(),
-            pool_size: 4,
-            connect_timeout: Duration::from_secs(5),
-            probe_timeout: Duration::from_secs(2),
-            allow_unsafe_durability: false,
-            pg_bin_dir: String::new(),
-            embedded_start_timeout: Duration::from_secs(60),
-        }
-    }
-}
-
-impl fmt::Debug for DatabaseConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DatabaseConfig")
-            .field("url", &redact_url(&self.url))
-            .field("pool_size", &self.pool_size)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("probe_timeout", &self.probe_timeout)
-            .field("allow_unsafe_durability", &self.allow_unsafe_durability)
-            .field("pg_bin_dir", &self.pg_bin_dir)
-            .field("embedded_start_timeout", &self.embedded_start_timeout)
-            .finish()
-    }
-}
-
-/// Hides the password of a `postgres://user:password@host/db` URL or a `password=...` pair.
-pub fn redact_url(url: &str) -> String {
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        if let Some(at) = rest.find('@') {
-            let userinfo = &rest[..at];
-            if let Some(colon) = userinfo.find(':') {
-                return format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &rest[at..]
-                );
-            }
-        }
-        return url.to_owned();
-    }
-    url.split_whitespace()
-        .map(|pair| {
-            if pair.starts_with("password=") {
-                "password=***"
-            } else {
-                pair
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `[log]`: what is logged and how.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
-    /// A `tracing` filter such as `info` or `parley_gateway=debug,info`. `RUST_LOG` wins when set.
-    pub level: String,
-    /// `text` for people, `json` for one JSON object per line.
-    pub format: LogFormat,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            level: "info".to_owned(),
-            format: LogFormat::Text,
-        }
-    }
-}
-
-/// Output format of the logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 /// One value set from outside the file: an environment variable or a command-line flag.
@@ -295,6 +152,31 @@ impl Config {
                 return Err(invalid(key, "must be longer than 0"));
             }
         }
+        if s.max_body_bytes < 1024 {
+            return Err(invalid("server.max_body_bytes", "must be at least 1024"));
+        }
+        let a = &self.auth;
+        if !a.jwt_secret.is_empty() && a.jwt_secret.len() < 32 {
+            return Err(invalid("auth.jwt_secret", "must be at least 32 bytes (or empty to generate one)"));
+        }
+        for (key, value) in [
+            ("auth.access_ttl", a.access_ttl),
+            ("auth.refresh_ttl", a.refresh_ttl),
+            ("auth.hash_queue_timeout", a.hash_queue_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(key, "must be longer than 0"));
+            }
+        }
+        if a.issuer.trim().is_empty() {
+            return Err(invalid("auth.issuer", "must not be empty"));
+        }
+        if self.limits.max_keys == 0 {
+            return Err(invalid("limits.max_keys", "must be at least 1"));
+        }
+        if self.chat.max_group_members < 2 {
+            return Err(invalid("chat.max_group_members", "must be at least 2"));
+        }
         if self.log.level.trim().is_empty() {
             return Err(invalid("log.level", "must not be empty (e.g. \"info\")"));
         }
@@ -305,6 +187,9 @@ impl Config {
     pub fn to_redacted_toml(&self) -> String {
         let mut copy = self.clone();
         copy.database.url = redact_url(&copy.database.url);
+        if !copy.auth.jwt_secret.is_empty() {
+            copy.auth.jwt_secret = "***".to_owned();
+        }
         toml::to_string(&copy).expect("the configuration serialises to TOML")
     }
 }
@@ -389,5 +274,4 @@ fn line_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 }
 
 #[cfg(test)]
-#[path = "config_tests.rs"]
 mod tests;

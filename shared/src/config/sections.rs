@@ -1,0 +1,259 @@
+//! The sections of the configuration tree, each with its documented defaults.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::duration::serde_human;
+use crate::rate::Rate;
+
+/// `[server]`: the listening socket, shards and their bounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address for HTTP and WebSocket. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Number of shards (one OS thread and event loop each); 0 means one per CPU core.
+    pub shards: usize,
+    /// Directory for Parley's own state: the embedded PostgreSQL cluster and generated secrets.
+    pub data_dir: PathBuf,
+    /// Listen backlog of each shard's socket.
+    pub backlog: u32,
+    /// Most connections one process holds open (HTTP and WebSocket together), split over shards.
+    pub max_connections: usize,
+    /// Time a client has to send complete request headers.
+    #[serde(with = "serde_human")]
+    pub header_read_timeout: Duration,
+    /// How long shutdown waits for in-flight requests before closing them.
+    #[serde(with = "serde_human")]
+    pub shutdown_grace: Duration,
+    /// Largest HTTP request body accepted, in bytes; larger ones get 413 before any parsing.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            shards: 0,
+            data_dir: PathBuf::from("./.parley"),
+            backlog: 1024,
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// `[database]`: where PostgreSQL is and how Parley talks to it.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://` URL or key=value string. Empty: run an embedded cluster in `server.data_dir`.
+    pub url: String,
+    /// Connections in each shard's pool.
+    pub pool_size: usize,
+    /// Time allowed to open one connection.
+    #[serde(with = "serde_human")]
+    pub connect_timeout: Duration,
+    /// Time one readiness probe may take before the database counts as down.
+    #[serde(with = "serde_human")]
+    pub probe_timeout: Duration,
+    /// Start even if the server runs with `fsync` or `synchronous_commit` off (acks would not be durable).
+    pub allow_unsafe_durability: bool,
+    /// Directory holding `initdb` and `postgres` for the embedded cluster. Empty: look it up.
+    pub pg_bin_dir: String,
+    /// Time the embedded cluster has to accept connections after it is started.
+    #[serde(with = "serde_human")]
+    pub embedded_start_timeout: Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            pool_size: 4,
+            connect_timeout: Duration::from_secs(5),
+            probe_timeout: Duration::from_secs(2),
+            allow_unsafe_durability: false,
+            pg_bin_dir: String::new(),
+            embedded_start_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("probe_timeout", &self.probe_timeout)
+            .field("allow_unsafe_durability", &self.allow_unsafe_durability)
+            .field("pg_bin_dir", &self.pg_bin_dir)
+            .field("embedded_start_timeout", &self.embedded_start_timeout)
+            .finish()
+    }
+}
+
+/// Hides the password of a `postgres://user:password@host/db` URL or a `password=...` pair.
+pub fn redact_url(url: &str) -> String {
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        if let Some(at) = rest.find('@') {
+            let userinfo = &rest[..at];
+            if let Some(colon) = userinfo.find(':') {
+                return format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &rest[at..]
+                );
+            }
+        }
+        return url.to_owned();
+    }
+    url.split_whitespace()
+        .map(|pair| {
+            if pair.starts_with("password=") {
+                "password=***"
+            } else {
+                pair
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `[log]`: what is logged and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `parley_gateway=debug,info`. `RUST_LOG` wins when set.
+    pub level: String,
+    /// `text` for people, `json` for one JSON object per line.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Output format of the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+
+/// `[auth]`: tokens and password hashing.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HS256 key for access tokens, at least 32 bytes. Empty: generated on first start and kept
+    /// in `<data_dir>/jwt-secret` (mode 0600). Also `PARLEY_JWT_SECRET`.
+    pub jwt_secret: String,
+    /// Lifetime of an access token.
+    #[serde(with = "serde_human")]
+    pub access_ttl: Duration,
+    /// Lifetime of a refresh token (each use rotates it and starts a new lifetime).
+    #[serde(with = "serde_human")]
+    pub refresh_ttl: Duration,
+    /// `iss` claim written into and required of access tokens.
+    pub issuer: String,
+    /// Password hashes computed at once (each takes ~19 MiB and tens of ms); 0 = one per core.
+    pub hash_concurrency: usize,
+    /// How long a login or sign-up waits for a hashing slot before answering OVERLOADED.
+    #[serde(with = "serde_human")]
+    pub hash_queue_timeout: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: String::new(),
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 86_400),
+            issuer: "parley".to_owned(),
+            hash_concurrency: 0,
+            hash_queue_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("jwt_secret", &if self.jwt_secret.is_empty() { "" } else { "***" })
+            .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .field("issuer", &self.issuer)
+            .field("hash_concurrency", &self.hash_concurrency)
+            .field("hash_queue_timeout", &self.hash_queue_timeout)
+            .finish()
+    }
+}
+
+/// `[limits]`: request rates, written `"N/window"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// `false` turns every rate limit off (benchmarks).
+    pub enabled: bool,
+    /// Sign-ups per client IP.
+    pub register: Rate,
+    /// Login attempts, counted per username and per client IP.
+    pub login: Rate,
+    /// Messages sent per user, REST and WebSocket together.
+    pub send: Rate,
+    /// History pages per user.
+    pub history: Rate,
+    /// WebSocket connections opened per user.
+    pub ws_connect: Rate,
+    /// Any other API request, per user (or per client IP before login).
+    pub api: Rate,
+    /// Keys (users, IPs) each limiter remembers at most; idle ones are forgotten first.
+    pub max_keys: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            register: Rate::new(3, Duration::from_secs(3600)),
+            login: Rate::new(5, Duration::from_secs(900)),
+            send: Rate::new(30, Duration::from_secs(60)),
+            history: Rate::new(60, Duration::from_secs(60)),
+            ws_connect: Rate::new(10, Duration::from_secs(60)),
+            api: Rate::new(600, Duration::from_secs(60)),
+            max_keys: 100_000,
+        }
+    }
+}
+
+/// `[chat]`: conversation rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// Most members a group may have, owner included.
+    pub max_group_members: usize,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            max_group_members: 1000,
+        }
+    }
+}
