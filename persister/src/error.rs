@@ -60,13 +60,17 @@ pub enum DbError {
     },
     #[error("schema is at version {found}, this Parley needs {wanted}: run `parley migrate`")]
     SchemaBehind { found: i32, wanted: i32 },
+    #[error("stored data breaks an invariant: {0}")]
+    Corrupt(String),
 }
 
 impl DbError {
     /// The catalog code a client sees for this failure.
     pub fn code(&self) -> ErrorCode {
         match self {
-            DbError::BadUrl(_) | DbError::UnsafeDurability { .. } => ErrorCode::InternalError,
+            DbError::BadUrl(_) | DbError::UnsafeDurability { .. } | DbError::Corrupt(_) => {
+                ErrorCode::InternalError
+            }
             DbError::Unavailable(_)
             | DbError::Timeout(_)
             | DbError::Query(_)

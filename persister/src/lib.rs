@@ -5,6 +5,7 @@ pub mod db;
 pub mod embedded;
 pub mod error;
 pub mod migrate;
+pub mod store;
 
 pub use error::{DbError, EmbeddedError, MigrateError};
 

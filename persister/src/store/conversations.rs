@@ -1,0 +1,368 @@
+//! Conversations and their members: DM get-or-create (one per pair, enforced by a unique index),
+//! groups, membership lookups (the basis of every authorisation), the caller's list by activity,
+//! and member changes under the conversation's row lock.
+
+use parley_shared::policy::{ConversationKind, Role};
+use parley_shared::{ConversationId, UserId};
+use time::OffsetDateTime;
+use tokio_postgres::Row;
+
+use super::messages::{self, Message};
+use super::{Conn, kind, role};
+use crate::DbError;
+
+/// A conversation row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub kind: ConversationKind,
+    pub name: Option<String>,
+    pub owner_id: Option<UserId>,
+    pub last_seq: i64,
+    pub last_activity_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+}
+
+const COLUMNS: &str = "c.id, c.kind, c.name, c.owner_id, c.last_seq, c.last_activity_at, c.created_at";
+
+fn from_row(row: &Row) -> Result<Conversation, DbError> {
+    Ok(Conversation {
+        id: ConversationId(row.get(0)),
+        kind: kind(row.get(1))?,
+        name: row.get(2),
+        owner_id: row.get::<_, Option<uuid::Uuid>>(3).map(UserId),
+        last_seq: row.get(4),
+        last_activity_at: row.get(5),
+        created_at: row.get(6),
+    })
+}
+
+/// The caller's place in a conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Membership {
+    pub conversation: Conversation,
+    pub role: Role,
+    pub last_read_seq: i64,
+}
+
+impl Membership {
+    /// Messages after the read watermark; computed, so it cannot drift.
+    pub fn unread(&self) -> i64 {
+        (self.conversation.last_seq - self.last_read_seq).max(0)
+    }
+}
+
+/// A member with the profile fields lists show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub user_id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub joined_at: OffsetDateTime,
+    pub last_read_seq: i64,
+}
+
+/// One entry of the caller's conversation list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub membership: Membership,
+    pub last_message: Option<Message>,
+    pub member_count: i64,
+    /// The first few members (owner and admins first).
+    pub members: Vec<Member>,
+}
+
+/// Members shown per conversation in a list.
+pub const PREVIEW_MEMBERS: i64 = 5;
+
+/// The DM between `a` and `b`, created (with both as members) if it did not exist.
+/// Returns the conversation and whether this call created it.
+pub async fn get_or_create_dm(conn: &mut Conn, a: UserId, b: UserId) -> Result<(Conversation, bool), DbError> {
+    let (low, high) = if a.0 < b.0 { (a, b) } else { (b, a) };
+    let tx = conn.transaction().await?;
+    let insert = tx
+        .prepare_cached(&format!(
+            "INSERT INTO conversations AS c (id, kind, dm_user_low, dm_user_high)
+             VALUES ($1, 'dm', $2, $3)
+             ON CONFLICT (dm_user_low, dm_user_high) WHERE kind = 'dm' DO NOTHING
+             RETURNING {COLUMNS}"
+        ))
+        .await?;
+    let id = ConversationId::generate();
+    if let Some(row) = tx.query_opt(&insert, &[&id.0, &low.0, &high.0]).await? {
+        let conversation = from_row(&row)?;
+        let members = tx
+            .prepare_cached(
+                "INSERT INTO conversation_members (conversation_id, user_id, role)
+                 VALUES ($1, $2, 'member'), ($1, $3, 'member')",
+            )
+            .await?;
+        tx.execute(&members, &[&id.0, &low.0, &high.0]).await?;
+        tx.commit().await?;
+        return Ok((conversation, true));
+    }
+    let existing = tx
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM conversations c
+             WHERE c.kind = 'dm' AND c.dm_user_low = $1 AND c.dm_user_high = $2"
+        ))
+        .await?;
+    let row = tx.query_one(&existing, &[&low.0, &high.0]).await?;
+    tx.commit().await?;
+    Ok((from_row(&row)?, false))
+}
+
+/// Creates a group owned by `owner` with `members` (owner excluded, no duplicates) as members.
+pub async fn create_group(
+    conn: &mut Conn,
+    owner: UserId,
+    name: &str,
+    members: &[UserId],
+) -> Result<Conversation, DbError> {
+    let tx = conn.transaction().await?;
+    let insert = tx
+        .prepare_cached(&format!(
+            "INSERT INTO conversations AS c (id, kind, name, owner_id) VALUES ($1, 'group', $2, $3)
+             RETURNING {COLUMNS}"
+        ))
+        .await?;
+    let id = ConversationId::generate();
+    let row = tx.query_one(&insert, &[&id.0, &name, &owner.0]).await?;
+    let add = tx
+        .prepare_cached(
+            "INSERT INTO conversation_members (conversation_id, user_id, role)
+             SELECT $1, u, CASE WHEN u = $2 THEN 'owner' ELSE 'member' END
+             FROM unnest($3::uuid[]) AS u",
+        )
+        .await?;
+    let mut everyone: Vec<uuid::Uuid> = vec![owner.0];
+    everyone.extend(members.iter().map(|m| m.0));
+    tx.execute(&add, &[&id.0, &owner.0, &everyone]).await?;
+    tx.commit().await?;
+    from_row(&row)
+}
+
+/// `user`'s membership of `conversation`; `None` when either does not exist or they are not a
+/// member (the caller must not tell these apart).
+pub async fn membership(
+    conn: &Conn,
+    conversation: ConversationId,
+    user: UserId,
+) -> Result<Option<Membership>, DbError> {
+    let statement = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS}, m.role, m.last_read_seq
+             FROM conversations c JOIN conversation_members m ON m.conversation_id = c.id
+             WHERE c.id = $1 AND m.user_id = $2"
+        ))
+        .await?;
+    let Some(row) = conn.query_opt(&statement, &[&conversation.0, &user.0]).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Membership {
+        conversation: from_row(&row)?,
+        role: role(row.get(7))?,
+        last_read_seq: row.get(8),
+    }))
+}
+
+/// Every member of `conversation`, owner and admins first, then by join time.
+pub async fn members(conn: &Conn, conversation: ConversationId) -> Result<Vec<Member>, DbError> {
+    let statement = conn
+        .prepare_cached(
+            "SELECT u.id, u.username, u.display_name, m.role, m.joined_at, m.last_read_seq
+             FROM conversation_members m JOIN users u ON u.id = m.user_id
+             WHERE m.conversation_id = $1
+             ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, m.joined_at, u.id",
+        )
+        .await?;
+    let rows = conn.query(&statement, &[&conversation.0]).await?;
+    rows.iter().map(|r| member_from_row(r, 0)).collect()
+}
+
+fn member_from_row(row: &Row, at: usize) -> Result<Member, DbError> {
+    Ok(Member {
+        user_id: UserId(row.get(at)),
+        username: row.get(at + 1),
+        display_name: row.get(at + 2),
+        role: role(row.get(at + 3))?,
+        joined_at: row.get(at + 4),
+        last_read_seq: row.get(at + 5),
+    })
+}
+
+/// A position in the activity-ordered list: strictly after `(last_activity_at, id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListCursor {
+    pub last_activity_at: OffsetDateTime,
+    pub id: ConversationId,
+}
+
+/// Up to `limit` of `user`'s conversations, most recent activity first, after `cursor`.
+pub async fn list_for_user(
+    conn: &Conn,
+    user: UserId,
+    cursor: Option<ListCursor>,
+    limit: i64,
+) -> Result<Vec<Summary>, DbError> {
+    let statement = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS}, me.role, me.last_read_seq,
+                    (SELECT count(*) FROM conversation_members x WHERE x.conversation_id = c.id),
+                    {last}
+             FROM conversation_members me
+             JOIN conversations c ON c.id = me.conversation_id
+             LEFT JOIN messages lm ON lm.conversation_id = c.id AND lm.seq = c.last_seq
+             WHERE me.user_id = $1
+               AND ($2::timestamptz IS NULL OR (c.last_activity_at, c.id) < ($2, $3))
+             ORDER BY c.last_activity_at DESC, c.id DESC
+             LIMIT $4",
+            last = messages::COLUMNS
+                .split(", ")
+                .map(|column| format!("lm.{column}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .await?;
+    let (at, id) = match cursor {
+        Some(c) => (Some(c.last_activity_at), Some(c.id.0)),
+        None => (None, None),
+    };
+    let rows = conn.query(&statement, &[&user.0, &at, &id, &limit]).await?;
+    let mut summaries = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let last_message = row
+            .get::<_, Option<uuid::Uuid>>(10)
+            .is_some()
+            .then(|| messages::from_row(row, 10));
+        summaries.push(Summary {
+            membership: Membership {
+                conversation: from_row(row)?,
+                role: role(row.get(7))?,
+                last_read_seq: row.get(8),
+            },
+            member_count: row.get(9),
+            last_message,
+            members: Vec::new(),
+        });
+    }
+    attach_previews(conn, &mut summaries).await?;
+    Ok(summaries)
+}
+
+async fn attach_previews(conn: &Conn, summaries: &mut [Summary]) -> Result<(), DbError> {
+    if summaries.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<uuid::Uuid> = summaries.iter().map(|s| s.membership.conversation.id.0).collect();
+    let statement = conn
+        .prepare_cached(
+            "SELECT conversation_id, id, username, display_name, role, joined_at, last_read_seq FROM (
+                 SELECT m.conversation_id, u.id, u.username, u.display_name, m.role, m.joined_at,
+                        m.last_read_seq,
+                        row_number() OVER (PARTITION BY m.conversation_id ORDER BY
+                            CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END,
+                            m.joined_at, u.id) AS n
+                 FROM conversation_members m JOIN users u ON u.id = m.user_id
+                 WHERE m.conversation_id = ANY($1)
+             ) ranked WHERE n <= $2 ORDER BY conversation_id, n",
+        )
+        .await?;
+    let rows = conn.query(&statement, &[&ids, &PREVIEW_MEMBERS]).await?;
+    for row in &rows {
+        let conversation = ConversationId(row.get(0));
+        let member = member_from_row(row, 1)?;
+        if let Some(summary) = summaries
+            .iter_mut()
+            .find(|s| s.membership.conversation.id == conversation)
+        {
+            summary.members.push(member);
+        }
+    }
+    Ok(())
+}
+
+/// What adding a member did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddOutcome {
+    Added,
+    AlreadyMember,
+    /// The group already has `max_members`.
+    Full,
+}
+
+/// Adds `user` with `role`, their read watermark at the current end so old messages are not
+/// "unread". Serialised per conversation by its row lock, so the member cap holds.
+pub async fn add_member(
+    conn: &mut Conn,
+    conversation: ConversationId,
+    user: UserId,
+    new_role: Role,
+    max_members: i64,
+) -> Result<AddOutcome, DbError> {
+    let tx = conn.transaction().await?;
+    let lock = tx
+        .prepare_cached(
+            "SELECT c.last_seq, (SELECT count(*) FROM conversation_members m WHERE m.conversation_id = c.id)
+             FROM conversations c WHERE c.id = $1 FOR UPDATE",
+        )
+        .await?;
+    let row = tx.query_one(&lock, &[&conversation.0]).await?;
+    let (last_seq, count): (i64, i64) = (row.get(0), row.get(1));
+    if count >= max_members {
+        return Ok(AddOutcome::Full);
+    }
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO conversation_members (conversation_id, user_id, role, last_read_seq)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    let added = tx
+        .execute(&insert, &[&conversation.0, &user.0, &new_role.as_str(), &last_seq])
+        .await?;
+    tx.commit().await?;
+    Ok(if added == 1 { AddOutcome::Added } else { AddOutcome::AlreadyMember })
+}
+
+/// Removes `user`. If they owned the group, the longest-standing admin (else member) becomes
+/// owner. Returns the removed member's role, `None` if they were not a member.
+pub async fn remove_member(
+    conn: &mut Conn,
+    conversation: ConversationId,
+    user: UserId,
+) -> Result<Option<Role>, DbError> {
+    let tx = conn.transaction().await?;
+    let lock = tx
+        .prepare_cached("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE")
+        .await?;
+    tx.execute(&lock, &[&conversation.0]).await?;
+    let delete = tx
+        .prepare_cached(
+            "DELETE FROM conversation_members WHERE conversation_id = $1 AND user_id = $2 RETURNING role",
+        )
+        .await?;
+    let Some(row) = tx.query_opt(&delete, &[&conversation.0, &user.0]).await? else {
+        return Ok(None);
+    };
+    let removed = role(row.get(0))?;
+    if removed == Role::Owner {
+        let promote = tx
+            .prepare_cached(
+                "WITH heir AS (
+                     SELECT user_id FROM conversation_members WHERE conversation_id = $1
+                     ORDER BY CASE role WHEN 'admin' THEN 0 ELSE 1 END, joined_at, user_id LIMIT 1
+                 ), promoted AS (
+                     UPDATE conversation_members m SET role = 'owner' FROM heir
+                     WHERE m.conversation_id = $1 AND m.user_id = heir.user_id RETURNING m.user_id
+                 )
+                 UPDATE conversations SET owner_id = (SELECT user_id FROM promoted), updated_at = now()
+                 WHERE id = $1",
+            )
+            .await?;
+        tx.execute(&promote, &[&conversation.0]).await?;
+    }
+    tx.commit().await?;
+    Ok(Some(removed))
+}

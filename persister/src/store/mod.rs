@@ -1,0 +1,25 @@
+//! Reads and writes of the REST API: users, sessions, conversations and history pages. Every
+//! statement is here, named by its function, and binds its parameters. Statements are prepared
+//! once per connection (`prepare_cached`).
+
+pub mod conversations;
+pub mod messages;
+pub mod sessions;
+pub mod users;
+
+use parley_shared::policy::{ConversationKind, Role};
+
+use crate::DbError;
+
+/// A pooled connection.
+pub type Conn = deadpool_postgres::Client;
+
+/// Reads a stored role, treating an unknown one as a schema violation.
+pub(crate) fn role(text: &str) -> Result<Role, DbError> {
+    Role::parse(text).ok_or_else(|| DbError::Corrupt(format!("unknown role `{text}`")))
+}
+
+/// Reads a stored conversation kind.
+pub(crate) fn kind(text: &str) -> Result<ConversationKind, DbError> {
+    ConversationKind::parse(text).ok_or_else(|| DbError::Corrupt(format!("unknown kind `{text}`")))
+}

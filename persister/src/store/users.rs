@@ -1,0 +1,147 @@
+//! Users: sign-up, login lookup, profiles and prefix search.
+
+use parley_shared::UserId;
+use time::OffsetDateTime;
+use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
+
+use super::Conn;
+use crate::DbError;
+
+/// A user as the API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub last_seen_at: Option<OffsetDateTime>,
+}
+
+const COLUMNS: &str = "id, username, display_name, email, created_at, last_seen_at";
+
+fn from_row(row: &Row) -> User {
+    User {
+        id: UserId(row.get(0)),
+        username: row.get(1),
+        display_name: row.get(2),
+        email: row.get(3),
+        created_at: row.get(4),
+        last_seen_at: row.get(5),
+    }
+}
+
+/// A new account.
+#[derive(Debug)]
+pub struct NewUser<'a> {
+    pub id: UserId,
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub email: Option<&'a str>,
+    pub password_hash: &'a str,
+}
+
+/// Why an account could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("username taken")]
+    UsernameTaken,
+    #[error("email taken")]
+    EmailTaken,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Inserts a user.
+pub async fn create(conn: &Conn, new: &NewUser<'_>) -> Result<User, CreateUserError> {
+    let statement = conn
+        .prepare_cached(&format!(
+            "INSERT INTO users (id, username, display_name, email, password_hash)
+             VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+        ))
+        .await
+        .map_err(DbError::from)?;
+    let result = conn
+        .query_one(
+            &statement,
+            &[&new.id.0, &new.username, &new.display_name, &new.email, &new.password_hash],
+        )
+        .await;
+    match result {
+        Ok(row) => Ok(from_row(&row)),
+        Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            let constraint = error
+                .as_db_error()
+                .and_then(|e| e.constraint())
+                .unwrap_or_default();
+            if constraint.contains("email") {
+                Err(CreateUserError::EmailTaken)
+            } else {
+                Err(CreateUserError::UsernameTaken)
+            }
+        }
+        Err(error) => Err(CreateUserError::Db(error.into())),
+    }
+}
+
+/// The user with `username` and their password hash, for login.
+pub async fn find_for_login(conn: &Conn, username: &str) -> Result<Option<(User, String)>, DbError> {
+    let statement = conn
+        .prepare_cached(&format!("SELECT {COLUMNS}, password_hash FROM users WHERE username = $1"))
+        .await?;
+    let row = conn.query_opt(&statement, &[&username]).await?;
+    Ok(row.map(|row| (from_row(&row), row.get(6))))
+}
+
+/// One user by id.
+pub async fn get(conn: &Conn, id: UserId) -> Result<Option<User>, DbError> {
+    let statement = conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+        .await?;
+    Ok(conn.query_opt(&statement, &[&id.0]).await?.map(|r| from_row(&r)))
+}
+
+/// Users whose username or display name starts with `prefix` (case-insensitive), by username.
+pub async fn search(conn: &Conn, prefix: &str, limit: i64) -> Result<Vec<User>, DbError> {
+    let pattern = format!("{}%", escape_like(&prefix.to_lowercase()));
+    let statement = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM users
+             WHERE username LIKE $1 OR lower(display_name) LIKE $1
+             ORDER BY username LIMIT $2"
+        ))
+        .await?;
+    let rows = conn.query(&statement, &[&pattern, &limit]).await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// Which of `ids` exist.
+pub async fn existing(conn: &Conn, ids: &[UserId]) -> Result<Vec<UserId>, DbError> {
+    let raw: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
+    let statement = conn
+        .prepare_cached("SELECT id FROM users WHERE id = ANY($1)")
+        .await?;
+    let rows = conn.query(&statement, &[&raw]).await?;
+    Ok(rows.iter().map(|r| UserId(r.get(0))).collect())
+}
+
+/// Escapes LIKE's wildcards so user input matches literally.
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(super::escape_like("a_b%c\\"), "a\\_b\\%c\\\\");
+    }
+}
