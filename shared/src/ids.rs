@@ -109,6 +109,10 @@ mod tests {
         for text in bad {
             assert!(text.parse::<UserId>().is_err(), "{text:?} must be refused");
         }
-        assert!(format!("conv_{valid_hex}").parse::<ConversationId>().is_ok());
+        assert!(
+            format!("conv_{valid_hex}")
+                .parse::<ConversationId>()
+                .is_ok()
+        );
     }
 }

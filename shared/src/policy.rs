@@ -140,7 +140,11 @@ mod tests {
             (Dm, Owner, Action::RemoveMember { target: Member }, dm),
         ];
         for (kind, who, action, want) in cases {
-            assert_eq!(allowed(kind, who, action), want, "{kind:?} {who:?} {action:?}");
+            assert_eq!(
+                allowed(kind, who, action),
+                want,
+                "{kind:?} {who:?} {action:?}"
+            );
         }
     }
 

@@ -146,10 +146,16 @@ mod tests {
             ("30/1 minute", None),
         ];
         for (text, want) in cases {
-            let got = text.parse::<Rate>().ok().map(|r| (r.limit, r.window.as_secs()));
+            let got = text
+                .parse::<Rate>()
+                .ok()
+                .map(|r| (r.limit, r.window.as_secs()));
             assert_eq!(got, want, "{text:?}");
         }
-        assert_eq!("5/15m".parse::<Rate>().map(|r| r.to_string()), Ok("5/15m".to_owned()));
+        assert_eq!(
+            "5/15m".parse::<Rate>().map(|r| r.to_string()),
+            Ok("5/15m".to_owned())
+        );
     }
 
     #[test]

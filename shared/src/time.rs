@@ -41,7 +41,6 @@ pub mod serde_ts {
             }
         }
     }
-
 }
 
 #[cfg(test)]
@@ -50,7 +49,8 @@ mod tests {
 
     #[test]
     fn formats_utc_with_millis() {
-        let at = OffsetDateTime::from_unix_timestamp_nanos(1_705_314_600_123_456_789).expect("valid");
+        let at =
+            OffsetDateTime::from_unix_timestamp_nanos(1_705_314_600_123_456_789).expect("valid");
         assert_eq!(format_timestamp(at), "2024-01-15T10:30:00.123Z");
         let shifted = at.to_offset(UtcOffset::from_hms(5, 30, 0).expect("offset"));
         assert_eq!(format_timestamp(shifted), "2024-01-15T10:30:00.123Z");

@@ -23,7 +23,8 @@ pub struct Conversation {
     pub created_at: OffsetDateTime,
 }
 
-const COLUMNS: &str = "c.id, c.kind, c.name, c.owner_id, c.last_seq, c.last_activity_at, c.created_at";
+const COLUMNS: &str =
+    "c.id, c.kind, c.name, c.owner_id, c.last_seq, c.last_activity_at, c.created_at";
 
 fn from_row(row: &Row) -> Result<Conversation, DbError> {
     Ok(Conversation {
@@ -78,7 +79,11 @@ pub const PREVIEW_MEMBERS: i64 = 5;
 
 /// The DM between `a` and `b`, created (with both as members) if it did not exist.
 /// Returns the conversation and whether this call created it.
-pub async fn get_or_create_dm(conn: &mut Conn, a: UserId, b: UserId) -> Result<(Conversation, bool), DbError> {
+pub async fn get_or_create_dm(
+    conn: &mut Conn,
+    a: UserId,
+    b: UserId,
+) -> Result<(Conversation, bool), DbError> {
     let (low, high) = if a.0 < b.0 { (a, b) } else { (b, a) };
     let tx = conn.transaction().await?;
     let insert = tx
@@ -157,7 +162,10 @@ pub async fn membership(
              WHERE c.id = $1 AND m.user_id = $2"
         ))
         .await?;
-    let Some(row) = conn.query_opt(&statement, &[&conversation.0, &user.0]).await? else {
+    let Some(row) = conn
+        .query_opt(&statement, &[&conversation.0, &user.0])
+        .await?
+    else {
         return Ok(None);
     };
     Ok(Some(Membership {
@@ -255,7 +263,10 @@ async fn attach_previews(conn: &Conn, summaries: &mut [Summary]) -> Result<(), D
     if summaries.is_empty() {
         return Ok(());
     }
-    let ids: Vec<uuid::Uuid> = summaries.iter().map(|s| s.membership.conversation.id.0).collect();
+    let ids: Vec<uuid::Uuid> = summaries
+        .iter()
+        .map(|s| s.membership.conversation.id.0)
+        .collect();
     let statement = conn
         .prepare_cached(
             "SELECT conversation_id, id, username, display_name, role, joined_at, last_read_seq FROM (
@@ -320,10 +331,17 @@ pub async fn add_member(
         )
         .await?;
     let added = tx
-        .execute(&insert, &[&conversation.0, &user.0, &new_role.as_str(), &last_seq])
+        .execute(
+            &insert,
+            &[&conversation.0, &user.0, &new_role.as_str(), &last_seq],
+        )
         .await?;
     tx.commit().await?;
-    Ok(if added == 1 { AddOutcome::Added } else { AddOutcome::AlreadyMember })
+    Ok(if added == 1 {
+        AddOutcome::Added
+    } else {
+        AddOutcome::AlreadyMember
+    })
 }
 
 /// Removes `user`. If they owned the group, the longest-standing admin (else member) becomes

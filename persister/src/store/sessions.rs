@@ -37,8 +37,11 @@ pub async fn create(
         )
         .await?;
     let user_agent = origin.user_agent.map(|ua| truncate(ua, 512));
-    tx.execute(&insert_session, &[&session.0, &user.0, &user_agent, &origin.client_ip])
-        .await?;
+    tx.execute(
+        &insert_session,
+        &[&session.0, &user.0, &user_agent, &origin.client_ip],
+    )
+    .await?;
     insert_token(&tx, session, token).await?;
     tx.commit().await?;
     Ok(())
@@ -57,7 +60,11 @@ pub enum Rotation {
 
 /// Exchanges the token with hash `presented` for `next`, under a row lock so two concurrent uses of
 /// one token cannot both succeed.
-pub async fn rotate(conn: &mut Conn, presented: &[u8; 32], next: NewToken<'_>) -> Result<Rotation, DbError> {
+pub async fn rotate(
+    conn: &mut Conn,
+    presented: &[u8; 32],
+    next: NewToken<'_>,
+) -> Result<Rotation, DbError> {
     let tx = conn.transaction().await?;
     let find = tx
         .prepare_cached(
@@ -98,7 +105,10 @@ pub async fn rotate(conn: &mut Conn, presented: &[u8; 32], next: NewToken<'_>) -
 
 /// Revokes the session that issued the token with hash `presented` (logout). Returns the session
 /// when one was revoked now.
-pub async fn revoke_by_token(conn: &Conn, presented: &[u8; 32]) -> Result<Option<(UserId, SessionId)>, DbError> {
+pub async fn revoke_by_token(
+    conn: &Conn,
+    presented: &[u8; 32],
+) -> Result<Option<(UserId, SessionId)>, DbError> {
     let statement = conn
         .prepare_cached(
             "UPDATE auth_sessions s SET revoked_at = now(), revoked_reason = 'logout'
@@ -132,7 +142,12 @@ async fn insert_token(
         .await?;
     tx.execute(
         &statement,
-        &[&token.id, &session.0, &token.hash.as_slice(), &token.expires_at],
+        &[
+            &token.id,
+            &session.0,
+            &token.hash.as_slice(),
+            &token.expires_at,
+        ],
     )
     .await?;
     Ok(())

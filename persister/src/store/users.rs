@@ -65,7 +65,13 @@ pub async fn create(conn: &Conn, new: &NewUser<'_>) -> Result<User, CreateUserEr
     let result = conn
         .query_one(
             &statement,
-            &[&new.id.0, &new.username, &new.display_name, &new.email, &new.password_hash],
+            &[
+                &new.id.0,
+                &new.username,
+                &new.display_name,
+                &new.email,
+                &new.password_hash,
+            ],
         )
         .await;
     match result {
@@ -86,9 +92,14 @@ pub async fn create(conn: &Conn, new: &NewUser<'_>) -> Result<User, CreateUserEr
 }
 
 /// The user with `username` and their password hash, for login.
-pub async fn find_for_login(conn: &Conn, username: &str) -> Result<Option<(User, String)>, DbError> {
+pub async fn find_for_login(
+    conn: &Conn,
+    username: &str,
+) -> Result<Option<(User, String)>, DbError> {
     let statement = conn
-        .prepare_cached(&format!("SELECT {COLUMNS}, password_hash FROM users WHERE username = $1"))
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS}, password_hash FROM users WHERE username = $1"
+        ))
         .await?;
     let row = conn.query_opt(&statement, &[&username]).await?;
     Ok(row.map(|row| (from_row(&row), row.get(6))))
@@ -99,7 +110,10 @@ pub async fn get(conn: &Conn, id: UserId) -> Result<Option<User>, DbError> {
     let statement = conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
         .await?;
-    Ok(conn.query_opt(&statement, &[&id.0]).await?.map(|r| from_row(&r)))
+    Ok(conn
+        .query_opt(&statement, &[&id.0])
+        .await?
+        .map(|r| from_row(&r)))
 }
 
 /// Users whose username or display name starts with `prefix` (case-insensitive), by username.

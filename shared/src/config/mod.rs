@@ -157,7 +157,10 @@ impl Config {
         }
         let a = &self.auth;
         if !a.jwt_secret.is_empty() && a.jwt_secret.len() < 32 {
-            return Err(invalid("auth.jwt_secret", "must be at least 32 bytes (or empty to generate one)"));
+            return Err(invalid(
+                "auth.jwt_secret",
+                "must be at least 32 bytes (or empty to generate one)",
+            ));
         }
         for (key, value) in [
             ("auth.access_ttl", a.access_ttl),

@@ -156,7 +156,6 @@ pub enum LogFormat {
     Json,
 }
 
-
 /// `[auth]`: tokens and password hashing.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -195,7 +194,14 @@ impl Default for AuthConfig {
 impl fmt::Debug for AuthConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthConfig")
-            .field("jwt_secret", &if self.jwt_secret.is_empty() { "" } else { "***" })
+            .field(
+                "jwt_secret",
+                &if self.jwt_secret.is_empty() {
+                    ""
+                } else {
+                    "***"
+                },
+            )
             .field("access_ttl", &self.access_ttl)
             .field("refresh_ttl", &self.refresh_ttl)
             .field("issuer", &self.issuer)

@@ -1,0 +1,130 @@
+//! Rate limiting state for one process: a GCRA timestamp per key, in striped maps shared by every
+//! shard (a user's requests may land on any shard). Bounded: past `limits.max_keys` idle keys are
+//! forgotten, and if none are idle new keys are refused rather than memory growing.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher as _, RandomState};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use parley_shared::UserId;
+use parley_shared::config::LimitsConfig;
+use parley_shared::rate::{self, Decision, Rate};
+
+const STRIPES: usize = 16;
+
+/// Who a limit is counted against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    User(UserId),
+    Ip(IpAddr),
+    Username(String),
+}
+
+/// One limit (e.g. "send: 30/1m") over all its keys.
+#[derive(Debug)]
+pub struct Limiter {
+    rate: Rate,
+    stripes: Vec<Mutex<HashMap<Key, u64>>>,
+    keys_per_stripe: usize,
+    hasher: RandomState,
+    epoch: Instant,
+}
+
+impl Limiter {
+    /// A limiter enforcing `rate` for at most `max_keys` keys.
+    pub fn new(rate: Rate, max_keys: usize) -> Self {
+        Self {
+            rate,
+            stripes: (0..STRIPES).map(|_| Mutex::new(HashMap::new())).collect(),
+            keys_per_stripe: max_keys.div_ceil(STRIPES).max(1),
+            hasher: RandomState::new(),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Counts one event for `key` and says whether it is allowed.
+    pub fn check(&self, key: &Key) -> Decision {
+        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let mut state = self.hasher.build_hasher();
+        key.hash(&mut state);
+        let stripe = &self.stripes[(state.finish() as usize) % STRIPES];
+        // A poisoned stripe only means another thread panicked mid-update of plain integers.
+        let mut map = stripe
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let stored = map.get(key).copied();
+        if stored.is_none() && map.len() >= self.keys_per_stripe {
+            map.retain(|_, tat| !rate::is_idle(*tat, now));
+            if map.len() >= self.keys_per_stripe {
+                return Decision {
+                    allowed: false,
+                    limit: self.rate.limit,
+                    remaining: 0,
+                    reset_after: Duration::from_secs(1),
+                    retry_after: Duration::from_secs(1),
+                };
+            }
+        }
+        let (decision, next) = rate::check(self.rate, stored, now);
+        if let Some(next) = next {
+            map.insert(key.clone(), next);
+        }
+        decision
+    }
+}
+
+/// Every limit of the API, built from `[limits]`. `None` when limits are disabled.
+#[derive(Debug)]
+pub struct Limits {
+    pub register: Limiter,
+    pub login: Limiter,
+    pub send: Limiter,
+    pub history: Limiter,
+    pub ws_connect: Limiter,
+    pub api: Limiter,
+}
+
+impl Limits {
+    /// The limiters, or `None` when `limits.enabled` is false.
+    pub fn from_config(config: &LimitsConfig) -> Option<Self> {
+        config.enabled.then(|| {
+            let make = |rate| Limiter::new(rate, config.max_keys);
+            Self {
+                register: make(config.register),
+                login: make(config.login),
+                send: make(config.send),
+                history: make(config.history),
+                ws_connect: make(config.ws_connect),
+                api: make(config.api),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_counted_separately_and_capped() {
+        let limiter = Limiter::new(Rate::new(2, Duration::from_secs(60)), 16);
+        let alice = Key::Username("alice".to_owned());
+        let bob = Key::Username("bob".to_owned());
+        assert!(limiter.check(&alice).allowed);
+        assert!(limiter.check(&alice).allowed);
+        assert!(!limiter.check(&alice).allowed);
+        assert!(limiter.check(&bob).allowed, "bob has his own allowance");
+        // Fill every stripe with busy keys: a new key is then refused, memory stays bounded.
+        for n in 0..1000 {
+            let _ = limiter.check(&Key::Username(format!("u{n}")));
+        }
+        let total: usize = limiter
+            .stripes
+            .iter()
+            .map(|s| s.lock().map(|m| m.len()).unwrap_or(0))
+            .sum();
+        assert!(total <= 16, "{total} keys kept");
+    }
+}
