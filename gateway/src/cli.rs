@@ -67,6 +67,14 @@ impl Cli {
         .into_iter()
         .flatten()
         .collect();
+        // The token key is read from the environment only: a flag would show it in `ps`.
+        if let Ok(secret) = std::env::var("PARLEY_JWT_SECRET") {
+            overrides.push(Override {
+                key: "auth.jwt_secret".to_owned(),
+                value: secret,
+                origin: "environment variable PARLEY_JWT_SECRET".to_owned(),
+            });
+        }
         if self.allow_unsafe_durability {
             overrides.push(Override {
                 key: "database.allow_unsafe_durability".to_owned(),

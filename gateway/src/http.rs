@@ -19,8 +19,12 @@ pub(crate) type HttpResponse = Response<Full<Bytes>>;
 /// Routes one request.
 pub(crate) async fn handle(
     request: Request<Incoming>,
+    peer: std::net::SocketAddr,
     state: Rc<ShardState>,
 ) -> Result<HttpResponse, Infallible> {
+    if request.uri().path().starts_with("/api/") {
+        return Ok(crate::api::handle(request, peer, state).await);
+    }
     let response = match (request.method(), request.uri().path()) {
         (&Method::GET | &Method::HEAD, "/health/live") => {
             json_response(StatusCode::OK, r#"{"data":{"status":"live"}}"#.to_owned())

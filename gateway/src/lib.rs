@@ -1,7 +1,10 @@
 //! The Parley gateway: sharded HTTP (and, with the messaging core, WebSocket) serving, plus the
 //! orchestration behind the `parley` binary. Only this crate touches hyper and sockets.
 
+mod api;
+pub mod app;
 pub mod auth;
+mod authz;
 mod http;
 pub mod limits;
 mod listener;
@@ -11,4 +14,4 @@ mod server;
 mod shard;
 pub mod shutdown;
 
-pub use server::{Gateway, StartError, shard_count};
+pub use server::{Gateway, GatewayDeps, StartError, shard_count};

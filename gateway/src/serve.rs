@@ -10,7 +10,7 @@ use parley_persister::embedded::{EmbeddedOptions, EmbeddedPg};
 use parley_persister::migrate::MigrationReport;
 use parley_shared::Config;
 
-use crate::Gateway;
+use crate::{Gateway, GatewayDeps};
 
 /// Name of the database Parley uses inside its embedded cluster.
 pub const EMBEDDED_DATABASE: &str = "parley";
@@ -34,7 +34,11 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
         config.database.allow_unsafe_durability,
     ))?;
     tracing::info!(schema = report.version, applied = ?report.applied, "database ready");
-    let gateway = Gateway::start(config, database.connect.clone())?;
+    let deps = GatewayDeps {
+        db: database.connect.clone(),
+        jwt_secret: jwt_secret(config)?,
+    };
+    let gateway = Gateway::start(config, deps)?;
     announce(&gateway);
     let trigger = gateway.trigger();
     runtime.block_on(wait_for_signal())?;
@@ -91,6 +95,44 @@ pub fn open_database(
         connect: embedded.connect_config(EMBEDDED_DATABASE),
         embedded: Some(embedded),
     })
+}
+
+/// The access-token key: `auth.jwt_secret` when configured, else the one kept in
+/// `<data_dir>/jwt-secret`, generated (256 random bits, mode 0600) on first start.
+pub fn jwt_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    if !config.auth.jwt_secret.is_empty() {
+        return Ok(config.auth.jwt_secret.as_bytes().to_vec());
+    }
+    let path = config.server.data_dir.join("jwt-secret");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("could not read {}", path.display()))?;
+        let secret = text.trim();
+        anyhow::ensure!(
+            secret.len() >= 32,
+            "{} holds a secret shorter than 32 bytes; delete it to generate a new one",
+            path.display()
+        );
+        return Ok(secret.as_bytes().to_vec());
+    }
+    std::fs::create_dir_all(&config.server.data_dir)
+        .with_context(|| format!("could not create {}", config.server.data_dir.display()))?;
+    let mut bytes = [0u8; 32];
+    crate::auth::random_bytes(&mut bytes);
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("could not create {}", path.display()))?;
+    file.write_all(secret.as_bytes())?;
+    file.sync_all()?;
+    tracing::info!(path = %path.display(), "generated the access-token secret");
+    Ok(secret.into_bytes())
 }
 
 fn non_empty_path(text: &str) -> Option<std::path::PathBuf> {

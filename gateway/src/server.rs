@@ -3,7 +3,12 @@
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
 
+use std::sync::Arc;
+
+use parley_persister::PgConfig;
 use parley_shared::Config;
+
+use crate::app::App;
 
 use crate::listener;
 use crate::shard::{self, ShardSettings, ShardSpec};
@@ -20,6 +25,17 @@ pub enum StartError {
     },
     #[error("could not start a shard thread: {0}")]
     Thread(#[source] std::io::Error),
+    #[error("could not set up password hashing: {0}")]
+    Hashing(#[from] crate::auth::password::HashError),
+}
+
+/// What the gateway needs besides configuration.
+#[derive(Debug, Clone)]
+pub struct GatewayDeps {
+    /// How shards reach PostgreSQL.
+    pub db: PgConfig,
+    /// The access-token key (configured, or generated and kept in the data dir).
+    pub jwt_secret: Vec<u8>,
 }
 
 /// A running gateway: N shards serving HTTP on one address.
@@ -32,8 +48,9 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Binds `config.server.listen` and starts the shards. `db` is how shards reach PostgreSQL.
-    pub fn start(config: &Config, db: parley_persister::PgConfig) -> Result<Self, StartError> {
+    /// Binds `config.server.listen` and starts the shards.
+    pub fn start(config: &Config, deps: GatewayDeps) -> Result<Self, StartError> {
+        let app = Arc::new(App::new(config, &deps.jwt_secret)?);
         let shards = shard_count(config.server.shards);
         let listen = config.server.listen;
         let listeners =
@@ -66,8 +83,9 @@ impl Gateway {
             let spec = ShardSpec {
                 id,
                 listener,
-                db: db.clone(),
+                db: deps.db.clone(),
                 settings,
+                app: Arc::clone(&app),
                 shutdown: stop.clone(),
             };
             match shard::spawn(spec) {

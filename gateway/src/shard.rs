@@ -25,6 +25,7 @@ pub(crate) struct ShardSpec {
     pub(crate) listener: std::net::TcpListener,
     pub(crate) db: PgConfig,
     pub(crate) settings: ShardSettings,
+    pub(crate) app: std::sync::Arc<crate::app::App>,
     pub(crate) shutdown: Shutdown,
 }
 
@@ -42,6 +43,7 @@ pub(crate) struct ShardSettings {
 /// State shared by the connections of one shard (and only them: it is `Rc`, not `Arc`).
 #[derive(Debug)]
 pub(crate) struct ShardState {
+    pub(crate) app: std::sync::Arc<crate::app::App>,
     pub(crate) pool: Pool,
     pub(crate) probe_timeout: Duration,
     pub(crate) shutdown: Shutdown,
@@ -84,6 +86,7 @@ async fn serve(spec: ShardSpec) {
     };
     let pool = parley_persister::db::pool(spec.db, settings.pool_size, settings.connect_timeout);
     let state = Rc::new(ShardState {
+        app: spec.app,
         pool,
         probe_timeout: settings.probe_timeout,
         shutdown: spec.shutdown.clone(),
@@ -104,7 +107,7 @@ async fn serve(spec: ShardSpec) {
                     }
                     next_id += 1;
                     let span = tracing::debug_span!("conn", conn.id = next_id, %peer);
-                    let task = serve_connection(stream, Rc::clone(&state), settings, shutdown.clone());
+                    let task = serve_connection(stream, peer, Rc::clone(&state), settings, shutdown.clone());
                     connections.spawn_local(task.instrument(span));
                 }
                 Err(error) => {
@@ -134,11 +137,12 @@ async fn serve(spec: ShardSpec) {
 
 async fn serve_connection(
     stream: TcpStream,
+    peer: SocketAddr,
     state: Rc<ShardState>,
     settings: ShardSettings,
     mut shutdown: Shutdown,
 ) {
-    let service = service_fn(move |request| http::handle(request, Rc::clone(&state)));
+    let service = service_fn(move |request| http::handle(request, peer, Rc::clone(&state)));
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)

@@ -2,11 +2,14 @@
 
 use std::net::SocketAddr;
 
-use parley_gateway::Gateway;
+use parley_gateway::{Gateway, GatewayDeps};
 use parley_shared::Config;
 
 use crate::cluster::TestCluster;
 use crate::http::{self, JsonResponse};
+
+/// The access-token key of test gateways.
+pub const TEST_JWT_SECRET: &str = "parley-test-secret-0123456789abcdef";
 
 /// A running gateway and its database. Dropping it stops the gateway, then the database.
 #[derive(Debug)]
@@ -24,6 +27,11 @@ impl TestGateway {
         config.server.shutdown_grace = std::time::Duration::from_secs(5);
         config.database.probe_timeout = std::time::Duration::from_secs(2);
         config.database.connect_timeout = std::time::Duration::from_secs(2);
+        // Tests sign up many users from 127.0.0.1; the rate-limit tests lower these again.
+        config.limits.register = "100000/1h".parse().expect("rate");
+        config.limits.login = "100000/15m".parse().expect("rate");
+        config.limits.api = "100000/1m".parse().expect("rate");
+        config.limits.history = "100000/1m".parse().expect("rate");
         config
     }
 
@@ -38,7 +46,11 @@ impl TestGateway {
         adjust(&mut config);
         config.validate()?;
         let cluster = TestCluster::migrated().await?;
-        let gateway = Gateway::start(&config, cluster.config())?;
+        let deps = GatewayDeps {
+            db: cluster.config(),
+            jwt_secret: TEST_JWT_SECRET.as_bytes().to_vec(),
+        };
+        let gateway = Gateway::start(&config, deps)?;
         Ok(Self {
             gateway: Some(gateway),
             cluster,
@@ -48,6 +60,11 @@ impl TestGateway {
     /// The gateway's address.
     pub fn addr(&self) -> SocketAddr {
         self.gateway().local_addr()
+    }
+
+    /// A REST client for this gateway.
+    pub fn api(&self) -> crate::api::Api {
+        crate::api::Api { addr: self.addr() }
     }
 
     /// `GET path` on the gateway.

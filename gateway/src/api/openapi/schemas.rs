@@ -1,0 +1,152 @@
+//! Component schemas: one per request type and view in `api::views`, written to match their serde
+//! shapes (integration tests check real responses against them).
+
+use serde_json::{Value, json};
+
+fn id(prefix: &str) -> Value {
+    json!({"type": "string", "pattern": format!("^{prefix}[0-9a-f]{{32}}$")})
+}
+
+fn timestamp(nullable: bool) -> Value {
+    json!({"type": "string", "format": "date-time", "nullable": nullable})
+}
+
+/// Every component schema, by name.
+pub(super) fn all() -> Value {
+    json!({
+        "Error": {
+            "type": "object", "required": ["error"],
+            "properties": {"error": {
+                "type": "object", "required": ["code", "message", "retryable"],
+                "properties": {
+                    "code": {"type": "string", "enum": parley_shared::ErrorCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>()},
+                    "message": {"type": "string"},
+                    "details": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+                    "retryable": {"type": "boolean"},
+                    "retryAfter": {"type": "integer", "description": "Seconds"}
+                }
+            }}
+        },
+        "PageMeta": {
+            "type": "object", "required": ["cursor", "hasMore"],
+            "properties": {"cursor": {"type": "string", "nullable": true}, "hasMore": {"type": "boolean"}}
+        },
+        "RegisterRequest": {
+            "type": "object", "required": ["username", "password"], "additionalProperties": false,
+            "properties": {
+                "username": {"type": "string", "pattern": "^[a-z0-9_]{3,32}$"},
+                "password": {"type": "string", "minLength": 8, "maxLength": 1024},
+                "displayName": {"type": "string", "minLength": 1, "maxLength": 64},
+                "email": {"type": "string", "format": "email"}
+            }
+        },
+        "LoginRequest": {
+            "type": "object", "required": ["username", "password"], "additionalProperties": false,
+            "properties": {"username": {"type": "string"}, "password": {"type": "string"}}
+        },
+        "RefreshRequest": {
+            "type": "object", "required": ["refreshToken"], "additionalProperties": false,
+            "properties": {"refreshToken": {"type": "string"}}
+        },
+        "CreateConversationRequest": {
+            "type": "object", "required": ["type"], "additionalProperties": false,
+            "description": "A DM takes userId; a group takes name and memberIds.",
+            "properties": {
+                "type": {"type": "string", "enum": ["dm", "group"]},
+                "userId": id("usr_"),
+                "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                "memberIds": {"type": "array", "items": id("usr_")}
+            }
+        },
+        "AddMemberRequest": {
+            "type": "object", "required": ["userId"], "additionalProperties": false,
+            "properties": {"userId": id("usr_"), "role": {"type": "string", "enum": ["member", "admin"]}}
+        },
+        "TokenPair": {
+            "type": "object", "required": ["accessToken", "refreshToken", "expiresIn"],
+            "properties": {
+                "accessToken": {"type": "string"},
+                "refreshToken": {"type": "string"},
+                "expiresIn": {"type": "integer", "description": "Seconds until the access token expires"}
+            }
+        },
+        "AuthResponse": {
+            "type": "object", "required": ["user", "accessToken", "refreshToken", "expiresIn"],
+            "properties": {
+                "user": {"$ref": "#/components/schemas/Me"},
+                "accessToken": {"type": "string"},
+                "refreshToken": {"type": "string"},
+                "expiresIn": {"type": "integer"}
+            }
+        },
+        "User": {
+            "type": "object", "required": ["id", "username", "displayName", "createdAt", "lastSeenAt"],
+            "properties": {
+                "id": id("usr_"),
+                "username": {"type": "string"},
+                "displayName": {"type": "string"},
+                "createdAt": timestamp(false),
+                "lastSeenAt": timestamp(true)
+            }
+        },
+        "Me": {
+            "type": "object", "required": ["id", "username", "displayName", "createdAt", "lastSeenAt", "email"],
+            "properties": {
+                "id": id("usr_"),
+                "username": {"type": "string"},
+                "displayName": {"type": "string"},
+                "createdAt": timestamp(false),
+                "lastSeenAt": timestamp(true),
+                "email": {"type": "string", "nullable": true}
+            }
+        },
+        "Member": {
+            "type": "object", "required": ["userId", "username", "displayName", "role", "joinedAt"],
+            "properties": {
+                "userId": id("usr_"),
+                "username": {"type": "string"},
+                "displayName": {"type": "string"},
+                "role": {"type": "string", "enum": ["owner", "admin", "member"]},
+                "joinedAt": timestamp(false)
+            }
+        },
+        "Message": {
+            "type": "object",
+            "required": ["id", "conversationId", "senderId", "seq", "content", "contentType", "replyTo",
+                         "clientMessageId", "createdAt", "editedAt", "deletedAt"],
+            "properties": {
+                "id": id("msg_"),
+                "conversationId": id("conv_"),
+                "senderId": id("usr_"),
+                "seq": {"type": "integer", "minimum": 1},
+                "content": {"type": "string", "maxLength": 4000, "description": "Empty once deleted"},
+                "contentType": {"type": "string", "enum": ["text", "system"]},
+                "replyTo": {"allOf": [id("msg_")], "nullable": true},
+                "clientMessageId": {"type": "string"},
+                "createdAt": timestamp(false),
+                "editedAt": timestamp(true),
+                "deletedAt": timestamp(true)
+            }
+        },
+        "Conversation": {
+            "type": "object",
+            "required": ["id", "type", "name", "ownerId", "createdAt", "lastActivityAt", "lastSeq", "role",
+                         "lastReadSeq", "unreadCount", "memberCount", "members", "lastMessage"],
+            "properties": {
+                "id": id("conv_"),
+                "type": {"type": "string", "enum": ["dm", "group"]},
+                "name": {"type": "string", "nullable": true},
+                "ownerId": {"allOf": [id("usr_")], "nullable": true},
+                "createdAt": timestamp(false),
+                "lastActivityAt": timestamp(false),
+                "lastSeq": {"type": "integer"},
+                "role": {"type": "string", "enum": ["owner", "admin", "member"]},
+                "lastReadSeq": {"type": "integer"},
+                "unreadCount": {"type": "integer", "minimum": 0},
+                "memberCount": {"type": "integer"},
+                "members": {"type": "array", "items": {"$ref": "#/components/schemas/Member"}},
+                "lastMessage": {"allOf": [{"$ref": "#/components/schemas/Message"}], "nullable": true}
+            }
+        }
+    })
+}

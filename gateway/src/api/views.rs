@@ -1,0 +1,254 @@
+//! The JSON shapes the API returns (camelCase, prefixed ids, ISO timestamps), built from store
+//! rows, and the `{"data", "meta"}` envelope. `openapi` describes exactly these.
+
+use hyper::StatusCode;
+use parley_persister::store::conversations::{Member, Membership, Summary};
+use parley_persister::store::messages::Message;
+use parley_persister::store::users::User;
+use parley_shared::policy::{ConversationKind, Role};
+use parley_shared::time::serde_ts;
+use parley_shared::{ConversationId, MessageId, UserId};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// A handler's successful answer: a status and the serialised body (`None`: no content).
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Option<String>,
+}
+
+impl Reply {
+    pub(crate) fn no_content() -> Self {
+        Self {
+            status: StatusCode::NO_CONTENT,
+            body: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    data: &'a T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<PageMeta>,
+}
+
+/// Paging information of a list.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PageMeta {
+    /// Pass back to get the next page; `null` at the end.
+    pub(crate) cursor: Option<String>,
+    pub(crate) has_more: bool,
+}
+
+/// `{"data": value}` with `status`.
+pub(crate) fn data<T: Serialize>(status: StatusCode, value: &T) -> Reply {
+    let body = serde_json::to_string(&Envelope {
+        data: value,
+        meta: None,
+    })
+    .expect("views serialise infallibly");
+    Reply {
+        status,
+        body: Some(body),
+    }
+}
+
+/// `{"data": items, "meta": {cursor, hasMore}}`.
+pub(crate) fn page<T: Serialize>(items: &T, meta: PageMeta) -> Reply {
+    let body = serde_json::to_string(&Envelope {
+        data: items,
+        meta: Some(meta),
+    })
+    .expect("views serialise infallibly");
+    Reply {
+        status: StatusCode::OK,
+        body: Some(body),
+    }
+}
+
+/// Another user's public profile.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UserView {
+    pub(crate) id: UserId,
+    pub(crate) username: String,
+    pub(crate) display_name: String,
+    #[serde(with = "serde_ts")]
+    pub(crate) created_at: OffsetDateTime,
+    #[serde(with = "serde_ts::option")]
+    pub(crate) last_seen_at: Option<OffsetDateTime>,
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username.clone(),
+            display_name: user.display_name.clone(),
+            created_at: user.created_at,
+            last_seen_at: user.last_seen_at,
+        }
+    }
+}
+
+/// The caller's own account (adds the email).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MeView {
+    #[serde(flatten)]
+    pub(crate) user: UserView,
+    pub(crate) email: Option<String>,
+}
+
+impl From<&User> for MeView {
+    fn from(user: &User) -> Self {
+        Self {
+            user: user.into(),
+            email: user.email.clone(),
+        }
+    }
+}
+
+/// A fresh token pair.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TokenView {
+    pub(crate) access_token: String,
+    pub(crate) refresh_token: String,
+    /// Seconds until the access token expires.
+    pub(crate) expires_in: i64,
+}
+
+/// Sign-up and login answer.
+#[derive(Debug, Serialize)]
+pub(crate) struct AuthView {
+    pub(crate) user: MeView,
+    #[serde(flatten)]
+    pub(crate) tokens: TokenView,
+}
+
+/// A member of a conversation.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MemberView {
+    pub(crate) user_id: UserId,
+    pub(crate) username: String,
+    pub(crate) display_name: String,
+    pub(crate) role: Role,
+    #[serde(with = "serde_ts")]
+    pub(crate) joined_at: OffsetDateTime,
+}
+
+impl From<&Member> for MemberView {
+    fn from(member: &Member) -> Self {
+        Self {
+            user_id: member.user_id,
+            username: member.username.clone(),
+            display_name: member.display_name.clone(),
+            role: member.role,
+            joined_at: member.joined_at,
+        }
+    }
+}
+
+/// A message.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MessageView {
+    pub(crate) id: MessageId,
+    pub(crate) conversation_id: ConversationId,
+    pub(crate) sender_id: UserId,
+    pub(crate) seq: i64,
+    pub(crate) content: String,
+    pub(crate) content_type: String,
+    pub(crate) reply_to: Option<MessageId>,
+    pub(crate) client_message_id: String,
+    #[serde(with = "serde_ts")]
+    pub(crate) created_at: OffsetDateTime,
+    #[serde(with = "serde_ts::option")]
+    pub(crate) edited_at: Option<OffsetDateTime>,
+    #[serde(with = "serde_ts::option")]
+    pub(crate) deleted_at: Option<OffsetDateTime>,
+}
+
+impl From<&Message> for MessageView {
+    fn from(m: &Message) -> Self {
+        Self {
+            id: m.id,
+            conversation_id: m.conversation_id,
+            sender_id: m.sender_id,
+            seq: m.seq,
+            content: m.content.clone(),
+            content_type: m.content_type.clone(),
+            reply_to: m.reply_to,
+            client_message_id: m.client_message_id.clone(),
+            created_at: m.created_at,
+            edited_at: m.edited_at,
+            deleted_at: m.deleted_at,
+        }
+    }
+}
+
+/// A conversation from the caller's side.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConversationView {
+    pub(crate) id: ConversationId,
+    #[serde(rename = "type")]
+    pub(crate) kind: ConversationKind,
+    pub(crate) name: Option<String>,
+    pub(crate) owner_id: Option<UserId>,
+    #[serde(with = "serde_ts")]
+    pub(crate) created_at: OffsetDateTime,
+    #[serde(with = "serde_ts")]
+    pub(crate) last_activity_at: OffsetDateTime,
+    pub(crate) last_seq: i64,
+    /// The caller's role.
+    pub(crate) role: Role,
+    pub(crate) last_read_seq: i64,
+    pub(crate) unread_count: i64,
+    pub(crate) member_count: i64,
+    /// Every member (single conversation) or the first few (lists).
+    pub(crate) members: Vec<MemberView>,
+    pub(crate) last_message: Option<MessageView>,
+}
+
+impl ConversationView {
+    pub(crate) fn new(
+        membership: &Membership,
+        members: &[Member],
+        member_count: i64,
+        last_message: Option<&Message>,
+    ) -> Self {
+        let c = &membership.conversation;
+        Self {
+            id: c.id,
+            kind: c.kind,
+            name: c.name.clone(),
+            owner_id: c.owner_id,
+            created_at: c.created_at,
+            last_activity_at: c.last_activity_at,
+            last_seq: c.last_seq,
+            role: membership.role,
+            last_read_seq: membership.last_read_seq,
+            unread_count: membership.unread(),
+            member_count,
+            members: members.iter().map(MemberView::from).collect(),
+            last_message: last_message.map(MessageView::from),
+        }
+    }
+}
+
+impl From<&Summary> for ConversationView {
+    fn from(s: &Summary) -> Self {
+        Self::new(
+            &s.membership,
+            &s.members,
+            s.member_count,
+            s.last_message.as_ref(),
+        )
+    }
+}

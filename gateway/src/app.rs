@@ -1,0 +1,42 @@
+//! State shared by every shard of one process (behind an `Arc`): token keys, the password-hashing
+//! service, rate limiters, and the request bounds from configuration. Built once in
+//! `Gateway::start` from the validated `Config`.
+
+use std::time::Duration;
+
+use parley_shared::Config;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password::{HashError, Hasher};
+use crate::limits::Limits;
+
+/// Process-wide state; shards hold it in an `Arc`.
+#[derive(Debug)]
+pub struct App {
+    pub(crate) jwt: JwtKeys,
+    pub(crate) hasher: Hasher,
+    /// `None` when `limits.enabled` is false.
+    pub(crate) limits: Option<Limits>,
+    pub(crate) refresh_ttl: Duration,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) max_group_members: usize,
+}
+
+impl App {
+    /// Builds the shared state. `jwt_secret` is the resolved access-token key (configured or
+    /// generated), at least 32 bytes.
+    pub fn new(config: &Config, jwt_secret: &[u8]) -> Result<Self, HashError> {
+        let concurrency = match config.auth.hash_concurrency {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
+        };
+        Ok(Self {
+            jwt: JwtKeys::new(jwt_secret, &config.auth.issuer, config.auth.access_ttl),
+            hasher: Hasher::new(concurrency, config.auth.hash_queue_timeout)?,
+            limits: Limits::from_config(&config.limits),
+            refresh_ttl: config.auth.refresh_ttl,
+            max_body_bytes: config.server.max_body_bytes,
+            max_group_members: config.chat.max_group_members,
+        })
+    }
+}
