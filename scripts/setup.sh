@@ -15,6 +15,9 @@ have_pg_server() {
 
 command -v cargo >/dev/null 2>&1 || { echo "setup: Rust is required (cargo not found): see https://rustup.rs" >&2; exit 1; }
 have_pg_server || need postgresql
+# `make test` validates the OpenAPI document with a PyPI tool in a virtualenv.
+command -v python3 >/dev/null 2>&1 || need python3
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need python3-venv
 # Running as root, the embedded cluster runs as the `postgres` user, which the server package creates.
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then need postgresql; fi
 

@@ -23,6 +23,13 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== OpenAPI document (openapi-spec-validator)"
+venv=target/tools-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check openapi-spec-validator
+cargo run --quiet --locked --bin parley -- openapi > target/openapi.json
+"$venv/bin/python" -c 'import json, sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1]))); print("openapi: valid")' target/openapi.json
+
 echo "== cargo test"
 log="$(mktemp)"
 status=0

@@ -46,6 +46,8 @@ pub(crate) enum Command {
     Migrate,
     /// Print the effective configuration (secrets redacted) and exit.
     Config,
+    /// Print the REST API's OpenAPI 3 document and exit.
+    Openapi,
 }
 
 impl Cli {

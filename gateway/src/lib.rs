@@ -15,3 +15,8 @@ mod shard;
 pub mod shutdown;
 
 pub use server::{Gateway, GatewayDeps, StartError, shard_count};
+
+/// The REST API's OpenAPI 3 document, as `GET /api/openapi.json` serves it.
+pub fn openapi_json() -> String {
+    api::openapi_document().to_string()
+}

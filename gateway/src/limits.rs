@@ -3,7 +3,7 @@
 //! forgotten, and if none are idle new keys are refused rather than memory growing.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher as _, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -47,9 +47,7 @@ impl Limiter {
     /// Counts one event for `key` and says whether it is allowed.
     pub fn check(&self, key: &Key) -> Decision {
         let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let mut state = self.hasher.build_hasher();
-        key.hash(&mut state);
-        let stripe = &self.stripes[(state.finish() as usize) % STRIPES];
+        let stripe = &self.stripes[(self.hasher.hash_one(key) as usize) % STRIPES];
         // A poisoned stripe only means another thread panicked mid-update of plain integers.
         let mut map = stripe
             .lock()

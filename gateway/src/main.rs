@@ -71,6 +71,14 @@ fn run(cli: &cli::Cli, config: &Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        cli::Command::Openapi => {
+            writeln!(
+                std::io::stdout().lock(),
+                "{}",
+                parley_gateway::openapi_json()
+            )?;
+            Ok(())
+        }
         cli::Command::Config => {
             write!(std::io::stdout().lock(), "{}", config.to_redacted_toml())?;
             Ok(())

@@ -12,6 +12,8 @@ mod routes;
 mod users;
 mod views;
 
+pub(crate) use openapi::document as openapi_document;
+
 use std::net::SocketAddr;
 use std::rc::Rc;
 
@@ -165,7 +167,7 @@ async fn read_body(request: Request<Incoming>, max: usize) -> Result<Bytes, ApiE
     }
 }
 
-fn header<'a>(request: &'a Request<Incoming>, name: hyper::header::HeaderName) -> Option<&'a str> {
+fn header(request: &Request<Incoming>, name: hyper::header::HeaderName) -> Option<&str> {
     request.headers().get(name).and_then(|v| v.to_str().ok())
 }
 

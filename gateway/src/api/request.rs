@@ -112,8 +112,9 @@ impl Ctx {
 
 /// Strict JSON parsing with field-level errors.
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    if body.is_empty() {
-        return Err(ApiError::field("body", "a JSON object is required"));
+    // serde would also read a struct from an array, positionally; requests are objects only.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::field("body", "must be a JSON object"));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
@@ -219,10 +220,12 @@ mod tests {
 
     #[test]
     fn json_errors_name_the_field() {
-        let cases: [(&str, &str); 7] = [
+        let cases: [(&str, &str); 9] = [
             ("", "body"),
             ("{", "body"),
             ("[1]", "body"),
+            (r#"["a", 3]"#, "body"),
+            ("null", "body"),
             (r#"{"age": 3}"#, "userName"),
             (r#"{"userName": "a", "admin": true}"#, "admin"),
             (r#"{"userName": 5}"#, "userName"),

@@ -82,14 +82,13 @@ impl Hasher {
                 .await
                 .map_err(|_| HashError::Busy(self.queue_timeout))?
                 .map_err(|_| HashError::Failed("hashing service closed".to_owned()))?;
-        let result = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let result = work();
             drop(permit);
             result
         })
         .await
-        .map_err(|e| HashError::Failed(e.to_string()))?;
-        result
+        .map_err(|e| HashError::Failed(e.to_string()))?
     }
 }
 
