@@ -155,6 +155,14 @@ async fn serve_runs_its_own_postgres_and_stops_it() -> anyhow::Result<()> {
         data_dir.join("pg/data/PG_VERSION").exists(),
         "the cluster lives in <data-dir>/pg"
     );
+    let user = parley_testkit::Api { addr: parley.addr }
+        .register("survivor")
+        .await?;
+    let secret = std::fs::metadata(data_dir.join("jwt-secret"))?;
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&secret.permissions()) & 0o777,
+        0o600
+    );
     assert!(
         !processes_mentioning(&data).is_empty(),
         "PostgreSQL runs from the data dir"
@@ -179,6 +187,10 @@ async fn serve_runs_its_own_postgres_and_stops_it() -> anyhow::Result<()> {
     ];
     let parley = ParleyProcess::serve(bin(), &args, &env, Duration::from_secs(120))?;
     wait_ready(parley.addr).await?;
+    let me = parley_testkit::Api { addr: parley.addr }
+        .get("/api/users/me", Some(&user))
+        .await?;
+    assert_eq!(me.status, 200, "tokens survive a restart: {}", me.body);
     parley.signal("TERM")?;
     let (status, stderr) = parley.wait(Duration::from_secs(60))?;
     assert!(status.success(), "exit {status}: {stderr}");
