@@ -96,12 +96,7 @@ pub(crate) async fn register(ctx: &Ctx) -> Result<Reply, ApiError> {
     problems.into_result()?;
 
     let hash = ctx.state.app.hasher.hash(request.password).await?;
-    let conn = ctx
-        .state
-        .pool
-        .get()
-        .await
-        .map_err(parley_persister::DbError::from)?;
+    let conn = ctx.conn().await?;
     let new = NewUser {
         id: UserId::generate(),
         username: &request.username,
@@ -121,14 +116,7 @@ pub(crate) async fn register(ctx: &Ctx) -> Result<Reply, ApiError> {
     };
     drop(conn);
     tracing::info!(user = %user.id, "account created");
-    let tokens = start_session(ctx, user.id).await?;
-    Ok(views::data(
-        StatusCode::CREATED,
-        &AuthView {
-            user: MeView::from(&user),
-            tokens,
-        },
-    ))
+    signed_in(ctx, &user, StatusCode::CREATED).await
 }
 
 /// `POST /api/auth/login`. Unknown user and wrong password take the same path and time.
@@ -143,12 +131,7 @@ pub(crate) async fn login(ctx: &Ctx) -> Result<Reply, ApiError> {
             &Key::Username(request.username.to_lowercase()),
         )?;
     }
-    let conn = ctx
-        .state
-        .pool
-        .get()
-        .await
-        .map_err(parley_persister::DbError::from)?;
+    let conn = ctx.conn().await?;
     let found = users::find_for_login(&conn, &request.username).await?;
     drop(conn);
     let (user, stored): (Option<User>, Option<String>) = match found {
@@ -165,14 +148,7 @@ pub(crate) async fn login(ctx: &Ctx) -> Result<Reply, ApiError> {
         tracing::info!("login refused");
         return Err(ApiError::unauthorized("Invalid username or password"));
     };
-    let tokens = start_session(ctx, user.id).await?;
-    Ok(views::data(
-        StatusCode::OK,
-        &AuthView {
-            user: MeView::from(&user),
-            tokens,
-        },
-    ))
+    signed_in(ctx, &user, StatusCode::OK).await
 }
 
 /// `POST /api/auth/refresh`.
@@ -186,12 +162,7 @@ pub(crate) async fn refresh(ctx: &Ctx) -> Result<Reply, ApiError> {
         hash: &hash,
         expires_at: refresh_expiry(ctx),
     };
-    let mut conn = ctx
-        .state
-        .pool
-        .get()
-        .await
-        .map_err(parley_persister::DbError::from)?;
+    let mut conn = ctx.conn().await?;
     match sessions::rotate(&mut conn, &presented, next).await? {
         Rotation::Rotated { user, session } => {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -218,17 +189,24 @@ pub(crate) async fn refresh(ctx: &Ctx) -> Result<Reply, ApiError> {
 pub(crate) async fn logout(ctx: &Ctx) -> Result<Reply, ApiError> {
     let request: RefreshRequest = ctx.json()?;
     if let Some(presented) = refresh::hash(&request.refresh_token) {
-        let conn = ctx
-            .state
-            .pool
-            .get()
-            .await
-            .map_err(parley_persister::DbError::from)?;
+        let conn = ctx.conn().await?;
         if let Some((user, session)) = sessions::revoke_by_token(&conn, &presented).await? {
             tracing::info!(%user, %session, "logged out");
         }
     }
     Ok(Reply::no_content())
+}
+
+/// The answer to a successful sign-up or login: a new session for `user`.
+async fn signed_in(ctx: &Ctx, user: &User, status: StatusCode) -> Result<Reply, ApiError> {
+    let tokens = start_session(ctx, user.id).await?;
+    Ok(views::data(
+        status,
+        &AuthView {
+            user: MeView::from(user),
+            tokens,
+        },
+    ))
 }
 
 /// Opens a session for `user`: a refresh-token family and an access token bound to it.
@@ -244,12 +222,7 @@ async fn start_session(ctx: &Ctx, user: UserId) -> Result<TokenView, ApiError> {
         user_agent: ctx.user_agent.as_deref(),
         client_ip: Some(ctx.ip),
     };
-    let mut conn = ctx
-        .state
-        .pool
-        .get()
-        .await
-        .map_err(parley_persister::DbError::from)?;
+    let mut conn = ctx.conn().await?;
     sessions::create(&mut conn, user, session, token, origin).await?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let (access_token, _) = ctx.state.app.jwt.issue(user, session, now);

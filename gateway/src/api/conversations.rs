@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hyper::StatusCode;
-use parley_persister::DbError;
 use parley_persister::store::conversations::{self, AddOutcome, ListCursor};
 use parley_persister::store::users;
 use parley_shared::policy::{Action, Role};
@@ -72,7 +71,7 @@ async fn create_dm(ctx: &Ctx, me: UserId, request: CreateRequest) -> Result<Repl
     };
     problems.into_result()?;
     let other = other.expect("validated above");
-    let mut conn = ctx.state.pool.get().await.map_err(DbError::from)?;
+    let mut conn = ctx.conn().await?;
     if users::existing(&conn, &[other]).await?.is_empty() {
         return Err(ApiError::not_found("User"));
     }
@@ -123,7 +122,7 @@ async fn create_group(ctx: &Ctx, me: UserId, request: CreateRequest) -> Result<R
     }
     problems.into_result()?;
     let members: Vec<UserId> = members.into_iter().collect();
-    let mut conn = ctx.state.pool.get().await.map_err(DbError::from)?;
+    let mut conn = ctx.conn().await?;
     let known: BTreeSet<UserId> = users::existing(&conn, &members)
         .await?
         .into_iter()
@@ -149,7 +148,7 @@ pub(crate) async fn list(ctx: &Ctx) -> Result<Reply, ApiError> {
                 .ok_or_else(|| ApiError::field("cursor", "is not a cursor this server issued"))?,
         ),
     };
-    let conn = ctx.state.pool.get().await.map_err(DbError::from)?;
+    let conn = ctx.conn().await?;
     let mut summaries = conversations::list_for_user(&conn, me, cursor, limit + 1).await?;
     let has_more = summaries.len() as i64 > limit;
     summaries.truncate(limit as usize);
@@ -173,7 +172,7 @@ pub(crate) async fn list(ctx: &Ctx) -> Result<Reply, ApiError> {
 pub(crate) async fn get(ctx: &Ctx) -> Result<Reply, ApiError> {
     let me = ctx.caller()?.user;
     let id: ConversationId = ctx.id_param("conversationId", "Conversation")?;
-    let conn = ctx.state.pool.get().await.map_err(DbError::from)?;
+    let conn = ctx.conn().await?;
     render_one(&conn, me, id, StatusCode::OK).await
 }
 
@@ -187,7 +186,7 @@ pub(crate) async fn add_member(ctx: &Ctx) -> Result<Reply, ApiError> {
         .parse()
         .map_err(|e: parley_shared::IdError| ApiError::field("userId", e.to_string()))?;
     let role = request.role.unwrap_or(Role::Member);
-    let mut conn = ctx.state.pool.get().await.map_err(DbError::from)?;
+    let mut conn = ctx.conn().await?;
     authorize(&conn, me, id, Action::AddMember { role }).await?;
     if users::existing(&conn, &[user]).await?.is_empty() {
         return Err(ApiError::not_found("User"));
@@ -215,7 +214,7 @@ pub(crate) async fn remove_member(ctx: &Ctx) -> Result<Reply, ApiError> {
     let me = ctx.caller()?.user;
     let id: ConversationId = ctx.id_param("conversationId", "Conversation")?;
     let target: UserId = ctx.id_param("userId", "Member")?;
-    let mut conn = ctx.state.pool.get().await.map_err(DbError::from)?;
+    let mut conn = ctx.conn().await?;
     if target == me {
         authorize(&conn, me, id, Action::Leave).await?;
     } else {

@@ -2,7 +2,6 @@
 //! (cursor = the oldest `seq` of the previous page), or oldest first with `after` (gap-fill from
 //! the last `seq` a client holds). Each page is one index scan.
 
-use parley_persister::DbError;
 use parley_persister::store::messages;
 use parley_shared::ConversationId;
 use parley_shared::policy::Action;
@@ -33,7 +32,7 @@ pub(crate) async fn page(ctx: &Ctx) -> Result<Reply, ApiError> {
     if before.is_some() && after.is_some() {
         return Err(ApiError::field("after", "cannot be combined with before"));
     }
-    let conn = ctx.state.pool.get().await.map_err(DbError::from)?;
+    let conn = ctx.conn().await?;
     authorize(&conn, me, id, Action::Read).await?;
     let (mut page, forward) = match after {
         Some(after) => (

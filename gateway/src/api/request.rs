@@ -43,6 +43,16 @@ impl Ctx {
             .ok_or_else(|| ApiError::unauthorized("Missing or invalid access token"))
     }
 
+    /// A pooled database connection of this shard.
+    pub(crate) async fn conn(&self) -> Result<parley_persister::store::Conn, ApiError> {
+        Ok(self
+            .state
+            .pool
+            .get()
+            .await
+            .map_err(parley_persister::DbError::from)?)
+    }
+
     /// A path parameter by name (present by construction of the route).
     pub(crate) fn param(&self, name: &str) -> &str {
         self.params

@@ -1,7 +1,6 @@
 //! `/api/users*`: the caller's account, public profiles and people search.
 
 use hyper::StatusCode;
-use parley_persister::DbError;
 use parley_persister::store::users;
 use parley_shared::UserId;
 
@@ -12,7 +11,7 @@ use super::views::{self, MeView, PageMeta, Reply, UserView};
 /// `GET /api/users/me`.
 pub(crate) async fn me(ctx: &Ctx) -> Result<Reply, ApiError> {
     let caller = ctx.caller()?;
-    let conn = ctx.state.pool.get().await.map_err(DbError::from)?;
+    let conn = ctx.conn().await?;
     // A token can outlive its account only if the account was deleted.
     let user = users::get(&conn, caller.user)
         .await?
@@ -24,7 +23,7 @@ pub(crate) async fn me(ctx: &Ctx) -> Result<Reply, ApiError> {
 pub(crate) async fn get(ctx: &Ctx) -> Result<Reply, ApiError> {
     ctx.caller()?;
     let id: UserId = ctx.id_param("userId", "User")?;
-    let conn = ctx.state.pool.get().await.map_err(DbError::from)?;
+    let conn = ctx.conn().await?;
     let user = users::get(&conn, id)
         .await?
         .ok_or_else(|| ApiError::not_found("User"))?;
@@ -39,7 +38,7 @@ pub(crate) async fn search(ctx: &Ctx) -> Result<Reply, ApiError> {
         return Err(ApiError::field("query", "must be 1 to 64 characters"));
     }
     let limit = ctx.int_query("limit", 20, 1..=50)?;
-    let conn = ctx.state.pool.get().await.map_err(DbError::from)?;
+    let conn = ctx.conn().await?;
     let mut found = users::search(&conn, query, limit + 1).await?;
     let has_more = found.len() as i64 > limit;
     found.truncate(limit as usize);
