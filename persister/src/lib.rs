@@ -6,6 +6,7 @@ pub mod embedded;
 pub mod error;
 pub mod migrate;
 pub mod store;
+pub mod writer;
 
 pub use error::{DbError, EmbeddedError, MigrateError};
 

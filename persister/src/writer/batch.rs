@@ -1,0 +1,200 @@
+//! One batch of sends as one transaction: lock the batch's conversations (in id order), then a
+//! single statement that checks membership and reply targets on the stored data, finds earlier
+//! copies of each `(conversation, sender, client_message_id)`, allocates gap-free `seq`s per
+//! conversation, inserts, bumps `last_seq`, and marks each sender's own messages read.
+
+use std::collections::HashMap;
+
+use parley_shared::{ConversationId, MessageId, UserId};
+use tokio_postgres::{Client, Statement};
+
+use crate::store::messages::{self, Message};
+
+/// A message to store, as validated by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub sender_id: UserId,
+    pub client_message_id: String,
+    pub content: String,
+    pub content_type: String,
+    pub reply_to: Option<MessageId>,
+}
+
+/// What became of one send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Committed now.
+    Inserted(Message),
+    /// Committed earlier (a retry of the same `clientMessageId`): the original message.
+    Duplicate(Message),
+    /// The conversation does not exist or the sender is not (any longer) a member.
+    NotMember,
+    /// `reply_to` is not a message of the same conversation.
+    BadReply,
+}
+
+const LOCK: &str = "SELECT id FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+
+fn write_statement() -> String {
+    let returned = messages::COLUMNS;
+    format!(
+        "WITH input AS (
+             SELECT * FROM unnest($1::int4[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[],
+                                  $6::text[], $7::text[], $8::uuid[])
+                 AS t(ord, id, conversation_id, sender_id, client_message_id, content, content_type, reply_to)
+         ), checked AS (
+             SELECT i.*, e.id AS existing_id,
+                    CASE WHEN e.id IS NOT NULL THEN 'duplicate'
+                         WHEN m.user_id IS NULL THEN 'not_member'
+                         WHEN i.reply_to IS NOT NULL AND r.id IS NULL THEN 'bad_reply'
+                         ELSE 'ok' END AS verdict
+             FROM input i
+             LEFT JOIN messages e ON e.conversation_id = i.conversation_id
+                  AND e.sender_id = i.sender_id AND e.client_message_id = i.client_message_id
+             LEFT JOIN conversation_members m ON m.conversation_id = i.conversation_id
+                  AND m.user_id = i.sender_id
+             LEFT JOIN messages r ON r.id = i.reply_to AND r.conversation_id = i.conversation_id
+         ), firsts AS (
+             SELECT DISTINCT ON (conversation_id, sender_id, client_message_id) *
+             FROM checked WHERE verdict = 'ok'
+             ORDER BY conversation_id, sender_id, client_message_id, ord
+         ), numbered AS (
+             SELECT f.*, c.last_seq + row_number() OVER (PARTITION BY f.conversation_id ORDER BY f.ord) AS seq
+             FROM firsts f JOIN conversations c ON c.id = f.conversation_id
+         ), inserted AS (
+             INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, content,
+                                   content_type, reply_to)
+             SELECT id, conversation_id, seq, sender_id, client_message_id, content, content_type, reply_to
+             FROM numbered
+             RETURNING {returned}
+         ), bumped AS (
+             UPDATE conversations c SET last_seq = n.top, last_activity_at = now(), updated_at = now()
+             FROM (SELECT conversation_id, max(seq) AS top FROM numbered GROUP BY conversation_id) n
+             WHERE c.id = n.conversation_id
+             RETURNING c.id
+         ), read_own AS (
+             UPDATE conversation_members m SET last_read_seq = greatest(m.last_read_seq, n.top)
+             FROM (SELECT conversation_id, sender_id, max(seq) AS top FROM numbered
+                   GROUP BY conversation_id, sender_id) n
+             WHERE m.conversation_id = n.conversation_id AND m.user_id = n.sender_id
+             RETURNING m.user_id
+         )
+         SELECT n.ord, 'inserted', {ins}
+         FROM numbered n JOIN inserted i ON i.id = n.id
+         UNION ALL
+         SELECT c.ord, c.verdict, {dup}
+         FROM checked c LEFT JOIN messages e ON e.id = c.existing_id
+         WHERE c.verdict <> 'ok'",
+        ins = prefixed("i"),
+        dup = prefixed("e"),
+    )
+}
+
+fn prefixed(alias: &str) -> String {
+    messages::COLUMNS
+        .split(", ")
+        .map(|column| format!("{alias}.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The batch statements, prepared once per connection.
+pub(crate) struct Prepared {
+    lock: Statement,
+    write: Statement,
+}
+
+/// Prepares the statements on a new connection.
+pub(crate) async fn prepare(client: &Client) -> Result<Prepared, tokio_postgres::Error> {
+    Ok(Prepared {
+        lock: client.prepare(LOCK).await?,
+        write: client.prepare(&write_statement()).await?,
+    })
+}
+
+/// Commits `batch` in one transaction and returns one verdict per input, in input order.
+pub(crate) async fn commit(
+    client: &mut Client,
+    prepared: &Prepared,
+    batch: &[&NewMessage],
+) -> Result<Vec<Verdict>, tokio_postgres::Error> {
+    let mut conversations: Vec<uuid::Uuid> = batch.iter().map(|m| m.conversation_id.0).collect();
+    conversations.sort_unstable();
+    conversations.dedup();
+    let ord: Vec<i32> = (0..batch.len())
+        .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+        .collect();
+    let ids: Vec<uuid::Uuid> = batch.iter().map(|m| m.id.0).collect();
+    let convs: Vec<uuid::Uuid> = batch.iter().map(|m| m.conversation_id.0).collect();
+    let senders: Vec<uuid::Uuid> = batch.iter().map(|m| m.sender_id.0).collect();
+    let client_ids: Vec<&str> = batch.iter().map(|m| m.client_message_id.as_str()).collect();
+    let contents: Vec<&str> = batch.iter().map(|m| m.content.as_str()).collect();
+    let types: Vec<&str> = batch.iter().map(|m| m.content_type.as_str()).collect();
+    let replies: Vec<Option<uuid::Uuid>> = batch.iter().map(|m| m.reply_to.map(|r| r.0)).collect();
+
+    let tx = client.transaction().await?;
+    tx.execute(&prepared.lock, &[&conversations]).await?;
+    let rows = tx
+        .query(
+            &prepared.write,
+            &[
+                &ord,
+                &ids,
+                &convs,
+                &senders,
+                &client_ids,
+                &contents,
+                &types,
+                &replies,
+            ],
+        )
+        .await?;
+    tx.commit().await?;
+
+    let mut verdicts: Vec<Option<Verdict>> = vec![None; batch.len()];
+    for row in &rows {
+        let index = usize::try_from(row.get::<_, i32>(0)).unwrap_or(usize::MAX);
+        let verdict = match row.get::<_, &str>(1) {
+            "inserted" => Verdict::Inserted(messages::from_row(row, 2)),
+            "duplicate" => Verdict::Duplicate(messages::from_row(row, 2)),
+            "bad_reply" => Verdict::BadReply,
+            _ => Verdict::NotMember,
+        };
+        if let Some(slot) = verdicts.get_mut(index) {
+            *slot = Some(verdict);
+        }
+    }
+    // A key sent twice within one batch was inserted once; the later copies get that message.
+    let mut first: HashMap<(ConversationId, UserId, &str), Message> = HashMap::new();
+    for (message, verdict) in batch.iter().zip(&verdicts) {
+        if let Some(Verdict::Inserted(stored)) = verdict {
+            first.insert(
+                (
+                    message.conversation_id,
+                    message.sender_id,
+                    &message.client_message_id,
+                ),
+                stored.clone(),
+            );
+        }
+    }
+    Ok(batch
+        .iter()
+        .zip(verdicts)
+        .map(|(message, verdict)| {
+            verdict.unwrap_or_else(|| {
+                first
+                    .get(&(
+                        message.conversation_id,
+                        message.sender_id,
+                        message.client_message_id.as_str(),
+                    ))
+                    .map_or(Verdict::NotMember, |stored| {
+                        Verdict::Duplicate(stored.clone())
+                    })
+            })
+        })
+        .collect())
+}

@@ -1,0 +1,145 @@
+//! One lane: a connection and a loop that takes whatever is queued (up to `max_batch`), commits it
+//! with retries, and only then answers each send, in order.
+
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
+use tracing::Instrument;
+
+use super::batch::{self, NewMessage};
+use super::{Job, Outcome, WriterSettings};
+use crate::{PgConfig, db};
+
+pub(super) struct Lane {
+    index: usize,
+    db: PgConfig,
+    settings: WriterSettings,
+    client: Option<(Client, batch::Prepared)>,
+}
+
+impl Lane {
+    pub(super) fn new(index: usize, db: PgConfig, settings: WriterSettings) -> Self {
+        Self {
+            index,
+            db,
+            settings,
+            client: None,
+        }
+    }
+
+    /// Runs until the channel is closed and empty.
+    pub(super) async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
+        let mut jobs: Vec<Job> = Vec::with_capacity(self.settings.max_batch);
+        while let Some(first) = queue.recv().await {
+            jobs.push(first);
+            while jobs.len() < self.settings.max_batch {
+                match queue.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            let span = tracing::debug_span!("batch", lane = self.index, batch.len = jobs.len());
+            let outcomes = self.commit_with_retries(&jobs).instrument(span).await;
+            for (job, outcome) in jobs.drain(..).zip(outcomes) {
+                // The sender may have gone (connection closed); the message is stored regardless.
+                let _ = job.reply.send(outcome);
+            }
+        }
+    }
+
+    async fn commit_with_retries(&mut self, jobs: &[Job]) -> Vec<Outcome> {
+        let messages: Vec<&NewMessage> = jobs.iter().map(|job| &job.message).collect();
+        let mut attempt = 0;
+        loop {
+            let error = match self.attempt(&messages).await {
+                Ok(outcomes) => return outcomes,
+                Err(error) => error,
+            };
+            if !error.retryable {
+                // Something in the data: commit the sends one by one so a bad one fails alone.
+                tracing::warn!(error = %error.text, "batch refused; retrying its sends one by one");
+                let mut outcomes = Vec::with_capacity(messages.len());
+                for message in &messages {
+                    let outcome = match self.attempt(&[message]).await {
+                        Ok(mut single) => single
+                            .pop()
+                            .unwrap_or_else(|| Outcome::Failed("no verdict".to_owned())),
+                        Err(error) => Outcome::Failed(error.text),
+                    };
+                    outcomes.push(outcome);
+                }
+                return outcomes;
+            }
+            let Some(wait) = self.settings.retry_backoff.get(attempt) else {
+                tracing::error!(error = %error.text, attempts = attempt + 1, "batch failed; answering DB_ERROR");
+                return vec![Outcome::Failed(error.text); messages.len()];
+            };
+            tracing::warn!(error = %error.text, retry_in = ?wait, "batch failed; retrying");
+            tokio::time::sleep(*wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn attempt(&mut self, messages: &[&NewMessage]) -> Result<Vec<Outcome>, AttemptError> {
+        if self
+            .client
+            .as_ref()
+            .is_none_or(|(client, _)| client.is_closed())
+        {
+            self.client = None;
+            let client = tokio::time::timeout(self.settings.connect_timeout, db::connect(&self.db))
+                .await
+                .map_err(|_| AttemptError::retry("connect timed out"))?
+                .map_err(|e| AttemptError::retry(&e.to_string()))?;
+            let prepared = batch::prepare(&client)
+                .await
+                .map_err(|e| AttemptError::retry(&e.to_string()))?;
+            self.client = Some((client, prepared));
+        }
+        let (client, prepared) = self.client.as_mut().expect("connected just above");
+        let started = std::time::Instant::now();
+        match batch::commit(client, prepared, messages).await {
+            Ok(verdicts) => {
+                tracing::debug!(elapsed = ?started.elapsed(), "batch committed");
+                Ok(verdicts.into_iter().map(Outcome::Stored).collect())
+            }
+            Err(error) => {
+                let retryable = match error.code() {
+                    // No SQLSTATE: the connection broke (the transaction rolled back, or
+                    // committed and the answer was lost: a retry then finds the rows as duplicates).
+                    None => true,
+                    Some(code) => is_transient(code),
+                };
+                if error.code().is_none()
+                    || self.client.as_ref().is_some_and(|(c, _)| c.is_closed())
+                {
+                    self.client = None;
+                }
+                Err(AttemptError {
+                    retryable,
+                    text: error.to_string(),
+                })
+            }
+        }
+    }
+}
+
+struct AttemptError {
+    retryable: bool,
+    text: String,
+}
+
+impl AttemptError {
+    fn retry(text: &str) -> Self {
+        Self {
+            retryable: true,
+            text: text.to_owned(),
+        }
+    }
+}
+
+/// Failures worth retrying unchanged: the server going away, deadlocks, serialisation, overload.
+fn is_transient(code: &SqlState) -> bool {
+    let class = &code.code()[..2];
+    matches!(class, "08" | "40" | "53" | "57" | "58") || *code == SqlState::LOCK_NOT_AVAILABLE
+}

@@ -1,0 +1,162 @@
+//! The persister: a separate thread with its own runtime that group-commits sends. Conversations
+//! are hashed onto `lanes`; each lane owns one connection and commits its batches strictly one
+//! after another (whatever queued while the previous commit ran forms the next batch, up to
+//! `max_batch`), so within a conversation commit order is `seq` order, while the lanes overlap
+//! their fsyncs. Every outcome is reported only after COMMIT returned.
+
+mod batch;
+mod lane;
+
+use std::hash::{BuildHasher, RandomState};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use batch::{NewMessage, Verdict};
+
+use crate::PgConfig;
+
+/// Bounds of the persister, from `[persister]`.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterSettings {
+    /// Independent writers (connections); a conversation always uses the same one.
+    pub lanes: usize,
+    /// Sends waiting per lane before new ones are refused as overload.
+    pub queue_per_lane: usize,
+    /// Most sends in one transaction.
+    pub max_batch: usize,
+    /// Waits between attempts of a batch that failed for a retryable reason (then DB_ERROR).
+    pub retry_backoff: [Duration; 3],
+    pub connect_timeout: Duration,
+}
+
+/// How a send ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Stored (now or by an earlier send with the same client id).
+    Stored(Verdict),
+    /// Not stored: the database failed through every retry. Safe to retry with the same client id.
+    Failed(String),
+}
+
+/// Why a send was not even queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the persister queue is full")]
+    Overloaded,
+    #[error("the persister has stopped")]
+    Stopped,
+}
+
+pub(crate) struct Job {
+    pub(crate) message: NewMessage,
+    pub(crate) reply: oneshot::Sender<Outcome>,
+}
+
+/// Cheap to clone; held by every shard. The persister stops once every handle is dropped and the
+/// queues are drained.
+#[derive(Debug, Clone)]
+pub struct PersisterHandle {
+    lanes: Vec<mpsc::Sender<Job>>,
+    hasher: RandomState,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("id", &self.message.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PersisterHandle {
+    /// Queues `message`; the receiver yields its outcome after the batch commits. Never waits:
+    /// a full lane answers [`SubmitError::Overloaded`] at once.
+    pub fn submit(&self, message: NewMessage) -> Result<oneshot::Receiver<Outcome>, SubmitError> {
+        let lane = (self.hasher.hash_one(message.conversation_id) as usize) % self.lanes.len();
+        let (reply, outcome) = oneshot::channel();
+        self.lanes[lane]
+            .try_send(Job { message, reply })
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => SubmitError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped,
+            })?;
+        Ok(outcome)
+    }
+
+    /// Sends queued right now, over all lanes.
+    pub fn queued(&self) -> usize {
+        self.lanes
+            .iter()
+            .map(|lane| lane.max_capacity() - lane.capacity())
+            .sum()
+    }
+}
+
+/// The running persister thread.
+#[derive(Debug)]
+pub struct Persister {
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Persister {
+    /// Starts the thread and its lanes. Connections open lazily and reopen after failures.
+    pub fn start(
+        db: PgConfig,
+        settings: WriterSettings,
+    ) -> std::io::Result<(Self, PersisterHandle)> {
+        let lanes = settings.lanes.max(1);
+        let mut senders = Vec::with_capacity(lanes);
+        let mut receivers = Vec::with_capacity(lanes);
+        for _ in 0..lanes {
+            let (sender, receiver) = mpsc::channel(settings.queue_per_lane.max(1));
+            senders.push(sender);
+            receivers.push(receiver);
+        }
+        let thread = std::thread::Builder::new()
+            .name("parley-persister".to_owned())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        tracing::error!(%error, "could not build the persister runtime");
+                        return;
+                    }
+                };
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&runtime, async move {
+                    let mut lanes = Vec::new();
+                    for (index, receiver) in receivers.into_iter().enumerate() {
+                        let lane = lane::Lane::new(index, db.clone(), settings);
+                        lanes.push(tokio::task::spawn_local(lane.run(receiver)));
+                    }
+                    for lane in lanes {
+                        let _ = lane.await;
+                    }
+                });
+                tracing::info!("persister drained and stopped");
+            })?;
+        Ok((
+            Self {
+                thread: Some(thread),
+            },
+            PersisterHandle {
+                lanes: senders,
+                hasher: RandomState::new(),
+            },
+        ))
+    }
+
+    /// Waits until every handle is gone and every queued send has its outcome.
+    pub fn join(mut self) {
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the persister thread panicked");
+        }
+    }
+}

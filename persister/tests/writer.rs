@@ -1,0 +1,320 @@
+//! The batched writer against a real PostgreSQL: ack only after commit, gap-free ordered seqs
+//! under concurrency, idempotent retries, rows rejected alone, outages and overload, and a
+//! shutdown that answers everything queued.
+
+use std::time::Duration;
+
+use parley_persister::db;
+use parley_persister::store::conversations;
+use parley_persister::store::users::{self, NewUser};
+use parley_persister::writer::{
+    NewMessage, Outcome, Persister, PersisterHandle, SubmitError, Verdict, WriterSettings,
+};
+use parley_shared::{ConversationId, MessageId, UserId};
+use parley_testkit::TestCluster;
+
+fn settings() -> WriterSettings {
+    WriterSettings {
+        lanes: 3,
+        queue_per_lane: 10_000,
+        max_batch: 256,
+        retry_backoff: [
+            Duration::from_millis(100),
+            Duration::from_millis(200),
+            Duration::from_millis(400),
+        ],
+        connect_timeout: Duration::from_secs(2),
+    }
+}
+
+struct Fixture {
+    cluster: TestCluster,
+    users: Vec<UserId>,
+    groups: Vec<ConversationId>,
+}
+
+/// `n_users` users, all members of `n_groups` groups.
+async fn fixture(n_users: usize, n_groups: usize) -> anyhow::Result<Fixture> {
+    let cluster = TestCluster::migrated().await?;
+    let pool = db::pool(cluster.config(), 2, Duration::from_secs(5));
+    let mut conn = pool.get().await?;
+    let mut ids = Vec::new();
+    for n in 0..n_users {
+        let name = format!("user{n}");
+        let user = users::create(
+            &conn,
+            &NewUser {
+                id: UserId::generate(),
+                username: &name,
+                display_name: &name,
+                email: None,
+                password_hash: "x",
+            },
+        )
+        .await?;
+        ids.push(user.id);
+    }
+    let mut groups = Vec::new();
+    for n in 0..n_groups {
+        let group =
+            conversations::create_group(&mut conn, ids[0], &format!("g{n}"), &ids[1..]).await?;
+        groups.push(group.id);
+    }
+    Ok(Fixture {
+        cluster,
+        users: ids,
+        groups,
+    })
+}
+
+fn message(conversation: ConversationId, sender: UserId, client_id: &str) -> NewMessage {
+    NewMessage {
+        id: MessageId::generate(),
+        conversation_id: conversation,
+        sender_id: sender,
+        client_message_id: client_id.to_owned(),
+        content: format!("hello {client_id}"),
+        content_type: "text".to_owned(),
+        reply_to: None,
+    }
+}
+
+async fn send(handle: &PersisterHandle, message: NewMessage) -> anyhow::Result<Outcome> {
+    Ok(handle.submit(message)?.await?)
+}
+
+fn stored(outcome: &Outcome) -> &parley_persister::store::messages::Message {
+    match outcome {
+        Outcome::Stored(Verdict::Inserted(m) | Verdict::Duplicate(m)) => m,
+        other => panic!("expected a stored message, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn concurrent_senders_get_gap_free_ordered_seqs_after_commit() -> anyhow::Result<()> {
+    let f = fixture(6, 4).await?;
+    let (persister, handle) = Persister::start(f.cluster.config(), settings())?;
+    let observer = f.cluster.client().await?;
+    let mut tasks = Vec::new();
+    for (s, sender) in f.users.iter().enumerate() {
+        let handle = handle.clone();
+        let (sender, groups) = (*sender, f.groups.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for n in 0..100 {
+                let conversation = groups[n % groups.len()];
+                let outcome =
+                    send(&handle, message(conversation, sender, &format!("s{s}-{n}"))).await?;
+                acked.push(stored(&outcome).clone());
+            }
+            anyhow::Ok(acked)
+        }));
+    }
+    let mut acked = Vec::new();
+    for task in tasks {
+        acked.extend(task.await??);
+    }
+    assert_eq!(acked.len(), 600);
+    // Every ack is visible to another connection: it was committed before it was reported.
+    let sample = &acked[acked.len() / 2];
+    let row = observer
+        .query_opt("SELECT seq FROM messages WHERE id = $1", &[&sample.id.0])
+        .await?;
+    assert_eq!(row.map(|r| r.get::<_, i64>(0)), Some(sample.seq));
+    for group in &f.groups {
+        let seqs: Vec<i64> = observer
+            .query(
+                "SELECT seq FROM messages WHERE conversation_id = $1 ORDER BY seq",
+                &[&group.0],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(
+            seqs,
+            (1..=150).collect::<Vec<i64>>(),
+            "gap-free per conversation"
+        );
+        let last: i64 = observer
+            .query_one(
+                "SELECT last_seq FROM conversations WHERE id = $1",
+                &[&group.0],
+            )
+            .await?
+            .get(0);
+        assert_eq!(last, 150);
+    }
+    // Each sender's acks arrive in increasing seq per conversation (they waited for each one).
+    for sender in &f.users {
+        for group in &f.groups {
+            let seqs: Vec<i64> = acked
+                .iter()
+                .filter(|m| m.sender_id == *sender && m.conversation_id == *group)
+                .map(|m| m.seq)
+                .collect();
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        }
+    }
+    drop(handle);
+    persister.join();
+    Ok(())
+}
+
+#[tokio::test]
+async fn retries_are_idempotent_and_bad_rows_fail_alone() -> anyhow::Result<()> {
+    let f = fixture(3, 2).await?;
+    let (persister, handle) = Persister::start(f.cluster.config(), settings())?;
+    let (group, other_group) = (f.groups[0], f.groups[1]);
+    let (alice, bob) = (f.users[0], f.users[1]);
+
+    let first = send(&handle, message(group, alice, "same")).await?;
+    let mut again = message(group, alice, "same");
+    again.content = "different text, same client id".to_owned();
+    let second = send(&handle, again).await?;
+    assert!(matches!(first, Outcome::Stored(Verdict::Inserted(_))));
+    assert!(
+        matches!(&second, Outcome::Stored(Verdict::Duplicate(m)) if m == stored(&first)),
+        "{second:?}"
+    );
+    // Another sender's identical key is their own message.
+    let bobs = send(&handle, message(group, bob, "same")).await?;
+    assert!(matches!(&bobs, Outcome::Stored(Verdict::Inserted(m)) if m.seq == 2));
+
+    // The same key twice in one batch: submitted back to back before either commits.
+    let a = handle.submit(message(other_group, alice, "twin"))?;
+    let b = handle.submit(message(other_group, alice, "twin"))?;
+    let (a, b) = (a.await?, b.await?);
+    assert_eq!(stored(&a).id, stored(&b).id);
+
+    let outsider = {
+        let pool = db::pool(f.cluster.config(), 1, Duration::from_secs(5));
+        let conn = pool.get().await?;
+        users::create(
+            &conn,
+            &NewUser {
+                id: UserId::generate(),
+                username: "outsider",
+                display_name: "o",
+                email: None,
+                password_hash: "x",
+            },
+        )
+        .await?
+        .id
+    };
+    let refused = handle.submit(message(group, outsider, "x"))?;
+    let missing = handle.submit(message(ConversationId::generate(), alice, "y"))?;
+    let mut foreign_reply = message(group, alice, "z");
+    foreign_reply.reply_to = Some(stored(&a).id);
+    let foreign = handle.submit(foreign_reply)?;
+    let mut local_reply = message(other_group, bob, "r");
+    local_reply.reply_to = Some(stored(&a).id);
+    let local = handle.submit(local_reply)?;
+    assert_eq!(refused.await?, Outcome::Stored(Verdict::NotMember));
+    assert_eq!(missing.await?, Outcome::Stored(Verdict::NotMember));
+    assert_eq!(foreign.await?, Outcome::Stored(Verdict::BadReply));
+    assert_eq!(stored(&local.await?).reply_to, Some(stored(&a).id));
+
+    let client = f.cluster.client().await?;
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM messages", &[])
+        .await?
+        .get(0);
+    assert_eq!(count, 4, "alice/same, bob/same, alice/twin, bob/r");
+    // A sender has read what they sent.
+    let read: i64 = client
+        .query_one("SELECT last_read_seq FROM conversation_members WHERE conversation_id = $1 AND user_id = $2", &[&group.0, &bob.0])
+        .await?
+        .get(0);
+    assert_eq!(read, 2);
+    drop(handle);
+    persister.join();
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_outage_fails_sends_as_retryable_and_recovery_resumes() -> anyhow::Result<()> {
+    let mut f = fixture(2, 1).await?;
+    let (persister, handle) = Persister::start(f.cluster.config(), settings())?;
+    let (group, alice) = (f.groups[0], f.users[0]);
+    assert!(matches!(
+        send(&handle, message(group, alice, "before")).await?,
+        Outcome::Stored(_)
+    ));
+    f.cluster.pg_mut().stop()?;
+    let failed = send(&handle, message(group, alice, "during")).await?;
+    assert!(matches!(failed, Outcome::Failed(_)), "{failed:?}");
+    f.cluster.pg_mut().restart(Duration::from_secs(60))?;
+    // The client retries with the same id and it is stored exactly once.
+    let retried = send(&handle, message(group, alice, "during")).await?;
+    assert!(
+        matches!(&retried, Outcome::Stored(Verdict::Inserted(m)) if m.seq == 2),
+        "{retried:?}"
+    );
+    drop(handle);
+    persister.join();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_full_queue_is_refused_not_grown() -> anyhow::Result<()> {
+    let mut f = fixture(2, 1).await?;
+    let tight = WriterSettings {
+        lanes: 1,
+        queue_per_lane: 4,
+        ..settings()
+    };
+    let (persister, handle) = Persister::start(f.cluster.config(), tight)?;
+    let (group, alice) = (f.groups[0], f.users[0]);
+    // With the database gone the lane is stuck retrying, so the queue fills.
+    f.cluster.pg_mut().stop()?;
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for n in 0..50 {
+        match handle.submit(message(group, alice, &format!("m{n}"))) {
+            Ok(outcome) => accepted.push(outcome),
+            Err(SubmitError::Overloaded) => refused += 1,
+            Err(other) => anyhow::bail!("unexpected {other}"),
+        }
+    }
+    assert!(
+        refused >= 40,
+        "accepted {}, refused {refused}",
+        accepted.len()
+    );
+    assert!(handle.queued() <= 4);
+    for outcome in accepted {
+        assert!(matches!(outcome.await?, Outcome::Failed(_)));
+    }
+    drop(handle);
+    persister.join();
+    Ok(())
+}
+
+#[tokio::test]
+async fn stopping_answers_every_queued_send() -> anyhow::Result<()> {
+    let f = fixture(2, 3).await?;
+    let (persister, handle) = Persister::start(f.cluster.config(), settings())?;
+    let mut pending = Vec::new();
+    for n in 0..300 {
+        pending.push(handle.submit(message(f.groups[n % 3], f.users[1], &format!("q{n}")))?);
+    }
+    drop(handle);
+    tokio::task::spawn_blocking(move || persister.join()).await?;
+    for outcome in pending {
+        assert!(matches!(
+            outcome.await?,
+            Outcome::Stored(Verdict::Inserted(_))
+        ));
+    }
+    let count: i64 = f
+        .cluster
+        .client()
+        .await?
+        .query_one("SELECT count(*) FROM messages", &[])
+        .await?
+        .get(0);
+    assert_eq!(count, 300);
+    Ok(())
+}
