@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use parley_persister::writer::PersisterHandle;
 use parley_shared::Config;
 
 use crate::auth::jwt::JwtKeys;
@@ -20,12 +21,18 @@ pub struct App {
     pub(crate) refresh_ttl: Duration,
     pub(crate) max_body_bytes: usize,
     pub(crate) max_group_members: usize,
+    /// Where sends go to be committed.
+    pub(crate) persister: PersisterHandle,
 }
 
 impl App {
     /// Builds the shared state. `jwt_secret` is the resolved access-token key (configured or
     /// generated), at least 32 bytes.
-    pub fn new(config: &Config, jwt_secret: &[u8]) -> Result<Self, HashError> {
+    pub fn new(
+        config: &Config,
+        jwt_secret: &[u8],
+        persister: PersisterHandle,
+    ) -> Result<Self, HashError> {
         let concurrency = match config.auth.hash_concurrency {
             0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             n => n,
@@ -37,6 +44,7 @@ impl App {
             refresh_ttl: config.auth.refresh_ttl,
             max_body_bytes: config.server.max_body_bytes,
             max_group_members: config.chat.max_group_members,
+            persister,
         })
     }
 }

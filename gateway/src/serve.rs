@@ -8,6 +8,7 @@ use anyhow::Context;
 use parley_persister::db;
 use parley_persister::embedded::{EmbeddedOptions, EmbeddedPg};
 use parley_persister::migrate::MigrationReport;
+use parley_persister::writer::{Persister, WriterSettings};
 use parley_shared::Config;
 
 use crate::{Gateway, GatewayDeps};
@@ -34,9 +35,15 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
         config.database.allow_unsafe_durability,
     ))?;
     tracing::info!(schema = report.version, applied = ?report.applied, "database ready");
+    let (persister, handle) = Persister::start(
+        database.connect.clone(),
+        WriterSettings::from_config(config),
+    )
+    .context("could not start the persister")?;
     let deps = GatewayDeps {
         db: database.connect.clone(),
         jwt_secret: jwt_secret(config)?,
+        persister: handle,
     };
     let gateway = Gateway::start(config, deps)?;
     announce(&gateway);
@@ -44,7 +51,10 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
     runtime.block_on(wait_for_signal())?;
     tracing::info!(grace = ?config.server.shutdown_grace, "stop signal received; draining");
     trigger.trigger();
+    // In order: connections finish (each waiting for its sends' commits), then the persister
+    // answers whatever is still queued, then PostgreSQL stops.
     gateway.shutdown();
+    persister.join();
     drop(database);
     tracing::info!("stopped");
     Ok(())

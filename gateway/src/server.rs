@@ -6,6 +6,7 @@ use std::thread::JoinHandle;
 use std::sync::Arc;
 
 use parley_persister::PgConfig;
+use parley_persister::writer::PersisterHandle;
 use parley_shared::Config;
 
 use crate::app::App;
@@ -36,6 +37,9 @@ pub struct GatewayDeps {
     pub db: PgConfig,
     /// The access-token key (configured, or generated and kept in the data dir).
     pub jwt_secret: Vec<u8>,
+    /// The running persister. The gateway's copies are dropped when its shards exit, which lets
+    /// the persister drain and stop.
+    pub persister: PersisterHandle,
 }
 
 /// A running gateway: N shards serving HTTP on one address.
@@ -50,7 +54,7 @@ pub struct Gateway {
 impl Gateway {
     /// Binds `config.server.listen` and starts the shards.
     pub fn start(config: &Config, deps: GatewayDeps) -> Result<Self, StartError> {
-        let app = Arc::new(App::new(config, &deps.jwt_secret)?);
+        let app = Arc::new(App::new(config, &deps.jwt_secret, deps.persister.clone())?);
         let shards = shard_count(config.server.shards);
         let listen = config.server.listen;
         let listeners =

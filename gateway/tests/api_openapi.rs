@@ -46,6 +46,7 @@ async fn document_lists_every_endpoint_and_resolves() -> anyhow::Result<()> {
             "/api/conversations/{conversationId}/members/{userId}",
         ),
         ("get", "/api/conversations/{conversationId}/messages"),
+        ("post", "/api/conversations/{conversationId}/messages"),
         ("get", "/api/openapi.json"),
     ];
     let mut operation_ids = Vec::new();

@@ -18,7 +18,7 @@ fn settings() -> WriterSettings {
         lanes: 3,
         queue_per_lane: 10_000,
         max_batch: 256,
-        retry_backoff: [
+        retry_backoff: vec![
             Duration::from_millis(100),
             Duration::from_millis(200),
             Duration::from_millis(400),

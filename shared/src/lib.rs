@@ -9,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod policy;
 pub mod rate;
+pub mod send;
 pub mod time;
 
 pub use config::{Config, ConfigError};

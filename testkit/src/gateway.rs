@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use parley_gateway::{Gateway, GatewayDeps};
+use parley_persister::writer::{Persister, WriterSettings};
 use parley_shared::Config;
 
 use crate::cluster::TestCluster;
@@ -15,6 +16,7 @@ pub const TEST_JWT_SECRET: &str = "parley-test-secret-0123456789abcdef";
 #[derive(Debug)]
 pub struct TestGateway {
     gateway: Option<Gateway>,
+    persister: Option<Persister>,
     pub cluster: TestCluster,
 }
 
@@ -46,13 +48,17 @@ impl TestGateway {
         adjust(&mut config);
         config.validate()?;
         let cluster = TestCluster::migrated().await?;
+        let (persister, handle) =
+            Persister::start(cluster.config(), WriterSettings::from_config(&config))?;
         let deps = GatewayDeps {
             db: cluster.config(),
             jwt_secret: TEST_JWT_SECRET.as_bytes().to_vec(),
+            persister: handle,
         };
         let gateway = Gateway::start(&config, deps)?;
         Ok(Self {
             gateway: Some(gateway),
+            persister: Some(persister),
             cluster,
         })
     }
@@ -79,10 +85,14 @@ impl TestGateway {
             .expect("the gateway lives until shutdown")
     }
 
-    /// Stops the gateway (blocking until every shard has exited), keeping the database.
+    /// Stops the gateway (blocking until every shard has exited) and then the persister (after
+    /// it answered every queued send), keeping the database.
     pub fn shutdown(&mut self) {
         if let Some(gateway) = self.gateway.take() {
             gateway.shutdown();
+        }
+        if let Some(persister) = self.persister.take() {
+            persister.join();
         }
     }
 }

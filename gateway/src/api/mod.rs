@@ -6,6 +6,7 @@ mod auth;
 mod conversations;
 pub(crate) mod error;
 mod history;
+mod messages;
 mod openapi;
 mod request;
 mod routes;
@@ -111,6 +112,8 @@ async fn prepare(ctx: &mut Ctx, route: &Route, request: Request<Incoming>) -> Re
             LimitClass::Register => ctx.limit(&limits.register, &Key::Ip(ctx.ip))?,
             LimitClass::Login => ctx.limit(&limits.login, &Key::Ip(ctx.ip))?,
             LimitClass::History => ctx.limit(&limits.history, &by_caller)?,
+            // Counted by the handler once the body is valid: a malformed send costs nothing.
+            LimitClass::Send => {}
             LimitClass::Api => ctx.limit(&limits.api, &by_caller)?,
         }
     }
@@ -135,6 +138,7 @@ async fn dispatch(op: Op, ctx: &Ctx) -> Result<Reply, ApiError> {
         Op::AddMember => conversations::add_member(ctx).await,
         Op::RemoveMember => conversations::remove_member(ctx).await,
         Op::History => history::page(ctx).await,
+        Op::Send => messages::send(ctx).await,
         Op::OpenApi => Ok(openapi::serve()),
     }
 }

@@ -108,12 +108,21 @@ fn operation(route: &Route) -> Value {
         }),
     };
     responses.insert(route.status.to_string(), success);
-    if route.path == "/api/conversations" && route.method == hyper::Method::POST {
+    // Idempotent creations answer 200 with what already existed.
+    let existed = match route.op {
+        super::routes::Op::CreateConversation => Some(("The DM already existed", "Conversation")),
+        super::routes::Op::Send => Some((
+            "This clientMessageId was sent before: the original message",
+            "Message",
+        )),
+        _ => None,
+    };
+    if let Some((description, schema)) = existed {
         responses.insert(
             "200".to_owned(),
-            json!({"description": "The DM already existed", "content": {"application/json": {"schema": {
+            json!({"description": description, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["data"],
-                "properties": {"data": {"$ref": "#/components/schemas/Conversation"}}
+                "properties": {"data": {"$ref": format!("#/components/schemas/{schema}")}}
             }}}}),
         );
     }

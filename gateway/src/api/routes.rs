@@ -22,6 +22,7 @@ pub(crate) enum Op {
     AddMember,
     RemoveMember,
     History,
+    Send,
     OpenApi,
 }
 
@@ -34,6 +35,8 @@ pub(crate) enum LimitClass {
     Login,
     /// `limits.history`, per user.
     History,
+    /// `limits.send`, per user, shared with WebSocket sends (counted by the handler).
+    Send,
     /// `limits.api`, per user (per client IP before login).
     Api,
 }
@@ -326,6 +329,27 @@ pub(crate) static ROUTES: &[Route] = &[
         paged: true,
         query: HISTORY,
         errors: &[Unauthorized, ValidationError, NotFound, RateLimited],
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/conversations/{conversationId}/messages",
+        op: Op::Send,
+        summary: "Send a message; answered after it is committed (201), or with the original (200) when this clientMessageId was used before",
+        tag: "messages",
+        auth: true,
+        limit: LimitClass::Send,
+        request: Some("SendMessageRequest"),
+        status: 201,
+        response: Some("Message"),
+        paged: false,
+        query: &[],
+        errors: &[
+            Unauthorized,
+            ValidationError,
+            NotFound,
+            RateLimited,
+            Overloaded,
+        ],
     },
     Route {
         method: Method::GET,

@@ -18,7 +18,7 @@ pub use batch::{NewMessage, Verdict};
 use crate::PgConfig;
 
 /// Bounds of the persister, from `[persister]`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WriterSettings {
     /// Independent writers (connections); a conversation always uses the same one.
     pub lanes: usize,
@@ -27,7 +27,7 @@ pub struct WriterSettings {
     /// Most sends in one transaction.
     pub max_batch: usize,
     /// Waits between attempts of a batch that failed for a retryable reason (then DB_ERROR).
-    pub retry_backoff: [Duration; 3],
+    pub retry_backoff: Vec<Duration>,
     pub connect_timeout: Duration,
 }
 
@@ -67,6 +67,20 @@ impl std::fmt::Debug for Job {
         f.debug_struct("Job")
             .field("id", &self.message.id)
             .finish_non_exhaustive()
+    }
+}
+
+impl WriterSettings {
+    /// Settings from `[persister]` and `database.connect_timeout`.
+    pub fn from_config(config: &parley_shared::Config) -> Self {
+        let p = &config.persister;
+        Self {
+            lanes: p.lanes,
+            queue_per_lane: p.queue_capacity.div_ceil(p.lanes.max(1)),
+            max_batch: p.max_batch,
+            retry_backoff: p.backoff(),
+            connect_timeout: config.database.connect_timeout,
+        }
     }
 }
 
@@ -131,7 +145,7 @@ impl Persister {
                 local.block_on(&runtime, async move {
                     let mut lanes = Vec::new();
                     for (index, receiver) in receivers.into_iter().enumerate() {
-                        let lane = lane::Lane::new(index, db.clone(), settings);
+                        let lane = lane::Lane::new(index, db.clone(), settings.clone());
                         lanes.push(tokio::task::spawn_local(lane.run(receiver)));
                     }
                     for lane in lanes {

@@ -23,6 +23,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub chat: ChatConfig,
+    pub persister: PersisterConfig,
     pub log: LogConfig,
 }
 
@@ -176,6 +177,25 @@ impl Config {
         }
         if self.limits.max_keys == 0 {
             return Err(invalid("limits.max_keys", "must be at least 1"));
+        }
+        let p = &self.persister;
+        if p.lanes == 0 || p.lanes > 64 {
+            return Err(invalid("persister.lanes", "must be between 1 and 64"));
+        }
+        if p.queue_capacity < p.lanes {
+            return Err(invalid(
+                "persister.queue_capacity",
+                "must be at least persister.lanes",
+            ));
+        }
+        if p.max_batch == 0 || p.max_batch > 10_000 {
+            return Err(invalid(
+                "persister.max_batch",
+                "must be between 1 and 10000",
+            ));
+        }
+        if p.retries > 10 {
+            return Err(invalid("persister.retries", "must be at most 10"));
         }
         if self.chat.max_group_members < 2 {
             return Err(invalid("chat.max_group_members", "must be at least 2"));

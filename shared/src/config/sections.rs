@@ -263,3 +263,42 @@ impl Default for ChatConfig {
         }
     }
 }
+
+/// `[persister]`: the batched writer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersisterConfig {
+    /// Independent writer connections; each conversation always uses the same one, so its
+    /// messages commit in order, while lanes overlap their commits.
+    pub lanes: usize,
+    /// Sends waiting to be written, over all lanes; past it a send is answered OVERLOADED.
+    pub queue_capacity: usize,
+    /// Most sends committed in one transaction.
+    pub max_batch: usize,
+    /// Attempts after the first for a batch that failed for a transient reason.
+    pub retries: usize,
+    /// Wait before the first retry; doubled before each next one.
+    #[serde(with = "serde_human")]
+    pub retry_base: Duration,
+}
+
+impl Default for PersisterConfig {
+    fn default() -> Self {
+        Self {
+            lanes: 4,
+            queue_capacity: 16_384,
+            max_batch: 512,
+            retries: 3,
+            retry_base: Duration::from_millis(100),
+        }
+    }
+}
+
+impl PersisterConfig {
+    /// The waits between attempts: `retry_base`, doubled each time, `retries` of them.
+    pub fn backoff(&self) -> Vec<Duration> {
+        (0..self.retries)
+            .map(|n| self.retry_base * 2u32.saturating_pow(n as u32))
+            .collect()
+    }
+}

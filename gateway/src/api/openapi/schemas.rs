@@ -62,6 +62,16 @@ pub(super) fn all() -> Value {
             "type": "object", "required": ["userId"], "additionalProperties": false,
             "properties": {"userId": id("usr_"), "role": {"type": "string", "enum": ["member", "admin"]}}
         },
+        "SendMessageRequest": {
+            "type": "object", "required": ["clientMessageId", "content"], "additionalProperties": false,
+            "properties": {
+                "clientMessageId": {"type": "string", "minLength": 1, "maxLength": 100,
+                                    "description": "Your idempotency key: a retry with the same one returns the original"},
+                "content": {"type": "string", "minLength": 1, "maxLength": 4000},
+                "contentType": {"type": "string", "enum": ["text"]},
+                "replyTo": id("msg_")
+            }
+        },
         "TokenPair": {
             "type": "object", "required": ["accessToken", "refreshToken", "expiresIn"],
             "properties": {

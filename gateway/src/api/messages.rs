@@ -1,0 +1,100 @@
+//! `POST /api/conversations/{id}/messages`: a send over REST, through the same persister path as
+//! a WebSocket send. Answers only after the message is committed: 201 with the new message, 200
+//! with the original when the `clientMessageId` was already used by this sender here.
+
+use hyper::StatusCode;
+use parley_persister::writer::{NewMessage, Outcome, SubmitError, Verdict};
+use parley_shared::policy::Action;
+use parley_shared::send::{self, SendFields};
+use parley_shared::{ConversationId, ErrorBody, ErrorCode, MessageId};
+use serde::Deserialize;
+
+use super::error::{ApiError, Problems};
+use super::request::Ctx;
+use super::views::{self, MessageView, Reply};
+use crate::authz::authorize;
+use crate::limits::Key;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SendRequest {
+    client_message_id: String,
+    content: String,
+    content_type: Option<String>,
+    reply_to: Option<String>,
+}
+
+/// The handler.
+pub(crate) async fn send(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let me = ctx.caller()?.user;
+    let conversation: ConversationId = ctx.id_param("conversationId", "Conversation")?;
+    let request: SendRequest = ctx.json()?;
+    let valid = send::validate(SendFields {
+        client_message_id: &request.client_message_id,
+        content: &request.content,
+        content_type: request.content_type.as_deref(),
+        reply_to: request.reply_to.as_deref(),
+    })
+    .map_err(|list| {
+        let mut problems = Problems::default();
+        for (field, problem) in list {
+            problems.add(field, problem);
+        }
+        problems
+            .into_result()
+            .expect_err("validate returned problems")
+    })?;
+    if let Some(limits) = &ctx.state.app.limits {
+        ctx.limit(&limits.send, &Key::User(me))?;
+    }
+    {
+        let conn = ctx.conn().await?;
+        authorize(&conn, me, conversation, Action::Send).await?;
+    }
+    let message = NewMessage {
+        id: MessageId::generate(),
+        conversation_id: conversation,
+        sender_id: me,
+        client_message_id: request.client_message_id,
+        content: request.content,
+        content_type: valid.content_type.to_owned(),
+        reply_to: valid.reply_to,
+    };
+    let outcome = ctx.state.app.persister.submit(message).map_err(|error| {
+        let body = match error {
+            SubmitError::Overloaded => {
+                ErrorBody::new(ErrorCode::Overloaded, "Server busy, retry shortly")
+            }
+            SubmitError::Stopped => {
+                ErrorBody::new(ErrorCode::Overloaded, "Server shutting down, retry shortly")
+            }
+        };
+        ApiError(body.with_retry_after(1))
+    })?;
+    // The persister answers every queued send, even during shutdown; a dropped sender would be a
+    // bug, answered as a retryable error rather than a hang.
+    let outcome = outcome
+        .await
+        .unwrap_or_else(|_| Outcome::Failed("persister stopped".to_owned()));
+    match outcome {
+        Outcome::Stored(Verdict::Inserted(message)) => Ok(views::data(
+            StatusCode::CREATED,
+            &MessageView::from(&message),
+        )),
+        Outcome::Stored(Verdict::Duplicate(message)) => {
+            Ok(views::data(StatusCode::OK, &MessageView::from(&message)))
+        }
+        Outcome::Stored(Verdict::NotMember) => Err(ApiError::not_found("Conversation")),
+        Outcome::Stored(Verdict::BadReply) => Err(ApiError::field(
+            "replyTo",
+            "is not a message of this conversation",
+        )),
+        Outcome::Failed(error) => {
+            tracing::warn!(%error, "send not committed");
+            Err(ApiError::new(
+                ErrorCode::DbError,
+                "Message not saved; retry with the same clientMessageId",
+            ))
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The rules a message must meet before it is queued, shared by REST and WebSocket sends:
+//! content 1 to 4000 characters (not only whitespace), a client id of 1 to 100 printable
+//! characters, content type `text`, and a well-formed `replyTo`.
+
+use crate::MessageId;
+
+/// Most characters (Unicode scalar values) in a message.
+pub const MAX_CONTENT_CHARS: usize = 4000;
+/// Most characters in a client message id.
+pub const MAX_CLIENT_ID_CHARS: usize = 100;
+
+/// A send as the client wrote it.
+#[derive(Debug, Clone, Copy)]
+pub struct SendFields<'a> {
+    pub client_message_id: &'a str,
+    pub content: &'a str,
+    pub content_type: Option<&'a str>,
+    pub reply_to: Option<&'a str>,
+}
+
+/// A send that passed every rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidSend {
+    pub content_type: &'static str,
+    pub reply_to: Option<MessageId>,
+}
+
+/// Checks `fields`; on failure returns every problem as `(field, message)`.
+pub fn validate(fields: SendFields<'_>) -> Result<ValidSend, Vec<(&'static str, String)>> {
+    let mut problems = Vec::new();
+    let chars = fields.content.chars().count();
+    if chars == 0 || fields.content.trim().is_empty() || chars > MAX_CONTENT_CHARS {
+        problems.push((
+            "content",
+            format!("Content must be between 1 and {MAX_CONTENT_CHARS} characters"),
+        ));
+    }
+    let id_chars = fields.client_message_id.chars().count();
+    if id_chars == 0
+        || id_chars > MAX_CLIENT_ID_CHARS
+        || fields.client_message_id.chars().any(char::is_control)
+    {
+        problems.push((
+            "clientMessageId",
+            format!("must be 1 to {MAX_CLIENT_ID_CHARS} characters without control characters"),
+        ));
+    }
+    if !matches!(fields.content_type, None | Some("text")) {
+        problems.push(("contentType", "must be \"text\"".to_owned()));
+    }
+    let reply_to = match fields.reply_to.map(str::parse::<MessageId>) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(error)) => {
+            problems.push(("replyTo", error.to_string()));
+            None
+        }
+    };
+    if problems.is_empty() {
+        Ok(ValidSend {
+            content_type: "text",
+            reply_to,
+        })
+    } else {
+        Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields<'a>(client: &'a str, content: &'a str) -> SendFields<'a> {
+        SendFields {
+            client_message_id: client,
+            content,
+            content_type: None,
+            reply_to: None,
+        }
+    }
+
+    #[test]
+    fn rules_table() {
+        let long = "x".repeat(4001);
+        let max = "é".repeat(4000);
+        let long_id = "c".repeat(101);
+        let reply = MessageId::generate().to_string();
+        let cases: Vec<(SendFields<'_>, &[&str])> = vec![
+            (fields("c1", "hello"), &[]),
+            (fields("c1", &max), &[]),
+            (fields("c1", ""), &["content"]),
+            (fields("c1", "   \n"), &["content"]),
+            (fields("c1", &long), &["content"]),
+            (fields("", "hi"), &["clientMessageId"]),
+            (fields(&long_id, "hi"), &["clientMessageId"]),
+            (fields("a\nb", "hi"), &["clientMessageId"]),
+            (
+                SendFields {
+                    content_type: Some("system"),
+                    ..fields("c", "hi")
+                },
+                &["contentType"],
+            ),
+            (
+                SendFields {
+                    content_type: Some("text"),
+                    ..fields("c", "hi")
+                },
+                &[],
+            ),
+            (
+                SendFields {
+                    reply_to: Some("msg_nope"),
+                    ..fields("c", "hi")
+                },
+                &["replyTo"],
+            ),
+            (
+                SendFields {
+                    reply_to: Some(&reply),
+                    ..fields("c", "hi")
+                },
+                &[],
+            ),
+            (fields("", ""), &["content", "clientMessageId"]),
+        ];
+        for (input, want) in cases {
+            let got: Vec<&str> = match validate(input) {
+                Ok(_) => Vec::new(),
+                Err(problems) => problems.iter().map(|(field, _)| *field).collect(),
+            };
+            assert_eq!(got, want, "{input:?}");
+        }
+    }
+}
