@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use parley_persister::writer::PersisterHandle;
 use parley_shared::Config;
+use parley_shared::config::WsConfig;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::{HashError, Hasher};
-use crate::limits::Limits;
+use crate::limits::{ConnectionCounter, Limits};
 
 /// Process-wide state; shards hold it in an `Arc`.
 #[derive(Debug)]
@@ -23,6 +24,9 @@ pub struct App {
     pub(crate) max_group_members: usize,
     /// Where sends go to be committed.
     pub(crate) persister: PersisterHandle,
+    pub(crate) ws: WsConfig,
+    /// Open WebSocket connections per user.
+    pub(crate) connections: ConnectionCounter,
 }
 
 impl App {
@@ -45,6 +49,8 @@ impl App {
             max_body_bytes: config.server.max_body_bytes,
             max_group_members: config.chat.max_group_members,
             persister,
+            ws: config.ws.clone(),
+            connections: ConnectionCounter::default(),
         })
     }
 }

@@ -25,6 +25,9 @@ pub(crate) async fn handle(
     if request.uri().path().starts_with("/api/") {
         return Ok(crate::api::handle(request, peer, state).await);
     }
+    if request.uri().path() == "/ws" && request.method() == Method::GET {
+        return Ok(crate::ws::upgrade(request, peer, state).await);
+    }
     let response = match (request.method(), request.uri().path()) {
         (&Method::GET | &Method::HEAD, "/health/live") => {
             json_response(StatusCode::OK, r#"{"data":{"status":"live"}}"#.to_owned())

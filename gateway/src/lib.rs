@@ -5,6 +5,7 @@ mod api;
 pub mod app;
 pub mod auth;
 mod authz;
+pub mod fanout;
 mod http;
 pub mod limits;
 mod listener;
@@ -13,6 +14,7 @@ pub mod serve;
 mod server;
 mod shard;
 pub mod shutdown;
+mod ws;
 
 pub use server::{Gateway, GatewayDeps, StartError, shard_count};
 

@@ -73,6 +73,49 @@ impl Limiter {
     }
 }
 
+/// Open WebSocket connections per user, over all shards.
+#[derive(Debug, Default)]
+pub struct ConnectionCounter {
+    stripes: [Mutex<HashMap<UserId, usize>>; STRIPES],
+    hasher: RandomState,
+}
+
+impl ConnectionCounter {
+    /// Counts one more connection for `user` unless they already hold `max`.
+    pub fn acquire(&self, user: UserId, max: usize) -> bool {
+        let mut map = self.stripe(user);
+        let count = map.entry(user).or_insert(0);
+        if *count >= max {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    /// Forgets one of `user`'s connections.
+    pub fn release(&self, user: UserId) {
+        let mut map = self.stripe(user);
+        if let Some(count) = map.get_mut(&user) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                map.remove(&user);
+            }
+        }
+    }
+
+    /// `user`'s open connections.
+    pub fn count(&self, user: UserId) -> usize {
+        self.stripe(user).get(&user).copied().unwrap_or(0)
+    }
+
+    fn stripe(&self, user: UserId) -> std::sync::MutexGuard<'_, HashMap<UserId, usize>> {
+        let index = (self.hasher.hash_one(user) as usize) % STRIPES;
+        self.stripes[index]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Every limit of the API, built from `[limits]`. `None` when limits are disabled.
 #[derive(Debug)]
 pub struct Limits {

@@ -11,6 +11,7 @@ use parley_persister::migrate::MigrationReport;
 use parley_persister::writer::{Persister, WriterSettings};
 use parley_shared::Config;
 
+use crate::fanout::Bus;
 use crate::{Gateway, GatewayDeps};
 
 /// Name of the database Parley uses inside its embedded cluster.
@@ -35,15 +36,21 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
         config.database.allow_unsafe_durability,
     ))?;
     tracing::info!(schema = report.version, applied = ?report.applied, "database ready");
+    let (bus, inboxes) = Bus::new(
+        crate::shard_count(config.server.shards),
+        config.ws.fanout_queue,
+    );
     let (persister, handle) = Persister::start(
         database.connect.clone(),
         WriterSettings::from_config(config),
+        bus,
     )
     .context("could not start the persister")?;
     let deps = GatewayDeps {
         db: database.connect.clone(),
         jwt_secret: jwt_secret(config)?,
         persister: handle,
+        inboxes,
     };
     let gateway = Gateway::start(config, deps)?;
     announce(&gateway);

@@ -10,6 +10,7 @@ use parley_persister::writer::PersisterHandle;
 use parley_shared::Config;
 
 use crate::app::App;
+use crate::fanout::Inboxes;
 
 use crate::listener;
 use crate::shard::{self, ShardSettings, ShardSpec};
@@ -26,12 +27,14 @@ pub enum StartError {
     },
     #[error("could not start a shard thread: {0}")]
     Thread(#[source] std::io::Error),
+    #[error("the fan-out bus has {bus} shard inboxes but the gateway runs {shards} shards")]
+    BusMismatch { bus: usize, shards: usize },
     #[error("could not set up password hashing: {0}")]
     Hashing(#[from] crate::auth::password::HashError),
 }
 
 /// What the gateway needs besides configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct GatewayDeps {
     /// How shards reach PostgreSQL.
     pub db: PgConfig,
@@ -40,6 +43,8 @@ pub struct GatewayDeps {
     /// The running persister. The gateway's copies are dropped when its shards exit, which lets
     /// the persister drain and stop.
     pub persister: PersisterHandle,
+    /// The receiving ends of the fan-out bus the persister publishes to (one per shard).
+    pub inboxes: Inboxes,
 }
 
 /// A running gateway: N shards serving HTTP on one address.
@@ -56,6 +61,17 @@ impl Gateway {
     pub fn start(config: &Config, deps: GatewayDeps) -> Result<Self, StartError> {
         let app = Arc::new(App::new(config, &deps.jwt_secret, deps.persister.clone())?);
         let shards = shard_count(config.server.shards);
+        let Inboxes {
+            receivers,
+            overflowed,
+        } = deps.inboxes;
+        if receivers.len() != shards {
+            return Err(StartError::BusMismatch {
+                bus: receivers.len(),
+                shards,
+            });
+        }
+        let mut receivers = receivers.into_iter();
         let listen = config.server.listen;
         let listeners =
             listener::bind_all(listen, shards, config.server.backlog).map_err(|source| {
@@ -90,6 +106,10 @@ impl Gateway {
                 db: deps.db.clone(),
                 settings,
                 app: Arc::clone(&app),
+                inbox: receivers
+                    .next()
+                    .expect("one inbox per shard, checked above"),
+                overflowed: Arc::clone(&overflowed),
                 shutdown: stop.clone(),
             };
             match shard::spawn(spec) {

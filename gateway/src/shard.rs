@@ -2,8 +2,11 @@
 //! current-thread tokio runtime with its own listener, database pool and connection set; a
 //! connection lives and dies on the shard that accepted it, so its state needs no lock.
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -12,11 +15,14 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use parley_persister::{PgConfig, Pool};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio::task::{JoinSet, LocalSet};
 use tracing::Instrument;
 
+use crate::fanout::Delivery;
 use crate::http;
 use crate::shutdown::Shutdown;
+use crate::ws::hub::Hub;
 
 /// What a shard needs to run; built by [`crate::Gateway::start`].
 #[derive(Debug)]
@@ -27,6 +33,9 @@ pub(crate) struct ShardSpec {
     pub(crate) settings: ShardSettings,
     pub(crate) app: std::sync::Arc<crate::app::App>,
     pub(crate) shutdown: Shutdown,
+    /// Fan-out events for this shard, and the flag the bus raises if it ever had to drop one.
+    pub(crate) inbox: mpsc::Receiver<Arc<Delivery>>,
+    pub(crate) overflowed: Arc<[AtomicBool]>,
 }
 
 /// Bounds and timeouts of one shard, from `[server]` and `[database]`.
@@ -43,10 +52,23 @@ pub(crate) struct ShardSettings {
 /// State shared by the connections of one shard (and only them: it is `Rc`, not `Arc`).
 #[derive(Debug)]
 pub(crate) struct ShardState {
+    pub(crate) shard: usize,
     pub(crate) app: std::sync::Arc<crate::app::App>,
     pub(crate) pool: Pool,
     pub(crate) probe_timeout: Duration,
     pub(crate) shutdown: Shutdown,
+    /// This shard's WebSocket sessions.
+    pub(crate) hub: Rc<Hub>,
+    next_conn: Cell<u64>,
+}
+
+impl ShardState {
+    /// A connection id unique on this shard.
+    pub(crate) fn next_ws_conn(&self) -> u64 {
+        let id = self.next_conn.get() + 1;
+        self.next_conn.set(id);
+        id
+    }
 }
 
 /// Starts the shard's thread.
@@ -85,8 +107,18 @@ async fn serve(spec: ShardSpec) {
         }
     };
     let pool = parley_persister::db::pool(spec.db, settings.pool_size, settings.connect_timeout);
+    let hub = Rc::new(Hub::new(spec.id));
+    tokio::task::spawn_local(deliver(
+        spec.inbox,
+        spec.overflowed,
+        spec.id,
+        Rc::clone(&hub),
+    ));
     let state = Rc::new(ShardState {
+        shard: spec.id,
         app: spec.app,
+        hub: Rc::clone(&hub),
+        next_conn: Cell::new(0),
         pool,
         probe_timeout: settings.probe_timeout,
         shutdown: spec.shutdown.clone(),
@@ -120,11 +152,18 @@ async fn serve(spec: ShardSpec) {
     }
     drop(listener);
     let open = connections.len();
-    tracing::debug!(open, "stopped accepting; draining connections");
-    let drained = tokio::time::timeout(settings.shutdown_grace, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
+    tracing::debug!(
+        open,
+        sockets = hub.len(),
+        "stopped accepting; draining connections"
+    );
+    // HTTP requests finish; WebSocket sessions get their in-flight sends answered, then 1001.
+    let (drained, ()) = tokio::join!(
+        tokio::time::timeout(settings.shutdown_grace, async {
+            while connections.join_next().await.is_some() {}
+        }),
+        hub.drain(settings.shutdown_grace),
+    );
     if drained.is_err() {
         tracing::warn!(
             remaining = connections.len(),
@@ -159,6 +198,25 @@ async fn serve_connection(
     };
     if let Err(error) = result {
         tracing::debug!(%error, "connection ended with an error");
+    }
+}
+
+/// Moves fan-out events from the bus into local connections, in order. If the bus ever had to
+/// drop an event for this shard, every connection here is closed for a resync first.
+async fn deliver(
+    mut inbox: mpsc::Receiver<Arc<Delivery>>,
+    overflowed: Arc<[AtomicBool]>,
+    shard: usize,
+    hub: Rc<Hub>,
+) {
+    while let Some(delivery) = inbox.recv().await {
+        if overflowed[shard].swap(false, Ordering::AcqRel) {
+            hub.close_all(
+                crate::ws::codec::close::RESYNC,
+                "fan-out fell behind: reconnect and resume by seq",
+            );
+        }
+        hub.deliver(&delivery);
     }
 }
 

@@ -8,7 +8,7 @@ use parley_persister::db;
 use parley_persister::store::conversations;
 use parley_persister::store::users::{self, NewUser};
 use parley_persister::writer::{
-    NewMessage, Outcome, Persister, PersisterHandle, SubmitError, Verdict, WriterSettings,
+    NewMessage, NoSink, Outcome, Persister, PersisterHandle, SubmitError, Verdict, WriterSettings,
 };
 use parley_shared::{ConversationId, MessageId, UserId};
 use parley_testkit::TestCluster;
@@ -93,7 +93,8 @@ fn stored(outcome: &Outcome) -> &parley_persister::store::messages::Message {
 #[tokio::test]
 async fn concurrent_senders_get_gap_free_ordered_seqs_after_commit() -> anyhow::Result<()> {
     let f = fixture(6, 4).await?;
-    let (persister, handle) = Persister::start(f.cluster.config(), settings())?;
+    let (persister, handle) =
+        Persister::start(f.cluster.config(), settings(), std::sync::Arc::new(NoSink))?;
     let observer = f.cluster.client().await?;
     let mut tasks = Vec::new();
     for (s, sender) in f.users.iter().enumerate() {
@@ -164,7 +165,8 @@ async fn concurrent_senders_get_gap_free_ordered_seqs_after_commit() -> anyhow::
 #[tokio::test]
 async fn retries_are_idempotent_and_bad_rows_fail_alone() -> anyhow::Result<()> {
     let f = fixture(3, 2).await?;
-    let (persister, handle) = Persister::start(f.cluster.config(), settings())?;
+    let (persister, handle) =
+        Persister::start(f.cluster.config(), settings(), std::sync::Arc::new(NoSink))?;
     let (group, other_group) = (f.groups[0], f.groups[1]);
     let (alice, bob) = (f.users[0], f.users[1]);
 
@@ -236,7 +238,8 @@ async fn retries_are_idempotent_and_bad_rows_fail_alone() -> anyhow::Result<()> 
 #[tokio::test]
 async fn an_outage_fails_sends_as_retryable_and_recovery_resumes() -> anyhow::Result<()> {
     let mut f = fixture(2, 1).await?;
-    let (persister, handle) = Persister::start(f.cluster.config(), settings())?;
+    let (persister, handle) =
+        Persister::start(f.cluster.config(), settings(), std::sync::Arc::new(NoSink))?;
     let (group, alice) = (f.groups[0], f.users[0]);
     assert!(matches!(
         send(&handle, message(group, alice, "before")).await?,
@@ -265,7 +268,8 @@ async fn a_full_queue_is_refused_not_grown() -> anyhow::Result<()> {
         queue_per_lane: 4,
         ..settings()
     };
-    let (persister, handle) = Persister::start(f.cluster.config(), tight)?;
+    let (persister, handle) =
+        Persister::start(f.cluster.config(), tight, std::sync::Arc::new(NoSink))?;
     let (group, alice) = (f.groups[0], f.users[0]);
     // With the database gone the lane is stuck retrying, so the queue fills.
     f.cluster.pg_mut().stop()?;
@@ -295,7 +299,8 @@ async fn a_full_queue_is_refused_not_grown() -> anyhow::Result<()> {
 #[tokio::test]
 async fn stopping_answers_every_queued_send() -> anyhow::Result<()> {
     let f = fixture(2, 3).await?;
-    let (persister, handle) = Persister::start(f.cluster.config(), settings())?;
+    let (persister, handle) =
+        Persister::start(f.cluster.config(), settings(), std::sync::Arc::new(NoSink))?;
     let mut pending = Vec::new();
     for n in 0..300 {
         pending.push(handle.submit(message(f.groups[n % 3], f.users[1], &format!("q{n}")))?);

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use parley_gateway::fanout::Bus;
 use parley_gateway::{Gateway, GatewayDeps};
 use parley_persister::writer::{Persister, WriterSettings};
 use parley_shared::Config;
@@ -48,12 +49,15 @@ impl TestGateway {
         adjust(&mut config);
         config.validate()?;
         let cluster = TestCluster::migrated().await?;
+        let shards = parley_gateway::shard_count(config.server.shards);
+        let (bus, inboxes) = Bus::new(shards, config.ws.fanout_queue);
         let (persister, handle) =
-            Persister::start(cluster.config(), WriterSettings::from_config(&config))?;
+            Persister::start(cluster.config(), WriterSettings::from_config(&config), bus)?;
         let deps = GatewayDeps {
             db: cluster.config(),
             jwt_secret: TEST_JWT_SECRET.as_bytes().to_vec(),
             persister: handle,
+            inboxes,
         };
         let gateway = Gateway::start(&config, deps)?;
         Ok(Self {

@@ -11,7 +11,7 @@ mod openapi;
 mod request;
 mod routes;
 mod users;
-mod views;
+pub(crate) mod views;
 
 pub(crate) use openapi::document as openapi_document;
 
@@ -169,6 +169,11 @@ async fn read_body(request: Request<Incoming>, max: usize) -> Result<Bytes, ApiE
             Err(ApiError::field("body", "could not be read"))
         }
     }
+}
+
+/// One query parameter, percent-decoded.
+pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    request::parse_query(query).remove(name)
 }
 
 fn header(request: &Request<Incoming>, name: hyper::header::HeaderName) -> Option<&str> {

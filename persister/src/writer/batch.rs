@@ -100,17 +100,26 @@ fn prefixed(alias: &str) -> String {
         .join(", ")
 }
 
+const MEMBERS: &str =
+    "SELECT conversation_id, user_id FROM conversation_members WHERE conversation_id = ANY($1)";
+
 /// The batch statements, prepared once per connection.
 pub(crate) struct Prepared {
     lock: Statement,
     write: Statement,
+    members: Statement,
 }
+
+/// Verdicts, in input order, and the members (at commit) of each conversation that got a new
+/// message: exactly who the new messages go to.
+pub(crate) type Committed = (Vec<Verdict>, HashMap<ConversationId, Vec<UserId>>);
 
 /// Prepares the statements on a new connection.
 pub(crate) async fn prepare(client: &Client) -> Result<Prepared, tokio_postgres::Error> {
     Ok(Prepared {
         lock: client.prepare(LOCK).await?,
         write: client.prepare(&write_statement()).await?,
+        members: client.prepare(MEMBERS).await?,
     })
 }
 
@@ -119,7 +128,7 @@ pub(crate) async fn commit(
     client: &mut Client,
     prepared: &Prepared,
     batch: &[&NewMessage],
-) -> Result<Vec<Verdict>, tokio_postgres::Error> {
+) -> Result<Committed, tokio_postgres::Error> {
     let mut conversations: Vec<uuid::Uuid> = batch.iter().map(|m| m.conversation_id.0).collect();
     conversations.sort_unstable();
     conversations.dedup();
@@ -151,6 +160,22 @@ pub(crate) async fn commit(
             ],
         )
         .await?;
+    let mut touched: Vec<uuid::Uuid> = rows
+        .iter()
+        .filter(|row| row.get::<_, &str>(1) == "inserted")
+        .map(|row| row.get::<_, uuid::Uuid>(3))
+        .collect();
+    touched.sort_unstable();
+    touched.dedup();
+    let mut members: HashMap<ConversationId, Vec<UserId>> = HashMap::new();
+    if !touched.is_empty() {
+        for row in tx.query(&prepared.members, &[&touched]).await? {
+            members
+                .entry(ConversationId(row.get(0)))
+                .or_default()
+                .push(UserId(row.get(1)));
+        }
+    }
     tx.commit().await?;
 
     let mut verdicts: Vec<Option<Verdict>> = vec![None; batch.len()];
@@ -180,7 +205,7 @@ pub(crate) async fn commit(
             );
         }
     }
-    Ok(batch
+    let verdicts = batch
         .iter()
         .zip(verdicts)
         .map(|(message, verdict)| {
@@ -196,5 +221,6 @@ pub(crate) async fn commit(
                     })
             })
         })
-        .collect())
+        .collect();
+    Ok((verdicts, members))
 }

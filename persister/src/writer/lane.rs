@@ -6,23 +6,35 @@ use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 use tracing::Instrument;
 
-use super::batch::{self, NewMessage};
-use super::{Job, Outcome, WriterSettings};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parley_shared::{ConversationId, UserId};
+
+use super::batch::{self, NewMessage, Verdict};
+use super::{CommitSink, Job, Outcome, Reply, SinkEvent, WriterSettings};
 use crate::{PgConfig, db};
 
 pub(super) struct Lane {
     index: usize,
     db: PgConfig,
     settings: WriterSettings,
+    sink: Arc<dyn CommitSink>,
     client: Option<(Client, batch::Prepared)>,
 }
 
 impl Lane {
-    pub(super) fn new(index: usize, db: PgConfig, settings: WriterSettings) -> Self {
+    pub(super) fn new(
+        index: usize,
+        db: PgConfig,
+        settings: WriterSettings,
+        sink: Arc<dyn CommitSink>,
+    ) -> Self {
         Self {
             index,
             db,
             settings,
+            sink,
             client: None,
         }
     }
@@ -39,40 +51,96 @@ impl Lane {
                 }
             }
             let span = tracing::debug_span!("batch", lane = self.index, batch.len = jobs.len());
-            let outcomes = self.commit_with_retries(&jobs).instrument(span).await;
-            for (job, outcome) in jobs.drain(..).zip(outcomes) {
-                // The sender may have gone (connection closed); the message is stored regardless.
-                let _ = job.reply.send(outcome);
-            }
+            let (outcomes, members) = self.commit_with_retries(&jobs).instrument(span).await;
+            self.answer(jobs.drain(..), outcomes, &members);
         }
     }
 
-    async fn commit_with_retries(&mut self, jobs: &[Job]) -> Vec<Outcome> {
+    /// Fan-out first (in commit order), then the direct answers.
+    fn answer(
+        &self,
+        jobs: impl Iterator<Item = Job>,
+        outcomes: Vec<Outcome>,
+        members: &HashMap<ConversationId, Vec<UserId>>,
+    ) {
+        let mut shared: HashMap<ConversationId, Arc<[UserId]>> = HashMap::new();
+        let mut events = Vec::new();
+        let mut direct = Vec::new();
+        for (job, outcome) in jobs.zip(outcomes) {
+            let origin = match job.reply {
+                Reply::Socket(origin) => Some(origin),
+                Reply::Direct(reply) => {
+                    direct.push((reply, outcome.clone()));
+                    None
+                }
+            };
+            match (outcome, origin) {
+                (Outcome::Stored(Verdict::Inserted(message)), origin) => {
+                    let members = shared
+                        .entry(message.conversation_id)
+                        .or_insert_with(|| {
+                            members
+                                .get(&message.conversation_id)
+                                .cloned()
+                                .unwrap_or_default()
+                                .into()
+                        })
+                        .clone();
+                    events.push(SinkEvent::Committed {
+                        message,
+                        members,
+                        origin,
+                    });
+                }
+                (outcome, Some(origin)) => events.push(SinkEvent::Answered { origin, outcome }),
+                (_, None) => {}
+            }
+        }
+        if !events.is_empty() {
+            self.sink.publish(events);
+        }
+        for (reply, outcome) in direct {
+            // The requester may have gone; the message is stored regardless.
+            let _ = reply.send(outcome);
+        }
+    }
+
+    async fn commit_with_retries(
+        &mut self,
+        jobs: &[Job],
+    ) -> (Vec<Outcome>, HashMap<ConversationId, Vec<UserId>>) {
         let messages: Vec<&NewMessage> = jobs.iter().map(|job| &job.message).collect();
         let mut attempt = 0;
         loop {
             let error = match self.attempt(&messages).await {
-                Ok(outcomes) => return outcomes,
+                Ok(done) => return done,
                 Err(error) => error,
             };
             if !error.retryable {
                 // Something in the data: commit the sends one by one so a bad one fails alone.
                 tracing::warn!(error = %error.text, "batch refused; retrying its sends one by one");
                 let mut outcomes = Vec::with_capacity(messages.len());
+                let mut all_members = HashMap::new();
                 for message in &messages {
                     let outcome = match self.attempt(&[message]).await {
-                        Ok(mut single) => single
-                            .pop()
-                            .unwrap_or_else(|| Outcome::Failed("no verdict".to_owned())),
+                        Ok((mut single, members)) => {
+                            all_members.extend(members);
+                            single
+                                .pop()
+                                .unwrap_or_else(|| Outcome::Failed("no verdict".to_owned()))
+                        }
                         Err(error) => Outcome::Failed(error.text),
                     };
                     outcomes.push(outcome);
                 }
-                return outcomes;
+                return (outcomes, all_members);
             }
             let Some(wait) = self.settings.retry_backoff.get(attempt) else {
                 tracing::error!(error = %error.text, attempts = attempt + 1, "batch failed; answering DB_ERROR");
-                return vec![Outcome::Failed(error.text); messages.len()];
+                return (
+                    vec![Outcome::Failed(error.text); messages.len()],
+                    HashMap::new(),
+                );
             };
             tracing::warn!(error = %error.text, retry_in = ?wait, "batch failed; retrying");
             tokio::time::sleep(*wait).await;
@@ -80,7 +148,10 @@ impl Lane {
         }
     }
 
-    async fn attempt(&mut self, messages: &[&NewMessage]) -> Result<Vec<Outcome>, AttemptError> {
+    async fn attempt(
+        &mut self,
+        messages: &[&NewMessage],
+    ) -> Result<(Vec<Outcome>, HashMap<ConversationId, Vec<UserId>>), AttemptError> {
         if self
             .client
             .as_ref()
@@ -99,9 +170,9 @@ impl Lane {
         let (client, prepared) = self.client.as_mut().expect("connected just above");
         let started = std::time::Instant::now();
         match batch::commit(client, prepared, messages).await {
-            Ok(verdicts) => {
+            Ok((verdicts, members)) => {
                 tracing::debug!(elapsed = ?started.elapsed(), "batch committed");
-                Ok(verdicts.into_iter().map(Outcome::Stored).collect())
+                Ok((verdicts.into_iter().map(Outcome::Stored).collect(), members))
             }
             Err(error) => {
                 let retryable = match error.code() {

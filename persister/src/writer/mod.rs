@@ -49,9 +49,60 @@ pub enum SubmitError {
     Stopped,
 }
 
+/// Where a send came from, so its outcome and its fan-out can find their way back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketOrigin {
+    /// Shard of the sending connection.
+    pub shard: usize,
+    /// Connection id within that shard.
+    pub conn: u64,
+    /// The client's correlation id of the `message:send` frame.
+    pub request: Option<String>,
+    /// The send's idempotency key, echoed in its answer.
+    pub client_message_id: String,
+}
+
+/// What the persister tells the fan-out, in commit order (per conversation: `seq` order).
+#[derive(Debug, Clone)]
+pub enum SinkEvent {
+    /// A new message: deliver it to `members` (the membership at commit). The sending
+    /// connection, if any, gets its acknowledgement from this event.
+    Committed {
+        message: crate::store::messages::Message,
+        members: std::sync::Arc<[parley_shared::UserId]>,
+        origin: Option<SocketOrigin>,
+    },
+    /// Any other outcome of a socket send (a retried `clientMessageId`, a refusal, a failure).
+    Answered {
+        origin: SocketOrigin,
+        outcome: Outcome,
+    },
+}
+
+/// Receives commit events. Called on the persister thread right after each COMMIT, before any
+/// other answer for the batch; must not block.
+pub trait CommitSink: Send + Sync + 'static {
+    fn publish(&self, events: Vec<SinkEvent>);
+}
+
+pub(crate) enum Reply {
+    /// A REST request waiting on a channel.
+    Direct(oneshot::Sender<Outcome>),
+    /// A socket send: answered through the sink, in order with the fan-out.
+    Socket(SocketOrigin),
+}
+
 pub(crate) struct Job {
     pub(crate) message: NewMessage,
-    pub(crate) reply: oneshot::Sender<Outcome>,
+    pub(crate) reply: Reply,
+}
+
+/// A sink that drops every event, for a persister nobody listens to (tools, tests).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSink;
+
+impl CommitSink for NoSink {
+    fn publish(&self, _events: Vec<SinkEvent>) {}
 }
 
 /// Cheap to clone; held by every shard. The persister stops once every handle is dropped and the
@@ -88,15 +139,32 @@ impl PersisterHandle {
     /// Queues `message`; the receiver yields its outcome after the batch commits. Never waits:
     /// a full lane answers [`SubmitError::Overloaded`] at once.
     pub fn submit(&self, message: NewMessage) -> Result<oneshot::Receiver<Outcome>, SubmitError> {
-        let lane = (self.hasher.hash_one(message.conversation_id) as usize) % self.lanes.len();
         let (reply, outcome) = oneshot::channel();
-        self.lanes[lane]
-            .try_send(Job { message, reply })
-            .map_err(|error| match error {
-                mpsc::error::TrySendError::Full(_) => SubmitError::Overloaded,
-                mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped,
-            })?;
+        self.enqueue(Job {
+            message,
+            reply: Reply::Direct(reply),
+        })?;
         Ok(outcome)
+    }
+
+    /// Queues a send from a socket; its outcome arrives through the [`CommitSink`].
+    pub fn submit_from_socket(
+        &self,
+        message: NewMessage,
+        origin: SocketOrigin,
+    ) -> Result<(), SubmitError> {
+        self.enqueue(Job {
+            message,
+            reply: Reply::Socket(origin),
+        })
+    }
+
+    fn enqueue(&self, job: Job) -> Result<(), SubmitError> {
+        let lane = (self.hasher.hash_one(job.message.conversation_id) as usize) % self.lanes.len();
+        self.lanes[lane].try_send(job).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => SubmitError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped,
+        })
     }
 
     /// Sends queued right now, over all lanes.
@@ -119,6 +187,7 @@ impl Persister {
     pub fn start(
         db: PgConfig,
         settings: WriterSettings,
+        sink: std::sync::Arc<dyn CommitSink>,
     ) -> std::io::Result<(Self, PersisterHandle)> {
         let lanes = settings.lanes.max(1);
         let mut senders = Vec::with_capacity(lanes);
@@ -145,7 +214,12 @@ impl Persister {
                 local.block_on(&runtime, async move {
                     let mut lanes = Vec::new();
                     for (index, receiver) in receivers.into_iter().enumerate() {
-                        let lane = lane::Lane::new(index, db.clone(), settings.clone());
+                        let lane = lane::Lane::new(
+                            index,
+                            db.clone(),
+                            settings.clone(),
+                            std::sync::Arc::clone(&sink),
+                        );
                         lanes.push(tokio::task::spawn_local(lane.run(receiver)));
                     }
                     for lane in lanes {

@@ -24,6 +24,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub chat: ChatConfig,
     pub persister: PersisterConfig,
+    pub ws: WsConfig,
     pub log: LogConfig,
 }
 
@@ -196,6 +197,30 @@ impl Config {
         }
         if p.retries > 10 {
             return Err(invalid("persister.retries", "must be at most 10"));
+        }
+        let w = &self.ws;
+        for (key, value) in [
+            ("ws.max_message_bytes", w.max_message_bytes),
+            ("ws.outbound_frames", w.outbound_frames),
+            ("ws.outbound_bytes", w.outbound_bytes),
+            ("ws.max_per_user", w.max_per_user),
+            ("ws.fanout_queue", w.fanout_queue),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        if w.max_message_bytes > 16 * 1024 * 1024 {
+            return Err(invalid("ws.max_message_bytes", "must be at most 16 MiB"));
+        }
+        for (key, value) in [
+            ("ws.auth_timeout", w.auth_timeout),
+            ("ws.write_timeout", w.write_timeout),
+            ("ws.close_timeout", w.close_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(key, "must be longer than 0"));
+            }
         }
         if self.chat.max_group_members < 2 {
             return Err(invalid("chat.max_group_members", "must be at least 2"));

@@ -302,3 +302,49 @@ impl PersisterConfig {
             .collect()
     }
 }
+
+/// `[ws]`: WebSocket connections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WsConfig {
+    /// Largest message a client may send, in bytes, fragments included (close 1009 beyond).
+    pub max_message_bytes: usize,
+    /// Time an unauthenticated connection has to send a valid `auth` frame (close 4401).
+    #[serde(with = "serde_human")]
+    pub auth_timeout: Duration,
+    /// Frames waiting to be written to one connection. When full, typing and presence events are
+    /// dropped; a message that does not fit closes the connection with 4409 (resync by seq).
+    pub outbound_frames: usize,
+    /// Bytes waiting to be written to one connection (same policy as `outbound_frames`).
+    pub outbound_bytes: usize,
+    /// A write to a client that takes longer than this drops the connection.
+    #[serde(with = "serde_human")]
+    pub write_timeout: Duration,
+    /// After Parley sends a close frame, how long it waits for the client's before dropping.
+    #[serde(with = "serde_human")]
+    pub close_timeout: Duration,
+    /// Open WebSocket connections one user may hold at once, over all shards (close 4429).
+    pub max_per_user: usize,
+    /// Exact `Origin` values allowed to open a WebSocket; empty allows any (and requests
+    /// without an Origin, e.g. native clients, are always allowed).
+    pub allowed_origins: Vec<String>,
+    /// Fan-out events waiting for one shard; if a shard ever falls this far behind, its
+    /// connections are closed with 4409 so clients resync instead of missing messages.
+    pub fanout_queue: usize,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 64 * 1024,
+            auth_timeout: Duration::from_secs(5),
+            outbound_frames: 1024,
+            outbound_bytes: 1024 * 1024,
+            write_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(2),
+            max_per_user: 16,
+            allowed_origins: Vec::new(),
+            fanout_queue: 65_536,
+        }
+    }
+}

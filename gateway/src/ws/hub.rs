@@ -1,0 +1,200 @@
+//! One shard's WebSocket registry: live sessions by connection and by user, delivery of fan-out
+//! events to the local members' connections (in inbox order, so per conversation in `seq` order),
+//! and the shard's part of shutdown.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use parley_shared::UserId;
+use tokio::sync::Notify;
+
+use super::codec::{self, close};
+use super::outbox::{Class, Outbox};
+use crate::fanout::Delivery;
+
+/// What the hub knows of one live session.
+#[derive(Debug)]
+pub(crate) struct SessionHandle {
+    pub(crate) conn: u64,
+    pub(crate) user: Cell<Option<UserId>>,
+    pub(crate) outbox: Outbox,
+    /// Sends submitted and not yet answered.
+    pub(crate) pending: Cell<usize>,
+    pub(crate) answered: Notify,
+    /// Shutdown began: no new sends.
+    pub(crate) draining: Cell<bool>,
+    /// When the reader last handled a frame.
+    pub(crate) last_frame: Cell<tokio::time::Instant>,
+}
+
+impl SessionHandle {
+    pub(crate) fn new(conn: u64, outbox: Outbox) -> Self {
+        Self {
+            conn,
+            user: Cell::new(None),
+            outbox,
+            pending: Cell::new(0),
+            answered: Notify::new(),
+            draining: Cell::new(false),
+            last_frame: Cell::new(tokio::time::Instant::now()),
+        }
+    }
+
+    fn answered_one(&self) {
+        self.pending.set(self.pending.get().saturating_sub(1));
+        self.answered.notify_waiters();
+    }
+}
+
+/// How long a draining session must be quiet (every send answered, no frame read) before it is
+/// closed: frames the client sent before it learnt of the shutdown still get an answer.
+const DRAIN_QUIET: Duration = Duration::from_millis(100);
+
+/// The registry.
+#[derive(Debug, Default)]
+pub(crate) struct Hub {
+    shard: usize,
+    sessions: RefCell<HashMap<u64, Rc<SessionHandle>>>,
+    by_user: RefCell<HashMap<UserId, Vec<u64>>>,
+    emptied: Notify,
+    draining: Cell<bool>,
+}
+
+impl Hub {
+    pub(crate) fn new(shard: usize) -> Self {
+        Self {
+            shard,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn register(&self, session: Rc<SessionHandle>) {
+        self.sessions.borrow_mut().insert(session.conn, session);
+    }
+
+    /// Records that `conn` now acts for `user` (after authentication).
+    pub(crate) fn bind_user(&self, conn: u64, user: UserId) {
+        let mut by_user = self.by_user.borrow_mut();
+        let conns = by_user.entry(user).or_default();
+        if !conns.contains(&conn) {
+            conns.push(conn);
+        }
+    }
+
+    pub(crate) fn unregister(&self, conn: u64) {
+        let Some(session) = self.sessions.borrow_mut().remove(&conn) else {
+            return;
+        };
+        if let Some(user) = session.user.get() {
+            let mut by_user = self.by_user.borrow_mut();
+            if let Some(conns) = by_user.get_mut(&user) {
+                conns.retain(|c| *c != conn);
+                if conns.is_empty() {
+                    by_user.remove(&user);
+                }
+            }
+        }
+        if self.sessions.borrow().is_empty() {
+            self.emptied.notify_waiters();
+        }
+    }
+
+    /// Live sessions on this shard.
+    pub(crate) fn len(&self) -> usize {
+        self.sessions.borrow().len()
+    }
+
+    /// Whether shutdown has begun.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.get()
+    }
+
+    /// Delivers one fan-out event.
+    pub(crate) fn deliver(&self, delivery: &Delivery) {
+        match delivery {
+            Delivery::Message {
+                recipients,
+                received,
+                message_json,
+                origin,
+            } => {
+                let origin_conn = origin
+                    .as_ref()
+                    .filter(|o| o.shard == self.shard)
+                    .map(|o| o.conn);
+                let sessions = self.sessions.borrow();
+                let by_user = self.by_user.borrow();
+                for user in recipients.iter() {
+                    for conn in by_user.get(user).into_iter().flatten() {
+                        let Some(session) = sessions.get(conn) else {
+                            continue;
+                        };
+                        if Some(*conn) == origin_conn {
+                            continue;
+                        }
+                        session.outbox.push(Class::Durable, received.clone());
+                    }
+                }
+                // The sender's own ack comes from the same ordered stream.
+                if let (Some(origin), Some(conn)) = (origin, origin_conn)
+                    && let Some(session) = sessions.get(&conn)
+                {
+                    let frame = codec::encode_sent(
+                        origin.request.as_deref(),
+                        &origin.client_message_id,
+                        message_json,
+                    );
+                    session.outbox.push(Class::Durable, frame);
+                    session.answered_one();
+                }
+            }
+            Delivery::Answer { origin, frame } => {
+                if let Some(session) = self.sessions.borrow().get(&origin.conn) {
+                    session.outbox.push(Class::Durable, frame.clone());
+                    session.answered_one();
+                }
+            }
+        }
+    }
+
+    /// Closes every session with `code` (the fan-out fell behind: they must resync).
+    pub(crate) fn close_all(&self, code: u16, reason: &str) {
+        for session in self.sessions.borrow().values() {
+            session.outbox.close(code, reason);
+        }
+    }
+
+    /// Shutdown: stop taking sends, answer what is in flight, then close with 1001. Returns when
+    /// every session has ended or `grace` passed.
+    pub(crate) async fn drain(self: &Rc<Self>, grace: Duration) {
+        self.draining.set(true);
+        let sessions: Vec<Rc<SessionHandle>> = self.sessions.borrow().values().cloned().collect();
+        for session in sessions {
+            session.draining.set(true);
+            tokio::task::spawn_local(async move {
+                loop {
+                    let quiet = session.last_frame.get().elapsed();
+                    if session.pending.get() == 0 && quiet >= DRAIN_QUIET {
+                        break;
+                    }
+                    if session.pending.get() > 0 {
+                        session.answered.notified().await;
+                    } else {
+                        tokio::time::sleep(DRAIN_QUIET - quiet).await;
+                    }
+                }
+                session
+                    .outbox
+                    .close(close::GOING_AWAY, "server shutting down");
+            });
+        }
+        let _ = tokio::time::timeout(grace, async {
+            while !self.sessions.borrow().is_empty() {
+                self.emptied.notified().await;
+            }
+        })
+        .await;
+    }
+}

@@ -1,0 +1,159 @@
+//! WebSocket at `GET /ws`: the upgrade (Origin allowlist, optional token in the handshake), then
+//! a session on this shard. Frames are the protocol v1 of `docs/protocol.md`.
+
+pub(crate) mod codec;
+pub(crate) mod hub;
+mod outbox;
+mod session;
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, ORIGIN};
+use hyper::upgrade::Upgraded;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use parley_shared::{ErrorBody, ErrorCode};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tracing::Instrument;
+
+use self::hub::SessionHandle;
+use self::outbox::Outbox;
+use self::session::{Authed, Session};
+use crate::http::{HttpResponse, error_response};
+use crate::shard::ShardState;
+
+/// Handles `GET /ws`.
+pub(crate) async fn upgrade(
+    mut request: Request<Incoming>,
+    peer: SocketAddr,
+    state: Rc<ShardState>,
+) -> HttpResponse {
+    if !fastwebsockets::upgrade::is_upgrade_request(&request) {
+        return error_response(&ErrorBody::new(
+            ErrorCode::ValidationError,
+            "Expected a WebSocket upgrade",
+        ));
+    }
+    if state.hub.is_draining() {
+        return error_response(
+            &ErrorBody::new(ErrorCode::Overloaded, "Shutting down").with_retry_after(1),
+        );
+    }
+    let allowed = &state.app.ws.allowed_origins;
+    if let Some(origin) = request.headers().get(ORIGIN)
+        && !allowed.is_empty()
+        && !allowed.iter().any(|a| a.as_bytes() == origin.as_bytes())
+    {
+        return error_response(&ErrorBody::new(ErrorCode::Forbidden, "Origin not allowed"));
+    }
+    let token = handshake_token(&request);
+    let (response, upgrade) = match fastwebsockets::upgrade::upgrade(&mut request) {
+        Ok(parts) => parts,
+        Err(error) => {
+            tracing::debug!(%error, "bad websocket handshake");
+            return error_response(&ErrorBody::new(
+                ErrorCode::ValidationError,
+                "Bad WebSocket handshake",
+            ));
+        }
+    };
+    let conn = state.next_ws_conn();
+    let handle = Rc::new(SessionHandle::new(
+        conn,
+        Outbox::new(state.app.ws.outbound_frames, state.app.ws.outbound_bytes),
+    ));
+    let session = Rc::new(Session::new(Rc::clone(&state), handle));
+    if let Some(token) = token {
+        match session.verify(&token) {
+            Some(authed) => {
+                if !session.accept(None, authed) {
+                    // The refusal is queued; the session sends it and closes.
+                }
+            }
+            None => {
+                return error_response(&ErrorBody::new(
+                    ErrorCode::Unauthorized,
+                    "Invalid or expired token",
+                ));
+            }
+        }
+    }
+    let span = tracing::debug_span!("ws", shard = state.shard, conn, %peer);
+    tokio::task::spawn_local(run(upgrade, session).instrument(span));
+    let (parts, _) = response.into_parts();
+    Response::from_parts(parts, Full::new(Bytes::new()))
+}
+
+/// `Authorization: Bearer` or `?token=` (browsers cannot set headers on a WebSocket).
+fn handshake_token(request: &Request<Incoming>) -> Option<String> {
+    if let Some(value) = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        && let Some((scheme, token)) = value.split_once(' ')
+        && scheme.eq_ignore_ascii_case("bearer")
+    {
+        return Some(token.trim().to_owned());
+    }
+    crate::api::query_param(request.uri().query(), "token")
+}
+
+async fn run(upgrade: fastwebsockets::upgrade::UpgradeFut, session: Rc<Session>) {
+    let state = Rc::clone(&session.state);
+    state.hub.register(Rc::clone(&session.handle));
+    if let Some(authed) = session.authed.get() {
+        state.hub.bind_user(session.handle.conn, authed.user);
+    }
+    match upgrade.await {
+        Ok(ws) => serve(ws, &session).await,
+        Err(error) => tracing::debug!(%error, "websocket upgrade failed"),
+    }
+    state.hub.unregister(session.handle.conn);
+    if let Some(Authed { user, .. }) = session.authed.get() {
+        state.app.connections.release(user);
+    }
+}
+
+async fn serve(ws: fastwebsockets::WebSocket<TokioIo<Upgraded>>, session: &Rc<Session>) {
+    let upgraded = ws.into_inner().into_inner();
+    // Take the TCP stream back from hyper so reading and writing are independent halves.
+    let parts = match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => parts,
+        Err(_) => {
+            tracing::error!("upgraded connection is not a TCP stream");
+            return;
+        }
+    };
+    let (read_half, write_half) = parts.io.into_inner().into_split();
+    // Bytes the client sent right after the handshake are already in hyper's buffer.
+    let reader = std::io::Cursor::new(parts.read_buf).chain(read_half);
+    let (mut ws_read, _) = fastwebsockets::after_handshake_split(
+        reader,
+        tokio::io::sink(),
+        fastwebsockets::Role::Server,
+    );
+    ws_read.set_auto_close(true);
+    ws_read.set_auto_pong(true);
+    ws_read.set_max_message_size(session.state.app.ws.max_message_bytes);
+    let mut reader =
+        tokio::task::spawn_local(session::read_loop(ws_read, Rc::clone(session)).in_current_span());
+    let deadlines =
+        tokio::task::spawn_local(session::deadlines(Rc::clone(session)).in_current_span());
+    let ws = &session.state.app.ws;
+    session::write_loop(write_half, session, ws.write_timeout).await;
+    deadlines.abort();
+    // Give the client a moment to answer our close, then drop the reader.
+    if tokio::time::timeout(ws.close_timeout, &mut reader)
+        .await
+        .is_err()
+    {
+        reader.abort();
+    }
+    let dropped = session.handle.outbox.dropped();
+    tracing::debug!(dropped, "websocket closed");
+}

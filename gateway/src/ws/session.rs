@@ -1,0 +1,495 @@
+//! One WebSocket connection. Three tasks on the shard: the reader (the only one that reads; it
+//! never sits in a `select!`, because fastwebsockets' `read_frame` is not cancel-safe), the
+//! writer (drains the outbox, one write per burst), and the deadline timer (auth timeout, token
+//! expiry). Events are handled in the reader, one at a time, in arrival order.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fastwebsockets::{Frame, OpCode, WebSocketError, WebSocketRead};
+use parley_persister::writer::{NewMessage, SocketOrigin, SubmitError};
+use parley_shared::policy::Action;
+use parley_shared::send::{self, SendFields};
+use parley_shared::time::format_timestamp;
+use parley_shared::{ConversationId, ErrorBody, ErrorCode, MessageId, UserId};
+use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+
+use super::codec::{self, ClientEvent, SendData, close};
+use super::hub::SessionHandle;
+use super::outbox::{self, Class, Next};
+use crate::authz::{AuthzError, authorize};
+use crate::limits::Key;
+use crate::shard::ShardState;
+
+/// Most conversations one connection may subscribe to.
+const MAX_SUBSCRIPTIONS: usize = 1024;
+
+/// Who the connection acts for, from a verified access token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Authed {
+    pub(crate) user: UserId,
+    /// Unix seconds.
+    pub(crate) expires_at: i64,
+}
+
+/// A live connection's state.
+pub(crate) struct Session {
+    pub(crate) state: Rc<ShardState>,
+    pub(crate) handle: Rc<SessionHandle>,
+    pub(crate) authed: Cell<Option<Authed>>,
+    subscriptions: RefCell<HashSet<ConversationId>>,
+}
+
+impl Session {
+    pub(crate) fn new(state: Rc<ShardState>, handle: Rc<SessionHandle>) -> Self {
+        Self {
+            state,
+            handle,
+            authed: Cell::new(None),
+            subscriptions: RefCell::new(HashSet::new()),
+        }
+    }
+
+    fn push(&self, frame: Bytes) {
+        self.handle.outbox.push(Class::Durable, frame);
+    }
+
+    fn fail(&self, event: &str, id: Option<&str>, body: ErrorBody) {
+        self.push(codec::encode_error(event, id, None, &body));
+    }
+
+    /// Refuses further use: `auth:error`, then close with `code`.
+    fn reject(&self, id: Option<&str>, body: ErrorBody, code: u16) {
+        self.fail("auth:error", id, body);
+        self.handle.outbox.close(code, "authentication failed");
+    }
+
+    /// Takes `authed` as this connection's identity (first time: counts the connection).
+    pub(crate) fn accept(&self, id: Option<&str>, authed: Authed) -> bool {
+        let app = &self.state.app;
+        match self.authed.get() {
+            Some(current) if current.user != authed.user => {
+                self.reject(
+                    id,
+                    ErrorBody::new(ErrorCode::Unauthorized, "A connection cannot change user"),
+                    close::UNAUTHORIZED,
+                );
+                return false;
+            }
+            Some(_) => {}
+            None => {
+                if let Some(limits) = &app.limits
+                    && !limits.ws_connect.check(&Key::User(authed.user)).allowed
+                {
+                    self.reject(
+                        id,
+                        ErrorBody::new(ErrorCode::RateLimited, "Connecting too often")
+                            .with_retry_after(60),
+                        close::TOO_MANY,
+                    );
+                    return false;
+                }
+                if !app.connections.acquire(authed.user, app.ws.max_per_user) {
+                    self.reject(
+                        id,
+                        ErrorBody::new(ErrorCode::RateLimited, "Too many open connections"),
+                        close::TOO_MANY,
+                    );
+                    return false;
+                }
+                self.handle.user.set(Some(authed.user));
+                self.state.hub.bind_user(self.handle.conn, authed.user);
+            }
+        }
+        self.authed.set(Some(authed));
+        let expires = time::OffsetDateTime::from_unix_timestamp(authed.expires_at)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        self.push(codec::encode(
+            "auth:success",
+            id,
+            serde_json::json!({"userId": authed.user, "expiresAt": format_timestamp(expires)}),
+        ));
+        true
+    }
+
+    /// Verifies an access token.
+    pub(crate) fn verify(&self, token: &str) -> Option<Authed> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let claims = self.state.app.jwt.verify(token, now).ok()?;
+        Some(Authed {
+            user: claims.sub,
+            expires_at: claims.exp,
+        })
+    }
+}
+
+/// Why the reader stopped.
+enum ReadEnd {
+    /// The client sent a close (already echoed).
+    ClientClosed,
+    /// The connection broke.
+    Gone,
+    /// Close with this code.
+    Close(u16, &'static str),
+}
+
+/// Reads and handles frames until the connection ends; then makes sure the writer closes it.
+pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
+    mut reader: WebSocketRead<R>,
+    session: Rc<Session>,
+) {
+    let end = read_frames(&mut reader, &session).await;
+    let outbox = &session.handle.outbox;
+    match end {
+        ReadEnd::ClientClosed => outbox.close(close::NORMAL, ""),
+        ReadEnd::Gone => outbox.close(close::NORMAL, ""),
+        ReadEnd::Close(code, reason) => outbox.close(code, reason),
+    }
+}
+
+async fn read_frames<R: AsyncRead + Unpin>(
+    reader: &mut WebSocketRead<R>,
+    session: &Rc<Session>,
+) -> ReadEnd {
+    let max = session.state.app.ws.max_message_bytes;
+    let mut partial: Option<Vec<u8>> = None;
+    loop {
+        if session.handle.outbox.is_closing() {
+            return ReadEnd::Gone;
+        }
+        let handle = Rc::clone(&session.handle);
+        // Pongs and close echoes the protocol obliges us to send go through the outbox.
+        let mut obligated = move |frame: Frame<'_>| {
+            handle
+                .outbox
+                .push_control(frame.opcode as u8, Bytes::copy_from_slice(&frame.payload));
+            std::future::ready(Ok::<(), Infallible>(()))
+        };
+        let mut frame = match reader.read_frame(&mut obligated).await {
+            Ok(frame) => frame,
+            Err(WebSocketError::FrameTooLarge) => {
+                return ReadEnd::Close(close::TOO_BIG, "message too large");
+            }
+            Err(WebSocketError::InvalidUTF8) => {
+                return ReadEnd::Close(close::INVALID_DATA, "text must be UTF-8");
+            }
+            Err(
+                WebSocketError::ConnectionClosed
+                | WebSocketError::UnexpectedEOF
+                | WebSocketError::IoError(_),
+            ) => {
+                return ReadEnd::Gone;
+            }
+            Err(error) => {
+                tracing::debug!(%error, "websocket protocol error");
+                return ReadEnd::Close(close::PROTOCOL, "protocol error");
+            }
+        };
+        session.handle.last_frame.set(tokio::time::Instant::now());
+        match frame.opcode {
+            OpCode::Text if frame.fin && partial.is_none() => {
+                dispatch(session, frame.payload.to_mut()).await;
+            }
+            OpCode::Text if partial.is_none() => partial = Some(frame.payload.to_vec()),
+            OpCode::Continuation => {
+                let Some(buffer) = partial.as_mut() else {
+                    return ReadEnd::Close(close::PROTOCOL, "continuation without a start");
+                };
+                if buffer.len() + frame.payload.len() > max {
+                    return ReadEnd::Close(close::TOO_BIG, "message too large");
+                }
+                buffer.extend_from_slice(&frame.payload);
+                if frame.fin {
+                    let mut whole = partial.take().unwrap_or_default();
+                    if std::str::from_utf8(&whole).is_err() {
+                        return ReadEnd::Close(close::INVALID_DATA, "text must be UTF-8");
+                    }
+                    dispatch(session, &mut whole).await;
+                }
+            }
+            OpCode::Text => {
+                return ReadEnd::Close(close::PROTOCOL, "new message inside a fragmented one");
+            }
+            OpCode::Binary => {
+                return ReadEnd::Close(close::UNSUPPORTED, "binary frames are not supported");
+            }
+            OpCode::Close => return ReadEnd::ClientClosed,
+            OpCode::Ping | OpCode::Pong => {}
+        }
+    }
+}
+
+/// Handles one text message.
+async fn dispatch(session: &Rc<Session>, buf: &mut [u8]) {
+    let (id, event) = match codec::parse(buf) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            let name = if error.event.as_deref() == Some("message:send") {
+                "message:error"
+            } else {
+                "error"
+            };
+            let frame = codec::encode_error(
+                name,
+                error.id.as_deref(),
+                error.client_message_id.as_deref(),
+                &error.body,
+            );
+            session.push(frame);
+            return;
+        }
+    };
+    let id = id.as_deref();
+    let Some(authed) = session.authed.get() else {
+        match event {
+            ClientEvent::Auth { token } => match session.verify(&token) {
+                Some(authed) => {
+                    session.accept(id, authed);
+                }
+                None => session.reject(
+                    id,
+                    ErrorBody::new(ErrorCode::Unauthorized, "Invalid or expired token"),
+                    close::UNAUTHORIZED,
+                ),
+            },
+            ClientEvent::Ping => session.push(codec::encode("pong", id, serde_json::json!({}))),
+            _ => session.reject(
+                id,
+                ErrorBody::new(ErrorCode::Unauthorized, "Authenticate first"),
+                close::UNAUTHORIZED,
+            ),
+        }
+        return;
+    };
+    match event {
+        ClientEvent::Auth { token } => match session.verify(&token) {
+            Some(fresh) => {
+                session.accept(id, fresh);
+            }
+            None => session.reject(
+                id,
+                ErrorBody::new(ErrorCode::Unauthorized, "Invalid or expired token"),
+                close::UNAUTHORIZED,
+            ),
+        },
+        ClientEvent::Ping => session.push(codec::encode("pong", id, serde_json::json!({}))),
+        ClientEvent::Send(data) => send(session, authed.user, id, data),
+        ClientEvent::Subscribe { conversation_id } => {
+            subscribe(session, authed.user, id, &conversation_id, true).await
+        }
+        ClientEvent::Unsubscribe { conversation_id } => {
+            subscribe(session, authed.user, id, &conversation_id, false).await
+        }
+    }
+}
+
+fn send(session: &Rc<Session>, user: UserId, id: Option<&str>, data: SendData) {
+    let cmid = data.client_message_id.as_str();
+    let error =
+        |body: ErrorBody| session.push(codec::encode_error("message:error", id, Some(cmid), &body));
+    if session.handle.draining.get() {
+        return error(
+            ErrorBody::new(
+                ErrorCode::Overloaded,
+                "Server shutting down; send again after reconnecting",
+            )
+            .with_retry_after(1),
+        );
+    }
+    let valid = match send::validate(SendFields {
+        client_message_id: cmid,
+        content: &data.content,
+        content_type: data.content_type.as_deref(),
+        reply_to: data.reply_to.as_deref(),
+    }) {
+        Ok(valid) => valid,
+        Err(problems) => {
+            let body = problems.into_iter().fold(
+                ErrorBody::new(ErrorCode::ValidationError, "Invalid message"),
+                |body, (field, problem)| body.with_detail(field, problem),
+            );
+            return error(body);
+        }
+    };
+    let Ok(conversation) = data.conversation_id.parse::<ConversationId>() else {
+        // A malformed id names no conversation: the same answer as any other missing one.
+        return error(ErrorBody::new(
+            ErrorCode::NotFound,
+            "Conversation not found",
+        ));
+    };
+    if let Some(limits) = &session.state.app.limits {
+        let decision = limits.send.check(&Key::User(user));
+        if !decision.allowed {
+            let seconds = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            return error(
+                ErrorBody::new(ErrorCode::RateLimited, "Too many messages")
+                    .with_retry_after(seconds),
+            );
+        }
+    }
+    let message = NewMessage {
+        id: MessageId::generate(),
+        conversation_id: conversation,
+        sender_id: user,
+        client_message_id: data.client_message_id.clone(),
+        content: data.content,
+        content_type: valid.content_type.to_owned(),
+        reply_to: valid.reply_to,
+    };
+    let origin = SocketOrigin {
+        shard: session.state.shard,
+        conn: session.handle.conn,
+        request: id.map(str::to_owned),
+        client_message_id: data.client_message_id.clone(),
+    };
+    // Membership is checked by the persister on the stored data, in the same transaction.
+    match session
+        .state
+        .app
+        .persister
+        .submit_from_socket(message, origin)
+    {
+        Ok(()) => session.handle.pending.set(session.handle.pending.get() + 1),
+        Err(SubmitError::Overloaded) => error(
+            ErrorBody::new(ErrorCode::Overloaded, "Server busy, retry shortly").with_retry_after(1),
+        ),
+        Err(SubmitError::Stopped) => {
+            error(ErrorBody::new(ErrorCode::Overloaded, "Server shutting down").with_retry_after(1))
+        }
+    }
+}
+
+async fn subscribe(session: &Rc<Session>, user: UserId, id: Option<&str>, raw: &str, on: bool) {
+    let not_found = || ErrorBody::new(ErrorCode::NotFound, "Conversation not found");
+    let Ok(conversation) = raw.parse::<ConversationId>() else {
+        return session.fail("error", id, not_found());
+    };
+    let reply = if on { "subscribed" } else { "unsubscribed" };
+    if !on {
+        session.subscriptions.borrow_mut().remove(&conversation);
+        return session.push(codec::encode(
+            reply,
+            id,
+            serde_json::json!({"conversationId": conversation}),
+        ));
+    }
+    if session.subscriptions.borrow().len() >= MAX_SUBSCRIPTIONS {
+        return session.fail(
+            "error",
+            id,
+            ErrorBody::new(
+                ErrorCode::ValidationError,
+                "Too many subscriptions on one connection",
+            ),
+        );
+    }
+    let checked = match session.state.pool.get().await {
+        Ok(conn) => authorize(&conn, user, conversation, Action::Read).await,
+        Err(error) => Err(AuthzError::Db(error.into())),
+    };
+    match checked {
+        Ok(_) => {
+            session.subscriptions.borrow_mut().insert(conversation);
+            session.push(codec::encode(
+                reply,
+                id,
+                serde_json::json!({"conversationId": conversation}),
+            ));
+        }
+        Err(AuthzError::NotFound | AuthzError::Denied(_)) => session.fail("error", id, not_found()),
+        Err(AuthzError::Db(error)) => session.fail(
+            "error",
+            id,
+            ErrorBody::new(error.code(), "Database unavailable"),
+        ),
+    }
+}
+
+/// Closes the connection when it stays unauthenticated too long or its token expires.
+pub(crate) async fn deadlines(session: Rc<Session>) {
+    let auth_deadline = tokio::time::Instant::now() + session.state.app.ws.auth_timeout;
+    loop {
+        let until = match session.authed.get() {
+            None => auth_deadline,
+            Some(authed) => {
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                let left = u64::try_from(authed.expires_at.saturating_sub(now)).unwrap_or(0);
+                tokio::time::Instant::now() + Duration::from_secs(left)
+            }
+        };
+        tokio::time::sleep_until(until).await;
+        match session.authed.get() {
+            None => {
+                session.reject(
+                    None,
+                    ErrorBody::new(ErrorCode::Unauthorized, "Authentication timed out"),
+                    close::UNAUTHORIZED,
+                );
+                return;
+            }
+            Some(authed)
+                if authed.expires_at <= time::OffsetDateTime::now_utc().unix_timestamp() =>
+            {
+                session.reject(
+                    None,
+                    ErrorBody::new(
+                        ErrorCode::Unauthorized,
+                        "Token expired; send a fresh auth frame or reconnect",
+                    ),
+                    close::UNAUTHORIZED,
+                );
+                return;
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// Writes what the outbox holds, one write per burst, until the close.
+pub(crate) async fn write_loop(
+    mut writer: OwnedWriteHalf,
+    session: &Session,
+    write_timeout: Duration,
+) {
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        match session.handle.outbox.next().await {
+            Next::Frames(frames) => {
+                buf.clear();
+                for (opcode, payload) in &frames {
+                    codec::frame_head(*opcode, payload.len(), &mut buf);
+                    buf.extend_from_slice(payload);
+                }
+                match tokio::time::timeout(write_timeout, writer.write_all(&buf)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, "client write failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::info!(timeout = ?write_timeout, "client stopped reading; dropping the connection");
+                        return;
+                    }
+                }
+            }
+            Next::Close(frame) => {
+                if let Some((code, reason)) = frame {
+                    buf.clear();
+                    let mut payload = code.to_be_bytes().to_vec();
+                    payload.extend_from_slice(&reason.as_bytes()[..reason.len().min(120)]);
+                    codec::frame_head(outbox::OP_CLOSE, payload.len(), &mut buf);
+                    buf.extend_from_slice(&payload);
+                    let _ = tokio::time::timeout(write_timeout, writer.write_all(&buf)).await;
+                }
+                let _ = writer.shutdown().await;
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! A WebSocket test client (tokio-tungstenite: an implementation independent of the server's):
+//! connect with or without a token, send frames, and wait for the next frame with a given event.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for an expected frame.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// One client connection.
+#[derive(Debug)]
+pub struct WsClient {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Frames read while waiting for another event, kept in order.
+    backlog: Vec<Value>,
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    pub code: Option<u16>,
+    pub reason: String,
+}
+
+impl WsClient {
+    /// Connects to `/ws` with `Authorization: Bearer token` (or none) and extra headers.
+    pub async fn connect(
+        addr: SocketAddr,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let mut request = format!("ws://{addr}/ws").into_client_request()?;
+        if let Some(token) = token {
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {token}").parse()?);
+        }
+        for (name, value) in headers {
+            let name: tokio_tungstenite::tungstenite::http::HeaderName = name.parse()?;
+            request.headers_mut().insert(name, value.parse()?);
+        }
+        let (stream, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .context("websocket connect")?;
+        Ok(Self {
+            stream,
+            backlog: Vec::new(),
+        })
+    }
+
+    /// Connects to `path` (which may carry `?token=`).
+    pub async fn connect_path(addr: SocketAddr, path: &str) -> anyhow::Result<Self> {
+        let request = format!("ws://{addr}{path}").into_client_request()?;
+        let (stream, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .context("websocket connect")?;
+        Ok(Self {
+            stream,
+            backlog: Vec::new(),
+        })
+    }
+
+    /// Connects with a token in the handshake and waits for `auth:success`.
+    pub async fn authed(addr: SocketAddr, token: &str) -> anyhow::Result<Self> {
+        let mut client = Self::connect(addr, Some(token), &[]).await?;
+        client.expect("auth:success").await?;
+        Ok(client)
+    }
+
+    /// Sends a JSON text frame.
+    pub async fn send(&mut self, frame: &Value) -> anyhow::Result<()> {
+        self.send_raw(Message::text(frame.to_string())).await
+    }
+
+    /// Sends any frame as is.
+    pub async fn send_raw(&mut self, message: Message) -> anyhow::Result<()> {
+        self.stream.send(message).await.context("websocket send")
+    }
+
+    /// `message:send` with correlation id `id`.
+    pub async fn send_message(
+        &mut self,
+        id: &str,
+        conversation: &str,
+        client_id: &str,
+        content: &str,
+    ) -> anyhow::Result<()> {
+        self.send(&json!({"event": "message:send", "id": id, "data": {
+            "conversationId": conversation, "clientMessageId": client_id, "content": content
+        }}))
+        .await
+    }
+
+    /// The next JSON frame, from the backlog first.
+    pub async fn next(&mut self) -> anyhow::Result<Value> {
+        if !self.backlog.is_empty() {
+            return Ok(self.backlog.remove(0));
+        }
+        self.read().await
+    }
+
+    /// Waits for the next frame whose event is `event`, keeping others for later.
+    pub async fn expect(&mut self, event: &str) -> anyhow::Result<Value> {
+        if let Some(index) = self.backlog.iter().position(|f| f["event"] == event) {
+            return Ok(self.backlog.remove(index));
+        }
+        loop {
+            let frame = self.read().await?;
+            if frame["event"] == event {
+                return Ok(frame);
+            }
+            self.backlog.push(frame);
+        }
+    }
+
+    /// Whether a frame arrives within `within` (consumes it into the backlog).
+    pub async fn quiet_for(&mut self, within: Duration) -> anyhow::Result<bool> {
+        match tokio::time::timeout(within, self.read()).await {
+            Err(_) => Ok(true),
+            Ok(Ok(frame)) => {
+                self.backlog.push(frame);
+                Ok(false)
+            }
+            Ok(Err(error)) => Err(error),
+        }
+    }
+
+    /// Waits for the server to close; returns its close code.
+    pub async fn closed(&mut self) -> anyhow::Result<Closed> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .context("no close within the wait")?;
+            match next {
+                None => {
+                    return Ok(Closed {
+                        code: None,
+                        reason: String::new(),
+                    });
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Ok(match frame {
+                        Some(CloseFrame { code, reason }) => Closed {
+                            code: Some(code.into()),
+                            reason: reason.to_string(),
+                        },
+                        None => Closed {
+                            code: None,
+                            reason: String::new(),
+                        },
+                    });
+                }
+                Some(Ok(Message::Text(text))) => self.backlog.push(serde_json::from_str(&text)?),
+                Some(Ok(_)) => {}
+                Some(Err(_)) => {
+                    return Ok(Closed {
+                        code: None,
+                        reason: String::new(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Sends a close and waits for the server's.
+    pub async fn close(mut self) -> anyhow::Result<()> {
+        self.stream.close(None).await.ok();
+        let _ =
+            tokio::time::timeout(WAIT, async { while self.stream.next().await.is_some() {} }).await;
+        Ok(())
+    }
+
+    async fn read(&mut self) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .context("no frame within the wait")?;
+            match next {
+                Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text)?),
+                Some(Ok(Message::Close(frame))) => bail!("closed by the server: {frame:?}"),
+                Some(Ok(_)) => {}
+                Some(Err(error)) => bail!("websocket error: {error}"),
+                None => bail!("connection ended"),
+            }
+        }
+    }
+}
