@@ -27,6 +27,7 @@ pub struct App {
     pub(crate) ws: WsConfig,
     /// Open WebSocket connections per user.
     pub(crate) connections: ConnectionCounter,
+    pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl App {
@@ -36,6 +37,7 @@ impl App {
         config: &Config,
         jwt_secret: &[u8],
         persister: PersisterHandle,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
     ) -> Result<Self, HashError> {
         let concurrency = match config.auth.hash_concurrency {
             0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
@@ -51,6 +53,7 @@ impl App {
             persister,
             ws: config.ws.clone(),
             connections: ConnectionCounter::default(),
+            metrics,
         })
     }
 }

@@ -13,6 +13,7 @@ use parley_shared::{ErrorBody, ErrorCode, UserId};
 use tokio::sync::mpsc;
 
 use crate::api::views::MessageView;
+use crate::metrics::Metrics;
 use crate::ws::codec;
 
 /// One event for a shard.
@@ -43,11 +44,12 @@ pub struct Inboxes {
 pub struct Bus {
     shards: Vec<mpsc::Sender<Arc<Delivery>>>,
     overflowed: Arc<[AtomicBool]>,
+    metrics: Arc<Metrics>,
 }
 
 impl Bus {
     /// A bus for `shards` shards with `capacity` events queued per shard.
-    pub fn new(shards: usize, capacity: usize) -> (Arc<Self>, Inboxes) {
+    pub fn new(shards: usize, capacity: usize, metrics: Arc<Metrics>) -> (Arc<Self>, Inboxes) {
         let (senders, receivers): (Vec<_>, Vec<_>) =
             (0..shards).map(|_| mpsc::channel(capacity.max(1))).unzip();
         let overflowed: Arc<[AtomicBool]> = (0..shards).map(|_| AtomicBool::new(false)).collect();
@@ -55,6 +57,7 @@ impl Bus {
             Arc::new(Self {
                 shards: senders,
                 overflowed: Arc::clone(&overflowed),
+                metrics,
             }),
             Inboxes {
                 receivers,
@@ -71,6 +74,7 @@ impl Bus {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 // Never drop silently: the shard will close its connections for a resync.
+                self.metrics.fanout_overflows.inc();
                 if !self.overflowed[shard].swap(true, Ordering::AcqRel) {
                     tracing::error!(
                         shard,
@@ -93,6 +97,7 @@ impl CommitSink for Bus {
                     members,
                     origin,
                 } => {
+                    self.metrics.send("stored");
                     let message_json = Bytes::from(
                         serde_json::to_vec(&MessageView::from(&message))
                             .expect("views serialise infallibly"),
@@ -108,12 +113,24 @@ impl CommitSink for Bus {
                     }
                 }
                 SinkEvent::Answered { origin, outcome } => {
+                    self.metrics.send(result_name(&outcome));
                     let frame = answer_frame(&origin, &outcome);
                     let shard = origin.shard;
                     self.send(shard, Arc::new(Delivery::Answer { origin, frame }));
                 }
             }
         }
+    }
+}
+
+/// The `parley_sends_total` result of an outcome.
+pub(crate) fn result_name(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Stored(Verdict::Inserted(_)) => "stored",
+        Outcome::Stored(Verdict::Duplicate(_)) => "duplicate",
+        Outcome::Stored(Verdict::NotMember) => "NOT_FOUND",
+        Outcome::Stored(Verdict::BadReply) => "VALIDATION_ERROR",
+        Outcome::Failed(_) => "DB_ERROR",
     }
 }
 

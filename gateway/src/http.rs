@@ -22,6 +22,16 @@ pub(crate) async fn handle(
     peer: std::net::SocketAddr,
     state: Rc<ShardState>,
 ) -> Result<HttpResponse, Infallible> {
+    state.app.metrics.http_requests.inc();
+    if request.uri().path() == "/metrics" && request.method() == Method::GET {
+        let body = state.app.metrics.render(state.app.persister.queued());
+        let mut response = json_response(StatusCode::OK, body);
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        return Ok(response);
+    }
     if request.uri().path().starts_with("/api/") {
         return Ok(crate::api::handle(request, peer, state).await);
     }

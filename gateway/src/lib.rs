@@ -10,6 +10,7 @@ mod http;
 pub mod limits;
 mod listener;
 pub mod logging;
+pub mod metrics;
 pub mod serve;
 mod server;
 mod shard;

@@ -36,13 +36,16 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
         config.database.allow_unsafe_durability,
     ))?;
     tracing::info!(schema = report.version, applied = ?report.applied, "database ready");
+    let shards = crate::shard_count(config.server.shards);
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(shards));
     let (bus, inboxes) = Bus::new(
-        crate::shard_count(config.server.shards),
+        shards,
         config.ws.fanout_queue,
+        std::sync::Arc::clone(&metrics),
     );
     let (persister, handle) = Persister::start(
         database.connect.clone(),
-        WriterSettings::from_config(config),
+        WriterSettings::from_config(config, metrics.persister()),
         bus,
     )
     .context("could not start the persister")?;
@@ -51,6 +54,7 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
         jwt_secret: jwt_secret(config)?,
         persister: handle,
         inboxes,
+        metrics,
     };
     let gateway = Gateway::start(config, deps)?;
     announce(&gateway);

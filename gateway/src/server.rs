@@ -45,6 +45,8 @@ pub struct GatewayDeps {
     pub persister: PersisterHandle,
     /// The receiving ends of the fan-out bus the persister publishes to (one per shard).
     pub inboxes: Inboxes,
+    /// The registry shared with the bus and the persister.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A running gateway: N shards serving HTTP on one address.
@@ -59,7 +61,12 @@ pub struct Gateway {
 impl Gateway {
     /// Binds `config.server.listen` and starts the shards.
     pub fn start(config: &Config, deps: GatewayDeps) -> Result<Self, StartError> {
-        let app = Arc::new(App::new(config, &deps.jwt_secret, deps.persister.clone())?);
+        let app = Arc::new(App::new(
+            config,
+            &deps.jwt_secret,
+            deps.persister.clone(),
+            Arc::clone(&deps.metrics),
+        )?);
         let shards = shard_count(config.server.shards);
         let Inboxes {
             receivers,

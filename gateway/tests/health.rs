@@ -116,3 +116,63 @@ async fn shutdown_stops_accepting_and_closes_idle_connections() -> anyhow::Resul
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     Ok(())
 }
+
+#[tokio::test]
+async fn metrics_are_exposed_in_prometheus_text() -> anyhow::Result<()> {
+    let gw = TestGateway::start().await?;
+    let api = gw.api();
+    let (ann, ben) = (api.register("m_ann").await?, api.register("m_ben").await?);
+    let conv = api.dm(&ann, &ben).await?;
+    let path = format!("/api/conversations/{conv}/messages");
+    for n in 0..3 {
+        let body = serde_json::json!({"clientMessageId": format!("m{n}"), "content": "counted"});
+        assert_eq!(api.post(&path, Some(&ann), &body).await?.status, 201);
+    }
+    let duplicate = serde_json::json!({"clientMessageId": "m0", "content": "counted"});
+    assert_eq!(api.post(&path, Some(&ann), &duplicate).await?.status, 200);
+    let _socket = parley_testkit::ws::WsClient::authed(gw.addr(), &ben.access_token).await?;
+
+    let response = http::get(gw.addr(), "/metrics").await?;
+    assert_eq!(response.status, 200);
+    assert!(
+        response.headers["content-type"]
+            .to_str()?
+            .starts_with("text/plain")
+    );
+    let text = String::from_utf8(response.raw.to_vec())?;
+    let value = |sample: &str| -> Option<f64> {
+        text.lines()
+            .find(|line| line.starts_with(sample) && line[sample.len()..].starts_with(' '))
+            .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+    };
+    assert_eq!(
+        value("parley_sends_total{result=\"stored\"}"),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(value("parley_sends_total{result=\"duplicate\"}"), Some(1.0));
+    assert_eq!(
+        value("parley_persister_batch_size_count"),
+        Some(4.0),
+        "each send was its own batch here"
+    );
+    assert!(value("parley_persister_commit_seconds_count").is_some_and(|n| n >= 4.0));
+    let sockets: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("parley_ws_connections{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(sockets, 1.0, "one socket open, on one of the shards");
+    for family in [
+        "parley_http_requests_total",
+        "parley_ws_frames_total",
+        "parley_persister_queue_depth",
+        "parley_ws_dropped_ephemeral_total",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "{family} missing"
+        );
+    }
+    Ok(())
+}

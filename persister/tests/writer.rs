@@ -24,6 +24,7 @@ fn settings() -> WriterSettings {
             Duration::from_millis(400),
         ],
         connect_timeout: Duration::from_secs(2),
+        metrics: std::sync::Arc::default(),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod duration;
 pub mod error;
 pub mod ids;
+pub mod metrics;
 pub mod policy;
 pub mod rate;
 pub mod send;

@@ -50,14 +50,23 @@ impl TestGateway {
         config.validate()?;
         let cluster = TestCluster::migrated().await?;
         let shards = parley_gateway::shard_count(config.server.shards);
-        let (bus, inboxes) = Bus::new(shards, config.ws.fanout_queue);
-        let (persister, handle) =
-            Persister::start(cluster.config(), WriterSettings::from_config(&config), bus)?;
+        let metrics = std::sync::Arc::new(parley_gateway::metrics::Metrics::new(shards));
+        let (bus, inboxes) = Bus::new(
+            shards,
+            config.ws.fanout_queue,
+            std::sync::Arc::clone(&metrics),
+        );
+        let (persister, handle) = Persister::start(
+            cluster.config(),
+            WriterSettings::from_config(&config, metrics.persister()),
+            bus,
+        )?;
         let deps = GatewayDeps {
             db: cluster.config(),
             jwt_secret: TEST_JWT_SECRET.as_bytes().to_vec(),
             persister: handle,
             inboxes,
+            metrics,
         };
         let gateway = Gateway::start(&config, deps)?;
         Ok(Self {

@@ -24,8 +24,19 @@ struct SendRequest {
     reply_to: Option<String>,
 }
 
-/// The handler.
+/// The handler; counts every result but `stored` (the fan-out counts commits).
 pub(crate) async fn send(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let result = send_inner(ctx).await;
+    let metrics = &ctx.state.app.metrics;
+    match &result {
+        Ok(reply) if reply.status == StatusCode::OK => metrics.send("duplicate"),
+        Ok(_) => {}
+        Err(ApiError(body)) => metrics.send(body.code.as_str()),
+    }
+    result
+}
+
+async fn send_inner(ctx: &Ctx) -> Result<Reply, ApiError> {
     let me = ctx.caller()?.user;
     let conversation: ConversationId = ctx.id_param("conversationId", "Conversation")?;
     let request: SendRequest = ctx.json()?;

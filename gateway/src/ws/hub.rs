@@ -53,9 +53,10 @@ impl SessionHandle {
 const DRAIN_QUIET: Duration = Duration::from_millis(100);
 
 /// The registry.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Hub {
     shard: usize,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
     sessions: RefCell<HashMap<u64, Rc<SessionHandle>>>,
     by_user: RefCell<HashMap<UserId, Vec<u64>>>,
     emptied: Notify,
@@ -63,15 +64,26 @@ pub(crate) struct Hub {
 }
 
 impl Hub {
-    pub(crate) fn new(shard: usize) -> Self {
+    pub(crate) fn new(shard: usize, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
         Self {
             shard,
-            ..Self::default()
+            metrics,
+            sessions: RefCell::default(),
+            by_user: RefCell::default(),
+            emptied: Notify::new(),
+            draining: Cell::new(false),
         }
+    }
+
+    fn gauge(&self) -> Option<&parley_shared::metrics::Gauge> {
+        self.metrics.ws_connections.get(self.shard)
     }
 
     pub(crate) fn register(&self, session: Rc<SessionHandle>) {
         self.sessions.borrow_mut().insert(session.conn, session);
+        if let Some(gauge) = self.gauge() {
+            gauge.inc();
+        }
     }
 
     /// Records that `conn` now acts for `user` (after authentication).
@@ -87,6 +99,9 @@ impl Hub {
         let Some(session) = self.sessions.borrow_mut().remove(&conn) else {
             return;
         };
+        if let Some(gauge) = self.gauge() {
+            gauge.dec();
+        }
         if let Some(user) = session.user.get() {
             let mut by_user = self.by_user.borrow_mut();
             if let Some(conns) = by_user.get_mut(&user) {

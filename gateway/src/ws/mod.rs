@@ -155,5 +155,10 @@ async fn serve(ws: fastwebsockets::WebSocket<TokioIo<Upgraded>>, session: &Rc<Se
         reader.abort();
     }
     let dropped = session.handle.outbox.dropped();
+    let metrics = &session.state.app.metrics;
+    metrics.dropped_ephemeral.add(dropped);
+    if session.handle.outbox.close_code() == Some(codec::close::RESYNC) {
+        metrics.resync_closes.inc();
+    }
     tracing::debug!(dropped, "websocket closed");
 }

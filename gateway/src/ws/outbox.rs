@@ -137,6 +137,15 @@ impl Outbox {
         self.state.borrow().close.is_some()
     }
 
+    /// The close code decided, if any (`None` also for a plain echo of the client's close).
+    pub(crate) fn close_code(&self) -> Option<u16> {
+        self.state
+            .borrow()
+            .close
+            .as_ref()
+            .and_then(|c| c.as_ref().map(|(code, _)| *code))
+    }
+
     /// Ephemeral frames dropped so far.
     pub(crate) fn dropped(&self) -> u64 {
         self.dropped.get()

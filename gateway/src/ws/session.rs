@@ -226,6 +226,7 @@ async fn read_frames<R: AsyncRead + Unpin>(
 
 /// Handles one text message.
 async fn dispatch(session: &Rc<Session>, buf: &mut [u8]) {
+    session.state.app.metrics.frames_in.inc();
     let (id, event) = match codec::parse(buf) {
         Ok(parsed) => parsed,
         Err(error) => {
@@ -290,8 +291,10 @@ async fn dispatch(session: &Rc<Session>, buf: &mut [u8]) {
 
 fn send(session: &Rc<Session>, user: UserId, id: Option<&str>, data: SendData) {
     let cmid = data.client_message_id.as_str();
-    let error =
-        |body: ErrorBody| session.push(codec::encode_error("message:error", id, Some(cmid), &body));
+    let error = |body: ErrorBody| {
+        session.state.app.metrics.send(body.code.as_str());
+        session.push(codec::encode_error("message:error", id, Some(cmid), &body));
+    };
     if session.handle.draining.get() {
         return error(
             ErrorBody::new(
@@ -461,6 +464,12 @@ pub(crate) async fn write_loop(
     loop {
         match session.handle.outbox.next().await {
             Next::Frames(frames) => {
+                session
+                    .state
+                    .app
+                    .metrics
+                    .frames_out
+                    .add(frames.len() as u64);
                 buf.clear();
                 for (opcode, payload) in &frames {
                     codec::frame_head(*opcode, payload.len(), &mut buf);

@@ -171,10 +171,15 @@ impl Lane {
         let started = std::time::Instant::now();
         match batch::commit(client, prepared, messages).await {
             Ok((verdicts, members)) => {
-                tracing::debug!(elapsed = ?started.elapsed(), "batch committed");
+                let elapsed = started.elapsed();
+                let metrics = &self.settings.metrics;
+                metrics.commit_seconds.observe(elapsed.as_secs_f64());
+                metrics.batch_size.observe(messages.len() as f64);
+                tracing::debug!(?elapsed, "batch committed");
                 Ok((verdicts.into_iter().map(Outcome::Stored).collect(), members))
             }
             Err(error) => {
+                self.settings.metrics.failed_attempts.inc();
                 let retryable = match error.code() {
                     // No SQLSTATE: the connection broke (the transaction rolled back, or
                     // committed and the answer was lost: a retry then finds the rows as duplicates).

@@ -29,6 +29,30 @@ pub struct WriterSettings {
     /// Waits between attempts of a batch that failed for a retryable reason (then DB_ERROR).
     pub retry_backoff: Vec<Duration>,
     pub connect_timeout: Duration,
+    /// Where the lanes record batch sizes, commit latencies and failures.
+    pub metrics: std::sync::Arc<PersisterMetrics>,
+}
+
+/// What the persister measures (rendered by the gateway at `/metrics`).
+#[derive(Debug)]
+pub struct PersisterMetrics {
+    /// Sends per committed transaction.
+    pub batch_size: parley_shared::metrics::Histogram,
+    /// Time from BEGIN to COMMIT returned, seconds.
+    pub commit_seconds: parley_shared::metrics::Histogram,
+    /// Attempts that failed (each retry counts).
+    pub failed_attempts: parley_shared::metrics::Counter,
+}
+
+impl Default for PersisterMetrics {
+    fn default() -> Self {
+        use parley_shared::metrics::{Counter, Histogram, SECONDS, SIZES};
+        Self {
+            batch_size: Histogram::new(SIZES),
+            commit_seconds: Histogram::new(SECONDS),
+            failed_attempts: Counter::default(),
+        }
+    }
 }
 
 /// How a send ended.
@@ -123,7 +147,10 @@ impl std::fmt::Debug for Job {
 
 impl WriterSettings {
     /// Settings from `[persister]` and `database.connect_timeout`.
-    pub fn from_config(config: &parley_shared::Config) -> Self {
+    pub fn from_config(
+        config: &parley_shared::Config,
+        metrics: std::sync::Arc<PersisterMetrics>,
+    ) -> Self {
         let p = &config.persister;
         Self {
             lanes: p.lanes,
@@ -131,6 +158,7 @@ impl WriterSettings {
             max_batch: p.max_batch,
             retry_backoff: p.backoff(),
             connect_timeout: config.database.connect_timeout,
+            metrics,
         }
     }
 }

@@ -1,0 +1,169 @@
+//! The gateway's metrics registry, handed to every shard, the bus and the persister, and its
+//! `/metrics` rendering in Prometheus text format. Names start with `parley_`.
+
+use std::sync::Arc;
+
+use parley_persister::writer::PersisterMetrics;
+use parley_shared::metrics::{Counter, Exposition, Gauge};
+
+/// Results a send can have, in the order they are rendered.
+pub const SEND_RESULTS: [&str; 8] = [
+    "stored",
+    "duplicate",
+    "VALIDATION_ERROR",
+    "NOT_FOUND",
+    "RATE_LIMITED",
+    "OVERLOADED",
+    "DB_ERROR",
+    "INTERNAL_ERROR",
+];
+
+/// Every metric of one process.
+#[derive(Debug)]
+pub struct Metrics {
+    pub(crate) ws_connections: Vec<Gauge>,
+    pub(crate) http_requests: Counter,
+    pub(crate) frames_in: Counter,
+    pub(crate) frames_out: Counter,
+    pub(crate) sends: [Counter; SEND_RESULTS.len()],
+    pub(crate) dropped_ephemeral: Counter,
+    pub(crate) resync_closes: Counter,
+    pub(crate) fanout_overflows: Counter,
+    pub(crate) persister: Arc<PersisterMetrics>,
+}
+
+impl Metrics {
+    /// A registry for `shards` shards.
+    pub fn new(shards: usize) -> Self {
+        Self {
+            ws_connections: (0..shards).map(|_| Gauge::default()).collect(),
+            http_requests: Counter::default(),
+            frames_in: Counter::default(),
+            frames_out: Counter::default(),
+            sends: Default::default(),
+            dropped_ephemeral: Counter::default(),
+            resync_closes: Counter::default(),
+            fanout_overflows: Counter::default(),
+            persister: Arc::default(),
+        }
+    }
+
+    /// The persister's part, to give to `WriterSettings`.
+    pub fn persister(&self) -> Arc<PersisterMetrics> {
+        Arc::clone(&self.persister)
+    }
+
+    /// Counts one send with `result` (one of [`SEND_RESULTS`]).
+    pub(crate) fn send(&self, result: &str) {
+        if let Some(index) = SEND_RESULTS.iter().position(|r| *r == result) {
+            self.sends[index].inc();
+        }
+    }
+
+    /// The exposition, with the persister queue depth read now.
+    pub(crate) fn render(&self, queued: usize) -> String {
+        let mut out = Exposition::default();
+        out.family(
+            "parley_ws_connections",
+            "gauge",
+            "Open WebSocket connections, per shard.",
+        );
+        for (shard, gauge) in self.ws_connections.iter().enumerate() {
+            out.sample(
+                "parley_ws_connections",
+                &format!("shard=\"{shard}\""),
+                gauge.get(),
+            );
+        }
+        out.family(
+            "parley_http_requests_total",
+            "counter",
+            "HTTP requests served (WebSocket upgrades included).",
+        )
+        .sample("parley_http_requests_total", "", self.http_requests.get());
+        out.family(
+            "parley_ws_frames_total",
+            "counter",
+            "WebSocket text frames, by direction.",
+        )
+        .sample(
+            "parley_ws_frames_total",
+            "direction=\"in\"",
+            self.frames_in.get(),
+        )
+        .sample(
+            "parley_ws_frames_total",
+            "direction=\"out\"",
+            self.frames_out.get(),
+        );
+        out.family(
+            "parley_sends_total",
+            "counter",
+            "Message sends (REST and WebSocket) by result: stored, duplicate, or the error code.",
+        );
+        for (result, counter) in SEND_RESULTS.iter().zip(&self.sends) {
+            out.sample(
+                "parley_sends_total",
+                &format!("result=\"{result}\""),
+                counter.get(),
+            );
+        }
+        out.family(
+            "parley_ws_dropped_ephemeral_total",
+            "counter",
+            "Typing/presence frames dropped because a connection's queue was full.",
+        )
+        .sample(
+            "parley_ws_dropped_ephemeral_total",
+            "",
+            self.dropped_ephemeral.get(),
+        );
+        out.family(
+            "parley_ws_resync_closes_total",
+            "counter",
+            "Connections closed with 4409 because they fell behind.",
+        )
+        .sample(
+            "parley_ws_resync_closes_total",
+            "",
+            self.resync_closes.get(),
+        );
+        out.family(
+            "parley_fanout_overflows_total",
+            "counter",
+            "Times a shard's fan-out inbox was full (its connections were told to resync).",
+        )
+        .sample(
+            "parley_fanout_overflows_total",
+            "",
+            self.fanout_overflows.get(),
+        );
+        out.family(
+            "parley_persister_queue_depth",
+            "gauge",
+            "Sends waiting for the persister.",
+        )
+        .sample("parley_persister_queue_depth", "", queued);
+        out.histogram(
+            "parley_persister_batch_size",
+            "Sends per committed transaction.",
+            &self.persister.batch_size,
+        );
+        out.histogram(
+            "parley_persister_commit_seconds",
+            "Time from BEGIN to COMMIT returned.",
+            &self.persister.commit_seconds,
+        );
+        out.family(
+            "parley_persister_failed_attempts_total",
+            "counter",
+            "Batch attempts that failed (each retry counts).",
+        )
+        .sample(
+            "parley_persister_failed_attempts_total",
+            "",
+            self.persister.failed_attempts.get(),
+        );
+        out.finish()
+    }
+}
