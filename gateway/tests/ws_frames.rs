@@ -1,0 +1,199 @@
+//! WebSocket conformance with raw frames over a plain TCP socket (the Autobahn suite cannot run
+//! here): fragmented messages, control frames, violations and their close codes, token expiry.
+
+use std::time::Duration;
+
+use parley_testkit::TestGateway;
+use parley_testkit::ws::WsClient;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A client that writes frames byte by byte as a test wants them.
+struct Raw {
+    stream: TcpStream,
+}
+
+impl Raw {
+    async fn connect(addr: std::net::SocketAddr, token: &str) -> anyhow::Result<Self> {
+        let mut stream = TcpStream::connect(addr).await?;
+        let request = format!(
+            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             Authorization: Bearer {token}\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            stream.read_exact(&mut byte).await?;
+            head.push(byte[0]);
+        }
+        anyhow::ensure!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        let mut raw = Self { stream };
+        let (_, first) = raw.read_frame().await?;
+        anyhow::ensure!(String::from_utf8_lossy(&first).contains("auth:success"));
+        Ok(raw)
+    }
+
+    /// Sends one masked frame.
+    async fn frame(&mut self, fin: bool, opcode: u8, payload: &[u8]) -> anyhow::Result<()> {
+        let mask = [0x11u8, 0x22, 0x33, 0x44];
+        let mut out = vec![(u8::from(fin) << 7) | opcode];
+        match payload.len() {
+            n if n < 126 => out.push(0x80 | n as u8),
+            n => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.stream.write_all(&out).await?;
+        Ok(())
+    }
+
+    /// Reads one server frame: (opcode, payload).
+    async fn read_frame(&mut self) -> anyhow::Result<(u8, Vec<u8>)> {
+        let read = async {
+            let mut head = [0u8; 2];
+            self.stream.read_exact(&mut head).await?;
+            anyhow::ensure!(head[1] & 0x80 == 0, "server frames are never masked");
+            let len = match head[1] & 0x7f {
+                126 => {
+                    let mut ext = [0u8; 2];
+                    self.stream.read_exact(&mut ext).await?;
+                    usize::from(u16::from_be_bytes(ext))
+                }
+                127 => {
+                    let mut ext = [0u8; 8];
+                    self.stream.read_exact(&mut ext).await?;
+                    usize::try_from(u64::from_be_bytes(ext))?
+                }
+                n => usize::from(n),
+            };
+            let mut payload = vec![0u8; len];
+            self.stream.read_exact(&mut payload).await?;
+            Ok((head[0] & 0x0f, payload))
+        };
+        tokio::time::timeout(Duration::from_secs(10), read).await?
+    }
+
+    /// Reads until a close frame; returns its code.
+    async fn close_code(&mut self) -> anyhow::Result<u16> {
+        loop {
+            let (opcode, payload) = self.read_frame().await?;
+            if opcode == 0x8 {
+                anyhow::ensure!(payload.len() >= 2, "close without a code");
+                return Ok(u16::from_be_bytes([payload[0], payload[1]]));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn fragments_control_frames_and_violations() -> anyhow::Result<()> {
+    let gw = TestGateway::start_with(|c| c.ws.max_message_bytes = 1024).await?;
+    let user = gw.api().register("raw_user").await?;
+
+    let mut raw = Raw::connect(gw.addr(), &user.access_token).await?;
+    // A message in three fragments, with a ping in the middle (allowed between fragments).
+    raw.frame(false, 0x1, br#"{"event":"pi"#).await?;
+    raw.frame(true, 0x9, b"hey").await?;
+    raw.frame(false, 0x0, br#"ng","id":"#).await?;
+    raw.frame(true, 0x0, br#""f1"}"#).await?;
+    let (opcode, payload) = raw.read_frame().await?;
+    assert_eq!(
+        (opcode, payload.as_slice()),
+        (0xA, b"hey".as_slice()),
+        "a ping is answered with its payload"
+    );
+    let (opcode, payload) = raw.read_frame().await?;
+    assert_eq!(opcode, 0x1);
+    let pong: serde_json::Value = serde_json::from_slice(&payload)?;
+    assert_eq!(pong, json!({"event": "pong", "id": "f1", "data": {}}));
+    // The client closes: the server answers with a close and ends.
+    raw.frame(true, 0x8, &1000u16.to_be_bytes()).await?;
+    assert_eq!(raw.close_code().await?, 1000);
+
+    /// (fin, opcode, payload)
+    type Frames = Vec<(bool, u8, Vec<u8>)>;
+    let cases: Vec<(&str, Frames, u16)> = vec![
+        (
+            "continuation without a start",
+            vec![(true, 0x0, b"x".to_vec())],
+            1002,
+        ),
+        (
+            "new text inside a fragmented one",
+            vec![(false, 0x1, b"{".to_vec()), (true, 0x1, b"{}".to_vec())],
+            1002,
+        ),
+        (
+            "fragments over the size cap",
+            vec![(false, 0x1, vec![b' '; 800]), (true, 0x0, vec![b' '; 800])],
+            1009,
+        ),
+        (
+            "one frame over the size cap",
+            vec![(true, 0x1, vec![b' '; 2000])],
+            1009,
+        ),
+        ("invalid UTF-8", vec![(true, 0x1, vec![0xff, 0xfe])], 1007),
+        ("binary", vec![(true, 0x2, vec![1, 2])], 1003),
+        ("unknown opcode", vec![(true, 0x3, vec![])], 1002),
+    ];
+    for (name, frames, code) in cases {
+        let mut raw = Raw::connect(gw.addr(), &user.access_token).await?;
+        for (fin, opcode, payload) in frames {
+            raw.frame(fin, opcode, &payload).await?;
+        }
+        assert_eq!(raw.close_code().await?, code, "{name}");
+    }
+    // The gateway is unharmed.
+    assert_eq!(gw.get("/health/ready").await?.status, 200);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_expired_token_closes_the_socket_unless_renewed() -> anyhow::Result<()> {
+    let gw = TestGateway::start_with(|c| c.auth.access_ttl = Duration::from_secs(2)).await?;
+    let api = gw.api();
+    let user = api.register("expiring").await?;
+    let mut lapsing = WsClient::authed(gw.addr(), &user.access_token).await?;
+    let mut renewing = WsClient::authed(gw.addr(), &user.access_token).await?;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let fresh = api
+        .post(
+            "/api/auth/refresh",
+            None,
+            &json!({"refreshToken": user.refresh_token}),
+        )
+        .await?;
+    let token = fresh.body["data"]["accessToken"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    renewing
+        .send(&json!({"event": "auth", "id": "renew", "data": {"token": token}}))
+        .await?;
+    assert_eq!(renewing.expect("auth:success").await?["id"], "renew");
+    assert_eq!(
+        lapsing.closed().await?.code,
+        Some(4401),
+        "the token ran out"
+    );
+    renewing
+        .send(&json!({"event": "ping", "id": "still"}))
+        .await?;
+    assert_eq!(
+        renewing.expect("pong").await?["id"],
+        "still",
+        "the renewed socket lives on"
+    );
+    Ok(())
+}
