@@ -180,13 +180,7 @@ async fn bad_sends_are_refused_with_the_field_named() -> anyhow::Result<()> {
         .await?;
     assert_eq!(real.status, 404);
     assert_eq!(real.raw, fake.raw);
-    let count: i64 = gw
-        .cluster
-        .client()
-        .await?
-        .query_one("SELECT count(*) FROM messages", &[])
-        .await?
-        .get(0);
+    let count = gw.cluster.message_count().await?;
     assert_eq!(
         count, 2,
         "only the foreign message and the 4000-character one"

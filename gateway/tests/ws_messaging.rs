@@ -372,13 +372,7 @@ async fn shutdown_answers_every_send_in_flight() -> anyhow::Result<()> {
         "closed with 1001: {code}"
     );
     assert_eq!(answered, SENDS, "every send got an answer before the close");
-    let stored: i64 = gw
-        .cluster
-        .client()
-        .await?
-        .query_one("SELECT count(*) FROM messages", &[])
-        .await?
-        .get(0);
+    let stored = gw.cluster.message_count().await?;
     assert_eq!(
         stored, acked as i64,
         "exactly the acknowledged messages are stored"

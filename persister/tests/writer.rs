@@ -220,10 +220,7 @@ async fn retries_are_idempotent_and_bad_rows_fail_alone() -> anyhow::Result<()> 
     assert_eq!(stored(&local.await?).reply_to, Some(stored(&a).id));
 
     let client = f.cluster.client().await?;
-    let count: i64 = client
-        .query_one("SELECT count(*) FROM messages", &[])
-        .await?
-        .get(0);
+    let count = f.cluster.message_count().await?;
     assert_eq!(count, 4, "alice/same, bob/same, alice/twin, bob/r");
     // A sender has read what they sent.
     let read: i64 = client
@@ -314,13 +311,7 @@ async fn stopping_answers_every_queued_send() -> anyhow::Result<()> {
             Outcome::Stored(Verdict::Inserted(_))
         ));
     }
-    let count: i64 = f
-        .cluster
-        .client()
-        .await?
-        .query_one("SELECT count(*) FROM messages", &[])
-        .await?
-        .get(0);
+    let count = f.cluster.message_count().await?;
     assert_eq!(count, 300);
     Ok(())
 }

@@ -92,6 +92,16 @@ impl TestCluster {
         Ok(db::connect(&self.config()).await?)
     }
 
+    /// Rows in `messages`: what was stored, whatever was acknowledged.
+    pub async fn message_count(&self) -> anyhow::Result<i64> {
+        Ok(self
+            .client()
+            .await?
+            .query_one("SELECT count(*) FROM messages", &[])
+            .await?
+            .get(0))
+    }
+
     /// The embedded server, to stop and restart it.
     pub fn pg_mut(&mut self) -> &mut EmbeddedPg {
         self.pg.as_mut().expect("the server lives until drop")

@@ -48,18 +48,17 @@ impl WsClient {
             let name: tokio_tungstenite::tungstenite::http::HeaderName = name.parse()?;
             request.headers_mut().insert(name, value.parse()?);
         }
-        let (stream, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .context("websocket connect")?;
-        Ok(Self {
-            stream,
-            backlog: Vec::new(),
-        })
+        Self::open(request).await
     }
 
     /// Connects to `path` (which may carry `?token=`).
     pub async fn connect_path(addr: SocketAddr, path: &str) -> anyhow::Result<Self> {
-        let request = format!("ws://{addr}{path}").into_client_request()?;
+        Self::open(format!("ws://{addr}{path}").into_client_request()?).await
+    }
+
+    async fn open(
+        request: tokio_tungstenite::tungstenite::handshake::client::Request,
+    ) -> anyhow::Result<Self> {
         let (stream, _) = tokio_tungstenite::connect_async(request)
             .await
             .context("websocket connect")?;
