@@ -28,6 +28,8 @@ pub struct App {
     /// Open WebSocket connections per user.
     pub(crate) connections: ConnectionCounter,
     pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The fan-out bus, for events that start in the gateway (session revocations).
+    pub(crate) bus: std::sync::Arc<crate::fanout::Bus>,
 }
 
 impl App {
@@ -38,6 +40,7 @@ impl App {
         jwt_secret: &[u8],
         persister: PersisterHandle,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
+        bus: std::sync::Arc<crate::fanout::Bus>,
     ) -> Result<Self, HashError> {
         let concurrency = match config.auth.hash_concurrency {
             0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
@@ -54,6 +57,7 @@ impl App {
             ws: config.ws.clone(),
             connections: ConnectionCounter::default(),
             metrics,
+            bus,
         })
     }
 }

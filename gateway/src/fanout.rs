@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use parley_persister::writer::{CommitSink, Outcome, SinkEvent, SocketOrigin, Verdict};
-use parley_shared::{ErrorBody, ErrorCode, UserId};
+use parley_shared::{ErrorBody, ErrorCode, SessionId, UserId};
 use tokio::sync::mpsc;
 
 use crate::api::views::MessageView;
@@ -30,6 +30,8 @@ pub(crate) enum Delivery {
     },
     /// The answer to one socket send that produced no new message.
     Answer { origin: SocketOrigin, frame: Bytes },
+    /// A login session was revoked (logout, refresh-token reuse): its sockets must close.
+    Revoked { session: SessionId },
 }
 
 /// The receiving ends, one per shard, handed to the gateway.
@@ -64,6 +66,14 @@ impl Bus {
                 overflowed,
             },
         )
+    }
+
+    /// Tells every shard that `session` is revoked, so its sockets close (4401).
+    pub(crate) fn revoke(&self, session: SessionId) {
+        let delivery = Arc::new(Delivery::Revoked { session });
+        for shard in 0..self.shards.len() {
+            self.send(shard, Arc::clone(&delivery));
+        }
     }
 
     fn send(&self, shard: usize, delivery: Arc<Delivery>) {

@@ -46,7 +46,7 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
     let (persister, handle) = Persister::start(
         database.connect.clone(),
         WriterSettings::from_config(config, metrics.persister()),
-        bus,
+        std::sync::Arc::clone(&bus) as std::sync::Arc<dyn parley_persister::writer::CommitSink>,
     )
     .context("could not start the persister")?;
     let deps = GatewayDeps {
@@ -55,6 +55,7 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
         persister: handle,
         inboxes,
         metrics,
+        bus,
     };
     let gateway = Gateway::start(config, deps)?;
     announce(&gateway);

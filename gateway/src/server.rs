@@ -47,6 +47,8 @@ pub struct GatewayDeps {
     pub inboxes: Inboxes,
     /// The registry shared with the bus and the persister.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The bus itself (the persister publishes to it; the gateway sends revocations).
+    pub bus: Arc<crate::fanout::Bus>,
 }
 
 /// A running gateway: N shards serving HTTP on one address.
@@ -66,6 +68,7 @@ impl Gateway {
             &deps.jwt_secret,
             deps.persister.clone(),
             Arc::clone(&deps.metrics),
+            Arc::clone(&deps.bus),
         )?);
         let shards = shard_count(config.server.shards);
         let Inboxes {

@@ -197,3 +197,77 @@ async fn an_expired_token_closes_the_socket_unless_renewed() -> anyhow::Result<(
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn logout_and_token_reuse_close_that_sessions_sockets() -> anyhow::Result<()> {
+    let gw = TestGateway::start().await?;
+    let api = gw.api();
+    let phone = api.register("revoked").await?;
+    let login = |password: &'static str| async move {
+        let response = api
+            .post(
+                "/api/auth/login",
+                None,
+                &json!({"username": "revoked", "password": password}),
+            )
+            .await?;
+        anyhow::ensure!(response.status == 200, "{}", response.body);
+        let data = &response.body["data"];
+        Ok::<_, anyhow::Error>((
+            data["accessToken"].as_str().unwrap_or_default().to_owned(),
+            data["refreshToken"].as_str().unwrap_or_default().to_owned(),
+        ))
+    };
+    let (laptop_access, laptop_refresh) = login("password123").await?;
+    let mut phone_a = WsClient::authed(gw.addr(), &phone.access_token).await?;
+    let mut phone_b = WsClient::authed(gw.addr(), &phone.access_token).await?;
+    let mut laptop = WsClient::authed(gw.addr(), &laptop_access).await?;
+
+    let out = api
+        .post(
+            "/api/auth/logout",
+            None,
+            &json!({"refreshToken": phone.refresh_token}),
+        )
+        .await?;
+    assert_eq!(out.status, 204);
+    for socket in [&mut phone_a, &mut phone_b] {
+        assert_eq!(
+            socket.closed().await?.code,
+            Some(4401),
+            "every socket of the ended session closes"
+        );
+        assert_eq!(
+            socket.expect("auth:error").await?["data"]["code"],
+            "UNAUTHORIZED"
+        );
+    }
+    laptop
+        .send(&json!({"event": "ping", "id": "alive"}))
+        .await?;
+    assert_eq!(
+        laptop.expect("pong").await?["id"],
+        "alive",
+        "another login of the same user is untouched"
+    );
+
+    // Replaying a rotated refresh token revokes that family, and its sockets close too.
+    let rotated = api
+        .post(
+            "/api/auth/refresh",
+            None,
+            &json!({"refreshToken": laptop_refresh}),
+        )
+        .await?;
+    assert_eq!(rotated.status, 200);
+    let replay = api
+        .post(
+            "/api/auth/refresh",
+            None,
+            &json!({"refreshToken": laptop_refresh}),
+        )
+        .await?;
+    assert_eq!(replay.status, 401);
+    assert_eq!(laptop.closed().await?.code, Some(4401));
+    Ok(())
+}

@@ -59,7 +59,7 @@ impl TestGateway {
         let (persister, handle) = Persister::start(
             cluster.config(),
             WriterSettings::from_config(&config, metrics.persister()),
-            bus,
+            std::sync::Arc::clone(&bus) as std::sync::Arc<dyn parley_persister::writer::CommitSink>,
         )?;
         let deps = GatewayDeps {
             db: cluster.config(),
@@ -67,6 +67,7 @@ impl TestGateway {
             persister: handle,
             inboxes,
             metrics,
+            bus,
         };
         let gateway = Gateway::start(&config, deps)?;
         Ok(Self {

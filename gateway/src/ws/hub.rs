@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use parley_shared::UserId;
+use parley_shared::{ErrorBody, ErrorCode, SessionId, UserId};
 use tokio::sync::Notify;
 
 use super::codec::{self, close};
@@ -19,6 +19,8 @@ use crate::fanout::Delivery;
 pub(crate) struct SessionHandle {
     pub(crate) conn: u64,
     pub(crate) user: Cell<Option<UserId>>,
+    /// The login session of the token the socket authenticated with.
+    pub(crate) session: Cell<Option<SessionId>>,
     pub(crate) outbox: Outbox,
     /// Sends submitted and not yet answered.
     pub(crate) pending: Cell<usize>,
@@ -34,6 +36,7 @@ impl SessionHandle {
         Self {
             conn,
             user: Cell::new(None),
+            session: Cell::new(None),
             outbox,
             pending: Cell::new(0),
             answered: Notify::new(),
@@ -163,6 +166,19 @@ impl Hub {
                     );
                     session.outbox.push(Class::Durable, frame);
                     session.answered_one();
+                }
+            }
+            Delivery::Revoked { session } => {
+                for handle in self.sessions.borrow().values() {
+                    if handle.session.get() == Some(*session) {
+                        let body =
+                            ErrorBody::new(ErrorCode::Unauthorized, "Session ended (logged out)");
+                        handle.outbox.push(
+                            Class::Durable,
+                            codec::encode_error("auth:error", None, None, &body),
+                        );
+                        handle.outbox.close(close::UNAUTHORIZED, "session revoked");
+                    }
                 }
             }
             Delivery::Answer { origin, frame } => {

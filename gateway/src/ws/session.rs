@@ -15,7 +15,7 @@ use parley_persister::writer::{NewMessage, SocketOrigin, SubmitError};
 use parley_shared::policy::Action;
 use parley_shared::send::{self, SendFields};
 use parley_shared::time::format_timestamp;
-use parley_shared::{ConversationId, ErrorBody, ErrorCode, MessageId, UserId};
+use parley_shared::{ConversationId, ErrorBody, ErrorCode, MessageId, SessionId, UserId};
 use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 
@@ -33,6 +33,7 @@ const MAX_SUBSCRIPTIONS: usize = 1024;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Authed {
     pub(crate) user: UserId,
+    pub(crate) session: SessionId,
     /// Unix seconds.
     pub(crate) expires_at: i64,
 }
@@ -106,6 +107,8 @@ impl Session {
                 self.state.hub.bind_user(self.handle.conn, authed.user);
             }
         }
+        // A renewed token may come from another login of the same user: follow it.
+        self.handle.session.set(Some(authed.session));
         self.authed.set(Some(authed));
         let expires = time::OffsetDateTime::from_unix_timestamp(authed.expires_at)
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
@@ -123,6 +126,7 @@ impl Session {
         let claims = self.state.app.jwt.verify(token, now).ok()?;
         Some(Authed {
             user: claims.sub,
+            session: claims.sid,
             expires_at: claims.exp,
         })
     }
