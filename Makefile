@@ -4,7 +4,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: all setup run build test bench fmt clippy clean-test
+.PHONY: all setup run build test bench bench-quick fmt clippy clean-test
 
 all: build
 
@@ -24,10 +24,13 @@ build:
 test: setup
 	@scripts/test.sh
 
-## The benchmark suite (issue 5) is not written yet; say so rather than pretend.
-bench:
-	@echo "make bench: the latency benchmark suite and load generator are not built yet (issue 5)." >&2
-	@exit 1
+## Measure Parley (release build, fresh PostgreSQL with fsync on): bench/results/<timestamp>/.
+bench: setup
+	@scripts/bench.sh full
+
+## A smaller run (about 2 minutes with a warm build).
+bench-quick: setup
+	@scripts/bench.sh quick
 
 fmt:
 	$(CARGO) fmt --all

@@ -230,9 +230,19 @@ async fn steady(
     Ok(())
 }
 
+/// Quantiles of the percentile spectrum (latency by percentile, for plotting).
+const SPECTRUM: [f64; 12] = [
+    0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0,
+];
+
 fn percentiles(h: &Histogram<u64>) -> Value {
+    let spectrum: Vec<Value> = SPECTRUM
+        .iter()
+        .map(|q| json!({"q": q, "us": h.value_at_quantile(*q)}))
+        .collect();
     json!({"count": h.len(), "p50": h.value_at_quantile(0.5), "p90": h.value_at_quantile(0.9),
-           "p99": h.value_at_quantile(0.99), "p999": h.value_at_quantile(0.999), "max": h.max()})
+           "p99": h.value_at_quantile(0.99), "p999": h.value_at_quantile(0.999), "max": h.max(),
+           "spectrum": spectrum})
 }
 
 /// One connection: sends on a fixed schedule, records acks and deliveries against intended times.
