@@ -15,9 +15,11 @@ pub mod serve;
 mod server;
 mod shard;
 pub mod shutdown;
+mod stack;
 mod ws;
 
 pub use server::{Gateway, GatewayDeps, StartError, shard_count};
+pub use stack::Parley;
 
 /// The REST API's OpenAPI 3 document, as `GET /api/openapi.json` serves it.
 pub fn openapi_json() -> String {

@@ -8,11 +8,9 @@ use anyhow::Context;
 use parley_persister::db;
 use parley_persister::embedded::{EmbeddedOptions, EmbeddedPg};
 use parley_persister::migrate::MigrationReport;
-use parley_persister::writer::{Persister, WriterSettings};
 use parley_shared::Config;
 
-use crate::fanout::Bus;
-use crate::{Gateway, GatewayDeps};
+use crate::{Gateway, Parley};
 
 /// Name of the database Parley uses inside its embedded cluster.
 pub const EMBEDDED_DATABASE: &str = "parley";
@@ -30,43 +28,16 @@ pub struct Database {
 pub fn serve(config: &Config) -> anyhow::Result<()> {
     let runtime = startup_runtime()?;
     let database = open_database(config, &runtime)?;
-    let report = runtime.block_on(db::prepare(
-        &database.connect,
-        config.database.connect_timeout,
-        config.database.allow_unsafe_durability,
-    ))?;
+    let report = runtime.block_on(prepare(config, &database))?;
     tracing::info!(schema = report.version, applied = ?report.applied, "database ready");
-    let shards = crate::shard_count(config.server.shards);
-    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(shards));
-    let (bus, inboxes) = Bus::new(
-        shards,
-        config.ws.fanout_queue,
-        std::sync::Arc::clone(&metrics),
-    );
-    let (persister, handle) = Persister::start(
-        database.connect.clone(),
-        WriterSettings::from_config(config, metrics.persister()),
-        std::sync::Arc::clone(&bus) as std::sync::Arc<dyn parley_persister::writer::CommitSink>,
-    )
-    .context("could not start the persister")?;
-    let deps = GatewayDeps {
-        db: database.connect.clone(),
-        jwt_secret: jwt_secret(config)?,
-        persister: handle,
-        inboxes,
-        metrics,
-        bus,
-    };
-    let gateway = Gateway::start(config, deps)?;
-    announce(&gateway);
-    let trigger = gateway.trigger();
+    let parley = Parley::start(config, database.connect.clone(), jwt_secret(config)?)?;
+    announce(parley.gateway());
+    let trigger = parley.gateway().trigger();
     runtime.block_on(wait_for_signal())?;
     tracing::info!(grace = ?config.server.shutdown_grace, "stop signal received; draining");
     trigger.trigger();
-    // In order: connections finish (each waiting for its sends' commits), then the persister
-    // answers whatever is still queued, then PostgreSQL stops.
-    gateway.shutdown();
-    persister.join();
+    // The gateway and the persister drain first; PostgreSQL stops last.
+    parley.shutdown();
     drop(database);
     tracing::info!("stopped");
     Ok(())
@@ -76,12 +47,20 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
 pub fn migrate(config: &Config) -> anyhow::Result<MigrationReport> {
     let runtime = startup_runtime()?;
     let database = open_database(config, &runtime)?;
-    let report = runtime.block_on(db::prepare(
+    Ok(runtime.block_on(prepare(config, &database))?)
+}
+
+/// Connect (retrying while the server starts), check durability, migrate.
+async fn prepare(
+    config: &Config,
+    database: &Database,
+) -> Result<MigrationReport, parley_persister::MigrateError> {
+    db::prepare(
         &database.connect,
         config.database.connect_timeout,
         config.database.allow_unsafe_durability,
-    ))?;
-    Ok(report)
+    )
+    .await
 }
 
 /// The configured database, or the embedded cluster in `<data_dir>/pg` (started, with the Parley

@@ -25,6 +25,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("could not start the persister: {0}")]
+    Persister(#[source] std::io::Error),
     #[error("could not start a shard thread: {0}")]
     Thread(#[source] std::io::Error),
     #[error("the fan-out bus has {bus} shard inboxes but the gateway runs {shards} shards")]
@@ -92,7 +94,7 @@ impl Gateway {
             })?;
         let addr = listeners
             .first()
-            .and_then(shard::describe)
+            .and_then(|listener| listener.local_addr().ok())
             .expect("bind_all returns one listener per shard, at least one");
         let settings = ShardSettings {
             max_connections: config.server.max_connections.div_ceil(shards),

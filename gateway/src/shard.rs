@@ -219,8 +219,3 @@ async fn deliver(
         hub.deliver(&delivery);
     }
 }
-
-/// The address a shard would report; used in logs.
-pub(crate) fn describe(listener: &std::net::TcpListener) -> Option<SocketAddr> {
-    listener.local_addr().ok()
-}

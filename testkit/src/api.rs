@@ -104,23 +104,8 @@ impl Api {
 
     /// Opens (or finds) the DM between `a` and `b`; returns its id.
     pub async fn dm(&self, a: &TestUser, b: &TestUser) -> anyhow::Result<String> {
-        let response = self
-            .post(
-                "/api/conversations",
-                Some(a),
-                &json!({"type": "dm", "userId": b.id}),
-            )
-            .await?;
-        anyhow::ensure!(
-            response.status.is_success(),
-            "dm: {} {}",
-            response.status,
-            response.body
-        );
-        Ok(response.body["data"]["id"]
-            .as_str()
-            .context("conversation id")?
-            .to_owned())
+        self.create_conversation(a, &json!({"type": "dm", "userId": b.id}))
+            .await
     }
 
     /// Creates a group owned by `owner` with `members`; returns its id.
@@ -131,16 +116,16 @@ impl Api {
         members: &[&TestUser],
     ) -> anyhow::Result<String> {
         let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
-        let response = self
-            .post(
-                "/api/conversations",
-                Some(owner),
-                &json!({"type": "group", "name": name, "memberIds": ids}),
-            )
-            .await?;
+        let body = json!({"type": "group", "name": name, "memberIds": ids});
+        self.create_conversation(owner, &body).await
+    }
+
+    /// `POST /api/conversations` as `user`; the new (or existing DM's) id.
+    async fn create_conversation(&self, user: &TestUser, body: &Value) -> anyhow::Result<String> {
+        let response = self.post("/api/conversations", Some(user), body).await?;
         anyhow::ensure!(
-            response.status == 201,
-            "group: {} {}",
+            response.status.is_success(),
+            "create conversation: {} {}",
             response.status,
             response.body
         );

@@ -2,9 +2,7 @@
 
 use std::net::SocketAddr;
 
-use parley_gateway::fanout::Bus;
-use parley_gateway::{Gateway, GatewayDeps};
-use parley_persister::writer::{Persister, WriterSettings};
+use parley_gateway::{Gateway, Parley};
 use parley_shared::Config;
 
 use crate::cluster::TestCluster;
@@ -16,8 +14,7 @@ pub const TEST_JWT_SECRET: &str = "parley-test-secret-0123456789abcdef";
 /// A running gateway and its database. Dropping it stops the gateway, then the database.
 #[derive(Debug)]
 pub struct TestGateway {
-    gateway: Option<Gateway>,
-    persister: Option<Persister>,
+    parley: Option<Parley>,
     pub cluster: TestCluster,
 }
 
@@ -49,30 +46,13 @@ impl TestGateway {
         adjust(&mut config);
         config.validate()?;
         let cluster = TestCluster::migrated().await?;
-        let shards = parley_gateway::shard_count(config.server.shards);
-        let metrics = std::sync::Arc::new(parley_gateway::metrics::Metrics::new(shards));
-        let (bus, inboxes) = Bus::new(
-            shards,
-            config.ws.fanout_queue,
-            std::sync::Arc::clone(&metrics),
-        );
-        let (persister, handle) = Persister::start(
+        let parley = Parley::start(
+            &config,
             cluster.config(),
-            WriterSettings::from_config(&config, metrics.persister()),
-            std::sync::Arc::clone(&bus) as std::sync::Arc<dyn parley_persister::writer::CommitSink>,
+            TEST_JWT_SECRET.as_bytes().to_vec(),
         )?;
-        let deps = GatewayDeps {
-            db: cluster.config(),
-            jwt_secret: TEST_JWT_SECRET.as_bytes().to_vec(),
-            persister: handle,
-            inboxes,
-            metrics,
-            bus,
-        };
-        let gateway = Gateway::start(&config, deps)?;
         Ok(Self {
-            gateway: Some(gateway),
-            persister: Some(persister),
+            parley: Some(parley),
             cluster,
         })
     }
@@ -94,19 +74,17 @@ impl TestGateway {
 
     /// The gateway itself, to trigger or inspect shutdown.
     pub fn gateway(&self) -> &Gateway {
-        self.gateway
+        self.parley
             .as_ref()
             .expect("the gateway lives until shutdown")
+            .gateway()
     }
 
     /// Stops the gateway (blocking until every shard has exited) and then the persister (after
     /// it answered every queued send), keeping the database.
     pub fn shutdown(&mut self) {
-        if let Some(gateway) = self.gateway.take() {
-            gateway.shutdown();
-        }
-        if let Some(persister) = self.persister.take() {
-            persister.join();
+        if let Some(parley) = self.parley.take() {
+            parley.shutdown();
         }
     }
 }

@@ -68,20 +68,23 @@ pub(crate) async fn upgrade(
         Outbox::new(state.app.ws.outbound_frames, state.app.ws.outbound_bytes),
     ));
     let session = Rc::new(Session::new(Rc::clone(&state), handle));
-    if let Some(token) = token {
-        match session.verify(&token) {
-            Some(authed) => {
-                if !session.accept(None, authed) {
-                    // The refusal is queued; the session sends it and closes.
-                }
-            }
+    // A bad handshake token is refused before anything is registered.
+    let authed = match token {
+        Some(token) => match session.verify(&token) {
+            Some(authed) => Some(authed),
             None => {
                 return error_response(&ErrorBody::new(
                     ErrorCode::Unauthorized,
                     "Invalid or expired token",
                 ));
             }
-        }
+        },
+        None => None,
+    };
+    // Registered once, here; `accept` binds the user (a refusal is queued and the session closes).
+    state.hub.register(Rc::clone(&session.handle));
+    if let Some(authed) = authed {
+        session.accept(None, authed);
     }
     let span = tracing::debug_span!("ws", shard = state.shard, conn, %peer);
     tokio::task::spawn_local(run(upgrade, session).instrument(span));
@@ -105,10 +108,6 @@ fn handshake_token(request: &Request<Incoming>) -> Option<String> {
 
 async fn run(upgrade: fastwebsockets::upgrade::UpgradeFut, session: Rc<Session>) {
     let state = Rc::clone(&session.state);
-    state.hub.register(Rc::clone(&session.handle));
-    if let Some(authed) = session.authed.get() {
-        state.hub.bind_user(session.handle.conn, authed.user);
-    }
     match upgrade.await {
         Ok(ws) => serve(ws, &session).await,
         Err(error) => tracing::debug!(%error, "websocket upgrade failed"),

@@ -71,7 +71,8 @@ impl Session {
     }
 
     /// Takes `authed` as this connection's identity (first time: counts the connection).
-    pub(crate) fn accept(&self, id: Option<&str>, authed: Authed) -> bool {
+    /// On refusal, queues `auth:error` and the close instead.
+    pub(crate) fn accept(&self, id: Option<&str>, authed: Authed) {
         let app = &self.state.app;
         match self.authed.get() {
             Some(current) if current.user != authed.user => {
@@ -80,7 +81,7 @@ impl Session {
                     ErrorBody::new(ErrorCode::Unauthorized, "A connection cannot change user"),
                     close::UNAUTHORIZED,
                 );
-                return false;
+                return;
             }
             Some(_) => {}
             None => {
@@ -93,7 +94,7 @@ impl Session {
                             .with_retry_after(60),
                         close::TOO_MANY,
                     );
-                    return false;
+                    return;
                 }
                 if !app.connections.acquire(authed.user, app.ws.max_per_user) {
                     self.reject(
@@ -101,7 +102,7 @@ impl Session {
                         ErrorBody::new(ErrorCode::RateLimited, "Too many open connections"),
                         close::TOO_MANY,
                     );
-                    return false;
+                    return;
                 }
                 self.handle.user.set(Some(authed.user));
                 self.state.hub.bind_user(self.handle.conn, authed.user);
@@ -117,7 +118,6 @@ impl Session {
             id,
             serde_json::json!({"userId": authed.user, "expiresAt": format_timestamp(expires)}),
         ));
-        true
     }
 
     /// Verifies an access token.

@@ -67,15 +67,23 @@ impl Lane {
         let mut events = Vec::new();
         let mut direct = Vec::new();
         for (job, outcome) in jobs.zip(outcomes) {
-            let origin = match job.reply {
-                Reply::Socket(origin) => Some(origin),
+            let (origin, outcome) = match job.reply {
+                Reply::Socket(origin) => (Some(origin), outcome),
                 Reply::Direct(reply) => {
-                    direct.push((reply, outcome.clone()));
-                    None
+                    // Only a new message also goes to the fan-out; nothing else needs a copy.
+                    let fanned = match &outcome {
+                        Outcome::Stored(Verdict::Inserted(_)) => Some(outcome.clone()),
+                        _ => None,
+                    };
+                    direct.push((reply, outcome));
+                    match fanned {
+                        Some(outcome) => (None, outcome),
+                        None => continue,
+                    }
                 }
             };
-            match (outcome, origin) {
-                (Outcome::Stored(Verdict::Inserted(message)), origin) => {
+            match outcome {
+                Outcome::Stored(Verdict::Inserted(message)) => {
                     let members = shared
                         .entry(message.conversation_id)
                         .or_insert_with(|| {
@@ -92,8 +100,11 @@ impl Lane {
                         origin,
                     });
                 }
-                (outcome, Some(origin)) => events.push(SinkEvent::Answered { origin, outcome }),
-                (_, None) => {}
+                outcome => {
+                    if let Some(origin) = origin {
+                        events.push(SinkEvent::Answered { origin, outcome });
+                    }
+                }
             }
         }
         if !events.is_empty() {

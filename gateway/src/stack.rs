@@ -1,0 +1,61 @@
+//! The serving side of one process, assembled in the only order that works and stopped in the
+//! only order that loses nothing: metrics, then the fan-out bus, then the persister publishing to
+//! it, then the gateway; on stop the gateway drains first (each connection waits for its sends'
+//! commits), then the persister answers what is still queued. `serve` and the test kit both use it.
+
+use std::sync::Arc;
+
+use parley_persister::PgConfig;
+use parley_persister::writer::{CommitSink, Persister, WriterSettings};
+use parley_shared::Config;
+
+use crate::fanout::Bus;
+use crate::metrics::Metrics;
+use crate::server::{Gateway, GatewayDeps, StartError};
+
+/// A running gateway and its persister.
+#[derive(Debug)]
+pub struct Parley {
+    gateway: Gateway,
+    persister: Persister,
+}
+
+impl Parley {
+    /// Starts everything against the database `db` with the access-token key `jwt_secret`.
+    pub fn start(config: &Config, db: PgConfig, jwt_secret: Vec<u8>) -> Result<Self, StartError> {
+        let shards = crate::shard_count(config.server.shards);
+        let metrics = Arc::new(Metrics::new(shards));
+        let (bus, inboxes) = Bus::new(shards, config.ws.fanout_queue, Arc::clone(&metrics));
+        let sink: Arc<dyn CommitSink> = Arc::clone(&bus) as Arc<dyn CommitSink>;
+        let settings = WriterSettings::from_config(config, metrics.persister());
+        let (persister, handle) =
+            Persister::start(db.clone(), settings, sink).map_err(StartError::Persister)?;
+        let deps = GatewayDeps {
+            db,
+            jwt_secret,
+            persister: handle,
+            inboxes,
+            metrics,
+            bus,
+        };
+        match Gateway::start(config, deps) {
+            Ok(gateway) => Ok(Self { gateway, persister }),
+            Err(error) => {
+                // The gateway's persister handle is gone with it: the persister stops by itself.
+                persister.join();
+                Err(error)
+            }
+        }
+    }
+
+    /// The gateway, for its address and its shutdown trigger.
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    /// Drains and stops the gateway, then the persister. Returns when both are stopped.
+    pub fn shutdown(self) {
+        self.gateway.shutdown();
+        self.persister.join();
+    }
+}
