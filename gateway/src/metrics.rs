@@ -164,6 +164,26 @@ impl Metrics {
             "",
             self.persister.failed_attempts.get(),
         );
+        out.family(
+            "parley_search_indexed_total",
+            "counter",
+            "Messages added to the full-text search index (behind the writer).",
+        )
+        .sample(
+            "parley_search_indexed_total",
+            "",
+            self.persister.search_indexed.get(),
+        );
+        out.family(
+            "parley_search_index_failures_total",
+            "counter",
+            "Search indexing statements that failed (the work is retried).",
+        )
+        .sample(
+            "parley_search_index_failures_total",
+            "",
+            self.persister.search_index_failures.get(),
+        );
         out.finish()
     }
 }

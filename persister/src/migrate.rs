@@ -14,11 +14,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order. A test checks this list against the files in `migrations/`.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../../migrations/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "hot_path",
+        sql: include_str!("../../migrations/0002_hot_path.sql"),
+    },
+];
 
 /// Serialises concurrent `migrate` runs (several processes starting at once).
 const LOCK_KEY: i64 = 0x7061_726c_6579; // "parley"

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use parley_shared::{ConversationId, MessageId, UserId};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
 
 use crate::store::messages::{self, Message};
@@ -35,7 +36,9 @@ pub enum Verdict {
     BadReply,
 }
 
-const LOCK: &str = "SELECT id FROM conversations WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+/// `NO KEY UPDATE`: the batch changes no key, so adding members (whose foreign key takes a `KEY
+/// SHARE` lock on the conversation) never waits for a batch, nor a batch for them.
+const LOCK: &str = "SELECT id FROM conversations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE";
 
 fn write_statement() -> String {
     let returned = messages::COLUMNS;
@@ -105,9 +108,11 @@ const MEMBERS: &str =
 
 /// The batch statements, prepared once per connection.
 pub(crate) struct Prepared {
+    begin: Statement,
     lock: Statement,
     write: Statement,
     members: Statement,
+    commit: Statement,
 }
 
 /// Verdicts, in input order, and the members (at commit) of each conversation that got a new
@@ -117,15 +122,22 @@ pub(crate) type Committed = (Vec<Verdict>, HashMap<ConversationId, Vec<UserId>>)
 /// Prepares the statements on a new connection.
 pub(crate) async fn prepare(client: &Client) -> Result<Prepared, tokio_postgres::Error> {
     Ok(Prepared {
+        begin: client.prepare("BEGIN").await?,
         lock: client.prepare(LOCK).await?,
         write: client.prepare(&write_statement()).await?,
         members: client.prepare(MEMBERS).await?,
+        commit: client.prepare("COMMIT").await?,
     })
 }
 
 /// Commits `batch` in one transaction and returns one verdict per input, in input order.
+///
+/// The five statements go out pipelined, in one write, and PostgreSQL runs them in order: one
+/// round trip per batch instead of five. Each still takes its own snapshot, so the write sees
+/// `last_seq` as it is once the lock is held. If one fails, the transaction is aborted, the
+/// statements after it fail (and COMMIT ends it as a rollback); the first error is returned.
 pub(crate) async fn commit(
-    client: &mut Client,
+    client: &Client,
     prepared: &Prepared,
     batch: &[&NewMessage],
 ) -> Result<Committed, tokio_postgres::Error> {
@@ -143,40 +155,37 @@ pub(crate) async fn commit(
     let types: Vec<&str> = batch.iter().map(|m| m.content_type.as_str()).collect();
     let replies: Vec<Option<uuid::Uuid>> = batch.iter().map(|m| m.reply_to.map(|r| r.0)).collect();
 
-    let tx = client.transaction().await?;
-    tx.execute(&prepared.lock, &[&conversations]).await?;
-    let rows = tx
-        .query(
-            &prepared.write,
-            &[
-                &ord,
-                &ids,
-                &convs,
-                &senders,
-                &client_ids,
-                &contents,
-                &types,
-                &replies,
-            ],
-        )
-        .await?;
-    let mut touched: Vec<uuid::Uuid> = rows
-        .iter()
-        .filter(|row| row.get::<_, &str>(1) == "inserted")
-        .map(|row| row.get::<_, uuid::Uuid>(3))
-        .collect();
-    touched.sort_unstable();
-    touched.dedup();
+    let lock_params: [&(dyn ToSql + Sync); 1] = [&conversations];
+    let write_params: [&(dyn ToSql + Sync); 8] = [
+        &ord,
+        &ids,
+        &convs,
+        &senders,
+        &client_ids,
+        &contents,
+        &types,
+        &replies,
+    ];
+    let (begun, locked, written, member_rows, committed) = tokio::join!(
+        client.execute(&prepared.begin, &[]),
+        client.execute(&prepared.lock, &lock_params),
+        client.query(&prepared.write, &write_params),
+        client.query(&prepared.members, &lock_params),
+        client.execute(&prepared.commit, &[]),
+    );
+    begun?;
+    locked?;
+    let rows = written?;
+    let member_rows = member_rows?;
+    committed?;
+
     let mut members: HashMap<ConversationId, Vec<UserId>> = HashMap::new();
-    if !touched.is_empty() {
-        for row in tx.query(&prepared.members, &[&touched]).await? {
-            members
-                .entry(ConversationId(row.get(0)))
-                .or_default()
-                .push(UserId(row.get(1)));
-        }
+    for row in &member_rows {
+        members
+            .entry(ConversationId(row.get(0)))
+            .or_default()
+            .push(UserId(row.get(1)));
     }
-    tx.commit().await?;
 
     let mut verdicts: Vec<Option<Verdict>> = vec![None; batch.len()];
     for row in &rows {

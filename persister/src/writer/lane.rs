@@ -12,6 +12,7 @@ use std::sync::Arc;
 use parley_shared::{ConversationId, UserId};
 
 use super::batch::{self, NewMessage, Verdict};
+use super::indexer::IndexFeed;
 use super::{CommitSink, Job, Outcome, Reply, SinkEvent, WriterSettings};
 use crate::{PgConfig, db};
 
@@ -20,6 +21,7 @@ pub(super) struct Lane {
     db: PgConfig,
     settings: WriterSettings,
     sink: Arc<dyn CommitSink>,
+    search: IndexFeed,
     client: Option<(Client, batch::Prepared)>,
 }
 
@@ -29,12 +31,14 @@ impl Lane {
         db: PgConfig,
         settings: WriterSettings,
         sink: Arc<dyn CommitSink>,
+        index_feed: IndexFeed,
     ) -> Self {
         Self {
             index,
             db,
             settings,
             sink,
+            search: index_feed,
             client: None,
         }
     }
@@ -64,6 +68,7 @@ impl Lane {
         members: &HashMap<ConversationId, Vec<UserId>>,
     ) {
         let mut shared: HashMap<ConversationId, Arc<[UserId]>> = HashMap::new();
+        let mut tops: HashMap<ConversationId, i64> = HashMap::new();
         let mut events = Vec::new();
         let mut direct = Vec::new();
         for (job, outcome) in jobs.zip(outcomes) {
@@ -84,6 +89,8 @@ impl Lane {
             };
             match outcome {
                 Outcome::Stored(Verdict::Inserted(message)) => {
+                    let top = tops.entry(message.conversation_id).or_insert(message.seq);
+                    *top = (*top).max(message.seq);
                     let members = shared
                         .entry(message.conversation_id)
                         .or_insert_with(|| {
@@ -109,6 +116,9 @@ impl Lane {
         }
         if !events.is_empty() {
             self.sink.publish(events);
+        }
+        for (conversation, seq) in tops {
+            self.search.committed(conversation.0, seq);
         }
         for (reply, outcome) in direct {
             // The requester may have gone; the message is stored regardless.

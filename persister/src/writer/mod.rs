@@ -5,6 +5,7 @@
 //! their fsyncs. Every outcome is reported only after COMMIT returned.
 
 mod batch;
+mod indexer;
 mod lane;
 
 use std::hash::{BuildHasher, RandomState};
@@ -29,6 +30,10 @@ pub struct WriterSettings {
     /// Waits between attempts of a batch that failed for a retryable reason (then DB_ERROR).
     pub retry_backoff: Vec<Duration>,
     pub connect_timeout: Duration,
+    /// How long the search indexer gathers committed messages before indexing them.
+    pub search_index_interval: Duration,
+    /// Most messages the search indexer indexes in one statement.
+    pub search_index_batch: usize,
     /// Where the lanes record batch sizes, commit latencies and failures.
     pub metrics: std::sync::Arc<PersisterMetrics>,
 }
@@ -42,6 +47,10 @@ pub struct PersisterMetrics {
     pub commit_seconds: parley_shared::metrics::Histogram,
     /// Attempts that failed (each retry counts).
     pub failed_attempts: parley_shared::metrics::Counter,
+    /// Messages added to the search index.
+    pub search_indexed: parley_shared::metrics::Counter,
+    /// Search indexing statements that failed (retried).
+    pub search_index_failures: parley_shared::metrics::Counter,
 }
 
 impl Default for PersisterMetrics {
@@ -51,6 +60,8 @@ impl Default for PersisterMetrics {
             batch_size: Histogram::new(SIZES),
             commit_seconds: Histogram::new(SECONDS),
             failed_attempts: Counter::default(),
+            search_indexed: Counter::default(),
+            search_index_failures: Counter::default(),
         }
     }
 }
@@ -158,6 +169,8 @@ impl WriterSettings {
             max_batch: p.max_batch,
             retry_backoff: p.backoff(),
             connect_timeout: config.database.connect_timeout,
+            search_index_interval: p.search_index_interval,
+            search_index_batch: p.search_index_batch,
             metrics,
         }
     }
@@ -240,6 +253,8 @@ impl Persister {
                 };
                 let local = tokio::task::LocalSet::new();
                 local.block_on(&runtime, async move {
+                    let (indexer, feed) = indexer::Indexer::new(db.clone(), &settings);
+                    let indexer = tokio::task::spawn_local(indexer.run());
                     let mut lanes = Vec::new();
                     for (index, receiver) in receivers.into_iter().enumerate() {
                         let lane = lane::Lane::new(
@@ -247,12 +262,16 @@ impl Persister {
                             db.clone(),
                             settings.clone(),
                             std::sync::Arc::clone(&sink),
+                            feed.clone(),
                         );
                         lanes.push(tokio::task::spawn_local(lane.run(receiver)));
                     }
+                    drop(feed);
                     for lane in lanes {
                         let _ = lane.await;
                     }
+                    // The lanes are gone (and their feeds with them): the indexer finishes.
+                    let _ = indexer.await;
                 });
                 tracing::info!("persister drained and stopped");
             })?;

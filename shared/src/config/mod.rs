@@ -198,6 +198,18 @@ impl Config {
         if p.retries > 10 {
             return Err(invalid("persister.retries", "must be at most 10"));
         }
+        if p.search_index_batch == 0 || p.search_index_batch > 100_000 {
+            return Err(invalid(
+                "persister.search_index_batch",
+                "must be between 1 and 100000",
+            ));
+        }
+        if p.search_index_interval > std::time::Duration::from_secs(60) {
+            return Err(invalid(
+                "persister.search_index_interval",
+                "must be at most 60s",
+            ));
+        }
         let w = &self.ws;
         for (key, value) in [
             ("ws.max_message_bytes", w.max_message_bytes),

@@ -280,6 +280,12 @@ pub struct PersisterConfig {
     /// Wait before the first retry; doubled before each next one.
     #[serde(with = "serde_human")]
     pub retry_base: Duration,
+    /// How long the search indexer gathers committed messages before indexing them in one
+    /// statement (how far search lags behind the conversation, at most, when all is well).
+    #[serde(with = "serde_human")]
+    pub search_index_interval: Duration,
+    /// Most messages the search indexer reads and indexes in one statement.
+    pub search_index_batch: usize,
 }
 
 impl Default for PersisterConfig {
@@ -290,6 +296,8 @@ impl Default for PersisterConfig {
             max_batch: 512,
             retries: 3,
             retry_base: Duration::from_millis(100),
+            search_index_interval: Duration::from_millis(250),
+            search_index_batch: 5_000,
         }
     }
 }
