@@ -78,3 +78,61 @@ pub(crate) async fn group(
         .context("conversation id")?
         .to_owned())
 }
+
+/// Signs up `count` users named `<prefix>_<n>`, a few at a time (password hashing is the slow
+/// part); returns (user id, access token) in order.
+pub(crate) async fn register_many(
+    addr: SocketAddr,
+    prefix: &str,
+    count: usize,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut users = Vec::with_capacity(count);
+    let mut start = 0;
+    while start < count {
+        let end = (start + 16).min(count);
+        let batch: Vec<_> = (start..end)
+            .map(|n| {
+                let name = format!("{prefix}_{n}");
+                tokio::spawn(async move { register(addr, &name).await })
+            })
+            .collect();
+        for task in batch {
+            users.push(task.await??);
+        }
+        start = end;
+    }
+    Ok(users)
+}
+
+/// A kept-alive HTTP/1.1 connection for repeated GETs.
+pub(crate) struct Conn {
+    addr: SocketAddr,
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl Conn {
+    pub(crate) async fn open(addr: SocketAddr) -> anyhow::Result<Self> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        Ok(Self { addr, sender })
+    }
+
+    /// GET `path`: (status, JSON body or null).
+    pub(crate) async fn get(&mut self, path: &str, token: &str) -> anyhow::Result<(u16, Value)> {
+        self.sender.ready().await?;
+        let request = Request::get(path)
+            .header("host", self.addr.to_string())
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
+    }
+}

@@ -1,0 +1,223 @@
+//! The message scenarios. `steady`: C connections over M group conversations sending R msgs/s in
+//! total. `fanout`: one group of N members, one publisher at R msgs/s, every other member
+//! receiving: publish→delivery at each recipient and publish→last recipient per message.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::arrivals::{Arrivals, Schedule};
+use crate::client::{self, Protocol, Socket};
+use crate::drive::{self, Live, Plan, Run};
+use crate::http;
+use crate::record::{Recorder, Report};
+
+/// Options every message scenario takes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Load {
+    pub(crate) addr: SocketAddr,
+    pub(crate) protocol: Protocol,
+    pub(crate) arrivals: Arrivals,
+    /// Total messages per second offered.
+    pub(crate) rate: u64,
+    pub(crate) duration: Duration,
+}
+
+/// Opens one authenticated connection per token, 64 at a time.
+pub(crate) async fn connect_all(
+    load: &Load,
+    users: &[(String, String)],
+) -> anyhow::Result<Vec<Socket>> {
+    let mut sockets = Vec::with_capacity(users.len());
+    for chunk in users.chunks(64) {
+        let tasks: Vec<_> = chunk
+            .iter()
+            .map(|(_, token)| {
+                let (addr, protocol, token) = (load.addr, load.protocol, token.clone());
+                tokio::spawn(async move { client::connect(addr, protocol, &token, None).await })
+            })
+            .collect();
+        for task in tasks {
+            sockets.push(task.await??);
+        }
+    }
+    Ok(sockets)
+}
+
+/// Runs every connection's drive and merges what they recorded.
+async fn run_all(
+    sockets: Vec<Socket>,
+    run: &Arc<Run>,
+    mut plan_for: impl FnMut(usize) -> Option<Plan>,
+    listen_until: Instant,
+) -> anyhow::Result<Recorder> {
+    let tasks: Vec<_> = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(n, socket)| {
+            tokio::spawn(drive::drive(
+                socket,
+                Arc::clone(run),
+                plan_for(n),
+                listen_until,
+            ))
+        })
+        .collect();
+    let mut total = Recorder::default();
+    for task in tasks {
+        total.merge(&task.await??);
+    }
+    Ok(total)
+}
+
+fn progress(what: &str) {
+    eprintln!("{what}");
+}
+
+pub(crate) async fn steady(
+    load: Load,
+    connections: usize,
+    conversations: usize,
+) -> anyhow::Result<Report> {
+    let conversations = conversations.clamp(1, connections.max(1));
+    progress(&format!(
+        "setting up {connections} users in {conversations} conversations..."
+    ));
+    let prefix = format!("st{}", std::process::id());
+    let users = http::register_many(load.addr, &prefix, connections).await?;
+    let mut convs = Vec::new();
+    for c in 0..conversations {
+        let members: Vec<&str> = users
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % conversations == c)
+            .map(|(_, u)| u.0.as_str())
+            .collect();
+        let owner = &users[c];
+        let others: Vec<&str> = members.into_iter().filter(|id| *id != owner.0).collect();
+        convs.push(http::group(load.addr, &owner.1, &format!("{prefix}-{c}"), &others).await?);
+    }
+    let sockets = connect_all(&load, &users).await?;
+    progress(&format!(
+        "steady: {} msgs/s for {:?}...",
+        load.rate, load.duration
+    ));
+    let run = Arc::new(Run {
+        protocol: load.protocol,
+        epoch: Instant::now(),
+        last_delivery: None,
+        live: Live::default(),
+    });
+    let per_connection = Duration::from_secs_f64(connections as f64 / load.rate.max(1) as f64);
+    let started = Instant::now() + Duration::from_millis(200);
+    let deadline = started + load.duration;
+    let ticker = Live::show_until(Arc::clone(&run), deadline);
+    let total = run_all(
+        sockets,
+        &run,
+        |n| {
+            // Spread the connections' first sends over one interval.
+            let offset = per_connection.mul_f64(n as f64 / connections as f64);
+            Some(Plan {
+                conversations: vec![convs[n % conversations].clone()],
+                schedule: Schedule::new(started + offset, per_connection, load.arrivals, n as u64),
+                deadline,
+            })
+        },
+        deadline + Duration::from_secs(1),
+    )
+    .await?;
+    let _ = ticker.await;
+    let acked = total.counts.get("acked").copied().unwrap_or(0);
+    let mut summary = summary(&load);
+    summary.insert("connections".into(), json!(connections));
+    summary.insert("conversations".into(), json!(conversations));
+    summary.insert(
+        "achieved_rate".into(),
+        json!(acked as f64 / load.duration.as_secs_f64()),
+    );
+    Ok(Report {
+        scenario: "steady",
+        summary,
+        recorder: total,
+    })
+}
+
+pub(crate) async fn fanout(load: Load, members: usize) -> anyhow::Result<Report> {
+    let members = members.max(2);
+    progress(&format!("setting up one group of {members} members..."));
+    let prefix = format!("fo{}", std::process::id());
+    let users = http::register_many(load.addr, &prefix, members).await?;
+    let others: Vec<&str> = users[1..].iter().map(|u| u.0.as_str()).collect();
+    let group = http::group(load.addr, &users[0].1, &prefix, &others).await?;
+    let sockets = connect_all(&load, &users).await?;
+    progress(&format!(
+        "fanout: {} msgs/s to {} recipients for {:?}...",
+        load.rate,
+        members - 1,
+        load.duration
+    ));
+    let expected = (load.rate as f64 * load.duration.as_secs_f64() * 1.5) as usize + 16;
+    let run = Arc::new(Run {
+        protocol: load.protocol,
+        epoch: Instant::now(),
+        last_delivery: Some((0..expected).map(|_| AtomicU64::new(0)).collect()),
+        live: Live::default(),
+    });
+    let started = Instant::now() + Duration::from_millis(200);
+    let deadline = started + load.duration;
+    let interval = Duration::from_secs_f64(1.0 / load.rate.max(1) as f64);
+    let ticker = Live::show_until(Arc::clone(&run), deadline);
+    let mut total = run_all(
+        sockets,
+        &run,
+        |n| {
+            (n == 0).then(|| Plan {
+                conversations: vec![group.clone()],
+                schedule: Schedule::new(started, interval, load.arrivals, 1),
+                deadline,
+            })
+        },
+        deadline + Duration::from_secs(2),
+    )
+    .await?;
+    let _ = ticker.await;
+    let slots = run
+        .last_delivery
+        .as_ref()
+        .context("fanout tracks deliveries")?;
+    for slot in slots {
+        let us = slot.load(Ordering::Relaxed);
+        if us > 0 {
+            total.record("publish_to_last", Duration::from_micros(us));
+        }
+    }
+    let delivered = total
+        .latencies
+        .get("send_to_delivery")
+        .map_or(0, |h| h.len());
+    let mut summary = summary(&load);
+    summary.insert("members".into(), json!(members));
+    summary.insert(
+        "deliveries_per_s".into(),
+        json!(delivered as f64 / load.duration.as_secs_f64()),
+    );
+    Ok(Report {
+        scenario: "fanout",
+        summary,
+        recorder: total,
+    })
+}
+
+pub(crate) fn summary(load: &Load) -> serde_json::Map<String, serde_json::Value> {
+    let mut summary = serde_json::Map::new();
+    summary.insert("protocol".into(), json!(format!("{:?}", load.protocol)));
+    summary.insert("arrivals".into(), json!(format!("{:?}", load.arrivals)));
+    summary.insert("offered_rate".into(), json!(load.rate));
+    summary.insert("duration_s".into(), json!(load.duration.as_secs_f64()));
+    summary
+}
