@@ -4,7 +4,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: all setup run build test bench bench-quick fmt clippy clean-test
+.PHONY: all setup run build test bench bench-quick bench-micro fmt clippy clean-test
 
 all: build
 
@@ -41,3 +41,7 @@ clippy:
 ## Remove test clusters left under /tmp/parley-test (the template is rebuilt on demand).
 clean-test:
 	rm -rf /tmp/parley-test
+
+## criterion micro-benchmarks of the hot paths (frame parse/encode, local fan-out, batch building).
+bench-micro:
+	$(CARGO) bench --locked -p parley-benches --bench hot_paths

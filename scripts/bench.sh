@@ -3,22 +3,29 @@
 # bench/results/<timestamp>/ with report.md, the raw JSON of every run and SVG plots.
 #
 # A fresh embedded PostgreSQL (fsync and synchronous_commit on: Parley refuses otherwise), a release
-# build, then the `steady` scenario at a ladder of offered rates. Rate limits are turned off for
-# the load (PARLEY_LIMITS__ENABLED=false); nothing else is changed from the defaults.
+# build, then the `steady` scenario at a ladder of offered rates, one Poisson run, `fanout`,
+# `history`, `reconnect-storm` and `connections`; then the seeds' own stack (Socket.IO +
+# node-postgres, benches/peers/socketio) on the same PostgreSQL and schema, up the same ladder.
+# Rate limits are off for the load (PARLEY_LIMITS__ENABLED=false) and the connection caps raised
+# for the connections scenario; nothing else is changed from the defaults.
 # Usage: scripts/bench.sh [quick]
 set -euo pipefail
+# Every socket is a file: take the hard limit (the connections scenario needs thousands).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cd "$(dirname "$0")/.."
 
 mode="${1:-full}"
 if [ "$mode" = quick ]; then
-  rates=(1000 5000 10000); duration=5
+  rates=(500 1000 2000 5000); duration=4
+  fanout_members=200; connections_n=2000; storm_n=200; history_rate=500
 else
-  rates=(1000 2500 5000 7500 10000 15000 20000); duration=15
+  rates=(250 500 1000 2000 5000 10000 15000 20000); duration=10
+  fanout_members=1000; connections_n=15000; storm_n=1000; history_rate=1000
 fi
 connections=50
 conversations=10
 port=18181
-
+peer_port=18182
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 out="bench/results/$stamp"
 mkdir -p "$out"
@@ -26,6 +33,7 @@ work="$(mktemp -d /tmp/parley-bench-XXXXXX)"
 chmod 755 "$work"
 
 cleanup() {
+  if [ -n "${peer:-}" ]; then kill "$peer" 2>/dev/null || true; fi
   if [ -n "${server:-}" ] && kill -0 "$server" 2>/dev/null; then
     kill -INT "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
@@ -53,7 +61,10 @@ pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
 cat "$out/machine.txt"
 
 echo "== starting parley"
-PARLEY_LIMITS__ENABLED=false PARLEY_LOG__LEVEL=warn \
+# The connections scenario needs more sockets per user and per process than the defaults allow
+# (the process's open-file limit, 20000 here, is the real ceiling).
+PARLEY_LIMITS__ENABLED=false PARLEY_LOG__LEVEL=warn PARLEY_WS__MAX_PER_USER=1000 \
+  PARLEY_SERVER__MAX_CONNECTIONS=19500 \
   ./target/release/parley serve --data-dir "$work/data" --listen "127.0.0.1:$port" \
   > "$work/parley.out" 2> "$out/parley.log" &
 server=$!
@@ -63,21 +74,77 @@ for _ in $(seq 1 600); do
 done
 curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null || { echo "parley did not become ready"; cat "$out/parley.log"; exit 1; }
 
+lt=(./target/release/parley-loadtest --json --hgrm-dir "$out/hgrm")
+sustained() { python3 scripts/bench_report.py --sustained "$1"; }
+
 # Warm-up, not reported: a new cluster creates and zero-fills WAL segments, analyzes its first
 # rows and fills caches during its first minute; production servers are past that.
-warm_rate="${rates[$(( ${#rates[@]} / 2 ))]}"
-echo "== warm-up: steady at $warm_rate msgs/s for $((duration * 2))s (not reported)"
-./target/release/parley-loadtest --addr "127.0.0.1:$port" --json steady \
-  --connections "$connections" --conversations "$conversations" --rate "$warm_rate" --duration $((duration * 2)) \
+echo "== warm-up: steady at 5000 msgs/s for $((duration * 2))s (not reported)"
+"${lt[@]}" --label warmup --addr "127.0.0.1:$port" steady \
+  --connections "$connections" --conversations "$conversations" --rate 5000 --duration $((duration * 2)) \
   > "$out/warmup.json"
 
+# Let what the warm-up left behind (search indexing, autovacuum of the new rows) finish first.
+sleep 5
+
 for rate in "${rates[@]}"; do
-  echo "== steady at $rate msgs/s for ${duration}s"
-  ./target/release/parley-loadtest --addr "127.0.0.1:$port" --json steady \
+  echo "== parley steady at $rate msgs/s for ${duration}s"
+  "${lt[@]}" --label "steady-parley-$rate" --addr "127.0.0.1:$port" steady \
     --connections "$connections" --conversations "$conversations" --rate "$rate" --duration "$duration" \
-    > "$out/steady-$rate.json"
-  python3 scripts/bench_report.py --summary "$out/steady-$rate.json"
+    > "$out/steady-parley-$rate.json"
+  python3 scripts/bench_report.py --summary "$out/steady-parley-$rate.json"
 done
+
+echo "== parley steady, Poisson arrivals, at 5000 msgs/s"
+"${lt[@]}" --label steady-parley-poisson-5000 --arrivals poisson --addr "127.0.0.1:$port" steady \
+  --connections "$connections" --conversations "$conversations" --rate 5000 --duration "$duration" \
+  > "$out/poisson-parley-5000.json"
+python3 scripts/bench_report.py --summary "$out/poisson-parley-5000.json"
+
+echo "== fanout: one group of $fanout_members, 250 msgs/s"
+"${lt[@]}" --label fanout --addr "127.0.0.1:$port" fanout \
+  --members "$fanout_members" --rate 250 --duration "$duration" > "$out/fanout.json"
+echo "== history: REST pages at $history_rate/s"
+"${lt[@]}" --label history --addr "127.0.0.1:$port" history \
+  --messages 5000 --rate "$history_rate" --duration "$duration" > "$out/history.json"
+echo "== reconnect-storm: $storm_n members"
+"${lt[@]}" --label storm --addr "127.0.0.1:$port" reconnect-storm \
+  --connections "$storm_n" --rate 200 > "$out/storm.json"
+echo "== connections: $connections_n idle"
+"${lt[@]}" --label connections --addr "127.0.0.1:$port" connections \
+  --connections "$connections_n" --users 100 --server-pid "$server" > "$out/connections.json"
+
+# Peer 1: the seeds' own stack (Socket.IO + node-postgres) on the same PostgreSQL and schema.
+if command -v npm >/dev/null 2>&1; then
+  echo "== peer: socket.io + node-postgres (benches/peers/socketio)"
+  (cd benches/peers/socketio && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  PGHOST="$work/data/pg/run" PEER_PORT="$peer_port" node benches/peers/socketio/server.js \
+    > "$out/peer-socketio.log" 2>&1 &
+  peer=$!
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$peer_port") 2>/dev/null && break
+    sleep 0.1
+  done
+  # The same warm-up as Parley's (JIT, pool, caches), at a rate it sustains; not reported.
+  "${lt[@]}" --label warmup-socketio --protocol socketio --addr "127.0.0.1:$peer_port" steady \
+    --connections "$connections" --conversations "$conversations" --rate 500 --duration $((duration * 2)) \
+    > "$out/warmup-socketio.json" || true
+  sleep 2
+  for rate in "${rates[@]}"; do
+    echo "== socketio steady at $rate msgs/s for ${duration}s"
+    "${lt[@]}" --label "steady-socketio-$rate" --protocol socketio --addr "127.0.0.1:$peer_port" steady \
+      --connections "$connections" --conversations "$conversations" --rate "$rate" --duration "$duration" \
+      > "$out/steady-socketio-$rate.json" || break
+    python3 scripts/bench_report.py --summary "$out/steady-socketio-$rate.json"
+    # Past its knee the rest of the ladder only measures a queue; stop there.
+    sustained "$out/steady-socketio-$rate.json" || break
+  done
+  kill "$peer" 2>/dev/null || true
+  wait "$peer" 2>/dev/null || true
+else
+  echo "== peer: socket.io skipped (no npm; install nodejs and npm)" | tee "$out/peer-socketio.log"
+fi
+
 curl -s "http://127.0.0.1:$port/metrics" > "$out/metrics.txt" || true
 
 python3 scripts/bench_report.py "$out" "$mode"

@@ -1,27 +1,52 @@
 #!/usr/bin/env python3
-"""Writes report.md and SVG plots for one bench/results/<timestamp>/ directory (stdlib only)."""
+"""Writes report.md and SVG plots for one bench/results/<timestamp>/ directory (stdlib only).
+
+Also: `--summary FILE` prints one line for a run; `--sustained FILE` exits 0 when a steady run
+kept up (every send acked, no errors, achieved >= 95% of offered).
+"""
 import glob
 import json
 import math
 import os
+import re
 import sys
 
+ms = lambda us: f"{us/1000:.2f}"
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def kept_up(r):
+    return (not r.get("errors")) and r.get("acked", 0) == r.get("sent", -1) \
+        and r.get("achieved_rate", 0) >= 0.95 * r["offered_rate"]
+
+
 if sys.argv[1] == "--summary":
-    r = json.load(open(sys.argv[2]))
-    a = r["send_to_ack_us"]
+    r = load(sys.argv[2])
+    a = r.get("send_to_ack_us", {"p50": 0, "p99": 0})
     print("   acked %.0f/s  p50 %.2f ms  p99 %.2f ms  errors %s"
-          % (r["achieved_rate"], a["p50"] / 1000, a["p99"] / 1000, r["errors"] or "none"))
+          % (r.get("achieved_rate", 0), a["p50"] / 1000, a["p99"] / 1000, r.get("errors") or "none"))
     sys.exit(0)
+if sys.argv[1] == "--sustained":
+    sys.exit(0 if kept_up(load(sys.argv[2])) else 1)
 
 out, mode = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "full"
-runs = []
-for path in glob.glob(os.path.join(out, "steady-*.json")):
-    with open(path) as f:
-        runs.append(json.load(f))
-runs.sort(key=lambda r: r["offered_rate"])
+SYSTEMS = [("parley", "Parley"), ("socketio", "Socket.IO + node-postgres (seeds' stack)")]
+ladders = {}
+for key, _ in SYSTEMS:
+    runs = []
+    for path in glob.glob(os.path.join(out, f"steady-{key}-*.json")):
+        if re.search(r"-\d+\.json$", path):
+            runs.append(load(path))
+    ladders[key] = sorted(runs, key=lambda r: r["offered_rate"])
+extra = {name: load(os.path.join(out, f"{name}.json"))
+         for name in ["fanout", "history", "storm", "connections", "poisson-parley-5000"]
+         if os.path.exists(os.path.join(out, f"{name}.json"))}
 machine = open(os.path.join(out, "machine.txt")).read().strip().splitlines()
-
-COLORS = ["#2563eb", "#16a34a", "#dc2626", "#9333ea", "#ea580c", "#0891b2", "#65a30d", "#be185d"]
+COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#65a30d", "#be185d"]
 
 
 def svg(width, height, body):
@@ -30,100 +55,181 @@ def svg(width, height, body):
             + "\n".join(body) + "\n</svg>\n")
 
 
-def log_axis(lo, hi):
-    lo, hi = max(lo, 1e-3), max(hi, lo * 10)
-    return math.log10(lo), math.log10(hi)
-
-
-def plot_p99_vs_rate(path):
-    w, h, left, bottom, top, right = 640, 400, 70, 50, 30, 20
-    xs = [r["offered_rate"] for r in runs]
-    series = [("p50", "p50"), ("p99", "p99"), ("p99.9", "p999")]
-    values = [r["send_to_ack_us"][k] / 1000 for r in runs for _, k in series]
-    ylo, yhi = log_axis(min(values), max(values) * 1.5)
-    xmax = max(xs) * 1.05
-    sx = lambda x: left + (w - left - right) * x / xmax
-    sy = lambda y: h - bottom - (h - bottom - top) * (math.log10(max(y, 1e-3)) - ylo) / (yhi - ylo)
-    body = [f'<text x="{w/2}" y="18" text-anchor="middle">Parley send→ack latency vs offered rate (steady)</text>',
+def frame(w, h, left, bottom, top, right, title, xlabel, ylo, yhi, sy):
+    body = [f'<text x="{w/2}" y="18" text-anchor="middle">{title}</text>',
             f'<line x1="{left}" y1="{h-bottom}" x2="{w-right}" y2="{h-bottom}" stroke="black"/>',
             f'<line x1="{left}" y1="{top}" x2="{left}" y2="{h-bottom}" stroke="black"/>',
-            f'<text x="{w/2}" y="{h-12}" text-anchor="middle">offered msgs/s</text>',
-            f'<text x="16" y="{h/2}" transform="rotate(-90 16 {h/2})" text-anchor="middle">ms (log)</text>']
-    for e in range(math.floor(ylo), math.ceil(yhi) + 1):
-        y = sy(10 ** e)
-        if top <= y <= h - bottom:
-            body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{w-right}" y2="{y:.1f}" stroke="#ddd"/>'
-                        f'<text x="{left-6}" y="{y+4:.1f}" text-anchor="end">{10**e:g}</text>')
-    for x in xs:
-        body.append(f'<text x="{sx(x):.1f}" y="{h-bottom+16}" text-anchor="middle">{x}</text>')
-    for i, (label, key) in enumerate(series):
-        pts = " ".join(f"{sx(r['offered_rate']):.1f},{sy(r['send_to_ack_us'][key]/1000):.1f}" for r in runs)
-        body.append(f'<polyline points="{pts}" fill="none" stroke="{COLORS[i]}" stroke-width="2"/>')
-        body.append(f'<text x="{w-right-60}" y="{top+16*(i+1)}" fill="{COLORS[i]}">{label}</text>')
-    open(path, "w").write(svg(w, h, body))
-
-
-def plot_spectrum(path):
-    w, h, left, bottom, top, right = 640, 400, 70, 50, 30, 110
-    qs = [p["q"] for p in runs[0]["send_to_ack_us"]["spectrum"] if p["q"] < 1.0]
-    xpos = lambda q: math.log10(1 / (1 - q)) if q < 1 else 5
-    xmax = max(xpos(q) for q in qs) or 1
-    values = [p["us"] / 1000 for r in runs for p in r["send_to_ack_us"]["spectrum"] if p["q"] < 1.0]
-    ylo, yhi = log_axis(min(values), max(values) * 1.5)
-    sx = lambda q: left + (w - left - right) * xpos(q) / xmax
-    sy = lambda y: h - bottom - (h - bottom - top) * (math.log10(max(y, 1e-3)) - ylo) / (yhi - ylo)
-    body = [f'<text x="{w/2}" y="18" text-anchor="middle">Parley send→ack percentile spectrum, per offered rate</text>',
-            f'<line x1="{left}" y1="{h-bottom}" x2="{w-right}" y2="{h-bottom}" stroke="black"/>',
-            f'<line x1="{left}" y1="{top}" x2="{left}" y2="{h-bottom}" stroke="black"/>',
-            f'<text x="{(w-right+left)/2}" y="{h-12}" text-anchor="middle">percentile</text>']
-    for q in [0.0, 0.9, 0.99, 0.999, 0.9999]:
-        body.append(f'<text x="{sx(q):.1f}" y="{h-bottom+16}" text-anchor="middle">{q*100:g}%</text>')
+            f'<text x="{(w-right+left)/2}" y="{h-12}" text-anchor="middle">{xlabel}</text>']
     for e in range(math.floor(ylo), math.ceil(yhi) + 1):
         y = sy(10 ** e)
         if top <= y <= h - bottom:
             body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{w-right}" y2="{y:.1f}" stroke="#ddd"/>'
                         f'<text x="{left-6}" y="{y+4:.1f}" text-anchor="end">{10**e:g} ms</text>')
-    for i, r in enumerate(runs):
-        pts = " ".join(f"{sx(p['q']):.1f},{sy(p['us']/1000):.1f}" for p in r["send_to_ack_us"]["spectrum"] if p["q"] < 1.0)
-        color = COLORS[i % len(COLORS)]
-        body.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="2"/>')
-        body.append(f'<text x="{w-right+8}" y="{top+16*(i+1)}" fill="{color}">{r["offered_rate"]}/s</text>')
+    return body
+
+
+def plot_p99_vs_rate(path):
+    w, h, left, bottom, top, right = 680, 420, 70, 50, 30, 190
+    all_runs = [r for runs in ladders.values() for r in runs]
+    xs = sorted({r["offered_rate"] for r in all_runs})
+    values = [r["send_to_ack_us"][k] / 1000 for r in all_runs for k in ("p50", "p99")]
+    ylo, yhi = math.log10(max(min(values), 1e-2)), math.log10(max(values) * 1.5)
+    lx = lambda x: math.log10(x)
+    xlo, xhi = lx(xs[0]) - 0.05, lx(xs[-1]) + 0.05
+    sx = lambda x: left + (w - left - right) * (lx(x) - xlo) / (xhi - xlo)
+    sy = lambda y: h - bottom - (h - bottom - top) * (math.log10(max(y, 1e-2)) - ylo) / (yhi - ylo)
+    body = frame(w, h, left, bottom, top, right, "send→ack latency vs offered rate (steady)",
+                 "offered msgs/s (log)", ylo, yhi, sy)
+    for x in xs:
+        body.append(f'<text x="{sx(x):.1f}" y="{h-bottom+16}" text-anchor="middle">{x}</text>')
+    n = 0
+    for key, label in SYSTEMS:
+        runs = ladders[key]
+        if not runs:
+            continue
+        for pct, dash in (("p50", "4 3"), ("p99", "")):
+            pts = " ".join(f"{sx(r['offered_rate']):.1f},{sy(r['send_to_ack_us'][pct]/1000):.1f}" for r in runs)
+            color = COLORS[[k for k, _ in SYSTEMS].index(key)]
+            body.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="2" stroke-dasharray="{dash}"/>')
+            body.append(f'<text x="{w-right+8}" y="{top+16*(n+1)}" fill="{color}">{key} {pct}</text>')
+            n += 1
     open(path, "w").write(svg(w, h, body))
 
 
-if runs:
-    plot_p99_vs_rate(os.path.join(out, "p99-vs-rate.svg"))
-    plot_spectrum(os.path.join(out, "spectrum.svg"))
+def plot_spectrum(path, rate):
+    w, h, left, bottom, top, right = 680, 420, 70, 50, 30, 190
+    series = [(key, r) for key, _ in SYSTEMS for r in ladders[key] if r["offered_rate"] == rate]
+    if not series:
+        return False
+    xpos = lambda q: math.log10(1 / (1 - q))
+    values = [p["us"] / 1000 for _, r in series for p in r["send_to_ack_us"]["spectrum"] if p["q"] < 1.0]
+    ylo, yhi = math.log10(max(min(values), 1e-2)), math.log10(max(values) * 1.5)
+    xmax = 4.0
+    sx = lambda q: left + (w - left - right) * min(xpos(q), xmax) / xmax
+    sy = lambda y: h - bottom - (h - bottom - top) * (math.log10(max(y, 1e-2)) - ylo) / (yhi - ylo)
+    body = frame(w, h, left, bottom, top, right, f"send→ack percentile spectrum at {rate} msgs/s",
+                 "percentile", ylo, yhi, sy)
+    for q in [0.0, 0.9, 0.99, 0.999, 0.9999]:
+        body.append(f'<text x="{sx(q):.1f}" y="{h-bottom+16}" text-anchor="middle">{q*100:g}%</text>')
+    for i, (key, r) in enumerate(series):
+        pts = " ".join(f"{sx(p['q']):.1f},{sy(p['us']/1000):.1f}" for p in r["send_to_ack_us"]["spectrum"] if p["q"] < 1.0)
+        color = COLORS[[k for k, _ in SYSTEMS].index(key)]
+        body.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="2"/>')
+        body.append(f'<text x="{w-right+8}" y="{top+16*(i+1)}" fill="{color}">{key}</text>')
+    open(path, "w").write(svg(w, h, body))
+    return True
 
-ms = lambda us: f"{us/1000:.2f}"
+
+def best(runs):
+    ok = [r for r in runs if kept_up(r)]
+    return max(ok, key=lambda r: r["achieved_rate"]) if ok else None
+
+
 lines = [f"# Parley benchmark ({mode})", "",
-         "Scenario `steady`: one WebSocket connection per user, users spread round-robin over group "
-         "conversations, open-loop sends at the offered rate, latency from each send's intended time "
-         "(HdrHistogram). PostgreSQL with fsync and synchronous_commit on; the load generator, Parley "
-         "and PostgreSQL share this machine. Rate limits off. A warm-up run at a middle rate precedes "
-         "the ladder and is not reported (warmup.json).", "", "## Machine", ""]
+         "Open-loop load (`parley-loadtest`): sends are scheduled at the offered rate whatever the replies "
+         "do, and latency is measured from each send's intended time (HdrHistogram, no coordinated "
+         "omission). PostgreSQL with fsync and synchronous_commit on; the load generator, the server "
+         "under test and PostgreSQL share this machine. Rate limits off. A warm-up run precedes the "
+         "ladder and is not reported. Raw JSON per run here, `.hgrm` percentile files in `hgrm/`.",
+         "", "## Machine", ""]
 lines += [f"- {m}" for m in machine]
-if runs:
+for key, label in SYSTEMS:
+    runs = ladders[key]
+    if not runs:
+        continue
     r0 = runs[0]
-    lines += ["", f"{r0['connections']} connections over {r0['conversations']} conversations, "
-              f"{r0['duration_s']:.0f} s per rate.", "", "## send→ack", "",
-              "| offered/s | acked/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | generator lag p99 ms |",
-              "|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    lines += ["", f"## steady: {label}", "",
+              f"{r0['connections']} connections (one user each) over {r0['conversations']} group conversations, "
+              f"{r0['duration_s']:.0f} s per rate; each message is acked to its sender and delivered to the "
+              "group's other members.", "",
+              "| offered/s | acked/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | delivery p99 ms | generator lag p99 ms |",
+              "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
     for r in runs:
         a = r["send_to_ack_us"]
+        d = r.get("send_to_delivery_us", {"p99": 0})
         errors = ", ".join(f"{k}: {v}" for k, v in sorted(r["errors"].items())) or "none"
+        lag = r.get("generator_lag_us", {"p99": 0})["p99"]
         lines.append(f"| {r['offered_rate']} | {r['achieved_rate']:.0f} | {ms(a['p50'])} | {ms(a['p90'])} | "
-                     f"{ms(a['p99'])} | {ms(a['p999'])} | {ms(a['max'])} | {errors} | {ms(r['generator_lag_us']['p99'])} |")
-    lines += ["", "## send→delivery (every other member)", "",
-              "| offered/s | deliveries | p50 ms | p99 ms | p99.9 ms |", "|---:|---:|---:|---:|---:|"]
-    for r in runs:
-        d = r["send_to_delivery_us"]
-        lines.append(f"| {r['offered_rate']} | {d['count']} | {ms(d['p50'])} | {ms(d['p99'])} | {ms(d['p999'])} |")
-    sustained = [r for r in runs if not r["errors"] and r["acked"] == r["sent"]]
-    if sustained:
-        best = max(sustained, key=lambda r: r["achieved_rate"])
-        lines += ["", f"Highest rate sustained with no error or timeout: **{best['achieved_rate']:.0f} msgs/s** "
-                  f"(p99 {ms(best['send_to_ack_us']['p99'])} ms)."]
-    lines += ["", "![p99 vs offered rate](p99-vs-rate.svg)", "", "![percentile spectrum](spectrum.svg)", "",
-              "Peers (the seeds' Socket.IO stack, Matrix Synapse) are not measured yet.", ""]
+                     f"{ms(a['p99'])} | {ms(a['p999'])} | {ms(a['max'])} | {errors} | {ms(d['p99'])} | {ms(lag)} |")
+    b = best(runs)
+    if b:
+        lines += ["", f"Highest rate sustained (every send acked, no error): **{b['achieved_rate']:.0f} msgs/s** "
+                  f"(p99 {ms(b['send_to_ack_us']['p99'])} ms)."]
+
+p, s = ladders["parley"], ladders["socketio"]
+if p and s:
+    bp, bs = best(p), best(s)
+    lines += ["", "## Parley against the seeds' stack", ""]
+    if bp and bs:
+        lines.append(f"Max sustained durable msgs/s: Parley {bp['achieved_rate']:.0f}, Socket.IO + node-postgres "
+                     f"{bs['achieved_rate']:.0f}: **{bp['achieved_rate']/bs['achieved_rate']:.1f}×**.")
+    lines += ["", "| offered/s | Parley p99 ms | seeds' stack p99 ms | ratio (seeds/Parley) |", "|---:|---:|---:|---:|"]
+    by_rate = {r["offered_rate"]: r for r in s}
+    for r in p:
+        o = by_rate.get(r["offered_rate"])
+        if o and kept_up(r) and kept_up(o):
+            a, b = r["send_to_ack_us"]["p99"], o["send_to_ack_us"]["p99"]
+            lines.append(f"| {r['offered_rate']} | {ms(a)} | {ms(b)} | {b/a:.2f} |")
+    lines += ["", "Matrix Synapse is not measured yet (see benches/README.md)."]
+
+if "poisson-parley-5000" in extra:
+    r = extra["poisson-parley-5000"]
+    a = r["send_to_ack_us"]
+    lines += ["", "## steady with Poisson arrivals (Parley, 5000 msgs/s)", "",
+              f"acked {r['achieved_rate']:.0f}/s, p50 {ms(a['p50'])} ms, p99 {ms(a['p99'])} ms, "
+              f"p99.9 {ms(a['p999'])} ms, errors {r['errors'] or 'none'}."]
+
+
+def lat_rows(r, names):
+    rows = []
+    for name in names:
+        h = r.get(f"{name}_us")
+        if h:
+            rows.append(f"| {name} | {h['count']} | {ms(h['p50'])} | {ms(h['p90'])} | {ms(h['p99'])} | "
+                        f"{ms(h['p999'])} | {ms(h['max'])} |")
+    return ["| latency | n | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |", "|---|---:|---:|---:|---:|---:|---:|"] + rows
+
+
+if "fanout" in extra:
+    r = extra["fanout"]
+    lines += ["", "## fanout (Parley)", "",
+              f"One group of {r['members']} members, one publisher at {r['offered_rate']} msgs/s for "
+              f"{r['duration_s']:.0f} s: **{r['deliveries_per_s']:.0f} deliveries/s**, errors {r['errors'] or 'none'}.", ""]
+    lines += lat_rows(r, ["publish_to_last", "send_to_delivery", "send_to_ack"])
+if "history" in extra:
+    r = extra["history"]
+    lines += ["", "## history (Parley REST)", "",
+              f"{r['connections']} kept-alive connections, {r['offered_rate']} pages/s offered, "
+              f"{r['achieved_rate']:.0f}/s served over a {r['messages']}-message conversation "
+              f"(50 per page), errors {r['errors'] or 'none'}.", ""]
+    lines += lat_rows(r, ["page"])
+if "storm" in extra:
+    r = extra["storm"]
+    lines += ["", "## reconnect-storm (Parley)", "",
+              f"{r['members']} members in {r['groups']} groups drop at once and come back within "
+              f"{r['jitter_ms']} ms while {r['publish_rate']} msgs/s keep flowing; "
+              f"{r.get('recovered', 0)} recovered, {r.get('gap_messages', 0)} messages gap-filled by REST, "
+              f"errors {r['errors'] or 'none'}.", ""]
+    lines += lat_rows(r, ["reconnect", "gap_fill", "recovery"])
+if "connections" in extra:
+    r = extra["connections"]
+    per = r.get("server_bytes_per_connection")
+    lines += ["", "## connections (Parley)", "",
+              f"{r.get('opened', 0)} of {r['requested']} idle WebSocket connections opened at "
+              f"{r['connect_rate_per_s']:.0f}/s, errors {r['errors'] or 'none'}"
+              + (f"; gateway resident memory {r['server_rss_before_kib']} → {r['server_rss_after_kib']} KiB, "
+                 f"**{per/1024:.1f} KiB per idle connection**." if per else "."),
+              "This machine caps a process at 20,000 open files, which bounds the count.", ""]
+    lines += lat_rows(r, ["connect"])
+
+plots = []
+if ladders["parley"]:
+    plot_p99_vs_rate(os.path.join(out, "p99-vs-rate.svg"))
+    plots.append("![p99 vs offered rate](p99-vs-rate.svg)")
+    common = sorted({r["offered_rate"] for r in ladders["parley"] if kept_up(r)}
+                    & {r["offered_rate"] for r in ladders["socketio"] if kept_up(r)})
+    rate = common[-1] if common else ladders["parley"][len(ladders["parley"]) // 2]["offered_rate"]
+    if plot_spectrum(os.path.join(out, "spectrum.svg"), rate):
+        plots.append("![percentile spectrum](spectrum.svg)")
+lines += ["", "## Plots", ""] + plots + [""]
 open(os.path.join(out, "report.md"), "w").write("\n".join(lines) + "\n")

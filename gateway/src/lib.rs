@@ -6,6 +6,8 @@ pub mod app;
 pub mod auth;
 mod authz;
 pub mod fanout;
+#[doc(hidden)]
+pub mod hot;
 mod http;
 pub mod limits;
 mod listener;

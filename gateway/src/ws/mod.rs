@@ -3,7 +3,7 @@
 
 pub(crate) mod codec;
 pub(crate) mod hub;
-mod outbox;
+pub(crate) mod outbox;
 mod session;
 
 use std::net::SocketAddr;

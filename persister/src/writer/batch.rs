@@ -130,6 +130,42 @@ pub(crate) async fn prepare(client: &Client) -> Result<Prepared, tokio_postgres:
     })
 }
 
+/// A batch as the statement's parameter arrays (one per column), plus its distinct
+/// conversations in lock order.
+pub(crate) struct Columns<'a> {
+    pub(crate) conversations: Vec<uuid::Uuid>,
+    ord: Vec<i32>,
+    ids: Vec<uuid::Uuid>,
+    convs: Vec<uuid::Uuid>,
+    senders: Vec<uuid::Uuid>,
+    client_ids: Vec<&'a str>,
+    contents: Vec<&'a str>,
+    types: Vec<&'a str>,
+    replies: Vec<Option<uuid::Uuid>>,
+}
+
+impl<'a> Columns<'a> {
+    pub(crate) fn new(batch: &[&'a NewMessage]) -> Self {
+        let mut conversations: Vec<uuid::Uuid> =
+            batch.iter().map(|m| m.conversation_id.0).collect();
+        conversations.sort_unstable();
+        conversations.dedup();
+        Self {
+            conversations,
+            ord: (0..batch.len())
+                .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+                .collect(),
+            ids: batch.iter().map(|m| m.id.0).collect(),
+            convs: batch.iter().map(|m| m.conversation_id.0).collect(),
+            senders: batch.iter().map(|m| m.sender_id.0).collect(),
+            client_ids: batch.iter().map(|m| m.client_message_id.as_str()).collect(),
+            contents: batch.iter().map(|m| m.content.as_str()).collect(),
+            types: batch.iter().map(|m| m.content_type.as_str()).collect(),
+            replies: batch.iter().map(|m| m.reply_to.map(|r| r.0)).collect(),
+        }
+    }
+}
+
 /// Commits `batch` in one transaction and returns one verdict per input, in input order.
 ///
 /// The five statements go out pipelined, in one write, and PostgreSQL runs them in order: one
@@ -141,30 +177,17 @@ pub(crate) async fn commit(
     prepared: &Prepared,
     batch: &[&NewMessage],
 ) -> Result<Committed, tokio_postgres::Error> {
-    let mut conversations: Vec<uuid::Uuid> = batch.iter().map(|m| m.conversation_id.0).collect();
-    conversations.sort_unstable();
-    conversations.dedup();
-    let ord: Vec<i32> = (0..batch.len())
-        .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
-        .collect();
-    let ids: Vec<uuid::Uuid> = batch.iter().map(|m| m.id.0).collect();
-    let convs: Vec<uuid::Uuid> = batch.iter().map(|m| m.conversation_id.0).collect();
-    let senders: Vec<uuid::Uuid> = batch.iter().map(|m| m.sender_id.0).collect();
-    let client_ids: Vec<&str> = batch.iter().map(|m| m.client_message_id.as_str()).collect();
-    let contents: Vec<&str> = batch.iter().map(|m| m.content.as_str()).collect();
-    let types: Vec<&str> = batch.iter().map(|m| m.content_type.as_str()).collect();
-    let replies: Vec<Option<uuid::Uuid>> = batch.iter().map(|m| m.reply_to.map(|r| r.0)).collect();
-
-    let lock_params: [&(dyn ToSql + Sync); 1] = [&conversations];
+    let c = Columns::new(batch);
+    let lock_params: [&(dyn ToSql + Sync); 1] = [&c.conversations];
     let write_params: [&(dyn ToSql + Sync); 8] = [
-        &ord,
-        &ids,
-        &convs,
-        &senders,
-        &client_ids,
-        &contents,
-        &types,
-        &replies,
+        &c.ord,
+        &c.ids,
+        &c.convs,
+        &c.senders,
+        &c.client_ids,
+        &c.contents,
+        &c.types,
+        &c.replies,
     ];
     let (begun, locked, written, member_rows, committed) = tokio::join!(
         client.execute(&prepared.begin, &[]),

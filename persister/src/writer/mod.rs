@@ -16,6 +16,17 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use batch::{NewMessage, Verdict};
 
+/// The persister's CPU-side hot path, for the criterion benchmarks in `benches/` (not an API).
+#[doc(hidden)]
+pub mod hot {
+    use super::batch::{Columns, NewMessage};
+
+    /// Builds a batch's parameter arrays; returns its number of distinct conversations.
+    pub fn build_columns(batch: &[&NewMessage]) -> usize {
+        Columns::new(batch).conversations.len()
+    }
+}
+
 use crate::PgConfig;
 
 /// Bounds of the persister, from `[persister]`.
