@@ -5,7 +5,8 @@
 # A fresh embedded PostgreSQL (fsync and synchronous_commit on: Parley refuses otherwise), a release
 # build, then the `steady` scenario at a ladder of offered rates, one Poisson run, `fanout`,
 # `history`, `reconnect-storm` and `connections`; then the seeds' own stack (Socket.IO +
-# node-postgres, benches/peers/socketio) on the same PostgreSQL and schema, up the same ladder.
+# node-postgres, benches/peers/socketio) on the same PostgreSQL and schema, up the same ladder, and
+# Matrix Synapse (PyPI, benches/peers/synapse) on the same PostgreSQL, up a ladder of its own.
 # Rate limits are off for the load (PARLEY_LIMITS__ENABLED=false) and the connection caps raised
 # for the connections scenario; nothing else is changed from the defaults.
 # Usage: scripts/bench.sh [quick]
@@ -18,14 +19,17 @@ mode="${1:-full}"
 if [ "$mode" = quick ]; then
   rates=(500 1000 2000 5000); duration=4
   fanout_members=200; connections_n=2000; storm_n=200; history_rate=500
+  synapse_rates=(5 10 25)
 else
-  rates=(250 500 1000 2000 5000 10000 15000 20000); duration=10
+  rates=(250 500 1000 2000 5000 10000 15000 20000 30000 40000); duration=10
   fanout_members=1000; connections_n=15000; storm_n=1000; history_rate=1000
+  synapse_rates=(5 10 25 50 100)
 fi
 connections=50
 conversations=10
 port=18181
 peer_port=18182
+synapse_port=18183
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 out="bench/results/$stamp"
 mkdir -p "$out"
@@ -34,6 +38,7 @@ chmod 755 "$work"
 
 cleanup() {
   if [ -n "${peer:-}" ]; then kill "$peer" 2>/dev/null || true; fi
+  if [ -n "${synapse:-}" ]; then kill "$synapse" 2>/dev/null || true; fi
   if [ -n "${server:-}" ] && kill -0 "$server" 2>/dev/null; then
     kill -INT "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
@@ -143,6 +148,33 @@ if command -v npm >/dev/null 2>&1; then
   wait "$peer" 2>/dev/null || true
 else
   echo "== peer: socket.io skipped (no npm; install nodejs and npm)" | tee "$out/peer-socketio.log"
+fi
+
+# Peer 2: Matrix Synapse (from PyPI) on the same PostgreSQL, its own database, rate limits off.
+# Python: one process; it needs far lower rates than the others, so it gets its own ladder.
+echo "== peer: matrix synapse (benches/peers/synapse)"
+mkdir -p "$work/synapse"
+if synapse=$(benches/peers/synapse/start.sh "$work/synapse" "$work/data/pg/run" "$synapse_port" 2>"$out/peer-synapse.log"); then
+  for _ in $(seq 1 300); do
+    curl -sf "http://127.0.0.1:$synapse_port/_matrix/client/versions" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  "${lt[@]}" --label warmup-synapse --protocol matrix --addr "127.0.0.1:$synapse_port" steady \
+    --connections "$connections" --conversations "$conversations" --rate "${synapse_rates[0]}" --duration "$duration" \
+    > "$out/warmup-synapse.json" || true
+  for rate in "${synapse_rates[@]}"; do
+    echo "== synapse steady at $rate msgs/s for ${duration}s"
+    "${lt[@]}" --label "steady-synapse-$rate" --protocol matrix --addr "127.0.0.1:$synapse_port" steady \
+      --connections "$connections" --conversations "$conversations" --rate "$rate" --duration "$duration" \
+      > "$out/steady-synapse-$rate.json" || break
+    python3 scripts/bench_report.py --summary "$out/steady-synapse-$rate.json"
+    sustained "$out/steady-synapse-$rate.json" || break
+  done
+  kill "$synapse" 2>/dev/null || true
+  wait "$synapse" 2>/dev/null || true
+  cp "$work/synapse/homeserver.log" "$out/synapse-homeserver.log" 2>/dev/null || true
+else
+  echo "   synapse did not start (see peer-synapse.log)"
 fi
 
 curl -s "http://127.0.0.1:$port/metrics" > "$out/metrics.txt" || true

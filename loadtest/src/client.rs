@@ -22,6 +22,8 @@ pub(crate) enum Protocol {
     Parley,
     /// Socket.IO v4 on `/socket.io/` (the seeds' Node.js stack, `benches/peers/socketio`).
     Socketio,
+    /// The Matrix client-server API over HTTP (Synapse, `benches/peers/synapse`); `steady` only.
+    Matrix,
 }
 
 /// What an incoming frame means to a scenario.
@@ -57,6 +59,7 @@ pub(crate) async fn connect(
     let url = match protocol {
         Protocol::Parley => format!("ws://{addr}/ws"),
         Protocol::Socketio => format!("ws://{addr}/socket.io/?EIO=4&transport=websocket"),
+        Protocol::Matrix => bail!("Matrix has no WebSocket: only `steady` speaks it"),
     };
     let mut request = url.into_client_request()?;
     if protocol == Protocol::Parley {
@@ -104,10 +107,10 @@ async fn next_text(ws: &mut Socket) -> anyhow::Result<String> {
 pub(crate) fn send_frame(protocol: Protocol, conversation: &str, n: u64, content: &str) -> Message {
     let data = json!({"conversationId": conversation, "clientMessageId": format!("k{n}"), "content": content});
     match protocol {
-        Protocol::Parley => {
+        Protocol::Socketio => Message::text(format!("42{n}{}", json!(["message:send", data]))),
+        Protocol::Parley | Protocol::Matrix => {
             Message::text(json!({"event": "message:send", "data": data}).to_string())
         }
-        Protocol::Socketio => Message::text(format!("42{n}{}", json!(["message:send", data]))),
     }
 }
 
@@ -129,6 +132,7 @@ pub(crate) fn classify(protocol: Protocol, text: &str) -> Event<'_> {
                 Event::Other
             }
         }
+        Protocol::Matrix => Event::Other,
         Protocol::Socketio => {
             if text == "2" {
                 Event::Ping

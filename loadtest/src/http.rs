@@ -120,14 +120,42 @@ impl Conn {
         Ok(Self { addr, sender })
     }
 
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// GET `path`: (status, JSON body or null).
     pub(crate) async fn get(&mut self, path: &str, token: &str) -> anyhow::Result<(u16, Value)> {
+        self.request(hyper::Method::GET, path, token, None).await
+    }
+
+    /// Any method, with an optional JSON body: (status, JSON body or null).
+    pub(crate) async fn request(
+        &mut self,
+        method: hyper::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Value)> {
         self.sender.ready().await?;
-        let request = Request::get(path)
-            .header("host", self.addr.to_string())
-            .header("authorization", format!("Bearer {token}"))
-            .body(Full::new(Bytes::new()))?;
-        let response = self.sender.send_request(request).await?;
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.addr.to_string());
+        if !token.is_empty() {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(body) => {
+                request = request.header("content-type", "application/json");
+                Bytes::from(body.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let response = self
+            .sender
+            .send_request(request.body(Full::new(body))?)
+            .await?;
         let status = response.status().as_u16();
         let bytes = response.into_body().collect().await?.to_bytes();
         Ok((

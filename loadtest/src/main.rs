@@ -20,6 +20,7 @@ mod connections;
 mod drive;
 mod history;
 mod http;
+mod matrix;
 mod record;
 mod steady;
 mod storm;
@@ -129,6 +130,14 @@ async fn main() -> anyhow::Result<()> {
         duration: Duration::from_secs(duration.max(1)),
     };
     let report = match cli.scenario {
+        Scenario::Steady {
+            connections,
+            conversations,
+            rate,
+            duration,
+        } if cli.protocol == Protocol::Matrix => {
+            matrix::steady(load(rate, duration), connections.max(1), conversations).await?
+        }
         Scenario::Steady {
             connections,
             conversations,

@@ -130,7 +130,10 @@ async fn serve(ws: fastwebsockets::WebSocket<TokioIo<Upgraded>>, session: &Rc<Se
     };
     let (read_half, write_half) = parts.io.into_inner().into_split();
     // Bytes the client sent right after the handshake are already in hyper's buffer.
-    let reader = std::io::Cursor::new(parts.read_buf).chain(read_half);
+    // Copied out: holding `read_buf` would keep hyper's whole read buffer alive per connection.
+    let early = bytes::Bytes::copy_from_slice(&parts.read_buf);
+    drop(parts.read_buf);
+    let reader = std::io::Cursor::new(early).chain(read_half);
     let (mut ws_read, _) = fastwebsockets::after_handshake_split(
         reader,
         tokio::io::sink(),
