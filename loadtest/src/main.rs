@@ -119,7 +119,7 @@ enum Scenario {
     },
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let load = |rate: u64, duration: u64| Load {
