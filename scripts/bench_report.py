@@ -249,10 +249,9 @@ lines += ["", "## What limits Parley on this machine", "",
           "b-tree indexes, WAL). Dropping the per-row foreign-key triggers and moving the GIN index behind "
           "the writer (migration 0002) took the 10,000 msgs/s p99 from 913 ms to 76 ms; what remains is "
           "the work a durable, deduplicated, gap-free insert needs.",
-          "- **Idle connection memory.** fastwebsockets' read half allocates an 8 KiB buffer per "
-          "connection and each session runs three tasks (reader about 2.7 KB of future state, writer, "
-          "deadlines); the 4 KiB goal needs a readiness-driven reader that borrows a per-shard buffer "
-          "only while a frame is in flight.",
+          "- **Idle connection memory** is no longer a limit: an idle socket holds no read or write "
+          "buffer (fastwebsockets is handed one frame at a time and its reader lives per frame) and "
+          "its three tasks' futures are small (large states boxed).",
           "- **Open files.** A process may hold 20,000 files here, so 100,000 connections cannot be opened "
           "on this machine whatever Parley does."]
 

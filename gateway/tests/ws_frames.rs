@@ -42,18 +42,7 @@ impl Raw {
 
     /// Sends one masked frame.
     async fn frame(&mut self, fin: bool, opcode: u8, payload: &[u8]) -> anyhow::Result<()> {
-        let mask = [0x11u8, 0x22, 0x33, 0x44];
-        let mut out = vec![(u8::from(fin) << 7) | opcode];
-        match payload.len() {
-            n if n < 126 => out.push(0x80 | n as u8),
-            n => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.stream.write_all(&out).await?;
+        self.stream.write_all(&encode(fin, opcode, payload)).await?;
         Ok(())
     }
 
@@ -95,6 +84,22 @@ impl Raw {
     }
 }
 
+/// One masked client frame.
+fn encode(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x11u8, 0x22, 0x33, 0x44];
+    let mut out = vec![(u8::from(fin) << 7) | opcode];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
 #[tokio::test]
 async fn fragments_control_frames_and_violations() -> anyhow::Result<()> {
     let gw = TestGateway::start_with(|c| c.ws.max_message_bytes = 1024).await?;
@@ -116,6 +121,34 @@ async fn fragments_control_frames_and_violations() -> anyhow::Result<()> {
     assert_eq!(opcode, 0x1);
     let pong: serde_json::Value = serde_json::from_slice(&payload)?;
     assert_eq!(pong, json!({"event": "pong", "id": "f1", "data": {}}));
+    // Several frames in one write (the reader takes them one at a time), and a frame dribbled
+    // in byte by byte.
+    let mut burst = Vec::new();
+    for n in 0..3 {
+        burst.extend(encode(
+            true,
+            0x1,
+            format!(r#"{{"event":"ping","id":"b{n}"}}"#).as_bytes(),
+        ));
+    }
+    burst.extend(encode(true, 0x9, b""));
+    raw.stream.write_all(&burst).await?;
+    for n in 0..3 {
+        let (_, payload) = raw.read_frame().await?;
+        let pong: serde_json::Value = serde_json::from_slice(&payload)?;
+        assert_eq!(pong["id"], json!(format!("b{n}")));
+    }
+    assert_eq!(
+        raw.read_frame().await?,
+        (0xA, Vec::new()),
+        "empty ping, empty pong"
+    );
+    for byte in encode(true, 0x1, br#"{"event":"ping","id":"slow"}"#) {
+        raw.stream.write_all(&[byte]).await?;
+        raw.stream.flush().await?;
+    }
+    let (_, payload) = raw.read_frame().await?;
+    assert!(String::from_utf8_lossy(&payload).contains("slow"));
     // The client closes: the server answers with a close and ends.
     raw.frame(true, 0x8, &1000u16.to_be_bytes()).await?;
     assert_eq!(raw.close_code().await?, 1000);
@@ -147,6 +180,10 @@ async fn fragments_control_frames_and_violations() -> anyhow::Result<()> {
         ("binary", vec![(true, 0x2, vec![1, 2])], 1003),
         ("unknown opcode", vec![(true, 0x3, vec![])], 1002),
     ];
+    // A client frame without a mask is refused (RFC 6455 5.1).
+    let mut raw = Raw::connect(gw.addr(), &user.access_token).await?;
+    raw.stream.write_all(&[0x81, 0x02, b'{', b'}']).await?;
+    assert_eq!(raw.close_code().await?, 1002, "unmasked");
     for (name, frames, code) in cases {
         let mut raw = Raw::connect(gw.addr(), &user.access_token).await?;
         for (fin, opcode, payload) in frames {

@@ -2,6 +2,7 @@
 //! a session on this shard. Frames are the protocol v1 of `docs/protocol.md`.
 
 pub(crate) mod codec;
+mod framed;
 pub(crate) mod hub;
 pub(crate) mod outbox;
 mod session;
@@ -17,7 +18,6 @@ use hyper::upgrade::Upgraded;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use parley_shared::{ErrorBody, ErrorCode};
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tracing::Instrument;
 
@@ -129,21 +129,13 @@ async fn serve(ws: fastwebsockets::WebSocket<TokioIo<Upgraded>>, session: &Rc<Se
         }
     };
     let (read_half, write_half) = parts.io.into_inner().into_split();
-    // Bytes the client sent right after the handshake are already in hyper's buffer.
-    // Copied out: holding `read_buf` would keep hyper's whole read buffer alive per connection.
+    // Bytes the client sent right after the handshake are already in hyper's buffer; copied out,
+    // as holding `read_buf` would keep hyper's whole read buffer alive per connection.
     let early = bytes::Bytes::copy_from_slice(&parts.read_buf);
     drop(parts.read_buf);
-    let reader = std::io::Cursor::new(early).chain(read_half);
-    let (mut ws_read, _) = fastwebsockets::after_handshake_split(
-        reader,
-        tokio::io::sink(),
-        fastwebsockets::Role::Server,
-    );
-    ws_read.set_auto_close(true);
-    ws_read.set_auto_pong(true);
-    ws_read.set_max_message_size(session.state.app.ws.max_message_bytes);
+    let source = framed::FrameLimited::new(early, read_half);
     let mut reader =
-        tokio::task::spawn_local(session::read_loop(ws_read, Rc::clone(session)).in_current_span());
+        tokio::task::spawn_local(session::read_loop(source, Rc::clone(session)).in_current_span());
     let deadlines =
         tokio::task::spawn_local(session::deadlines(Rc::clone(session)).in_current_span());
     let ws = &session.state.app.ws;

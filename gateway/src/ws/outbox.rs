@@ -52,7 +52,6 @@ pub(crate) struct Outbox {
 
 pub(crate) const OP_TEXT: u8 = 0x1;
 pub(crate) const OP_CLOSE: u8 = 0x8;
-#[cfg(test)]
 pub(crate) const OP_PONG: u8 = 0xA;
 
 impl Outbox {

@@ -10,16 +10,17 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fastwebsockets::{Frame, OpCode, WebSocketError, WebSocketRead};
+use fastwebsockets::{Frame, OpCode, WebSocketError};
 use parley_persister::writer::{NewMessage, SocketOrigin, SubmitError};
 use parley_shared::policy::Action;
 use parley_shared::send::{self, SendFields};
 use parley_shared::time::format_timestamp;
 use parley_shared::{ConversationId, ErrorBody, ErrorCode, MessageId, SessionId, UserId};
-use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 
 use super::codec::{self, ClientEvent, SendData, close};
+use super::framed::{self, FrameLimited};
 use super::hub::SessionHandle;
 use super::outbox::{self, Class, Next};
 use crate::authz::{AuthzError, authorize};
@@ -143,11 +144,8 @@ enum ReadEnd {
 }
 
 /// Reads and handles frames until the connection ends; then makes sure the writer closes it.
-pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
-    mut reader: WebSocketRead<R>,
-    session: Rc<Session>,
-) {
-    let end = read_frames(&mut reader, &session).await;
+pub(crate) async fn read_loop(mut source: FrameLimited, session: Rc<Session>) {
+    let end = read_frames(&mut source, &session).await;
     let outbox = &session.handle.outbox;
     match end {
         ReadEnd::ClientClosed => outbox.close(close::NORMAL, ""),
@@ -156,16 +154,29 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
-async fn read_frames<R: AsyncRead + Unpin>(
-    reader: &mut WebSocketRead<R>,
-    session: &Rc<Session>,
-) -> ReadEnd {
+/// One frame at a time: between frames nothing is buffered (see `framed`), so an idle connection
+/// waits for readability holding no read buffer, and a fastwebsockets reader (with its 8 KiB
+/// buffer) exists only while a frame is arriving.
+async fn read_frames(source: &mut FrameLimited, session: &Rc<Session>) -> ReadEnd {
     let max = session.state.app.ws.max_message_bytes;
     let mut partial: Option<Vec<u8>> = None;
     loop {
         if session.handle.outbox.is_closing() {
             return ReadEnd::Gone;
         }
+        if source.at_boundary() && source.readable().await.is_err() {
+            return ReadEnd::Gone;
+        }
+        let (mut reader, _) = fastwebsockets::after_handshake_split(
+            &mut *source,
+            tokio::io::sink(),
+            fastwebsockets::Role::Server,
+        );
+        reader.set_auto_close(true);
+        // Pings are answered below, so fastwebsockets returns after each one instead of
+        // waiting for the next frame with its buffer.
+        reader.set_auto_pong(false);
+        reader.set_max_message_size(max);
         let handle = Rc::clone(&session.handle);
         // Pongs and close echoes the protocol obliges us to send go through the outbox.
         let mut obligated = move |frame: Frame<'_>| {
@@ -174,13 +185,18 @@ async fn read_frames<R: AsyncRead + Unpin>(
                 .push_control(frame.opcode as u8, Bytes::copy_from_slice(&frame.payload));
             std::future::ready(Ok::<(), Infallible>(()))
         };
-        let mut frame = match reader.read_frame(&mut obligated).await {
+        let mut frame = match Box::pin(reader.read_frame(&mut obligated)).await {
             Ok(frame) => frame,
             Err(WebSocketError::FrameTooLarge) => {
                 return ReadEnd::Close(close::TOO_BIG, "message too large");
             }
             Err(WebSocketError::InvalidUTF8) => {
                 return ReadEnd::Close(close::INVALID_DATA, "text must be UTF-8");
+            }
+            Err(WebSocketError::IoError(error))
+                if error.kind() == std::io::ErrorKind::InvalidData =>
+            {
+                return ReadEnd::Close(close::PROTOCOL, framed::UNMASKED);
             }
             Err(
                 WebSocketError::ConnectionClosed
@@ -197,7 +213,8 @@ async fn read_frames<R: AsyncRead + Unpin>(
         session.handle.last_frame.set(tokio::time::Instant::now());
         match frame.opcode {
             OpCode::Text if frame.fin && partial.is_none() => {
-                dispatch(session, frame.payload.to_mut()).await;
+                // Boxed: the task's idle size stays small (dispatch may hold a database query).
+                Box::pin(dispatch(session, frame.payload.to_mut())).await;
             }
             OpCode::Text if partial.is_none() => partial = Some(frame.payload.to_vec()),
             OpCode::Continuation => {
@@ -213,7 +230,7 @@ async fn read_frames<R: AsyncRead + Unpin>(
                     if std::str::from_utf8(&whole).is_err() {
                         return ReadEnd::Close(close::INVALID_DATA, "text must be UTF-8");
                     }
-                    dispatch(session, &mut whole).await;
+                    Box::pin(dispatch(session, &mut whole)).await;
                 }
             }
             OpCode::Text => {
@@ -223,7 +240,11 @@ async fn read_frames<R: AsyncRead + Unpin>(
                 return ReadEnd::Close(close::UNSUPPORTED, "binary frames are not supported");
             }
             OpCode::Close => return ReadEnd::ClientClosed,
-            OpCode::Ping | OpCode::Pong => {}
+            OpCode::Ping => session
+                .handle
+                .outbox
+                .push_control(outbox::OP_PONG, Bytes::copy_from_slice(&frame.payload)),
+            OpCode::Pong => {}
         }
     }
 }
@@ -464,7 +485,8 @@ pub(crate) async fn write_loop(
     session: &Session,
     write_timeout: Duration,
 ) {
-    let mut buf = Vec::with_capacity(4096);
+    // Idle, this task holds no buffer: each burst is encoded into one made for it, and the write
+    // (with its timer) lives on the heap only while it runs.
     loop {
         match session.handle.outbox.next().await {
             Next::Frames(frames) => {
@@ -474,12 +496,15 @@ pub(crate) async fn write_loop(
                     .metrics
                     .frames_out
                     .add(frames.len() as u64);
-                buf.clear();
+                let size = frames.iter().map(|(_, p)| p.len() + 10).sum();
+                let mut buf = Vec::with_capacity(size);
                 for (opcode, payload) in &frames {
                     codec::frame_head(*opcode, payload.len(), &mut buf);
                     buf.extend_from_slice(payload);
                 }
-                match tokio::time::timeout(write_timeout, writer.write_all(&buf)).await {
+                drop(frames);
+                let write = Box::pin(tokio::time::timeout(write_timeout, writer.write_all(&buf)));
+                match write.await {
                     Ok(Ok(())) => {}
                     Ok(Err(error)) => {
                         tracing::debug!(%error, "client write failed");
@@ -493,7 +518,7 @@ pub(crate) async fn write_loop(
             }
             Next::Close(frame) => {
                 if let Some((code, reason)) = frame {
-                    buf.clear();
+                    let mut buf = Vec::new();
                     let mut payload = code.to_be_bytes().to_vec();
                     payload.extend_from_slice(&reason.as_bytes()[..reason.len().min(120)]);
                     codec::frame_head(outbox::OP_CLOSE, payload.len(), &mut buf);
