@@ -82,6 +82,24 @@ curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null || { echo "parley did 
 lt=(./target/release/parley-loadtest --json --hgrm-dir "$out/hgrm")
 sustained() { python3 scripts/bench_report.py --sustained "$1"; }
 
+# peer_ladder NAME PROTOCOL PORT WARMUP_RATE RATE...: a discarded warm-up, then `steady` up the
+# rates until the peer stops sustaining one (past its knee a run only measures a queue).
+peer_ladder() {
+  local name="$1" protocol="$2" peer_addr="127.0.0.1:$3" warm="$4"; shift 4
+  "${lt[@]}" --label "warmup-$name" --protocol "$protocol" --addr "$peer_addr" steady \
+    --connections "$connections" --conversations "$conversations" --rate "$warm" --duration $((duration * 2)) \
+    > "$out/warmup-$name.json" || true
+  sleep 2
+  for rate in "$@"; do
+    echo "== $name steady at $rate msgs/s for ${duration}s"
+    "${lt[@]}" --label "steady-$name-$rate" --protocol "$protocol" --addr "$peer_addr" steady \
+      --connections "$connections" --conversations "$conversations" --rate "$rate" --duration "$duration" \
+      > "$out/steady-$name-$rate.json" || break
+    python3 scripts/bench_report.py --summary "$out/steady-$name-$rate.json"
+    sustained "$out/steady-$name-$rate.json" || break
+  done
+}
+
 # Warm-up, not reported: a new cluster creates and zero-fills WAL segments, analyzes its first
 # rows and fills caches during its first minute; production servers are past that.
 echo "== warm-up: steady at 5000 msgs/s for $((duration * 2))s (not reported)"
@@ -130,20 +148,8 @@ if command -v npm >/dev/null 2>&1; then
     (exec 3<>"/dev/tcp/127.0.0.1/$peer_port") 2>/dev/null && break
     sleep 0.1
   done
-  # The same warm-up as Parley's (JIT, pool, caches), at a rate it sustains; not reported.
-  "${lt[@]}" --label warmup-socketio --protocol socketio --addr "127.0.0.1:$peer_port" steady \
-    --connections "$connections" --conversations "$conversations" --rate 500 --duration $((duration * 2)) \
-    > "$out/warmup-socketio.json" || true
-  sleep 2
-  for rate in "${rates[@]}"; do
-    echo "== socketio steady at $rate msgs/s for ${duration}s"
-    "${lt[@]}" --label "steady-socketio-$rate" --protocol socketio --addr "127.0.0.1:$peer_port" steady \
-      --connections "$connections" --conversations "$conversations" --rate "$rate" --duration "$duration" \
-      > "$out/steady-socketio-$rate.json" || break
-    python3 scripts/bench_report.py --summary "$out/steady-socketio-$rate.json"
-    # Past its knee the rest of the ladder only measures a queue; stop there.
-    sustained "$out/steady-socketio-$rate.json" || break
-  done
+  # Warmed up like Parley (JIT, pool, caches) at a rate it sustains.
+  peer_ladder socketio socketio "$peer_port" 500 "${rates[@]}"
   kill "$peer" 2>/dev/null || true
   wait "$peer" 2>/dev/null || true
 else
@@ -159,17 +165,7 @@ if synapse=$(benches/peers/synapse/start.sh "$work/synapse" "$work/data/pg/run" 
     curl -sf "http://127.0.0.1:$synapse_port/_matrix/client/versions" >/dev/null 2>&1 && break
     sleep 0.2
   done
-  "${lt[@]}" --label warmup-synapse --protocol matrix --addr "127.0.0.1:$synapse_port" steady \
-    --connections "$connections" --conversations "$conversations" --rate "${synapse_rates[0]}" --duration "$duration" \
-    > "$out/warmup-synapse.json" || true
-  for rate in "${synapse_rates[@]}"; do
-    echo "== synapse steady at $rate msgs/s for ${duration}s"
-    "${lt[@]}" --label "steady-synapse-$rate" --protocol matrix --addr "127.0.0.1:$synapse_port" steady \
-      --connections "$connections" --conversations "$conversations" --rate "$rate" --duration "$duration" \
-      > "$out/steady-synapse-$rate.json" || break
-    python3 scripts/bench_report.py --summary "$out/steady-synapse-$rate.json"
-    sustained "$out/steady-synapse-$rate.json" || break
-  done
+  peer_ladder synapse matrix "$synapse_port" "${synapse_rates[0]}" "${synapse_rates[@]}"
   kill "$synapse" 2>/dev/null || true
   wait "$synapse" 2>/dev/null || true
   cp "$work/synapse/homeserver.log" "$out/synapse-homeserver.log" 2>/dev/null || true

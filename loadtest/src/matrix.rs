@@ -15,7 +15,7 @@ use crate::arrivals::Schedule;
 use crate::drive::{Live, Run};
 use crate::http::Conn;
 use crate::record::{Recorder, Report};
-use crate::steady::{Load, summary};
+use crate::steady::{Load, steady_report};
 
 /// Only the timeline of joined rooms: no presence, account data or member lists.
 const FILTER: &str = "%7B%22presence%22%3A%7B%22types%22%3A%5B%5D%7D%2C%22account_data%22%3A%7B%22types%22%3A%5B%5D%7D%2C%22room%22%3A%7B%22state%22%3A%7B%22lazy_load_members%22%3Atrue%7D%2C%22ephemeral%22%3A%7B%22types%22%3A%5B%5D%7D%7D%7D";
@@ -154,19 +154,7 @@ pub(crate) async fn steady(
         total.merge(&task.await??);
     }
     let _ = ticker.await;
-    let acked = total.counts.get("acked").copied().unwrap_or(0);
-    let mut summary = summary(&load);
-    summary.insert("connections".into(), json!(connections));
-    summary.insert("conversations".into(), json!(conversations));
-    summary.insert(
-        "achieved_rate".into(),
-        json!(acked as f64 / load.duration.as_secs_f64()),
-    );
-    Ok(Report {
-        scenario: "steady",
-        summary,
-        recorder: total,
-    })
+    Ok(steady_report(&load, connections, conversations, total))
 }
 
 async fn send_loop(

@@ -132,19 +132,29 @@ pub(crate) async fn steady(
     )
     .await?;
     let _ = ticker.await;
+    Ok(steady_report(&load, connections, conversations, total))
+}
+
+/// The `steady` report, whatever the protocol.
+pub(crate) fn steady_report(
+    load: &Load,
+    connections: usize,
+    conversations: usize,
+    total: Recorder,
+) -> Report {
     let acked = total.counts.get("acked").copied().unwrap_or(0);
-    let mut summary = summary(&load);
+    let mut summary = summary(load);
     summary.insert("connections".into(), json!(connections));
     summary.insert("conversations".into(), json!(conversations));
     summary.insert(
         "achieved_rate".into(),
         json!(acked as f64 / load.duration.as_secs_f64()),
     );
-    Ok(Report {
+    Report {
         scenario: "steady",
         summary,
         recorder: total,
-    })
+    }
 }
 
 pub(crate) async fn fanout(load: Load, members: usize) -> anyhow::Result<Report> {
