@@ -40,7 +40,15 @@ pub(crate) async fn connections(o: Options) -> anyhow::Result<Report> {
     let mut sockets: Vec<Socket> = Vec::with_capacity(o.connections);
     let started = Instant::now();
     let mut next = 0;
+    // Memory is measured at half the connections and at all of them: the second half's cost is
+    // what one more idle connection takes, whatever the allocator kept from earlier work.
+    let half = o.connections / 2;
+    let mut rss_half = None;
     while next < o.connections {
+        if next >= half && rss_half.is_none() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            rss_half = Some((o.server_pid.and_then(rss_kib), sockets.len()));
+        }
         let end = (next + IN_FLIGHT).min(o.connections);
         let tasks: Vec<_> = (next..end)
             .map(|n| {
@@ -94,8 +102,12 @@ pub(crate) async fn connections(o: Options) -> anyhow::Result<Report> {
     if let (Some(before), Some(after)) = (rss_before, rss_after) {
         summary.insert("server_rss_before_kib".into(), json!(before));
         summary.insert("server_rss_after_kib".into(), json!(after));
-        if !sockets.is_empty() {
-            let per = (after.saturating_sub(before) * 1024) as f64 / sockets.len() as f64;
+        if let Some((Some(at_half), open_at_half)) = rss_half
+            && sockets.len() > open_at_half
+        {
+            let added = (sockets.len() - open_at_half) as f64;
+            let per = (after.saturating_sub(at_half) * 1024) as f64 / added;
+            summary.insert("server_rss_half_kib".into(), json!(at_half));
             summary.insert("server_bytes_per_connection".into(), json!(per.round()));
         }
     }

@@ -136,11 +136,8 @@ async fn serve(ws: fastwebsockets::WebSocket<TokioIo<Upgraded>>, session: &Rc<Se
     let source = framed::FrameLimited::new(early, read_half);
     let mut reader =
         tokio::task::spawn_local(session::read_loop(source, Rc::clone(session)).in_current_span());
-    let deadlines =
-        tokio::task::spawn_local(session::deadlines(Rc::clone(session)).in_current_span());
     let ws = &session.state.app.ws;
     session::write_loop(write_half, session, ws.write_timeout).await;
-    deadlines.abort();
     // Give the client a moment to answer our close, then drop the reader.
     if tokio::time::timeout(ws.close_timeout, &mut reader)
         .await

@@ -1,6 +1,6 @@
-//! One WebSocket connection. Three tasks on the shard: the reader (the only one that reads; it
-//! never sits in a `select!`, because fastwebsockets' `read_frame` is not cancel-safe), the
-//! writer (drains the outbox, one write per burst), and the deadline timer (auth timeout, token
+//! One WebSocket connection. Two tasks on the shard: the reader (the only one that reads; it
+//! never sits in a `select!`, because fastwebsockets' `read_frame` is not cancel-safe), and the
+//! writer (drains the outbox, one write per burst, and enforces the auth timeout and token
 //! expiry). Events are handled in the reader, one at a time, in arrival order.
 
 use std::cell::{Cell, RefCell};
@@ -440,43 +440,35 @@ async fn subscribe(session: &Rc<Session>, user: UserId, id: Option<&str>, raw: &
 }
 
 /// Closes the connection when it stays unauthenticated too long or its token expires.
-pub(crate) async fn deadlines(session: Rc<Session>) {
-    let auth_deadline = tokio::time::Instant::now() + session.state.app.ws.auth_timeout;
-    loop {
-        let until = match session.authed.get() {
-            None => auth_deadline,
-            Some(authed) => {
-                let now = time::OffsetDateTime::now_utc().unix_timestamp();
-                let left = u64::try_from(authed.expires_at.saturating_sub(now)).unwrap_or(0);
-                tokio::time::Instant::now() + Duration::from_secs(left)
-            }
-        };
-        tokio::time::sleep_until(until).await;
-        match session.authed.get() {
-            None => {
-                session.reject(
-                    None,
-                    ErrorBody::new(ErrorCode::Unauthorized, "Authentication timed out"),
-                    close::UNAUTHORIZED,
-                );
-                return;
-            }
-            Some(authed)
-                if authed.expires_at <= time::OffsetDateTime::now_utc().unix_timestamp() =>
-            {
-                session.reject(
-                    None,
-                    ErrorBody::new(
-                        ErrorCode::Unauthorized,
-                        "Token expired; send a fresh auth frame or reconnect",
-                    ),
-                    close::UNAUTHORIZED,
-                );
-                return;
-            }
-            Some(_) => {}
+/// When the connection's next deadline falls: the auth timeout until it authenticates, then its
+/// token's expiry (renewed by each accepted `auth` frame).
+fn next_deadline(session: &Session, auth_deadline: tokio::time::Instant) -> tokio::time::Instant {
+    match session.authed.get() {
+        None => auth_deadline,
+        Some(authed) => {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let left = u64::try_from(authed.expires_at.saturating_sub(now)).unwrap_or(0);
+            tokio::time::Instant::now() + Duration::from_secs(left)
         }
     }
+}
+
+/// At a deadline: closes the connection (4401) if it is still unauthenticated or its token has
+/// expired. Returns whether it did.
+fn enforce_deadline(session: &Session) -> bool {
+    let message = match session.authed.get() {
+        None => "Authentication timed out",
+        Some(authed) if authed.expires_at <= time::OffsetDateTime::now_utc().unix_timestamp() => {
+            "Token expired; send a fresh auth frame or reconnect"
+        }
+        Some(_) => return false,
+    };
+    session.reject(
+        None,
+        ErrorBody::new(ErrorCode::Unauthorized, message),
+        close::UNAUTHORIZED,
+    );
+    true
 }
 
 /// Writes what the outbox holds, one write per burst, until the close.
@@ -486,9 +478,26 @@ pub(crate) async fn write_loop(
     write_timeout: Duration,
 ) {
     // Idle, this task holds no buffer: each burst is encoded into one made for it, and the write
-    // (with its timer) lives on the heap only while it runs.
+    // (with its timer) lives on the heap only while it runs. It also keeps the connection's
+    // deadlines (both branches of the select are cancel-safe; the reader is never in one).
+    let auth_deadline = tokio::time::Instant::now() + session.state.app.ws.auth_timeout;
+    let deadline = tokio::time::sleep_until(next_deadline(session, auth_deadline));
+    tokio::pin!(deadline);
+    let mut enforcing = true;
     loop {
-        match session.handle.outbox.next().await {
+        let next = tokio::select! {
+            next = session.handle.outbox.next() => next,
+            () = &mut deadline, if enforcing => {
+                if enforce_deadline(session) {
+                    // The close is queued; the outbox says when to stop.
+                    enforcing = false;
+                } else {
+                    deadline.as_mut().reset(next_deadline(session, auth_deadline));
+                }
+                continue;
+            }
+        };
+        match next {
             Next::Frames(frames) => {
                 session
                     .state
