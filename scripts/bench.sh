@@ -22,7 +22,7 @@ if [ "$mode" = quick ]; then
   synapse_rates=(5 10 25)
 else
   rates=(250 500 1000 2000 5000 10000 15000 20000 30000 40000); duration=10
-  fanout_members=1000; connections_n=15000; storm_n=1000; history_rate=1000
+  fanout_members=1000; connections_n=19000; storm_n=1000; history_rate=1000
   synapse_rates=(5 10 25 50 100)
 fi
 connections=50
