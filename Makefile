@@ -25,11 +25,13 @@ test: setup
 	@scripts/test.sh
 
 ## Measure Parley (release build, fresh PostgreSQL with fsync on): bench/results/<timestamp>/.
-bench: setup
+bench:
+	@scripts/setup.sh bench
 	@scripts/bench.sh full
 
 ## A smaller run (about 2 minutes with a warm build).
-bench-quick: setup
+bench-quick:
+	@scripts/setup.sh bench
 	@scripts/bench.sh quick
 
 fmt:

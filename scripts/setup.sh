@@ -18,6 +18,12 @@ have_pg_server || need postgresql
 # `make test` validates the OpenAPI document with a PyPI tool in a virtualenv.
 command -v python3 >/dev/null 2>&1 || need python3
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need python3-venv
+# `make bench` runs the seeds' Node.js stack as a peer (`scripts/setup.sh bench`).
+if [ "${1:-}" = bench ]; then
+  command -v node >/dev/null 2>&1 || need nodejs
+  command -v npm >/dev/null 2>&1 || need npm
+  command -v curl >/dev/null 2>&1 || need curl
+fi
 # Running as root, the embedded cluster runs as the `postgres` user, which the server package creates.
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then need postgresql; fi
 
