@@ -47,6 +47,7 @@ async fn document_lists_every_endpoint_and_resolves() -> anyhow::Result<()> {
         ),
         ("get", "/api/conversations/{conversationId}/messages"),
         ("post", "/api/conversations/{conversationId}/messages"),
+        ("get", "/api/search/messages"),
         ("get", "/api/openapi.json"),
     ];
     let mut operation_ids = Vec::new();

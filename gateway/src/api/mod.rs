@@ -10,6 +10,7 @@ mod messages;
 mod openapi;
 mod request;
 mod routes;
+mod search;
 mod users;
 pub(crate) mod views;
 
@@ -132,6 +133,7 @@ async fn dispatch(op: Op, ctx: &Ctx) -> Result<Reply, ApiError> {
         Op::Me => users::me(ctx).await,
         Op::GetUser => users::get(ctx).await,
         Op::SearchUsers => users::search(ctx).await,
+        Op::SearchMessages => search::messages(ctx).await,
         Op::CreateConversation => conversations::create(ctx).await,
         Op::ListConversations => conversations::list(ctx).await,
         Op::GetConversation => conversations::get(ctx).await,

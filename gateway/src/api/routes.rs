@@ -23,6 +23,7 @@ pub(crate) enum Op {
     RemoveMember,
     History,
     Send,
+    SearchMessages,
     OpenApi,
 }
 
@@ -126,6 +127,33 @@ const SEARCH: &[QueryParam] = &[
     },
 ];
 
+const SEARCH_MESSAGES: &[QueryParam] = &[
+    QueryParam {
+        name: "q",
+        description: "Words to find (quotes for phrases, `-word` to exclude, `or`), plus operators `from:username`, `in:conv_…`, `before:YYYY-MM-DD`, `after:YYYY-MM-DD`.",
+        kind: "string",
+        required: true,
+    },
+    QueryParam {
+        name: "conversationId",
+        description: "Only this conversation (in-chat search).",
+        kind: "string",
+        required: false,
+    },
+    QueryParam {
+        name: "limit",
+        description: "Page size, 1 to 50 (default 20).",
+        kind: "integer",
+        required: false,
+    },
+    QueryParam {
+        name: "cursor",
+        description: "`meta.cursor` of the previous page.",
+        kind: "string",
+        required: false,
+    },
+];
+
 /// Every route Parley serves under `/api`.
 pub(crate) static ROUTES: &[Route] = &[
     Route {
@@ -217,6 +245,21 @@ pub(crate) static ROUTES: &[Route] = &[
         paged: false,
         query: &[],
         errors: &[Unauthorized, NotFound, RateLimited],
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/search/messages",
+        op: Op::SearchMessages,
+        summary: "Full-text search over the caller's conversations, best first, with highlighted snippets",
+        tag: "messages",
+        auth: true,
+        limit: LimitClass::History,
+        request: None,
+        status: 200,
+        response: Some("SearchHit"),
+        paged: true,
+        query: SEARCH_MESSAGES,
+        errors: &[Unauthorized, ValidationError, RateLimited],
     },
     Route {
         method: Method::GET,
@@ -411,6 +454,11 @@ mod tests {
             (Method::GET, "/api/users/me", Some(Op::Me)),
             (Method::GET, "/api/users/usr_1", Some(Op::GetUser)),
             (Method::GET, "/api/users", Some(Op::SearchUsers)),
+            (
+                Method::GET,
+                "/api/search/messages",
+                Some(Op::SearchMessages),
+            ),
             (Method::GET, "/api/users/", None),
             (Method::POST, "/api/users/me", None),
             (

@@ -4,6 +4,7 @@
 
 pub mod conversations;
 pub mod messages;
+pub mod search;
 pub mod sessions;
 pub mod users;
 

@@ -138,6 +138,26 @@ pub(super) fn all() -> Value {
                 "deletedAt": timestamp(true)
             }
         },
+        "SearchHit": {
+            "type": "object",
+            "required": ["message", "snippet", "rank"],
+            "properties": {
+                "message": {"$ref": "#/components/schemas/Message"},
+                "snippet": {
+                    "type": "object",
+                    "required": ["text", "highlights"],
+                    "properties": {
+                        "text": {"type": "string", "description": "The best fragment(s) of the content, as plain text"},
+                        "highlights": {
+                            "type": "array",
+                            "description": "[start, end) offsets, in Unicode characters, of the matched words in `text`",
+                            "items": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2}
+                        }
+                    }
+                },
+                "rank": {"type": "number", "description": "Relevance; higher is better"}
+            }
+        },
         "Conversation": {
             "type": "object",
             "required": ["id", "type", "name", "ownerId", "createdAt", "lastActivityAt", "lastSeq", "role",

@@ -1,0 +1,100 @@
+//! Full-text message search over `message_search` (filled behind the writer), limited to the
+//! conversations the caller is a member of, ranked, with highlighted snippets and a keyset cursor
+//! on `(rank, message id)`.
+
+use parley_shared::{ConversationId, MessageId, UserId};
+use time::OffsetDateTime;
+
+use super::Conn;
+use super::messages::{self, Message};
+use crate::DbError;
+
+/// Marks around a matched word in a snippet: control characters that never occur in stored
+/// content as written by clients, turned into ranges before the snippet leaves the server.
+pub const HIT_START: char = '\u{2}';
+pub const HIT_END: char = '\u{3}';
+
+/// What to look for.
+#[derive(Debug, Clone)]
+pub struct SearchQuery<'a> {
+    pub caller: UserId,
+    /// Words, `"phrases"`, `-excluded` and `or` (PostgreSQL's web search syntax).
+    pub text: &'a str,
+    /// Only messages of this conversation (still only if the caller is a member).
+    pub conversation: Option<ConversationId>,
+    /// Only messages from this username.
+    pub from: Option<&'a str>,
+    pub before: Option<OffsetDateTime>,
+    pub after: Option<OffsetDateTime>,
+    /// Continue after this `(rank, id)`.
+    pub cursor: Option<(f32, MessageId)>,
+    pub limit: i64,
+}
+
+/// One result.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub message: Message,
+    pub rank: f32,
+    /// The best fragment(s) of the content, matched words between [`HIT_START`] and [`HIT_END`].
+    pub snippet: String,
+}
+
+/// Up to `limit` hits, best first.
+pub async fn messages(conn: &Conn, q: &SearchQuery<'_>) -> Result<Vec<Hit>, DbError> {
+    let columns = messages::COLUMNS
+        .split(", ")
+        .map(|column| format!("m.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let statement = conn
+        .prepare_cached(&format!(
+            "SELECT {columns}, ts_rank(s.search, q) AS rank,
+                    ts_headline('simple', m.content, q,
+                                'StartSel=\"{HIT_START}\", StopSel=\"{HIT_END}\", MaxWords=35, MinWords=15, ShortWord=0')
+             FROM websearch_to_tsquery('simple', $2) AS q,
+                  message_search s
+                  JOIN conversation_members cm
+                       ON cm.conversation_id = s.conversation_id AND cm.user_id = $1
+                  JOIN messages m ON m.id = s.message_id
+             WHERE s.search @@ q
+               AND m.deleted_at IS NULL
+               AND ($3::uuid IS NULL OR s.conversation_id = $3)
+               AND ($4::text IS NULL OR m.sender_id = (SELECT id FROM users WHERE username = $4))
+               AND ($5::timestamptz IS NULL OR m.created_at < $5)
+               AND ($6::timestamptz IS NULL OR m.created_at >= $6)
+               AND ($7::real IS NULL OR (ts_rank(s.search, q), m.id) < ($7, $8::uuid))
+             ORDER BY rank DESC, m.id DESC
+             LIMIT $9"
+        ))
+        .await?;
+    let (cursor_rank, cursor_id) = match q.cursor {
+        Some((rank, id)) => (Some(rank), Some(id.0)),
+        None => (None, None),
+    };
+    let rows = conn
+        .query(
+            &statement,
+            &[
+                &q.caller.0,
+                &q.text,
+                &q.conversation.map(|c| c.0),
+                &q.from,
+                &q.before,
+                &q.after,
+                &cursor_rank,
+                &cursor_id,
+                &q.limit,
+            ],
+        )
+        .await?;
+    let width = messages::COLUMNS.split(", ").count();
+    Ok(rows
+        .iter()
+        .map(|row| Hit {
+            message: messages::from_row(row, 0),
+            rank: row.get(width),
+            snippet: row.get(width + 1),
+        })
+        .collect())
+}
