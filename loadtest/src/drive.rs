@@ -26,6 +26,18 @@ pub(crate) struct Run {
     pub(crate) live: Live,
 }
 
+impl Run {
+    /// A run starting now; `last_delivery` sized for fanout's message indexes, if tracked.
+    pub(crate) fn start(protocol: Protocol, last_delivery: Option<usize>) -> Arc<Self> {
+        Arc::new(Self {
+            protocol,
+            epoch: Instant::now(),
+            last_delivery: last_delivery.map(|n| (0..n).map(|_| AtomicU64::new(0)).collect()),
+            live: Live::default(),
+        })
+    }
+}
+
 /// Running totals over all connections, for the progress line.
 #[derive(Debug, Default)]
 pub(crate) struct Live {

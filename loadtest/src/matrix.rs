@@ -114,12 +114,7 @@ pub(crate) async fn steady(
         "matrix steady: {} msgs/s for {:?}...",
         load.rate, load.duration
     );
-    let run = Arc::new(Run {
-        protocol: load.protocol,
-        epoch: Instant::now(),
-        last_delivery: None,
-        live: Live::default(),
-    });
+    let run = Run::start(load.protocol, None);
     let per_user = Duration::from_secs_f64(connections as f64 / load.rate.max(1) as f64);
     let started = Instant::now() + Duration::from_millis(200);
     let deadline = started + load.duration;

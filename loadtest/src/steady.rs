@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -106,12 +106,7 @@ pub(crate) async fn steady(
         "steady: {} msgs/s for {:?}...",
         load.rate, load.duration
     ));
-    let run = Arc::new(Run {
-        protocol: load.protocol,
-        epoch: Instant::now(),
-        last_delivery: None,
-        live: Live::default(),
-    });
+    let run = Run::start(load.protocol, None);
     let per_connection = Duration::from_secs_f64(connections as f64 / load.rate.max(1) as f64);
     let started = Instant::now() + Duration::from_millis(200);
     let deadline = started + load.duration;
@@ -172,12 +167,7 @@ pub(crate) async fn fanout(load: Load, members: usize) -> anyhow::Result<Report>
         load.duration
     ));
     let expected = (load.rate as f64 * load.duration.as_secs_f64() * 1.5) as usize + 16;
-    let run = Arc::new(Run {
-        protocol: load.protocol,
-        epoch: Instant::now(),
-        last_delivery: Some((0..expected).map(|_| AtomicU64::new(0)).collect()),
-        live: Live::default(),
-    });
+    let run = Run::start(load.protocol, Some(expected));
     let started = Instant::now() + Duration::from_millis(200);
     let deadline = started + load.duration;
     let interval = Duration::from_secs_f64(1.0 / load.rate.max(1) as f64);

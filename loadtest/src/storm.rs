@@ -50,12 +50,7 @@ pub(crate) async fn storm(o: Options) -> anyhow::Result<Report> {
     let drop_at = start + o.before;
     let end = drop_at + o.jitter + Duration::from_secs(2);
     // The publisher is never dropped; it writes to the groups in turn.
-    let run = Arc::new(Run {
-        protocol: Protocol::Parley,
-        epoch: Instant::now(),
-        last_delivery: None,
-        live: Live::default(),
-    });
+    let run = Run::start(Protocol::Parley, None);
     let interval = Duration::from_secs_f64(1.0 / o.rate.max(1) as f64);
     let publisher_socket = client::connect(o.addr, Protocol::Parley, &publisher.1, None).await?;
     let mut members_tasks = Vec::new();
