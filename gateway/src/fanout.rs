@@ -108,10 +108,7 @@ impl CommitSink for Bus {
                     origin,
                 } => {
                     self.metrics.send("stored");
-                    let message_json = Bytes::from(
-                        serde_json::to_vec(&MessageView::from(&message))
-                            .expect("views serialise infallibly"),
-                    );
+                    let message_json = Bytes::from(message_json(&message));
                     let delivery = Arc::new(Delivery::Message {
                         recipients: members,
                         received: codec::encode_received(&message_json),
@@ -145,15 +142,18 @@ pub(crate) fn result_name(outcome: &Outcome) -> &'static str {
 }
 
 /// `message:sent` (a retried client id: the original) or `message:error`.
+/// A stored message as the JSON object every frame about it carries (encoded once per message).
+pub(crate) fn message_json(message: &parley_persister::store::messages::Message) -> Vec<u8> {
+    serde_json::to_vec(&MessageView::from(message)).expect("views serialise infallibly")
+}
+
 fn answer_frame(origin: &SocketOrigin, outcome: &Outcome) -> Bytes {
     let id = origin.request.as_deref();
     let cmid = origin.client_message_id.as_str();
     let error = |body: ErrorBody| codec::encode_error("message:error", id, Some(cmid), &body);
     match outcome {
         Outcome::Stored(Verdict::Inserted(message) | Verdict::Duplicate(message)) => {
-            let json = serde_json::to_vec(&MessageView::from(message))
-                .expect("views serialise infallibly");
-            codec::encode_sent(id, cmid, &json)
+            codec::encode_sent(id, cmid, &message_json(message))
         }
         Outcome::Stored(Verdict::NotMember) => error(ErrorBody::new(
             ErrorCode::NotFound,

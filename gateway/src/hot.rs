@@ -10,7 +10,6 @@ use bytes::Bytes;
 use parley_persister::store::messages::Message;
 use parley_shared::UserId;
 
-use crate::api::views::MessageView;
 use crate::fanout::Delivery;
 use crate::metrics::Metrics;
 use crate::ws::codec;
@@ -24,7 +23,7 @@ pub fn parse_frame(buf: &mut [u8]) -> bool {
 
 /// A stored message as the JSON object every frame about it carries.
 pub fn message_json(message: &Message) -> Vec<u8> {
-    serde_json::to_vec(&MessageView::from(message)).unwrap_or_default()
+    crate::fanout::message_json(message)
 }
 
 /// `message:received` around an encoded message (once per message, shared by all recipients).

@@ -79,29 +79,43 @@ pub(crate) async fn group(
         .to_owned())
 }
 
-/// Signs up `count` users named `<prefix>_<n>`, a few at a time (password hashing is the slow
+/// Runs `make(n)` for every `n` below `count` as tasks, `width` at a time (set-up calls and
+/// handshakes: enough in flight to be quick, few enough not to swamp the server); results in
+/// order, the first error ends it.
+pub(crate) async fn in_batches<T, Fut>(
+    count: usize,
+    width: usize,
+    mut make: impl FnMut(usize) -> Fut,
+) -> anyhow::Result<Vec<T>>
+where
+    Fut: std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut out = Vec::with_capacity(count);
+    let mut start = 0;
+    while start < count {
+        let end = (start + width.max(1)).min(count);
+        let tasks: Vec<_> = (start..end).map(|n| tokio::spawn(make(n))).collect();
+        for task in tasks {
+            out.push(task.await??);
+        }
+        start = end;
+    }
+    Ok(out)
+}
+
+/// Signs up `count` users named `<prefix>_<n>`, 16 at a time (password hashing is the slow
 /// part); returns (user id, access token) in order.
 pub(crate) async fn register_many(
     addr: SocketAddr,
     prefix: &str,
     count: usize,
 ) -> anyhow::Result<Vec<(String, String)>> {
-    let mut users = Vec::with_capacity(count);
-    let mut start = 0;
-    while start < count {
-        let end = (start + 16).min(count);
-        let batch: Vec<_> = (start..end)
-            .map(|n| {
-                let name = format!("{prefix}_{n}");
-                tokio::spawn(async move { register(addr, &name).await })
-            })
-            .collect();
-        for task in batch {
-            users.push(task.await??);
-        }
-        start = end;
-    }
-    Ok(users)
+    in_batches(count, 16, |n| {
+        let name = format!("{prefix}_{n}");
+        async move { register(addr, &name).await }
+    })
+    .await
 }
 
 /// A kept-alive HTTP/1.1 connection for repeated GETs.

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::arrivals::Schedule;
 use crate::drive::{Live, Run};
-use crate::http::Conn;
+use crate::http::{self, Conn};
 use crate::record::{Recorder, Report};
 use crate::steady::{Load, steady_report};
 
@@ -53,19 +53,11 @@ pub(crate) async fn steady(
     let conversations = conversations.clamp(1, connections.max(1));
     eprintln!("setting up {connections} Matrix users in {conversations} rooms...");
     let prefix = format!("mx{}", std::process::id());
-    let mut users = Vec::with_capacity(connections);
-    for chunk in (0..connections).collect::<Vec<_>>().chunks(8) {
-        let tasks: Vec<_> = chunk
-            .iter()
-            .map(|n| {
-                let (addr, name) = (load.addr, format!("{prefix}_{n}"));
-                tokio::spawn(async move { register(addr, &name).await })
-            })
-            .collect();
-        for task in tasks {
-            users.push(task.await??);
-        }
-    }
+    let users = http::in_batches(connections, 8, |n| {
+        let (addr, name) = (load.addr, format!("{prefix}_{n}"));
+        async move { register(addr, &name).await }
+    })
+    .await?;
     let mut rooms = Vec::new();
     let mut conn = Conn::open(load.addr).await?;
     for (c, owner) in users.iter().take(conversations).enumerate() {

@@ -32,20 +32,11 @@ pub(crate) async fn connect_all(
     load: &Load,
     users: &[(String, String)],
 ) -> anyhow::Result<Vec<Socket>> {
-    let mut sockets = Vec::with_capacity(users.len());
-    for chunk in users.chunks(64) {
-        let tasks: Vec<_> = chunk
-            .iter()
-            .map(|(_, token)| {
-                let (addr, protocol, token) = (load.addr, load.protocol, token.clone());
-                tokio::spawn(async move { client::connect(addr, protocol, &token, None).await })
-            })
-            .collect();
-        for task in tasks {
-            sockets.push(task.await??);
-        }
-    }
-    Ok(sockets)
+    http::in_batches(users.len(), 64, |n| {
+        let (addr, protocol, token) = (load.addr, load.protocol, users[n].1.clone());
+        async move { client::connect(addr, protocol, &token, None).await }
+    })
+    .await
 }
 
 /// Runs every connection's drive and merges what they recorded.

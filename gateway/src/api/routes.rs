@@ -78,6 +78,12 @@ use ErrorCode::{
     Conflict, Forbidden, NotFound, Overloaded, RateLimited, Unauthorized, ValidationError,
 };
 
+const CURSOR: QueryParam = QueryParam {
+    name: "cursor",
+    description: "`meta.cursor` of the previous page.",
+    kind: "string",
+    required: false,
+};
 const LIMIT_CURSOR: &[QueryParam] = &[
     QueryParam {
         name: "limit",
@@ -85,12 +91,7 @@ const LIMIT_CURSOR: &[QueryParam] = &[
         kind: "integer",
         required: false,
     },
-    QueryParam {
-        name: "cursor",
-        description: "`meta.cursor` of the previous page.",
-        kind: "string",
-        required: false,
-    },
+    CURSOR,
 ];
 const HISTORY: &[QueryParam] = &[
     QueryParam {
@@ -146,12 +147,7 @@ const SEARCH_MESSAGES: &[QueryParam] = &[
         kind: "integer",
         required: false,
     },
-    QueryParam {
-        name: "cursor",
-        description: "`meta.cursor` of the previous page.",
-        kind: "string",
-        required: false,
-    },
+    CURSOR,
 ];
 
 /// Every route Parley serves under `/api`.

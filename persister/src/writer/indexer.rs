@@ -15,7 +15,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::PersisterMetrics;
-use crate::{PgConfig, db};
+use crate::PgConfig;
 
 /// Conversations with new messages, waiting for the indexer.
 const INBOX: usize = 4096;
@@ -227,14 +227,8 @@ impl Indexer {
             return Ok(());
         }
         self.client = None;
-        let client = tokio::time::timeout(self.connect_timeout, db::connect(&self.db))
-            .await
-            .map_err(|_| "connect timed out".to_owned())?
-            .map_err(|e| e.to_string())?;
-        client
-            .batch_execute("SET enable_seqscan = off")
-            .await
-            .map_err(|e| e.to_string())?;
+        let client =
+            super::connect(&self.db, self.connect_timeout, "SET enable_seqscan = off").await?;
         let index = client.prepare(INDEX).await.map_err(|e| e.to_string())?;
         self.client = Some((client, index));
         Ok(())

@@ -77,6 +77,24 @@ impl Default for PersisterMetrics {
     }
 }
 
+/// Opens one of the persister's own connections (a lane's or the indexer's) within `timeout` and
+/// applies its session settings; errors as text (every failure here is retried).
+async fn connect(
+    db: &PgConfig,
+    timeout: Duration,
+    settings: &str,
+) -> Result<tokio_postgres::Client, String> {
+    let client = tokio::time::timeout(timeout, crate::db::connect(db))
+        .await
+        .map_err(|_| "connect timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+    client
+        .batch_execute(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(client)
+}
+
 /// How a send ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
