@@ -22,6 +22,10 @@ pub struct App {
     pub(crate) refresh_ttl: Duration,
     pub(crate) max_body_bytes: usize,
     pub(crate) max_group_members: usize,
+    /// Conversation rules: edit window, reactions, typing, sync bounds.
+    pub(crate) chat: parley_shared::config::ChatConfig,
+    /// Who is typing where.
+    pub(crate) typing: Box<dyn crate::typing::TypingState>,
     /// Where sends go to be committed.
     pub(crate) persister: PersisterHandle,
     pub(crate) ws: WsConfig,
@@ -53,6 +57,8 @@ impl App {
             refresh_ttl: config.auth.refresh_ttl,
             max_body_bytes: config.server.max_body_bytes,
             max_group_members: config.chat.max_group_members,
+            chat: config.chat.clone(),
+            typing: Box::new(crate::typing::LocalTyping::new(config.chat.typing_interval)),
             persister,
             ws: config.ws.clone(),
             connections: ConnectionCounter::default(),

@@ -8,11 +8,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use parley_persister::writer::{CommitSink, Outcome, SinkEvent, SocketOrigin, Verdict};
-use parley_shared::{ErrorBody, ErrorCode, SessionId, UserId};
+use parley_persister::writer::{
+    CommitSink, FrameOrigin, Outcome, ReadAdvance, SinkEvent, SocketOrigin, Verdict,
+};
+use parley_shared::time::format_timestamp;
+use parley_shared::{ConversationId, ErrorBody, ErrorCode, SessionId, UserId};
 use tokio::sync::mpsc;
 
 use crate::api::views::MessageView;
+use crate::changes;
 use crate::metrics::Metrics;
 use crate::ws::codec;
 
@@ -21,6 +25,9 @@ use crate::ws::codec;
 pub(crate) enum Delivery {
     /// A committed message for `recipients` (the members at commit).
     Message {
+        conversation: ConversationId,
+        sender: UserId,
+        seq: i64,
         recipients: Arc<[UserId]>,
         /// `message:received`, encoded once.
         received: Bytes,
@@ -32,6 +39,46 @@ pub(crate) enum Delivery {
     Answer { origin: SocketOrigin, frame: Bytes },
     /// A login session was revoked (logout, refresh-token reuse): its sockets must close.
     Revoked { session: SessionId },
+    /// A committed edit, delete or reaction for `recipients` (the members at commit). The
+    /// origin connection gets the same event with its frame's `id`: its acknowledgement.
+    Changed {
+        recipients: Arc<[UserId]>,
+        event: &'static str,
+        /// The event's `data`, encoded once.
+        data: Bytes,
+        /// The whole frame without an `id`, for everyone else.
+        frame: Bytes,
+        origin: Option<FrameOrigin>,
+    },
+    /// A frame for one connection of the addressed shard; `answers` when it ends a request the
+    /// connection is waiting on (shutdown waits for those).
+    Reply {
+        conn: u64,
+        frame: Bytes,
+        answers: bool,
+    },
+    /// A read watermark moved: the reader's badges, the DM partner's `receipt:updated`, the group
+    /// senders' `receipt:count`s.
+    Read {
+        conversation: ConversationId,
+        reader: UserId,
+        seq: i64,
+        last_seq: i64,
+        /// `(who, frame)`: frames for other users' connections.
+        notices: Vec<(UserId, Bytes)>,
+    },
+    /// Someone left (or was removed from) a conversation: their unread count there goes.
+    Left {
+        conversation: ConversationId,
+        user: UserId,
+    },
+    /// An ephemeral event (typing) for the connections subscribed to `conversation`, except
+    /// `user`'s own.
+    Ephemeral {
+        conversation: ConversationId,
+        user: UserId,
+        frame: Bytes,
+    },
 }
 
 /// The receiving ends, one per shard, handed to the gateway.
@@ -76,6 +123,38 @@ impl Bus {
         }
     }
 
+    /// Tells every shard that `user` left `conversation`.
+    pub(crate) fn left(&self, conversation: ConversationId, user: UserId) {
+        self.everywhere(Delivery::Left { conversation, user });
+    }
+
+    /// An ephemeral event for the subscribers of `conversation`.
+    pub(crate) fn ephemeral(&self, conversation: ConversationId, user: UserId, frame: Bytes) {
+        self.everywhere(Delivery::Ephemeral {
+            conversation,
+            user,
+            frame,
+        });
+    }
+
+    fn everywhere(&self, delivery: Delivery) {
+        let delivery = Arc::new(delivery);
+        for shard in 0..self.shards.len() {
+            self.send(shard, Arc::clone(&delivery));
+        }
+    }
+
+    fn reply(&self, origin: &FrameOrigin, frame: Bytes, answers: bool) {
+        self.send(
+            origin.shard,
+            Arc::new(Delivery::Reply {
+                conn: origin.conn,
+                frame,
+                answers,
+            }),
+        );
+    }
+
     fn send(&self, shard: usize, delivery: Arc<Delivery>) {
         let Some(sender) = self.shards.get(shard) else {
             return;
@@ -110,6 +189,9 @@ impl CommitSink for Bus {
                     self.metrics.send("stored");
                     let message_json = Bytes::from(message_json(&message));
                     let delivery = Arc::new(Delivery::Message {
+                        conversation: message.conversation_id,
+                        sender: message.sender_id,
+                        seq: message.seq,
                         recipients: members,
                         received: codec::encode_received(&message_json),
                         message_json,
@@ -125,8 +207,63 @@ impl CommitSink for Bus {
                     let shard = origin.shard;
                     self.send(shard, Arc::new(Delivery::Answer { origin, frame }));
                 }
+                SinkEvent::Changed { change, origin } => {
+                    let event = changes::event_name(change.event);
+                    let data = changes::event_data(&change);
+                    self.everywhere(Delivery::Changed {
+                        recipients: Arc::clone(&change.members),
+                        event,
+                        frame: codec::encode_raw(event, None, &data),
+                        data,
+                        origin,
+                    });
+                }
+                SinkEvent::ChangeAnswered { origin, outcome } => {
+                    if let Some(body) = changes::outcome_error(&outcome) {
+                        let frame =
+                            codec::encode_error("error", origin.request.as_deref(), None, &body);
+                        self.reply(&origin, frame, true);
+                    }
+                }
+                SinkEvent::Read(advance) => self.everywhere(read_delivery(&advance)),
+                SinkEvent::ReadRefused { origin } => {
+                    let body = ErrorBody::new(ErrorCode::NotFound, "Conversation not found");
+                    let frame =
+                        codec::encode_error("error", origin.request.as_deref(), None, &body);
+                    self.reply(&origin, frame, false);
+                }
             }
         }
+    }
+}
+
+/// The fan-out of a moved read watermark: `receipt:updated` for a DM partner (blue ticks), one
+/// `receipt:count` per newly read group message for its sender.
+fn read_delivery(advance: &ReadAdvance) -> Delivery {
+    let mut notices = Vec::new();
+    if let Some(partner) = advance.partner {
+        let data = serde_json::json!({
+            "conversationId": advance.conversation,
+            "userId": advance.reader,
+            "seq": advance.seq,
+            "readAt": format_timestamp(advance.read_at),
+        });
+        notices.push((partner, codec::encode("receipt:updated", None, data)));
+    }
+    for count in &advance.counts {
+        let data = serde_json::json!({
+            "conversationId": advance.conversation,
+            "messageId": count.message,
+            "readCount": count.read_count,
+        });
+        notices.push((count.sender, codec::encode("receipt:count", None, data)));
+    }
+    Delivery::Read {
+        conversation: advance.conversation,
+        reader: advance.reader,
+        seq: advance.seq,
+        last_seq: advance.last_seq,
+        notices,
     }
 }
 

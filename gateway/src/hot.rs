@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parley_persister::store::messages::Message;
-use parley_shared::UserId;
+use parley_shared::{ConversationId, UserId};
 
 use crate::fanout::Delivery;
 use crate::metrics::Metrics;
@@ -42,6 +42,8 @@ pub struct LocalFanout {
     hub: Hub,
     sessions: Vec<Rc<SessionHandle>>,
     recipients: Arc<[UserId]>,
+    conversation: ConversationId,
+    sender: UserId,
 }
 
 impl LocalFanout {
@@ -61,6 +63,8 @@ impl LocalFanout {
             hub,
             sessions,
             recipients: recipients.into(),
+            conversation: ConversationId::generate(),
+            sender: UserId::generate(),
         }
     }
 
@@ -68,6 +72,9 @@ impl LocalFanout {
     /// frames as its writer would. Returns the frames taken.
     pub fn deliver(&self, received: &Bytes) -> usize {
         self.hub.deliver(&Delivery::Message {
+            conversation: self.conversation,
+            sender: self.sender,
+            seq: 1,
             recipients: Arc::clone(&self.recipients),
             received: received.clone(),
             message_json: Bytes::new(),

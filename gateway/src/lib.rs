@@ -5,6 +5,7 @@ mod api;
 pub mod app;
 pub mod auth;
 mod authz;
+mod changes;
 pub mod fanout;
 #[doc(hidden)]
 pub mod hot;
@@ -18,6 +19,7 @@ mod server;
 mod shard;
 pub mod shutdown;
 mod stack;
+mod typing;
 mod ws;
 
 pub use server::{Gateway, GatewayDeps, StartError, shard_count};

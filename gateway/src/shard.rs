@@ -113,6 +113,7 @@ async fn serve(spec: ShardSpec) {
         spec.overflowed,
         spec.id,
         Rc::clone(&hub),
+        pool.clone(),
     ));
     let state = Rc::new(ShardState {
         shard: spec.id,
@@ -201,21 +202,57 @@ async fn serve_connection(
     }
 }
 
-/// Moves fan-out events from the bus into local connections, in order. If the bus ever had to
-/// drop an event for this shard, every connection here is closed for a resync first.
+/// Most fan-out events handled between two flushes of badges.
+const BURST: usize = 256;
+
+/// Moves fan-out events from the bus into local connections, in order, a burst at a time; after
+/// each burst, the changed unread counts go out as badges (one per user and conversation, however
+/// many messages the burst held). If the bus ever had to drop an event for this shard, every
+/// connection here is closed for a resync first.
 async fn deliver(
     mut inbox: mpsc::Receiver<Arc<Delivery>>,
     overflowed: Arc<[AtomicBool]>,
     shard: usize,
     hub: Rc<Hub>,
+    pool: Pool,
 ) {
-    while let Some(delivery) = inbox.recv().await {
+    let mut burst = Vec::with_capacity(BURST);
+    while inbox.recv_many(&mut burst, BURST).await > 0 {
         if overflowed[shard].swap(false, Ordering::AcqRel) {
             hub.close_all(
                 crate::ws::codec::close::RESYNC,
                 "fan-out fell behind: reconnect and resume by seq",
             );
         }
-        hub.deliver(&delivery);
+        for delivery in burst.drain(..) {
+            hub.deliver(&delivery);
+        }
+        hub.flush_badges();
+        load_unread(&hub, &pool);
+    }
+}
+
+/// Loads the unread state of the users the hub asks for, each in its own task.
+pub(crate) fn load_unread(hub: &Rc<Hub>, pool: &Pool) {
+    for user in hub.take_loads() {
+        let hub = Rc::clone(hub);
+        let pool = pool.clone();
+        tokio::task::spawn_local(async move {
+            for attempt in 0..5u32 {
+                let rows = match pool.get().await {
+                    Ok(conn) => parley_persister::store::conversations::read_states(&conn, user)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(error) => Err(error.to_string()),
+                };
+                match rows {
+                    Ok(rows) => return hub.unread_loaded(user, &rows),
+                    Err(error) => {
+                        tracing::warn!(%error, attempt, "could not load unread counts; retrying");
+                        tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                    }
+                }
+            }
+        });
     }
 }

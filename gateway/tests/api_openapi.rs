@@ -47,6 +47,9 @@ async fn document_lists_every_endpoint_and_resolves() -> anyhow::Result<()> {
         ),
         ("get", "/api/conversations/{conversationId}/messages"),
         ("post", "/api/conversations/{conversationId}/messages"),
+        ("patch", "/api/messages/{messageId}"),
+        ("delete", "/api/messages/{messageId}"),
+        ("get", "/api/messages/{messageId}/receipts"),
         ("get", "/api/search/messages"),
         ("get", "/api/openapi.json"),
     ];

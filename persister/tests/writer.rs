@@ -26,6 +26,7 @@ fn settings() -> WriterSettings {
         connect_timeout: Duration::from_secs(2),
         search_index_interval: Duration::from_millis(20),
         search_index_batch: 5_000,
+        read_flush_interval: Duration::from_millis(20),
         metrics: std::sync::Arc::default(),
     }
 }

@@ -66,9 +66,64 @@ pub fn validate(fields: SendFields<'_>) -> Result<ValidSend, Vec<(&'static str, 
     }
 }
 
+/// Most characters in a reaction.
+pub const MAX_EMOJI_CHARS: usize = 32;
+
+/// Checks new content for an edit (the same rule as a send's content).
+pub fn validate_content(content: &str) -> Result<(), String> {
+    let chars = content.chars().count();
+    if chars == 0 || content.trim().is_empty() || chars > MAX_CONTENT_CHARS {
+        return Err(format!(
+            "Content must be between 1 and {MAX_CONTENT_CHARS} characters"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a reaction: 1 to 32 characters, no whitespace or control characters (one emoji, possibly
+/// a sequence with joiners and modifiers, or a short code like `:+1:`).
+pub fn validate_emoji(emoji: &str) -> Result<(), String> {
+    let chars = emoji.chars().count();
+    if chars == 0
+        || chars > MAX_EMOJI_CHARS
+        || emoji.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "must be 1 to {MAX_EMOJI_CHARS} characters without spaces or control characters"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edit_and_emoji_table() {
+        let long = "x".repeat(4001);
+        for (content, ok) in [
+            ("fixed", true),
+            ("", false),
+            (" \t", false),
+            (long.as_str(), false),
+        ] {
+            assert_eq!(validate_content(content).is_ok(), ok, "{content:?}");
+        }
+        let long_emoji = "👍".repeat(33);
+        for (emoji, ok) in [
+            ("👍", true),
+            ("👍🏽", true),
+            ("👩‍👩‍👧", true),
+            (":+1:", true),
+            ("", false),
+            ("a b", false),
+            ("x\u{7}", false),
+            (long_emoji.as_str(), false),
+        ] {
+            assert_eq!(validate_emoji(emoji).is_ok(), ok, "{emoji:?}");
+        }
+    }
 
     fn fields<'a>(client: &'a str, content: &'a str) -> SendFields<'a> {
         SendFields {

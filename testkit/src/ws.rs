@@ -1,5 +1,7 @@
 //! A WebSocket test client (tokio-tungstenite: an implementation independent of the server's):
 //! connect with or without a token, send frames, and wait for the next frame with a given event.
+//! Side-channel events (`notification:badge`) are kept apart, so a test that waits for quiet
+//! means "no other event"; `expect` and `badges` still see them.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -22,7 +24,12 @@ pub struct WsClient {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// Frames read while waiting for another event, kept in order.
     backlog: Vec<Value>,
+    /// Side-channel frames (badges), in order.
+    side: Vec<Value>,
 }
+
+/// Events kept apart from the main stream.
+const SIDE: &[&str] = &["notification:badge"];
 
 /// How a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +72,7 @@ impl WsClient {
         Ok(Self {
             stream,
             backlog: Vec::new(),
+            side: Vec::new(),
         })
     }
 
@@ -109,19 +117,61 @@ impl WsClient {
 
     /// Waits for the next frame whose event is `event`, keeping others for later.
     pub async fn expect(&mut self, event: &str) -> anyhow::Result<Value> {
-        if let Some(index) = self.backlog.iter().position(|f| f["event"] == event) {
+        self.expect_where(event, |_| true).await
+    }
+
+    /// Waits for the next frame with `event` whose frame satisfies `wanted`, keeping others.
+    pub async fn expect_where(
+        &mut self,
+        event: &str,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let matches = |f: &Value| f["event"] == event && wanted(f);
+        if let Some(index) = self.backlog.iter().position(matches) {
             return Ok(self.backlog.remove(index));
         }
+        if let Some(index) = self.side.iter().position(matches) {
+            return Ok(self.side.remove(index));
+        }
         loop {
-            let frame = self.read().await?;
-            if frame["event"] == event {
+            let frame = self.read_any().await?;
+            if matches(&frame) {
                 return Ok(frame);
             }
+            self.keep(frame);
+        }
+    }
+
+    /// Frames read but not yet expected, in order.
+    pub fn backlog(&self) -> &[Value] {
+        &self.backlog
+    }
+
+    /// Side-channel frames received so far (taken).
+    pub fn badges(&mut self) -> Vec<Value> {
+        std::mem::take(&mut self.side)
+    }
+
+    /// Reads whatever arrives within `within` into the backlog and side channel.
+    pub async fn drain_for(&mut self, within: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + within;
+        while let Ok(frame) = tokio::time::timeout_at(deadline, self.read_any()).await {
+            let frame = frame?;
+            self.keep(frame);
+        }
+        Ok(())
+    }
+
+    fn keep(&mut self, frame: Value) {
+        if SIDE.iter().any(|e| frame["event"] == *e) {
+            self.side.push(frame);
+        } else {
             self.backlog.push(frame);
         }
     }
 
-    /// Whether a frame arrives within `within` (consumes it into the backlog).
+    /// Whether a frame (other than a side-channel one) arrives within `within` (consumes it into
+    /// the backlog).
     pub async fn quiet_for(&mut self, within: Duration) -> anyhow::Result<bool> {
         match tokio::time::timeout(within, self.read()).await {
             Err(_) => Ok(true),
@@ -179,7 +229,19 @@ impl WsClient {
         Ok(())
     }
 
+    /// The next frame that is not a side-channel one (those are kept).
     async fn read(&mut self) -> anyhow::Result<Value> {
+        loop {
+            let frame = self.read_any().await?;
+            if SIDE.iter().any(|e| frame["event"] == *e) {
+                self.side.push(frame);
+            } else {
+                return Ok(frame);
+            }
+        }
+    }
+
+    async fn read_any(&mut self) -> anyhow::Result<Value> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let next = tokio::time::timeout_at(deadline, self.stream.next())

@@ -238,6 +238,7 @@ pub(crate) async fn remove_member(ctx: &Ctx) -> Result<Reply, ApiError> {
         return Err(ApiError::not_found("Member"));
     }
     tracing::info!(conversation = %id, "member removed");
+    ctx.state.app.bus.left(id, target);
     Ok(Reply::no_content())
 }
 

@@ -52,6 +52,6 @@ pub(crate) async fn page(ctx: &Ctx) -> Result<Reply, ApiError> {
         .last()
         .filter(|_| has_more || forward)
         .map(|m| m.seq.to_string());
-    let items: Vec<MessageView> = page.iter().map(MessageView::from).collect();
+    let items = MessageView::page(&conn, &page).await?;
     Ok(views::page(&items, PageMeta { cursor, has_more }))
 }

@@ -1,9 +1,12 @@
 //! `POST /api/conversations/{id}/messages`: a send over REST, through the same persister path as
 //! a WebSocket send. Answers only after the message is committed: 201 with the new message, 200
-//! with the original when the `clientMessageId` was already used by this sender here.
+//! with the original when the `clientMessageId` was already used by this sender here. Also the
+//! changes to one message (`PATCH`, `DELETE`), through the same persister path as their WebSocket
+//! events, and its read receipts.
 
 use hyper::StatusCode;
-use parley_persister::writer::{NewMessage, Outcome, SubmitError, Verdict};
+use parley_persister::store::{messages, receipts};
+use parley_persister::writer::{ChangeOutcome, NewMessage, Outcome, SubmitError, Verdict};
 use parley_shared::policy::Action;
 use parley_shared::send::{self, SendFields};
 use parley_shared::{ConversationId, ErrorBody, ErrorCode, MessageId};
@@ -11,8 +14,9 @@ use serde::Deserialize;
 
 use super::error::{ApiError, Problems};
 use super::request::Ctx;
-use super::views::{self, MessageView, Reply};
+use super::views::{self, MessageView, PageMeta, ReceiptView, Reply};
 use crate::authz::authorize;
+use crate::changes::{self, Asked};
 use crate::limits::Key;
 
 #[derive(Debug, Deserialize)]
@@ -108,4 +112,78 @@ async fn send_inner(ctx: &Ctx) -> Result<Reply, ApiError> {
             ))
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditRequest {
+    content: String,
+}
+
+/// `PATCH /api/messages/{messageId}`: the edited message, after commit.
+pub(crate) async fn edit(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let request: EditRequest = ctx.json()?;
+    change(
+        ctx,
+        Asked::Edit {
+            content: request.content,
+        },
+    )
+    .await
+}
+
+/// `DELETE /api/messages/{messageId}`: the deleted message (empty content, `deletedAt`), after
+/// commit. Deleting again answers the same.
+pub(crate) async fn delete(ctx: &Ctx) -> Result<Reply, ApiError> {
+    change(ctx, Asked::Delete).await
+}
+
+async fn change(ctx: &Ctx, asked: Asked) -> Result<Reply, ApiError> {
+    let me = ctx.caller()?.user;
+    let request = changes::prepare(&ctx.state, me, ctx.param("messageId"), asked)
+        .await
+        .map_err(ApiError)?;
+    let outcome = ctx
+        .state
+        .app
+        .persister
+        .submit_change(request)
+        .map_err(|error| ApiError(changes::submit_error(error)))?
+        .await
+        .unwrap_or_else(|_| ChangeOutcome::Failed("persister stopped".to_owned()));
+    match outcome {
+        ChangeOutcome::Applied(change) => Ok(views::data(
+            StatusCode::OK,
+            &MessageView::with_reactions(&change.message, &change.reactions),
+        )),
+        other => Err(ApiError(changes::outcome_error(&other).unwrap_or_else(
+            || ErrorBody::new(ErrorCode::InternalError, "Unexpected outcome"),
+        ))),
+    }
+}
+
+/// Most readers listed by `GET /api/messages/{id}/receipts` (a group holds at most
+/// `chat.max_group_members`).
+const MAX_RECEIPTS: i64 = 1000;
+
+/// `GET /api/messages/{messageId}/receipts`: who read it, for members of its stored conversation.
+pub(crate) async fn receipts(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let me = ctx.caller()?.user;
+    let id: MessageId = ctx.id_param("messageId", "Message")?;
+    let conn = ctx.conn().await?;
+    let conversation = messages::conversation_of(&conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Message"))?;
+    authorize(&conn, me, conversation, Action::Read)
+        .await
+        .map_err(|_| ApiError::not_found("Message"))?;
+    let list = receipts::for_message(&conn, id, MAX_RECEIPTS).await?;
+    let items: Vec<ReceiptView> = list.iter().map(ReceiptView::from).collect();
+    Ok(views::page(
+        &items,
+        PageMeta {
+            cursor: None,
+            has_more: false,
+        },
+    ))
 }

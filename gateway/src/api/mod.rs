@@ -141,6 +141,9 @@ async fn dispatch(op: Op, ctx: &Ctx) -> Result<Reply, ApiError> {
         Op::RemoveMember => conversations::remove_member(ctx).await,
         Op::History => history::page(ctx).await,
         Op::Send => messages::send(ctx).await,
+        Op::EditMessage => messages::edit(ctx).await,
+        Op::DeleteMessage => messages::delete(ctx).await,
+        Op::Receipts => messages::receipts(ctx).await,
         Op::OpenApi => Ok(openapi::serve()),
     }
 }

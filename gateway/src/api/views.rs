@@ -4,6 +4,8 @@
 use hyper::StatusCode;
 use parley_persister::store::conversations::{Member, Membership, Summary};
 use parley_persister::store::messages::Message;
+use parley_persister::store::reactions::Reaction;
+use parley_persister::store::receipts::Receipt;
 use parley_persister::store::users::User;
 use parley_shared::policy::{ConversationKind, Role};
 use parley_shared::time::serde_ts;
@@ -172,6 +174,53 @@ pub(crate) struct MessageView {
     pub(crate) edited_at: Option<OffsetDateTime>,
     #[serde(with = "serde_ts::option")]
     pub(crate) deleted_at: Option<OffsetDateTime>,
+    /// Each emoji with who reacted, in the order first used.
+    pub(crate) reactions: Vec<ReactionView>,
+}
+
+/// One emoji on a message.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ReactionView {
+    pub(crate) emoji: String,
+    pub(crate) count: i64,
+    pub(crate) user_ids: Vec<UserId>,
+}
+
+impl From<&Reaction> for ReactionView {
+    fn from(r: &Reaction) -> Self {
+        Self {
+            emoji: r.emoji.clone(),
+            count: r.count,
+            user_ids: r.user_ids.clone(),
+        }
+    }
+}
+
+impl MessageView {
+    /// The message with its reactions.
+    pub(crate) fn with_reactions(message: &Message, reactions: &[Reaction]) -> Self {
+        Self {
+            reactions: reactions.iter().map(ReactionView::from).collect(),
+            ..Self::from(message)
+        }
+    }
+
+    /// A page of messages, with the reactions of each (one query for the page).
+    pub(crate) async fn page(
+        conn: &parley_persister::store::Conn,
+        messages: &[Message],
+    ) -> Result<Vec<Self>, parley_persister::DbError> {
+        let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
+        let reactions = parley_persister::store::reactions::for_messages(conn, &ids).await?;
+        Ok(messages
+            .iter()
+            .map(|m| match reactions.get(&m.id) {
+                Some(list) => Self::with_reactions(m, list),
+                None => Self::from(m),
+            })
+            .collect())
+    }
 }
 
 impl From<&Message> for MessageView {
@@ -188,6 +237,29 @@ impl From<&Message> for MessageView {
             created_at: m.created_at,
             edited_at: m.edited_at,
             deleted_at: m.deleted_at,
+            reactions: Vec::new(),
+        }
+    }
+}
+
+/// One reader of a message.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ReceiptView {
+    pub(crate) user_id: UserId,
+    pub(crate) username: String,
+    pub(crate) display_name: String,
+    #[serde(with = "serde_ts::option")]
+    pub(crate) read_at: Option<OffsetDateTime>,
+}
+
+impl From<&Receipt> for ReceiptView {
+    fn from(r: &Receipt) -> Self {
+        Self {
+            user_id: r.user_id,
+            username: r.username.clone(),
+            display_name: r.display_name.clone(),
+            read_at: r.read_at,
         }
     }
 }

@@ -6,7 +6,8 @@ use parley_shared::{ErrorBody, ErrorCode};
 use serde::Serialize;
 use simd_json::BorrowedValue;
 use simd_json::prelude::{
-    TypedScalarValue, ValueAsObject, ValueAsScalar, ValueObjectAccess, ValueObjectAccessAsScalar,
+    TypedScalarValue, ValueAsArray, ValueAsObject, ValueAsScalar, ValueObjectAccess,
+    ValueObjectAccessAsScalar,
 };
 
 /// Close codes Parley sends, and what a client should do.
@@ -40,12 +41,42 @@ const MAX_DEPTH: usize = 8;
 /// A parsed client event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ClientEvent {
-    Auth { token: String },
+    Auth {
+        token: String,
+    },
     Ping,
     Send(SendData),
-    Subscribe { conversation_id: String },
-    Unsubscribe { conversation_id: String },
+    Subscribe {
+        conversation_id: String,
+    },
+    Unsubscribe {
+        conversation_id: String,
+    },
+    Edit {
+        message_id: String,
+        content: String,
+    },
+    Delete {
+        message_id: String,
+    },
+    React {
+        message_id: String,
+        emoji: String,
+        add: bool,
+    },
+    Read {
+        conversation_id: String,
+        seq: i64,
+    },
+    Typing {
+        conversation_id: String,
+        start: bool,
+    },
+    Sync(Vec<(String, i64)>),
 }
+
+/// Most conversations in one `sync:request`.
+pub(crate) const MAX_SYNC_CONVERSATIONS: usize = 100;
 
 /// `message:send` data, unvalidated (validation is shared with REST).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +204,88 @@ pub(crate) fn parse(buf: &mut [u8]) -> Result<(Option<String>, ClientEvent), Box
                 ClientEvent::Unsubscribe { conversation_id }
             }
         }
+        "message:edit" => {
+            fields(&["messageId", "content"])?;
+            ClientEvent::Edit {
+                message_id: string("messageId", true)?.unwrap_or_default(),
+                content: string("content", true)?.unwrap_or_default(),
+            }
+        }
+        "message:delete" => {
+            fields(&["messageId"])?;
+            ClientEvent::Delete {
+                message_id: string("messageId", true)?.unwrap_or_default(),
+            }
+        }
+        "message:react" => {
+            fields(&["messageId", "emoji", "action"])?;
+            let add = match string("action", false)?.as_deref() {
+                None | Some("add") => true,
+                Some("remove") => false,
+                Some(_) => {
+                    return Err(fail(
+                        invalid("action", "must be \"add\" or \"remove\""),
+                        None,
+                    ));
+                }
+            };
+            ClientEvent::React {
+                message_id: string("messageId", true)?.unwrap_or_default(),
+                emoji: string("emoji", true)?.unwrap_or_default(),
+                add,
+            }
+        }
+        "receipt:read" => {
+            fields(&["conversationId", "seq"])?;
+            let seq = data
+                .and_then(|d| d.get("seq"))
+                .and_then(|v| v.as_i64())
+                .filter(|seq| *seq > 0)
+                .ok_or_else(|| fail(invalid("seq", "must be a positive integer"), None))?;
+            ClientEvent::Read {
+                conversation_id: string("conversationId", true)?.unwrap_or_default(),
+                seq,
+            }
+        }
+        "typing:start" | "typing:stop" => {
+            fields(&["conversationId"])?;
+            ClientEvent::Typing {
+                conversation_id: string("conversationId", true)?.unwrap_or_default(),
+                start: event == "typing:start",
+            }
+        }
+        "sync:request" => {
+            fields(&["conversations"])?;
+            let list = data
+                .and_then(|d| d.get("conversations"))
+                .and_then(|v| v.as_array())
+                .ok_or_else(|| fail(invalid("conversations", "must be an array"), None))?;
+            if list.len() > MAX_SYNC_CONVERSATIONS {
+                return Err(fail(
+                    invalid("conversations", "lists at most 100 conversations"),
+                    None,
+                ));
+            }
+            let mut wanted = Vec::with_capacity(list.len());
+            for item in list {
+                let conversation = item.get_str("conversationId");
+                let last = item
+                    .get("lastSeq")
+                    .and_then(|v| v.as_i64())
+                    .filter(|s| *s >= 0);
+                let (Some(conversation), Some(last)) = (conversation, last) else {
+                    return Err(fail(
+                        invalid(
+                            "conversations",
+                            "items are {conversationId: string, lastSeq: integer >= 0}",
+                        ),
+                        None,
+                    ));
+                };
+                wanted.push((conversation.to_owned(), last));
+            }
+            ClientEvent::Sync(wanted)
+        }
         other => {
             return Err(fail(
                 ErrorBody::new(
@@ -278,6 +391,21 @@ pub(crate) fn encode_sent(id: Option<&str>, client_message_id: &str, message_jso
     out.extend_from_slice(br#","message":"#);
     out.extend_from_slice(message_json);
     out.extend_from_slice(b"}}");
+    Bytes::from(out)
+}
+
+/// `{"event", "id"?, "data"}` around already-encoded `data`.
+pub(crate) fn encode_raw(event: &str, id: Option<&str>, data: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(data.len() + event.len() + 48);
+    out.extend_from_slice(br#"{"event":"#);
+    out.extend_from_slice(&serde_json::to_vec(event).expect("a string serialises"));
+    if let Some(id) = id {
+        out.extend_from_slice(br#","id":"#);
+        out.extend_from_slice(&serde_json::to_vec(id).expect("a string serialises"));
+    }
+    out.extend_from_slice(br#","data":"#);
+    out.extend_from_slice(data);
+    out.push(b'}');
     Bytes::from(out)
 }
 

@@ -1,17 +1,20 @@
-//! One shard's WebSocket registry: live sessions by connection and by user, delivery of fan-out
-//! events to the local members' connections (in inbox order, so per conversation in `seq` order),
-//! and the shard's part of shutdown.
+//! One shard's WebSocket registry: live sessions by connection, by user and by subscribed
+//! conversation; delivery of fan-out events to the local connections (in inbox order, so per
+//! conversation in `seq` order); the unread counts of the users connected here, with their
+//! badges; and the shard's part of shutdown.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Duration;
 
-use parley_shared::{ErrorBody, ErrorCode, SessionId, UserId};
+use bytes::Bytes;
+use parley_shared::{ConversationId, ErrorBody, ErrorCode, SessionId, UserId};
 use tokio::sync::Notify;
 
 use super::codec::{self, close};
 use super::outbox::{Class, Outbox};
+use super::unread::Unread;
 use crate::fanout::Delivery;
 
 /// What the hub knows of one live session.
@@ -29,6 +32,8 @@ pub(crate) struct SessionHandle {
     pub(crate) draining: Cell<bool>,
     /// When the reader last handled a frame.
     pub(crate) last_frame: Cell<tokio::time::Instant>,
+    /// Conversations this connection subscribed to (typing goes to subscribers only).
+    pub(crate) subscriptions: RefCell<HashSet<ConversationId>>,
 }
 
 impl SessionHandle {
@@ -42,6 +47,7 @@ impl SessionHandle {
             answered: Notify::new(),
             draining: Cell::new(false),
             last_frame: Cell::new(tokio::time::Instant::now()),
+            subscriptions: RefCell::new(HashSet::new()),
         }
     }
 
@@ -62,6 +68,10 @@ pub(crate) struct Hub {
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     sessions: RefCell<HashMap<u64, Rc<SessionHandle>>>,
     by_user: RefCell<HashMap<UserId, Vec<u64>>>,
+    by_conversation: RefCell<HashMap<ConversationId, Vec<u64>>>,
+    unread: RefCell<Unread>,
+    /// Users whose unread state must be (re)loaded from the database.
+    to_load: RefCell<Vec<UserId>>,
     emptied: Notify,
     draining: Cell<bool>,
 }
@@ -73,6 +83,9 @@ impl Hub {
             metrics,
             sessions: RefCell::default(),
             by_user: RefCell::default(),
+            by_conversation: RefCell::default(),
+            unread: RefCell::default(),
+            to_load: RefCell::default(),
             emptied: Notify::new(),
             draining: Cell::new(false),
         }
@@ -89,12 +102,83 @@ impl Hub {
         }
     }
 
-    /// Records that `conn` now acts for `user` (after authentication).
+    /// Records that `conn` now acts for `user` (after authentication). The user's unread state
+    /// is queued for loading if this shard did not track them yet.
     pub(crate) fn bind_user(&self, conn: u64, user: UserId) {
         let mut by_user = self.by_user.borrow_mut();
         let conns = by_user.entry(user).or_default();
         if !conns.contains(&conn) {
             conns.push(conn);
+        }
+        if self.unread.borrow_mut().track(user) {
+            self.to_load.borrow_mut().push(user);
+        }
+    }
+
+    /// Users whose unread state should be loaded now (taken: the caller loads them).
+    pub(crate) fn take_loads(&self) -> Vec<UserId> {
+        std::mem::take(&mut *self.to_load.borrow_mut())
+    }
+
+    /// The stored unread state of `user` arrived.
+    pub(crate) fn unread_loaded(&self, user: UserId, rows: &[(ConversationId, i64, i64)]) {
+        self.unread.borrow_mut().loaded(user, rows);
+        self.flush_badges();
+    }
+
+    /// Adds `conn` to the subscribers of `conversation` (membership already checked).
+    pub(crate) fn subscribe(&self, conn: u64, conversation: ConversationId) {
+        let conns = &mut *self.by_conversation.borrow_mut();
+        let list = conns.entry(conversation).or_default();
+        if !list.contains(&conn) {
+            list.push(conn);
+        }
+    }
+
+    /// Removes `conn` from the subscribers of `conversation`.
+    pub(crate) fn unsubscribe(&self, conn: u64, conversation: ConversationId) {
+        let conns = &mut *self.by_conversation.borrow_mut();
+        if let Some(list) = conns.get_mut(&conversation) {
+            list.retain(|c| *c != conn);
+            if list.is_empty() {
+                conns.remove(&conversation);
+            }
+        }
+    }
+
+    /// Sends every changed unread count as `notification:badge` to the user's connections here.
+    pub(crate) fn flush_badges(&self) {
+        let badges = {
+            let mut unread = self.unread.borrow_mut();
+            if !unread.has_badges() {
+                return;
+            }
+            unread.take_badges()
+        };
+        for badge in badges {
+            let frame = codec::encode(
+                "notification:badge",
+                None,
+                serde_json::json!({
+                    "conversationId": badge.conversation,
+                    "unreadCount": badge.unread,
+                    "totalUnread": badge.total,
+                }),
+            );
+            self.to_user(badge.user, None, &frame, Class::Durable);
+        }
+    }
+
+    /// Queues `frame` on every connection of `user` here but `except`.
+    fn to_user(&self, user: UserId, except: Option<u64>, frame: &Bytes, class: Class) {
+        let sessions = self.sessions.borrow();
+        for conn in self.by_user.borrow().get(&user).into_iter().flatten() {
+            if Some(*conn) == except {
+                continue;
+            }
+            if let Some(session) = sessions.get(conn) {
+                session.outbox.push(class, frame.clone());
+            }
         }
     }
 
@@ -111,8 +195,12 @@ impl Hub {
                 conns.retain(|c| *c != conn);
                 if conns.is_empty() {
                     by_user.remove(&user);
+                    self.unread.borrow_mut().forget(user);
                 }
             }
+        }
+        for conversation in session.subscriptions.borrow().iter() {
+            self.unsubscribe(conn, *conversation);
         }
         if self.sessions.borrow().is_empty() {
             self.emptied.notify_waiters();
@@ -133,6 +221,9 @@ impl Hub {
     pub(crate) fn deliver(&self, delivery: &Delivery) {
         match delivery {
             Delivery::Message {
+                conversation,
+                sender,
+                seq,
                 recipients,
                 received,
                 message_json,
@@ -142,30 +233,108 @@ impl Hub {
                     .as_ref()
                     .filter(|o| o.shard == self.shard)
                     .map(|o| o.conn);
-                let sessions = self.sessions.borrow();
-                let by_user = self.by_user.borrow();
-                for user in recipients.iter() {
-                    for conn in by_user.get(user).into_iter().flatten() {
-                        let Some(session) = sessions.get(conn) else {
-                            continue;
-                        };
-                        if Some(*conn) == origin_conn {
-                            continue;
+                {
+                    let sessions = self.sessions.borrow();
+                    let by_user = self.by_user.borrow();
+                    for user in recipients.iter() {
+                        for conn in by_user.get(user).into_iter().flatten() {
+                            let Some(session) = sessions.get(conn) else {
+                                continue;
+                            };
+                            if Some(*conn) == origin_conn {
+                                continue;
+                            }
+                            session.outbox.push(Class::Durable, received.clone());
                         }
-                        session.outbox.push(Class::Durable, received.clone());
+                    }
+                    // The sender's own ack comes from the same ordered stream.
+                    if let (Some(origin), Some(conn)) = (origin, origin_conn)
+                        && let Some(session) = sessions.get(&conn)
+                    {
+                        let frame = codec::encode_sent(
+                            origin.request.as_deref(),
+                            &origin.client_message_id,
+                            message_json,
+                        );
+                        session.outbox.push(Class::Durable, frame);
+                        session.answered_one();
                     }
                 }
-                // The sender's own ack comes from the same ordered stream.
+                let reload =
+                    self.unread
+                        .borrow_mut()
+                        .message(*conversation, recipients, *sender, *seq);
+                self.to_load.borrow_mut().extend(reload);
+            }
+            Delivery::Changed {
+                recipients,
+                event,
+                data,
+                frame,
+                origin,
+            } => {
+                let origin_conn = origin
+                    .as_ref()
+                    .filter(|o| o.shard == self.shard)
+                    .map(|o| o.conn);
+                for user in recipients.iter() {
+                    self.to_user(*user, origin_conn, frame, Class::Durable);
+                }
                 if let (Some(origin), Some(conn)) = (origin, origin_conn)
-                    && let Some(session) = sessions.get(&conn)
+                    && let Some(session) = self.sessions.borrow().get(&conn)
                 {
-                    let frame = codec::encode_sent(
-                        origin.request.as_deref(),
-                        &origin.client_message_id,
-                        message_json,
-                    );
-                    session.outbox.push(Class::Durable, frame);
+                    let ack = codec::encode_raw(event, origin.request.as_deref(), data);
+                    session.outbox.push(Class::Durable, ack);
                     session.answered_one();
+                }
+            }
+            Delivery::Reply {
+                conn,
+                frame,
+                answers,
+            } => {
+                if let Some(session) = self.sessions.borrow().get(conn) {
+                    session.outbox.push(Class::Durable, frame.clone());
+                    if *answers {
+                        session.answered_one();
+                    }
+                }
+            }
+            Delivery::Read {
+                conversation,
+                reader,
+                seq,
+                last_seq,
+                notices,
+            } => {
+                self.unread
+                    .borrow_mut()
+                    .read(*conversation, *reader, *seq, *last_seq);
+                for (user, frame) in notices {
+                    self.to_user(*user, None, frame, Class::Durable);
+                }
+            }
+            Delivery::Left { conversation, user } => {
+                self.unread.borrow_mut().left(*conversation, *user);
+            }
+            Delivery::Ephemeral {
+                conversation,
+                user,
+                frame,
+            } => {
+                let sessions = self.sessions.borrow();
+                for conn in self
+                    .by_conversation
+                    .borrow()
+                    .get(conversation)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(session) = sessions.get(conn)
+                        && session.user.get() != Some(*user)
+                    {
+                        session.outbox.push(Class::Ephemeral, frame.clone());
+                    }
                 }
             }
             Delivery::Revoked { session } => {

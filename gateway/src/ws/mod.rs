@@ -2,10 +2,12 @@
 //! a session on this shard. Frames are the protocol v1 of `docs/protocol.md`.
 
 pub(crate) mod codec;
+mod events;
 mod framed;
 pub(crate) mod hub;
 pub(crate) mod outbox;
 mod session;
+mod unread;
 
 use std::net::SocketAddr;
 use std::rc::Rc;

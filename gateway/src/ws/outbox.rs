@@ -16,8 +16,7 @@ use super::codec::close;
 pub(crate) enum Class {
     /// Must arrive, in order, or the connection is closed for a resync.
     Durable,
-    /// May be dropped under pressure (typing, presence: their events arrive with issue 6).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// May be dropped under pressure (typing, presence).
     Ephemeral,
 }
 
@@ -45,6 +44,8 @@ struct State {
 pub(crate) struct Outbox {
     state: RefCell<State>,
     ready: Notify,
+    /// Woken when the writer takes frames (room appeared).
+    drained: Notify,
     max_frames: usize,
     max_bytes: usize,
     dropped: Cell<u64>,
@@ -59,6 +60,7 @@ impl Outbox {
         Self {
             state: RefCell::new(State::default()),
             ready: Notify::new(),
+            drained: Notify::new(),
             max_frames,
             max_bytes,
             dropped: Cell::new(0),
@@ -145,6 +147,24 @@ impl Outbox {
             .and_then(|c| c.as_ref().map(|(code, _)| *code))
     }
 
+    /// Waits until at most half the queue's bounds are in use (or the connection is closing):
+    /// a long answer (sync pages) paces itself to the client instead of overflowing the queue.
+    pub(crate) async fn room(&self) {
+        loop {
+            let drained = self.drained.notified();
+            {
+                let state = self.state.borrow();
+                if state.close.is_some()
+                    || (state.frames.len() <= self.max_frames / 2
+                        && state.bytes <= self.max_bytes / 2)
+                {
+                    return;
+                }
+            }
+            drained.await;
+        }
+    }
+
     /// Ephemeral frames dropped so far.
     pub(crate) fn dropped(&self) -> u64 {
         self.dropped.get()
@@ -157,7 +177,9 @@ impl Outbox {
                 let mut state = self.state.borrow_mut();
                 if !state.frames.is_empty() {
                     state.bytes = 0;
-                    return Next::Frames(state.frames.drain(..).collect());
+                    let frames = state.frames.drain(..).collect();
+                    self.drained.notify_waiters();
+                    return Next::Frames(frames);
                 }
                 if let Some(close) = &state.close {
                     return Next::Close(close.clone());

@@ -3,8 +3,7 @@
 //! writer (drains the outbox, one write per burst, and enforces the auth timeout and token
 //! expiry). Events are handled in the reader, one at a time, in arrival order.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use std::cell::Cell;
 use std::convert::Infallible;
 use std::rc::Rc;
 use std::time::Duration;
@@ -12,7 +11,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use fastwebsockets::{Frame, OpCode, WebSocketError};
 use parley_persister::writer::{NewMessage, SocketOrigin, SubmitError};
-use parley_shared::policy::Action;
 use parley_shared::send::{self, SendFields};
 use parley_shared::time::format_timestamp;
 use parley_shared::{ConversationId, ErrorBody, ErrorCode, MessageId, SessionId, UserId};
@@ -20,15 +18,13 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 
 use super::codec::{self, ClientEvent, SendData, close};
+use super::events;
 use super::framed::{self, FrameLimited};
 use super::hub::SessionHandle;
 use super::outbox::{self, Class, Next};
-use crate::authz::{AuthzError, authorize};
+use crate::changes::Asked;
 use crate::limits::Key;
 use crate::shard::ShardState;
-
-/// Most conversations one connection may subscribe to.
-const MAX_SUBSCRIPTIONS: usize = 1024;
 
 /// Who the connection acts for, from a verified access token.
 #[derive(Debug, Clone, Copy)]
@@ -44,7 +40,6 @@ pub(crate) struct Session {
     pub(crate) state: Rc<ShardState>,
     pub(crate) handle: Rc<SessionHandle>,
     pub(crate) authed: Cell<Option<Authed>>,
-    subscriptions: RefCell<HashSet<ConversationId>>,
 }
 
 impl Session {
@@ -53,15 +48,14 @@ impl Session {
             state,
             handle,
             authed: Cell::new(None),
-            subscriptions: RefCell::new(HashSet::new()),
         }
     }
 
-    fn push(&self, frame: Bytes) {
+    pub(crate) fn push(&self, frame: Bytes) {
         self.handle.outbox.push(Class::Durable, frame);
     }
 
-    fn fail(&self, event: &str, id: Option<&str>, body: ErrorBody) {
+    pub(crate) fn fail(&self, event: &str, id: Option<&str>, body: ErrorBody) {
         self.push(codec::encode_error(event, id, None, &body));
     }
 
@@ -107,6 +101,7 @@ impl Session {
                 }
                 self.handle.user.set(Some(authed.user));
                 self.state.hub.bind_user(self.handle.conn, authed.user);
+                crate::shard::load_unread(&self.state.hub, &self.state.pool);
             }
         }
         // A renewed token may come from another login of the same user: follow it.
@@ -306,11 +301,50 @@ async fn dispatch(session: &Rc<Session>, buf: &mut [u8]) {
         ClientEvent::Ping => session.push(codec::encode("pong", id, serde_json::json!({}))),
         ClientEvent::Send(data) => send(session, authed.user, id, data),
         ClientEvent::Subscribe { conversation_id } => {
-            subscribe(session, authed.user, id, &conversation_id, true).await
+            events::subscribe(session, authed.user, id, &conversation_id, true).await
         }
         ClientEvent::Unsubscribe { conversation_id } => {
-            subscribe(session, authed.user, id, &conversation_id, false).await
+            events::subscribe(session, authed.user, id, &conversation_id, false).await
         }
+        ClientEvent::Edit {
+            message_id,
+            content,
+        } => {
+            events::change(
+                session,
+                authed.user,
+                id,
+                &message_id,
+                Asked::Edit { content },
+            )
+            .await
+        }
+        ClientEvent::Delete { message_id } => {
+            events::change(session, authed.user, id, &message_id, Asked::Delete).await
+        }
+        ClientEvent::React {
+            message_id,
+            emoji,
+            add,
+        } => {
+            events::change(
+                session,
+                authed.user,
+                id,
+                &message_id,
+                Asked::React { emoji, add },
+            )
+            .await
+        }
+        ClientEvent::Read {
+            conversation_id,
+            seq,
+        } => events::read(session, authed.user, id, &conversation_id, seq),
+        ClientEvent::Typing {
+            conversation_id,
+            start,
+        } => events::typing(session, authed.user, id, &conversation_id, start),
+        ClientEvent::Sync(wanted) => events::sync(session, authed.user, id, wanted).await,
     }
 }
 
@@ -383,59 +417,17 @@ fn send(session: &Rc<Session>, user: UserId, id: Option<&str>, data: SendData) {
         .persister
         .submit_from_socket(message, origin)
     {
-        Ok(()) => session.handle.pending.set(session.handle.pending.get() + 1),
+        Ok(()) => {
+            session.handle.pending.set(session.handle.pending.get() + 1);
+            // Sending ends the sender's typing indicator there.
+            events::stop_typing(session, conversation, user);
+        }
         Err(SubmitError::Overloaded) => error(
             ErrorBody::new(ErrorCode::Overloaded, "Server busy, retry shortly").with_retry_after(1),
         ),
         Err(SubmitError::Stopped) => {
             error(ErrorBody::new(ErrorCode::Overloaded, "Server shutting down").with_retry_after(1))
         }
-    }
-}
-
-async fn subscribe(session: &Rc<Session>, user: UserId, id: Option<&str>, raw: &str, on: bool) {
-    let not_found = || ErrorBody::new(ErrorCode::NotFound, "Conversation not found");
-    let Ok(conversation) = raw.parse::<ConversationId>() else {
-        return session.fail("error", id, not_found());
-    };
-    let reply = if on { "subscribed" } else { "unsubscribed" };
-    if !on {
-        session.subscriptions.borrow_mut().remove(&conversation);
-        return session.push(codec::encode(
-            reply,
-            id,
-            serde_json::json!({"conversationId": conversation}),
-        ));
-    }
-    if session.subscriptions.borrow().len() >= MAX_SUBSCRIPTIONS {
-        return session.fail(
-            "error",
-            id,
-            ErrorBody::new(
-                ErrorCode::ValidationError,
-                "Too many subscriptions on one connection",
-            ),
-        );
-    }
-    let checked = match session.state.pool.get().await {
-        Ok(conn) => authorize(&conn, user, conversation, Action::Read).await,
-        Err(error) => Err(AuthzError::Db(error.into())),
-    };
-    match checked {
-        Ok(_) => {
-            session.subscriptions.borrow_mut().insert(conversation);
-            session.push(codec::encode(
-                reply,
-                id,
-                serde_json::json!({"conversationId": conversation}),
-            ));
-        }
-        Err(AuthzError::NotFound | AuthzError::Denied(_)) => session.fail("error", id, not_found()),
-        Err(AuthzError::Db(error)) => session.fail(
-            "error",
-            id,
-            ErrorBody::new(error.code(), "Database unavailable"),
-        ),
     }
 }
 

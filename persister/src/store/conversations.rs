@@ -384,3 +384,23 @@ pub async fn remove_member(
     tx.commit().await?;
     Ok(Some(removed))
 }
+
+/// Every conversation of `user` with its `last_seq` and the user's read watermark: the unread
+/// counts (`last_seq - last_read_seq`) the gateway keeps current for a connected user.
+pub async fn read_states(
+    conn: &Conn,
+    user: UserId,
+) -> Result<Vec<(ConversationId, i64, i64)>, DbError> {
+    let statement = conn
+        .prepare_cached(
+            "SELECT m.conversation_id, c.last_seq, m.last_read_seq
+             FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
+             WHERE m.user_id = $1",
+        )
+        .await?;
+    let rows = conn.query(&statement, &[&user.0]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| (ConversationId(r.get(0)), r.get(1), r.get(2)))
+        .collect())
+}

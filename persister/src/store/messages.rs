@@ -85,3 +85,47 @@ pub async fn page_after(
         .await?;
     Ok(rows.iter().map(|r| from_row(r, 0)).collect())
 }
+
+/// The stored conversation of message `id` (what every check on the message uses), if it exists.
+pub async fn conversation_of(
+    conn: &Conn,
+    id: MessageId,
+) -> Result<Option<ConversationId>, DbError> {
+    let statement = conn
+        .prepare_cached("SELECT conversation_id FROM messages WHERE id = $1")
+        .await?;
+    let row = conn.query_opt(&statement, &[&id.0]).await?;
+    Ok(row.map(|r| ConversationId(r.get(0))))
+}
+
+/// One message by id.
+pub async fn get(conn: &Conn, id: MessageId) -> Result<Option<Message>, DbError> {
+    let statement = conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE id = $1"))
+        .await?;
+    let row = conn.query_opt(&statement, &[&id.0]).await?;
+    Ok(row.map(|r| from_row(&r, 0)))
+}
+
+/// Messages of `conversation` with `seq <= upto` changed (edited, deleted, reacted to) since
+/// `since` (`mod_seq >= since`), oldest change first, at most `limit`: what a client holding
+/// messages up to `since` missed about them.
+pub async fn changed_since(
+    conn: &Conn,
+    conversation: ConversationId,
+    since: i64,
+    upto: i64,
+    limit: i64,
+) -> Result<Vec<Message>, DbError> {
+    let statement = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM messages
+             WHERE conversation_id = $1 AND mod_seq >= $2 AND seq <= $3
+             ORDER BY mod_seq, seq LIMIT $4"
+        ))
+        .await?;
+    let rows = conn
+        .query(&statement, &[&conversation.0, &since, &upto, &limit])
+        .await?;
+    Ok(rows.iter().map(|r| from_row(r, 0)).collect())
+}

@@ -4,6 +4,8 @@
 
 pub mod conversations;
 pub mod messages;
+pub mod reactions;
+pub mod receipts;
 pub mod search;
 pub mod sessions;
 pub mod users;

@@ -11,9 +11,13 @@ use std::sync::Arc;
 
 use parley_shared::{ConversationId, UserId};
 
+use tokio::time::Instant;
+
 use super::batch::{self, NewMessage, Verdict};
+use super::change::{self, ChangeOutcome, ChangeRequest};
 use super::indexer::IndexFeed;
-use super::{CommitSink, Job, Outcome, Reply, SinkEvent, WriterSettings};
+use super::reads;
+use super::{ChangeReply, CommitSink, Job, Outcome, Reply, SinkEvent, WriterSettings};
 use crate::PgConfig;
 
 pub(super) struct Lane {
@@ -43,27 +47,77 @@ impl Lane {
         }
     }
 
-    /// Runs until the channel is closed and empty.
+    /// Runs until the channel is closed and empty. Each turn takes whatever is queued (up to
+    /// `max_batch`): the sends commit as one batch, then each change in its own transaction;
+    /// read marks wait up to `read_flush_interval` to be coalesced, then commit together.
     pub(super) async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
-        let mut jobs: Vec<Job> = Vec::with_capacity(self.settings.max_batch);
-        while let Some(first) = queue.recv().await {
-            jobs.push(first);
-            while jobs.len() < self.settings.max_batch {
-                match queue.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
+        let mut sends: Vec<(NewMessage, Reply)> = Vec::with_capacity(self.settings.max_batch);
+        let mut changes: Vec<(ChangeRequest, ChangeReply)> = Vec::new();
+        let mut reads = reads::Pending::default();
+        let mut flush_at: Option<Instant> = None;
+        let mut open = true;
+        while open || !reads.is_empty() {
+            let first = match (open, flush_at) {
+                (false, _) => None,
+                (true, None) => queue.recv().await,
+                (true, Some(at)) => tokio::select! {
+                    biased;
+                    job = queue.recv() => job,
+                    () = tokio::time::sleep_until(at) => {
+                        flush_at = Some(at);
+                        None
+                    }
+                },
+            };
+            if let Some(job) = first {
+                let mut taken = 0;
+                let mut next = Some(job);
+                while let Some(job) = next {
+                    match job {
+                        Job::Send { message, reply } => sends.push((message, reply)),
+                        Job::Change { request, reply } => changes.push((request, reply)),
+                        Job::Read(mark) => {
+                            reads.add(mark);
+                            flush_at.get_or_insert_with(|| {
+                                Instant::now() + self.settings.read_flush_interval
+                            });
+                        }
+                    }
+                    taken += 1;
+                    next = if taken < self.settings.max_batch {
+                        queue.try_recv().ok()
+                    } else {
+                        None
+                    };
                 }
+            } else if open && flush_at.is_none_or(|at| at > Instant::now()) {
+                // `recv` returned None: closed and drained.
+                open = false;
             }
-            let span = tracing::debug_span!("batch", lane = self.index, batch.len = jobs.len());
-            let (outcomes, members) = self.commit_with_retries(&jobs).instrument(span).await;
-            self.answer(jobs.drain(..), outcomes, &members);
+            if !sends.is_empty() {
+                let span =
+                    tracing::debug_span!("batch", lane = self.index, batch.len = sends.len());
+                let (outcomes, members) = self.commit_with_retries(&sends).instrument(span).await;
+                self.answer(sends.drain(..).map(|(_, reply)| reply), outcomes, &members);
+            }
+            for (request, reply) in changes.drain(..) {
+                let span = tracing::debug_span!("change", lane = self.index);
+                let outcome = self.change_with_retries(&request).instrument(span).await;
+                self.answer_change(outcome, reply);
+            }
+            if !reads.is_empty() && (!open || flush_at.is_some_and(|at| at <= Instant::now())) {
+                flush_at = None;
+                let span = tracing::debug_span!("reads", lane = self.index, marks = reads.len());
+                let marks = reads.take();
+                self.flush_reads(&marks).instrument(span).await;
+            }
         }
     }
 
     /// Fan-out first (in commit order), then the direct answers.
     fn answer(
         &self,
-        jobs: impl Iterator<Item = Job>,
+        replies: impl Iterator<Item = Reply>,
         outcomes: Vec<Outcome>,
         members: &HashMap<ConversationId, Vec<UserId>>,
     ) {
@@ -71,8 +125,8 @@ impl Lane {
         let mut tops: HashMap<ConversationId, i64> = HashMap::new();
         let mut events = Vec::new();
         let mut direct = Vec::new();
-        for (job, outcome) in jobs.zip(outcomes) {
-            let (origin, outcome) = match job.reply {
+        for (reply, outcome) in replies.zip(outcomes) {
+            let (origin, outcome) = match reply {
                 Reply::Socket(origin) => (Some(origin), outcome),
                 Reply::Direct(reply) => {
                     // Only a new message also goes to the fan-out; nothing else needs a copy.
@@ -128,9 +182,9 @@ impl Lane {
 
     async fn commit_with_retries(
         &mut self,
-        jobs: &[Job],
+        jobs: &[(NewMessage, Reply)],
     ) -> (Vec<Outcome>, HashMap<ConversationId, Vec<UserId>>) {
-        let messages: Vec<&NewMessage> = jobs.iter().map(|job| &job.message).collect();
+        let messages: Vec<&NewMessage> = jobs.iter().map(|(message, _)| message).collect();
         let mut attempt = 0;
         loop {
             let error = match self.attempt(&messages).await {
@@ -173,29 +227,7 @@ impl Lane {
         &mut self,
         messages: &[&NewMessage],
     ) -> Result<(Vec<Outcome>, HashMap<ConversationId, Vec<UserId>>), AttemptError> {
-        if self
-            .client
-            .as_ref()
-            .is_none_or(|(client, _)| client.is_closed())
-        {
-            self.client = None;
-            // The batch statements only ever need index lookups, and one plan fits every batch.
-            // Without the first setting a fresh database (no statistics yet) gets plans that scan
-            // whole tables on every batch until autovacuum analyzes them; without the second,
-            // PostgreSQL re-plans the statement for each batch's arrays (about 7 ms of planning
-            // per batch, measured with EXPLAIN ANALYZE on a 200-row batch).
-            let client = super::connect(
-                &self.db,
-                self.settings.connect_timeout,
-                "SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan",
-            )
-            .await
-            .map_err(|e| AttemptError::retry(&e))?;
-            let prepared = batch::prepare(&client)
-                .await
-                .map_err(|e| AttemptError::retry(&e.to_string()))?;
-            self.client = Some((client, prepared));
-        }
+        self.ensure_connected().await?;
         let (client, prepared) = self.client.as_mut().expect("connected just above");
         let started = std::time::Instant::now();
         match batch::commit(client, prepared, messages).await {
@@ -207,24 +239,156 @@ impl Lane {
                 tracing::debug!(?elapsed, "batch committed");
                 Ok((verdicts.into_iter().map(Outcome::Stored).collect(), members))
             }
-            Err(error) => {
-                self.settings.metrics.failed_attempts.inc();
-                let retryable = match error.code() {
-                    // No SQLSTATE: the connection broke (the transaction rolled back, or
-                    // committed and the answer was lost: a retry then finds the rows as duplicates).
-                    None => true,
-                    Some(code) => is_transient(code),
-                };
-                if error.code().is_none()
-                    || self.client.as_ref().is_some_and(|(c, _)| c.is_closed())
-                {
-                    self.client = None;
+            // No SQLSTATE: the connection broke (the transaction rolled back, or committed and the
+            // answer was lost: a retry then finds the rows as duplicates).
+            Err(error) => Err(self.failed(&error)),
+        }
+    }
+}
+
+impl Lane {
+    /// Opens the lane's connection if it has none (or it broke).
+    async fn ensure_connected(&mut self) -> Result<(), AttemptError> {
+        if self
+            .client
+            .as_ref()
+            .is_some_and(|(client, _)| !client.is_closed())
+        {
+            return Ok(());
+        }
+        self.client = None;
+        // The batch statements only ever need index lookups, and one plan fits every batch.
+        // Without the first setting a fresh database (no statistics yet) gets plans that scan
+        // whole tables on every batch until autovacuum analyzes them; without the second,
+        // PostgreSQL re-plans the statement for each batch's arrays (about 7 ms of planning
+        // per batch, measured with EXPLAIN ANALYZE on a 200-row batch).
+        let client = super::connect(
+            &self.db,
+            self.settings.connect_timeout,
+            "SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan",
+        )
+        .await
+        .map_err(|e| AttemptError::retry(&e))?;
+        let prepared = batch::prepare(&client)
+            .await
+            .map_err(|e| AttemptError::retry(&e.to_string()))?;
+        self.client = Some((client, prepared));
+        Ok(())
+    }
+
+    /// Classifies a failed statement, dropping the connection if it broke.
+    fn failed(&mut self, error: &tokio_postgres::Error) -> AttemptError {
+        self.settings.metrics.failed_attempts.inc();
+        let retryable = error.code().is_none_or(is_transient);
+        if error.code().is_none() || self.client.as_ref().is_some_and(|(c, _)| c.is_closed()) {
+            self.client = None;
+        }
+        AttemptError {
+            retryable,
+            text: error.to_string(),
+        }
+    }
+
+    /// Waits before attempt `attempt + 1`, or `None` when the retries are used up.
+    async fn backoff(&self, attempt: usize, error: &AttemptError, what: &str) -> Option<()> {
+        if !error.retryable {
+            tracing::error!(error = %error.text, what, "refused by the database");
+            return None;
+        }
+        let Some(wait) = self.settings.retry_backoff.get(attempt) else {
+            tracing::error!(error = %error.text, what, attempts = attempt + 1, "failed; giving up");
+            return None;
+        };
+        tracing::warn!(error = %error.text, what, retry_in = ?wait, "failed; retrying");
+        tokio::time::sleep(*wait).await;
+        Some(())
+    }
+
+    async fn change_with_retries(&mut self, request: &ChangeRequest) -> ChangeOutcome {
+        let mut attempt = 0;
+        loop {
+            let result = match self.ensure_connected().await {
+                Err(error) => Err(error),
+                Ok(()) => {
+                    let (client, _) = self.client.as_mut().expect("connected just above");
+                    match change::apply(client, request).await {
+                        Ok(done) => Ok(done),
+                        Err(error) => Err(self.failed(&error)),
+                    }
                 }
-                Err(AttemptError {
-                    retryable,
-                    text: error.to_string(),
-                })
+            };
+            let error = match result {
+                Ok(Ok(changed)) => return ChangeOutcome::Applied(Box::new(changed)),
+                Ok(Err(refusal)) => return ChangeOutcome::Refused(refusal),
+                Err(error) => error,
+            };
+            if self.backoff(attempt, &error, "change").await.is_none() {
+                return ChangeOutcome::Failed(error.text);
             }
+            attempt += 1;
+        }
+    }
+
+    fn answer_change(&self, outcome: ChangeOutcome, reply: ChangeReply) {
+        match reply {
+            ChangeReply::Direct(sender) => {
+                if let ChangeOutcome::Applied(change) = &outcome {
+                    self.sink.publish(vec![SinkEvent::Changed {
+                        change: change.clone(),
+                        origin: None,
+                    }]);
+                }
+                let _ = sender.send(outcome);
+            }
+            ChangeReply::Socket(origin) => self.sink.publish(vec![match outcome {
+                ChangeOutcome::Applied(change) => SinkEvent::Changed {
+                    change,
+                    origin: Some(origin),
+                },
+                outcome => SinkEvent::ChangeAnswered { origin, outcome },
+            }]),
+        }
+    }
+
+    /// Writes coalesced read marks. A mark that fails through every retry is dropped (logged):
+    /// read marks are idempotent, and the client's next mark carries the same information.
+    async fn flush_reads(&mut self, marks: &[reads::Coalesced]) {
+        let mut attempt = 0;
+        let flushed = loop {
+            let result = match self.ensure_connected().await {
+                Err(error) => Err(error),
+                Ok(()) => {
+                    let (client, _) = self.client.as_mut().expect("connected just above");
+                    match reads::flush(client, marks).await {
+                        Ok(done) => Ok(done),
+                        Err(error) => Err(self.failed(&error)),
+                    }
+                }
+            };
+            match result {
+                Ok(flushed) => break flushed,
+                Err(error) => {
+                    if self.backoff(attempt, &error, "read marks").await.is_none() {
+                        return;
+                    }
+                    attempt += 1;
+                }
+            }
+        };
+        let mut events: Vec<SinkEvent> = flushed
+            .advances
+            .into_iter()
+            .map(|advance| SinkEvent::Read(Box::new(advance)))
+            .collect();
+        for refused in &flushed.refused {
+            let origins = marks
+                .iter()
+                .filter(|(key, _)| key == refused)
+                .flat_map(|(_, (_, origins))| origins.iter().cloned());
+            events.extend(origins.map(|origin| SinkEvent::ReadRefused { origin }));
+        }
+        if !events.is_empty() {
+            self.sink.publish(events);
         }
     }
 }

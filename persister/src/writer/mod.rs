@@ -5,8 +5,10 @@
 //! their fsyncs. Every outcome is reported only after COMMIT returned.
 
 mod batch;
+mod change;
 mod indexer;
 mod lane;
+mod reads;
 
 use std::hash::{BuildHasher, RandomState};
 use std::thread::JoinHandle;
@@ -15,6 +17,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 pub use batch::{NewMessage, Verdict};
+pub use change::{ChangeEvent, ChangeKind, ChangeOutcome, ChangeRequest, Changed, Refusal};
+pub use reads::{MAX_COUNTS_PER_MARK, ReadAdvance, ReadCount, ReadMark};
 
 /// The persister's CPU-side hot path, for the criterion benchmarks in `benches/` (not an API).
 #[doc(hidden)]
@@ -45,6 +49,8 @@ pub struct WriterSettings {
     pub search_index_interval: Duration,
     /// Most messages the search indexer indexes in one statement.
     pub search_index_batch: usize,
+    /// How long a lane gathers read marks before writing them in one transaction.
+    pub read_flush_interval: Duration,
     /// Where the lanes record batch sizes, commit latencies and failures.
     pub metrics: std::sync::Arc<PersisterMetrics>,
 }
@@ -126,6 +132,15 @@ pub struct SocketOrigin {
     pub client_message_id: String,
 }
 
+/// The socket frame a change or read mark came from, so its answer finds its way back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameOrigin {
+    pub shard: usize,
+    pub conn: u64,
+    /// The frame's correlation id.
+    pub request: Option<String>,
+}
+
 /// What the persister tells the fan-out, in commit order (per conversation: `seq` order).
 #[derive(Debug, Clone)]
 pub enum SinkEvent {
@@ -141,6 +156,21 @@ pub enum SinkEvent {
         origin: SocketOrigin,
         outcome: Outcome,
     },
+    /// A committed edit, delete or reaction: tell the members; `origin` (if any) is answered by
+    /// the same event.
+    Changed {
+        change: Box<Changed>,
+        origin: Option<FrameOrigin>,
+    },
+    /// A socket change that was refused or failed.
+    ChangeAnswered {
+        origin: FrameOrigin,
+        outcome: ChangeOutcome,
+    },
+    /// A read watermark moved (committed).
+    Read(Box<ReadAdvance>),
+    /// A socket read mark from someone who is not a member.
+    ReadRefused { origin: FrameOrigin },
 }
 
 /// Receives commit events. Called on the persister thread right after each COMMIT, before any
@@ -156,9 +186,33 @@ pub(crate) enum Reply {
     Socket(SocketOrigin),
 }
 
-pub(crate) struct Job {
-    pub(crate) message: NewMessage,
-    pub(crate) reply: Reply,
+/// How a change is answered.
+pub(crate) enum ChangeReply {
+    Direct(oneshot::Sender<ChangeOutcome>),
+    Socket(FrameOrigin),
+}
+
+/// One unit of lane work.
+pub(crate) enum Job {
+    Send {
+        message: NewMessage,
+        reply: Reply,
+    },
+    Change {
+        request: ChangeRequest,
+        reply: ChangeReply,
+    },
+    Read(ReadMark),
+}
+
+impl Job {
+    fn conversation(&self) -> parley_shared::ConversationId {
+        match self {
+            Job::Send { message, .. } => message.conversation_id,
+            Job::Change { request, .. } => request.conversation,
+            Job::Read(mark) => mark.conversation,
+        }
+    }
 }
 
 /// A sink that drops every event, for a persister nobody listens to (tools, tests).
@@ -179,9 +233,22 @@ pub struct PersisterHandle {
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job")
-            .field("id", &self.message.id)
-            .finish_non_exhaustive()
+        // Never the content.
+        match self {
+            Job::Send { message, .. } => f
+                .debug_struct("Send")
+                .field("id", &message.id)
+                .finish_non_exhaustive(),
+            Job::Change { request, .. } => f
+                .debug_struct("Change")
+                .field("message", &request.message)
+                .finish_non_exhaustive(),
+            Job::Read(mark) => f
+                .debug_struct("Read")
+                .field("conversation", &mark.conversation)
+                .field("seq", &mark.seq)
+                .finish_non_exhaustive(),
+        }
     }
 }
 
@@ -200,6 +267,7 @@ impl WriterSettings {
             connect_timeout: config.database.connect_timeout,
             search_index_interval: p.search_index_interval,
             search_index_batch: p.search_index_batch,
+            read_flush_interval: p.read_flush_interval,
             metrics,
         }
     }
@@ -210,11 +278,43 @@ impl PersisterHandle {
     /// a full lane answers [`SubmitError::Overloaded`] at once.
     pub fn submit(&self, message: NewMessage) -> Result<oneshot::Receiver<Outcome>, SubmitError> {
         let (reply, outcome) = oneshot::channel();
-        self.enqueue(Job {
+        self.enqueue(Job::Send {
             message,
             reply: Reply::Direct(reply),
         })?;
         Ok(outcome)
+    }
+
+    /// Queues an edit, delete or reaction on its conversation's lane (after the sends queued
+    /// before it); the receiver yields the outcome after COMMIT.
+    pub fn submit_change(
+        &self,
+        request: ChangeRequest,
+    ) -> Result<oneshot::Receiver<ChangeOutcome>, SubmitError> {
+        let (reply, outcome) = oneshot::channel();
+        self.enqueue(Job::Change {
+            request,
+            reply: ChangeReply::Direct(reply),
+        })?;
+        Ok(outcome)
+    }
+
+    /// Queues a change from a socket; its answer arrives through the [`CommitSink`].
+    pub fn submit_change_from_socket(
+        &self,
+        request: ChangeRequest,
+        origin: FrameOrigin,
+    ) -> Result<(), SubmitError> {
+        self.enqueue(Job::Change {
+            request,
+            reply: ChangeReply::Socket(origin),
+        })
+    }
+
+    /// Queues a read mark; it is coalesced with others for `read_flush_interval`, and its effect
+    /// arrives through the [`CommitSink`] as [`SinkEvent::Read`].
+    pub fn submit_read(&self, mark: ReadMark) -> Result<(), SubmitError> {
+        self.enqueue(Job::Read(mark))
     }
 
     /// Queues a send from a socket; its outcome arrives through the [`CommitSink`].
@@ -223,14 +323,14 @@ impl PersisterHandle {
         message: NewMessage,
         origin: SocketOrigin,
     ) -> Result<(), SubmitError> {
-        self.enqueue(Job {
+        self.enqueue(Job::Send {
             message,
             reply: Reply::Socket(origin),
         })
     }
 
     fn enqueue(&self, job: Job) -> Result<(), SubmitError> {
-        let lane = (self.hasher.hash_one(job.message.conversation_id) as usize) % self.lanes.len();
+        let lane = (self.hasher.hash_one(job.conversation()) as usize) % self.lanes.len();
         self.lanes[lane].try_send(job).map_err(|error| match error {
             mpsc::error::TrySendError::Full(_) => SubmitError::Overloaded,
             mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped,

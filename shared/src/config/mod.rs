@@ -234,8 +234,33 @@ impl Config {
                 return Err(invalid(key, "must be longer than 0"));
             }
         }
-        if self.chat.max_group_members < 2 {
+        if p.read_flush_interval > std::time::Duration::from_secs(10) {
+            return Err(invalid(
+                "persister.read_flush_interval",
+                "must be at most 10s",
+            ));
+        }
+        let c = &self.chat;
+        if c.max_group_members < 2 {
             return Err(invalid("chat.max_group_members", "must be at least 2"));
+        }
+        for (key, value) in [
+            ("chat.max_reaction_kinds", c.max_reaction_kinds),
+            ("chat.sync_page", c.sync_page),
+            ("chat.sync_max_messages", c.sync_max_messages),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        if c.sync_page > 1000 || c.sync_max_messages > 100_000 {
+            return Err(invalid(
+                "chat.sync_page",
+                "sync_page must be at most 1000 and sync_max_messages at most 100000",
+            ));
+        }
+        if c.typing_timeout.is_zero() {
+            return Err(invalid("chat.typing_timeout", "must be longer than 0"));
         }
         if self.log.level.trim().is_empty() {
             return Err(invalid("log.level", "must not be empty (e.g. \"info\")"));

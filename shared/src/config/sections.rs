@@ -254,12 +254,34 @@ impl Default for LimitsConfig {
 pub struct ChatConfig {
     /// Most members a group may have, owner included.
     pub max_group_members: usize,
+    /// How long after sending its sender may edit a message.
+    #[serde(with = "serde_human")]
+    pub edit_window: Duration,
+    /// Most distinct emojis on one message.
+    pub max_reaction_kinds: usize,
+    /// A typing indicator stops by itself after this long without a new `typing:start`.
+    #[serde(with = "serde_human")]
+    pub typing_timeout: Duration,
+    /// `typing:start` frames closer together than this (per user and conversation) are dropped.
+    #[serde(with = "serde_human")]
+    pub typing_interval: Duration,
+    /// Most messages `sync:request` returns per conversation; beyond it the answer is `tooLarge`
+    /// and the client pages through history over REST.
+    pub sync_max_messages: usize,
+    /// Messages per `sync:response` frame.
+    pub sync_page: usize,
 }
 
 impl Default for ChatConfig {
     fn default() -> Self {
         Self {
             max_group_members: 1000,
+            edit_window: Duration::from_secs(15 * 60),
+            max_reaction_kinds: 20,
+            typing_timeout: Duration::from_secs(5),
+            typing_interval: Duration::from_secs(1),
+            sync_max_messages: 500,
+            sync_page: 100,
         }
     }
 }
@@ -286,6 +308,10 @@ pub struct PersisterConfig {
     pub search_index_interval: Duration,
     /// Most messages the search indexer reads and indexes in one statement.
     pub search_index_batch: usize,
+    /// How long a lane gathers read marks before writing them in one transaction (a burst of
+    /// marks from scrolling becomes one write); also how late a read receipt may be.
+    #[serde(with = "serde_human")]
+    pub read_flush_interval: Duration,
 }
 
 impl Default for PersisterConfig {
@@ -298,6 +324,7 @@ impl Default for PersisterConfig {
             retry_base: Duration::from_millis(100),
             search_index_interval: Duration::from_millis(250),
             search_index_batch: 5_000,
+            read_flush_interval: Duration::from_millis(100),
         }
     }
 }

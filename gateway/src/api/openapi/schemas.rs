@@ -123,7 +123,7 @@ pub(super) fn all() -> Value {
         "Message": {
             "type": "object",
             "required": ["id", "conversationId", "senderId", "seq", "content", "contentType", "replyTo",
-                         "clientMessageId", "createdAt", "editedAt", "deletedAt"],
+                         "clientMessageId", "createdAt", "editedAt", "deletedAt", "reactions"],
             "properties": {
                 "id": id("msg_"),
                 "conversationId": id("conv_"),
@@ -135,7 +135,33 @@ pub(super) fn all() -> Value {
                 "clientMessageId": {"type": "string"},
                 "createdAt": timestamp(false),
                 "editedAt": timestamp(true),
-                "deletedAt": timestamp(true)
+                "deletedAt": timestamp(true),
+                "reactions": {"type": "array", "items": {"$ref": "#/components/schemas/Reaction"}}
+            }
+        },
+        "Reaction": {
+            "type": "object", "required": ["emoji", "count", "userIds"],
+            "properties": {
+                "emoji": {"type": "string", "maxLength": 32},
+                "count": {"type": "integer", "minimum": 1},
+                "userIds": {"type": "array", "items": id("usr_"), "description": "Earliest first"}
+            }
+        },
+        "EditMessage": {
+            "type": "object", "required": ["content"], "additionalProperties": false,
+            "properties": {"content": {"type": "string", "minLength": 1, "maxLength": 4000}}
+        },
+        "React": {
+            "type": "object", "required": ["emoji"], "additionalProperties": false,
+            "properties": {"emoji": {"type": "string", "minLength": 1, "maxLength": 32}}
+        },
+        "Receipt": {
+            "type": "object", "required": ["userId", "username", "displayName", "readAt"],
+            "properties": {
+                "userId": id("usr_"),
+                "username": {"type": "string"},
+                "displayName": {"type": "string"},
+                "readAt": {"allOf": [timestamp(false)], "nullable": true, "description": "null when the read was implied (they sent a later message, or joined after it)"}
             }
         },
         "SearchHit": {

@@ -1,0 +1,322 @@
+//! The session's events beyond sending: subscriptions, message changes (edit, delete, react:
+//! through the persister, answered after COMMIT), read marks, typing, and sync after a reconnect.
+//! Every one checks the user against the stored conversation before it acts.
+
+use std::rc::Rc;
+
+use parley_persister::store::messages;
+use parley_persister::writer::{FrameOrigin, ReadMark, SubmitError};
+use parley_shared::policy::Action;
+use parley_shared::{ConversationId, ErrorBody, ErrorCode, UserId};
+
+use super::codec;
+use super::session::Session;
+use crate::api::views::MessageView;
+use crate::authz::{AuthzError, authorize};
+use crate::changes::{self, Asked};
+use crate::limits::Key;
+use crate::typing::Start;
+
+/// Most conversations one connection may subscribe to.
+const MAX_SUBSCRIPTIONS: usize = 1024;
+
+fn not_found() -> ErrorBody {
+    ErrorBody::new(ErrorCode::NotFound, "Conversation not found")
+}
+
+fn origin(session: &Session, id: Option<&str>) -> FrameOrigin {
+    FrameOrigin {
+        shard: session.state.shard,
+        conn: session.handle.conn,
+        request: id.map(str::to_owned),
+    }
+}
+
+fn authz_error(error: AuthzError) -> ErrorBody {
+    match error {
+        AuthzError::NotFound | AuthzError::Denied(_) => not_found(),
+        AuthzError::Db(error) => {
+            ErrorBody::new(error.code(), "Database unavailable").with_retry_after(1)
+        }
+    }
+}
+
+/// `subscribe` / `unsubscribe`: typing indicators of the conversation go to subscribers.
+pub(super) async fn subscribe(
+    session: &Rc<Session>,
+    user: UserId,
+    id: Option<&str>,
+    raw: &str,
+    on: bool,
+) {
+    let Ok(conversation) = raw.parse::<ConversationId>() else {
+        return session.fail("error", id, not_found());
+    };
+    let reply = if on { "subscribed" } else { "unsubscribed" };
+    let handle = &session.handle;
+    if !on {
+        handle.subscriptions.borrow_mut().remove(&conversation);
+        session.state.hub.unsubscribe(handle.conn, conversation);
+        return session.push(codec::encode(
+            reply,
+            id,
+            serde_json::json!({"conversationId": conversation}),
+        ));
+    }
+    if handle.subscriptions.borrow().len() >= MAX_SUBSCRIPTIONS {
+        return session.fail(
+            "error",
+            id,
+            ErrorBody::new(
+                ErrorCode::ValidationError,
+                "Too many subscriptions on one connection",
+            ),
+        );
+    }
+    let checked = match session.state.pool.get().await {
+        Ok(conn) => authorize(&conn, user, conversation, Action::Read).await,
+        Err(error) => Err(AuthzError::Db(error.into())),
+    };
+    match checked {
+        Ok(_) => {
+            handle.subscriptions.borrow_mut().insert(conversation);
+            session.state.hub.subscribe(handle.conn, conversation);
+            session.push(codec::encode(
+                reply,
+                id,
+                serde_json::json!({"conversationId": conversation}),
+            ));
+        }
+        Err(error) => session.fail("error", id, authz_error(error)),
+    }
+}
+
+/// `message:edit`, `message:delete`, `message:react`: answered (`message:edited` ... with the
+/// frame's `id`, or `error`) after the persister committed; the members get the same event.
+pub(super) async fn change(
+    session: &Rc<Session>,
+    user: UserId,
+    id: Option<&str>,
+    message_id: &str,
+    asked: Asked,
+) {
+    if session.handle.draining.get() {
+        return session.fail(
+            "error",
+            id,
+            ErrorBody::new(
+                ErrorCode::Overloaded,
+                "Server shutting down; retry after reconnecting",
+            )
+            .with_retry_after(1),
+        );
+    }
+    let request = match changes::prepare(&session.state, user, message_id, asked).await {
+        Ok(request) => request,
+        Err(body) => return session.fail("error", id, body),
+    };
+    let persister = &session.state.app.persister;
+    match persister.submit_change_from_socket(request, origin(session, id)) {
+        Ok(()) => session.handle.pending.set(session.handle.pending.get() + 1),
+        Err(error) => session.fail("error", id, changes::submit_error(error)),
+    }
+}
+
+/// `receipt:read {conversationId, seq}`: queued for the coalesced write; its effects (badges,
+/// receipts) follow the commit. Only a non-member gets an answer (`error` NOT_FOUND).
+pub(super) fn read(session: &Rc<Session>, user: UserId, id: Option<&str>, raw: &str, seq: i64) {
+    let Ok(conversation) = raw.parse::<ConversationId>() else {
+        return session.fail("error", id, not_found());
+    };
+    let mark = ReadMark {
+        conversation,
+        user,
+        seq,
+        origin: Some(origin(session, id)),
+    };
+    match session.state.app.persister.submit_read(mark) {
+        Ok(()) => {}
+        Err(SubmitError::Overloaded | SubmitError::Stopped) => session.fail(
+            "error",
+            id,
+            ErrorBody::new(ErrorCode::Overloaded, "Server busy, mark again shortly")
+                .with_retry_after(1),
+        ),
+    }
+}
+
+/// `typing:start` / `typing:stop`: the connection must have subscribed to the conversation (the
+/// subscription checked membership). Starts closer than `chat.typing_interval` are dropped; a
+/// start not renewed within `chat.typing_timeout` stops by itself.
+pub(super) fn typing(
+    session: &Rc<Session>,
+    user: UserId,
+    id: Option<&str>,
+    raw: &str,
+    start: bool,
+) {
+    let Ok(conversation) = raw.parse::<ConversationId>() else {
+        return session.fail("error", id, not_found());
+    };
+    if !session
+        .handle
+        .subscriptions
+        .borrow()
+        .contains(&conversation)
+    {
+        return session.fail(
+            "error",
+            id,
+            ErrorBody::new(
+                ErrorCode::ValidationError,
+                "Subscribe to the conversation before sending typing events",
+            )
+            .with_detail("conversationId", "is not subscribed on this connection"),
+        );
+    }
+    let app = &session.state.app;
+    if !start {
+        stop_typing(session, conversation, user);
+        return;
+    }
+    let Start::Accepted { began, generation } =
+        app.typing
+            .start(conversation, user, std::time::Instant::now())
+    else {
+        return;
+    };
+    if began {
+        app.bus
+            .ephemeral(conversation, user, typing_frame(conversation, user, true));
+    }
+    let app = std::sync::Arc::clone(app);
+    tokio::task::spawn_local(async move {
+        tokio::time::sleep(app.chat.typing_timeout).await;
+        if app.typing.expire(conversation, user, generation) {
+            app.bus
+                .ephemeral(conversation, user, typing_frame(conversation, user, false));
+        }
+    });
+}
+
+/// Ends `user`'s typing in `conversation` (a stop, or a message sent), telling the others.
+pub(super) fn stop_typing(session: &Session, conversation: ConversationId, user: UserId) {
+    let app = &session.state.app;
+    if app.typing.stop(conversation, user) {
+        app.bus
+            .ephemeral(conversation, user, typing_frame(conversation, user, false));
+    }
+}
+
+fn typing_frame(conversation: ConversationId, user: UserId, started: bool) -> bytes::Bytes {
+    let event = if started {
+        "typing:started"
+    } else {
+        "typing:stopped"
+    };
+    codec::encode(
+        event,
+        None,
+        serde_json::json!({"conversationId": conversation, "userId": user}),
+    )
+}
+
+/// `sync:request {conversations: [{conversationId, lastSeq}]}`: per conversation, the messages
+/// after `lastSeq` in pages (`sync:response` frames, `hasMore` on all but the last) and the
+/// messages up to `lastSeq` changed since (edits, deletes, reactions: `mod_seq >= lastSeq`), with
+/// the current unread count. More than `chat.sync_max_messages` missed: `tooLarge`, no messages
+/// (page through `GET .../messages?after=`). Served from PostgreSQL by `seq`: no time window.
+pub(super) async fn sync(
+    session: &Rc<Session>,
+    user: UserId,
+    id: Option<&str>,
+    wanted: Vec<(String, i64)>,
+) {
+    let app = &session.state.app;
+    if let Some(limits) = &app.limits {
+        let decision = limits.history.check(&Key::User(user));
+        if !decision.allowed {
+            let seconds = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            return session.fail(
+                "error",
+                id,
+                ErrorBody::new(ErrorCode::RateLimited, "Too many sync requests")
+                    .with_retry_after(seconds),
+            );
+        }
+    }
+    for (raw, last) in wanted {
+        let answer = match raw.parse::<ConversationId>() {
+            Ok(conversation) => sync_one(session, user, id, conversation, last).await,
+            Err(_) => Err(not_found()),
+        };
+        if let Err(body) = answer {
+            let body = body.with_detail("conversationId", raw);
+            session.fail("error", id, body);
+        }
+    }
+}
+
+async fn sync_one(
+    session: &Rc<Session>,
+    user: UserId,
+    id: Option<&str>,
+    conversation: ConversationId,
+    last: i64,
+) -> Result<(), ErrorBody> {
+    let chat = &session.state.app.chat;
+    let db = |e: parley_persister::DbError| {
+        ErrorBody::new(e.code(), "Database unavailable").with_retry_after(1)
+    };
+    let conn = session.state.pool.get().await.map_err(|e| db(e.into()))?;
+    let membership = authorize(&conn, user, conversation, Action::Read)
+        .await
+        .map_err(authz_error)?;
+    let top = membership.conversation.last_seq;
+    let unread = membership.unread();
+    let missed = (top - last).max(0);
+    let too_large = missed > chat.sync_max_messages as i64;
+    let changed = messages::changed_since(
+        &conn,
+        conversation,
+        last,
+        last,
+        chat.sync_max_messages as i64,
+    )
+    .await
+    .map_err(db)?;
+    let mut changes = MessageView::page(&conn, &changed).await.map_err(db)?;
+    let mut after = last;
+    loop {
+        let page = if too_large || after >= top {
+            Vec::new()
+        } else {
+            let rows = messages::page_after(&conn, conversation, after, chat.sync_page as i64)
+                .await
+                .map_err(db)?;
+            MessageView::page(&conn, &rows).await.map_err(db)?
+        };
+        if let Some(newest) = page.last() {
+            after = newest.seq;
+        }
+        let has_more = !too_large && !page.is_empty() && after < top;
+        let frame = codec::encode(
+            "sync:response",
+            id,
+            serde_json::json!({
+                "conversationId": conversation,
+                "messages": page,
+                "changes": std::mem::take(&mut changes),
+                "hasMore": has_more,
+                "tooLarge": too_large,
+                "lastSeq": top,
+                "unreadCount": unread,
+            }),
+        );
+        session.handle.outbox.room().await;
+        session.push(frame);
+        if !has_more {
+            return Ok(());
+        }
+    }
+}
