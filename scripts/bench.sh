@@ -7,8 +7,10 @@
 # `history`, `reconnect-storm` and `connections`; then the seeds' own stack (Socket.IO +
 # node-postgres, benches/peers/socketio) on the same PostgreSQL and schema, up the same ladder, and
 # Matrix Synapse (PyPI, benches/peers/synapse) on the same PostgreSQL, up a ladder of its own.
-# Rate limits are off for the load (PARLEY_LIMITS__ENABLED=false) and the connection caps raised
-# for the connections scenario; nothing else is changed from the defaults.
+# Rate limits are off for the load (PARLEY_LIMITS__ENABLED=false), the connection caps raised
+# for the connections scenario, and the heartbeat interval made long, because that scenario holds
+# idle sockets (sending nothing) for longer than two default intervals (60 s) while it opens them
+# all; nothing else is changed from the defaults.
 # Usage: scripts/bench.sh [quick]
 set -euo pipefail
 # Every socket is a file: take the hard limit (the connections scenario needs thousands).
@@ -69,7 +71,7 @@ echo "== starting parley"
 # The connections scenario needs more sockets per user and per process than the defaults allow
 # (the process's open-file limit, 20000 here, is the real ceiling).
 PARLEY_LIMITS__ENABLED=false PARLEY_LOG__LEVEL=warn PARLEY_WS__MAX_PER_USER=1000 \
-  PARLEY_SERVER__MAX_CONNECTIONS=19500 \
+  PARLEY_SERVER__MAX_CONNECTIONS=19500 PARLEY_PRESENCE__HEARTBEAT_INTERVAL=1h \
   ./target/release/parley serve --data-dir "$work/data" --listen "127.0.0.1:$port" \
   > "$work/parley.out" 2> "$out/parley.log" &
 server=$!

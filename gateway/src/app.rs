@@ -26,6 +26,9 @@ pub struct App {
     pub(crate) chat: parley_shared::config::ChatConfig,
     /// Who is typing where.
     pub(crate) typing: Box<dyn crate::typing::TypingState>,
+    /// Who is online.
+    pub(crate) presence: Box<dyn crate::presence::PresenceState>,
+    pub(crate) presence_config: parley_shared::config::PresenceConfig,
     /// Where sends go to be committed.
     pub(crate) persister: PersisterHandle,
     pub(crate) ws: WsConfig,
@@ -59,6 +62,8 @@ impl App {
             max_group_members: config.chat.max_group_members,
             chat: config.chat.clone(),
             typing: Box::new(crate::typing::LocalTyping::new(config.chat.typing_interval)),
+            presence: Box::new(crate::presence::LocalPresence::new(&config.presence)),
+            presence_config: config.presence.clone(),
             persister,
             ws: config.ws.clone(),
             connections: ConnectionCounter::default(),

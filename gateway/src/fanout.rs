@@ -72,6 +72,8 @@ pub(crate) enum Delivery {
         conversation: ConversationId,
         user: UserId,
     },
+    /// A presence change of `user`, for the connections watching them.
+    Presence { user: UserId, frame: Bytes },
     /// An ephemeral event (typing) for the connections subscribed to `conversation`, except
     /// `user`'s own.
     Ephemeral {
@@ -135,6 +137,11 @@ impl Bus {
             user,
             frame,
         });
+    }
+
+    /// A presence change for every shard's watchers.
+    pub(crate) fn presence(&self, user: UserId, frame: Bytes) {
+        self.everywhere(Delivery::Presence { user, frame });
     }
 
     fn everywhere(&self, delivery: Delivery) {

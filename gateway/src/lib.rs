@@ -14,6 +14,7 @@ pub mod limits;
 mod listener;
 pub mod logging;
 pub mod metrics;
+mod presence;
 pub mod serve;
 mod server;
 mod shard;

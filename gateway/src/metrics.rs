@@ -28,6 +28,8 @@ pub struct Metrics {
     pub(crate) sends: [Counter; SEND_RESULTS.len()],
     pub(crate) dropped_ephemeral: Counter,
     pub(crate) resync_closes: Counter,
+    /// Presence changes published (after coalescing).
+    pub(crate) presence_updates: Counter,
     pub(crate) fanout_overflows: Counter,
     pub(crate) persister: Arc<PersisterMetrics>,
 }
@@ -43,6 +45,7 @@ impl Metrics {
             sends: Default::default(),
             dropped_ephemeral: Counter::default(),
             resync_closes: Counter::default(),
+            presence_updates: Counter::default(),
             fanout_overflows: Counter::default(),
             persister: Arc::default(),
         }
@@ -127,6 +130,16 @@ impl Metrics {
             "parley_ws_resync_closes_total",
             "",
             self.resync_closes.get(),
+        );
+        out.family(
+            "parley_presence_updates_total",
+            "counter",
+            "Presence changes published to watchers (after coalescing and the offline grace).",
+        )
+        .sample(
+            "parley_presence_updates_total",
+            "",
+            self.presence_updates.get(),
         );
         out.family(
             "parley_fanout_overflows_total",

@@ -115,6 +115,13 @@ async fn serve(spec: ShardSpec) {
         Rc::clone(&hub),
         pool.clone(),
     ));
+    if spec.id == 0 {
+        tokio::task::spawn_local(crate::presence::publish(
+            std::sync::Arc::clone(&spec.app),
+            pool.clone(),
+            spec.shutdown.clone(),
+        ));
+    }
     let state = Rc::new(ShardState {
         shard: spec.id,
         app: spec.app,

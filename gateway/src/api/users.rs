@@ -27,7 +27,11 @@ pub(crate) async fn get(ctx: &Ctx) -> Result<Reply, ApiError> {
     let user = users::get(&conn, id)
         .await?
         .ok_or_else(|| ApiError::not_found("User"))?;
-    Ok(views::data(StatusCode::OK, &UserView::from(&user)))
+    let view = UserView {
+        status: Some(ctx.state.app.presence.status(id).as_str()),
+        ..UserView::from(&user)
+    };
+    Ok(views::data(StatusCode::OK, &view))
 }
 
 /// `GET /api/users?query=al&limit=20`.

@@ -82,6 +82,9 @@ pub(crate) struct UserView {
     pub(crate) created_at: OffsetDateTime,
     #[serde(with = "serde_ts::option")]
     pub(crate) last_seen_at: Option<OffsetDateTime>,
+    /// `online`, `away`, `dnd` or `offline`: only on `GET /api/users/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) status: Option<&'static str>,
 }
 
 impl From<&User> for UserView {
@@ -92,6 +95,7 @@ impl From<&User> for UserView {
             display_name: user.display_name.clone(),
             created_at: user.created_at,
             last_seen_at: user.last_seen_at,
+            status: None,
         }
     }
 }

@@ -26,6 +26,8 @@ pub(crate) mod close {
     pub(crate) const TOO_BIG: u16 = 1009;
     /// Not authenticated in time, bad token, or the token expired: get a fresh token, reconnect.
     pub(crate) const UNAUTHORIZED: u16 = 4401;
+    /// No frame (heartbeat or other) for twice `presence.heartbeat_interval`: reconnect.
+    pub(crate) const SILENT: u16 = 4408;
     /// Parley could not deliver everything in order (this connection fell behind): reconnect and
     /// resume by `seq` (gap-fill). Nothing acknowledged is lost.
     pub(crate) const RESYNC: u16 = 4409;
@@ -73,7 +75,18 @@ pub(crate) enum ClientEvent {
         start: bool,
     },
     Sync(Vec<(String, i64)>),
+    Heartbeat,
+    PresenceSet {
+        status: String,
+    },
+    PresenceWatch {
+        user_ids: Vec<String>,
+        on: bool,
+    },
 }
+
+/// Most users in one `presence:subscribe`.
+pub(crate) const MAX_PRESENCE_IDS: usize = 100;
 
 /// Most conversations in one `sync:request`.
 pub(crate) const MAX_SYNC_CONVERSATIONS: usize = 100;
@@ -285,6 +298,35 @@ pub(crate) fn parse(buf: &mut [u8]) -> Result<(Option<String>, ClientEvent), Box
                 wanted.push((conversation.to_owned(), last));
             }
             ClientEvent::Sync(wanted)
+        }
+        "presence:heartbeat" => ClientEvent::Heartbeat,
+        "presence:set" => {
+            fields(&["status"])?;
+            ClientEvent::PresenceSet {
+                status: string("status", true)?.unwrap_or_default(),
+            }
+        }
+        "presence:subscribe" | "presence:unsubscribe" => {
+            fields(&["userIds"])?;
+            let ids = data
+                .and_then(|d| d.get("userIds"))
+                .and_then(|v| v.as_array())
+                .filter(|list| list.len() <= MAX_PRESENCE_IDS)
+                .and_then(|list| {
+                    list.iter()
+                        .map(|v| v.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<String>>>()
+                })
+                .ok_or_else(|| {
+                    fail(
+                        invalid("userIds", "must be an array of at most 100 user ids"),
+                        None,
+                    )
+                })?;
+            ClientEvent::PresenceWatch {
+                user_ids: ids,
+                on: event == "presence:subscribe",
+            }
         }
         other => {
             return Err(fail(

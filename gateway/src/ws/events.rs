@@ -1,12 +1,14 @@
 //! The session's events beyond sending: subscriptions, message changes (edit, delete, react:
-//! through the persister, answered after COMMIT), read marks, typing, and sync after a reconnect.
+//! through the persister, answered after COMMIT), read marks, typing, sync after a reconnect,
+//! and presence (set, watch).
 //! Every one checks the user against the stored conversation before it acts.
 
 use std::rc::Rc;
 
-use parley_persister::store::messages;
+use parley_persister::store::{messages, users};
 use parley_persister::writer::{FrameOrigin, ReadMark, SubmitError};
 use parley_shared::policy::Action;
+use parley_shared::time::format_timestamp;
 use parley_shared::{ConversationId, ErrorBody, ErrorCode, UserId};
 
 use super::codec;
@@ -15,6 +17,7 @@ use crate::api::views::MessageView;
 use crate::authz::{AuthzError, authorize};
 use crate::changes::{self, Asked};
 use crate::limits::Key;
+use crate::presence::Status;
 use crate::typing::Start;
 
 /// Most conversations one connection may subscribe to.
@@ -319,4 +322,99 @@ async fn sync_one(
             return Ok(());
         }
     }
+}
+
+/// `presence:set {status}`: `away` or `dnd` until changed, `online` for automatic.
+pub(super) fn presence_set(session: &Rc<Session>, user: UserId, id: Option<&str>, raw: &str) {
+    let Some(status) = Status::settable(raw) else {
+        return session.fail(
+            "error",
+            id,
+            ErrorBody::new(ErrorCode::ValidationError, "Invalid status")
+                .with_detail("status", "must be \"online\", \"away\" or \"dnd\""),
+        );
+    };
+    let app = &session.state.app;
+    app.presence.set(user, status, std::time::Instant::now());
+    session.push(codec::encode(
+        "presence:status",
+        id,
+        serde_json::json!({"status": status.as_str()}),
+    ));
+}
+
+/// `presence:subscribe` / `presence:unsubscribe {userIds}`: watch people who share a
+/// conversation with the caller (others are left out of the answer); the answer carries each
+/// watched user's current status and last seen.
+pub(super) async fn presence_watch(
+    session: &Rc<Session>,
+    user: UserId,
+    id: Option<&str>,
+    raw: Vec<String>,
+    on: bool,
+) {
+    let ids: Vec<UserId> = raw.iter().filter_map(|r| r.parse().ok()).collect();
+    let handle = &session.handle;
+    let hub = &session.state.hub;
+    if !on {
+        for watched in &ids {
+            handle.presence_subscriptions.borrow_mut().remove(watched);
+            hub.watchers.borrow_mut().unsubscribe(handle.conn, *watched);
+        }
+        return session.push(codec::encode(
+            "presence:unsubscribed",
+            id,
+            serde_json::json!({"userIds": ids}),
+        ));
+    }
+    let cap = session.state.app.presence_config.max_subscriptions;
+    if handle.presence_subscriptions.borrow().len() + ids.len() > cap {
+        return session.fail(
+            "error",
+            id,
+            ErrorBody::new(
+                ErrorCode::ValidationError,
+                format!("At most {cap} watched users per connection"),
+            ),
+        );
+    }
+    let allowed = match session.state.pool.get().await {
+        Ok(conn) => {
+            let users = users::sharing_conversation(&conn, user, &ids).await;
+            match users {
+                Ok(allowed) => users::get_many(&conn, &allowed).await,
+                Err(error) => Err(error),
+            }
+        }
+        Err(error) => Err(error.into()),
+    };
+    let allowed = match allowed {
+        Ok(allowed) => allowed,
+        Err(error) => {
+            return session.fail(
+                "error",
+                id,
+                ErrorBody::new(error.code(), "Database unavailable").with_retry_after(1),
+            );
+        }
+    };
+    let presence = &session.state.app.presence;
+    let mut statuses = Vec::with_capacity(allowed.len());
+    for watched in &allowed {
+        handle
+            .presence_subscriptions
+            .borrow_mut()
+            .insert(watched.id);
+        hub.watchers.borrow_mut().subscribe(handle.conn, watched.id);
+        statuses.push(serde_json::json!({
+            "userId": watched.id,
+            "status": presence.status(watched.id).as_str(),
+            "lastSeenAt": watched.last_seen_at.map(format_timestamp),
+        }));
+    }
+    session.push(codec::encode(
+        "presence:subscribed",
+        id,
+        serde_json::json!({"users": statuses}),
+    ));
 }

@@ -9,12 +9,14 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use parley_persister::store::conversations::ReadState;
 use parley_shared::{ConversationId, ErrorBody, ErrorCode, SessionId, UserId};
 use tokio::sync::Notify;
 
 use super::codec::{self, close};
 use super::outbox::{Class, Outbox};
 use super::unread::Unread;
+use super::watch::Watchers;
 use crate::fanout::Delivery;
 
 /// What the hub knows of one live session.
@@ -34,6 +36,8 @@ pub(crate) struct SessionHandle {
     pub(crate) last_frame: Cell<tokio::time::Instant>,
     /// Conversations this connection subscribed to (typing goes to subscribers only).
     pub(crate) subscriptions: RefCell<HashSet<ConversationId>>,
+    /// Users whose presence this connection watches.
+    pub(crate) presence_subscriptions: RefCell<HashSet<UserId>>,
 }
 
 impl SessionHandle {
@@ -48,6 +52,7 @@ impl SessionHandle {
             draining: Cell::new(false),
             last_frame: Cell::new(tokio::time::Instant::now()),
             subscriptions: RefCell::new(HashSet::new()),
+            presence_subscriptions: RefCell::new(HashSet::new()),
         }
     }
 
@@ -70,6 +75,8 @@ pub(crate) struct Hub {
     by_user: RefCell<HashMap<UserId, Vec<u64>>>,
     by_conversation: RefCell<HashMap<ConversationId, Vec<u64>>>,
     unread: RefCell<Unread>,
+    /// Who watches whose presence.
+    pub(crate) watchers: RefCell<Watchers>,
     /// Users whose unread state must be (re)loaded from the database.
     to_load: RefCell<Vec<UserId>>,
     emptied: Notify,
@@ -85,6 +92,7 @@ impl Hub {
             by_user: RefCell::default(),
             by_conversation: RefCell::default(),
             unread: RefCell::default(),
+            watchers: RefCell::default(),
             to_load: RefCell::default(),
             emptied: Notify::new(),
             draining: Cell::new(false),
@@ -121,8 +129,13 @@ impl Hub {
     }
 
     /// The stored unread state of `user` arrived.
-    pub(crate) fn unread_loaded(&self, user: UserId, rows: &[(ConversationId, i64, i64)]) {
+    pub(crate) fn unread_loaded(&self, user: UserId, rows: &[ReadState]) {
+        if !self.by_user.borrow().contains_key(&user) {
+            return; // gone meanwhile
+        }
         self.unread.borrow_mut().loaded(user, rows);
+        let partners = rows.iter().filter_map(|r| r.partner).collect();
+        self.watchers.borrow_mut().set_partners(user, partners);
         self.flush_badges();
     }
 
@@ -196,11 +209,16 @@ impl Hub {
                 if conns.is_empty() {
                     by_user.remove(&user);
                     self.unread.borrow_mut().forget(user);
+                    self.watchers.borrow_mut().forget(user);
                 }
             }
         }
         for conversation in session.subscriptions.borrow().iter() {
             self.unsubscribe(conn, *conversation);
+        }
+        let mut watchers = self.watchers.borrow_mut();
+        for watched in session.presence_subscriptions.borrow().iter() {
+            watchers.unsubscribe(conn, *watched);
         }
         if self.sessions.borrow().is_empty() {
             self.emptied.notify_waiters();
@@ -316,6 +334,18 @@ impl Hub {
             }
             Delivery::Left { conversation, user } => {
                 self.unread.borrow_mut().left(*conversation, *user);
+            }
+            Delivery::Presence { user, frame } => {
+                let sessions = self.sessions.borrow();
+                let conns = self
+                    .watchers
+                    .borrow()
+                    .connections(*user, &self.by_user.borrow());
+                for conn in conns {
+                    if let Some(session) = sessions.get(&conn) {
+                        session.outbox.push(Class::Ephemeral, frame.clone());
+                    }
+                }
             }
             Delivery::Ephemeral {
                 conversation,

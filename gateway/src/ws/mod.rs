@@ -8,6 +8,7 @@ pub(crate) mod hub;
 pub(crate) mod outbox;
 mod session;
 mod unread;
+mod watch;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -117,6 +118,10 @@ async fn run(upgrade: fastwebsockets::upgrade::UpgradeFut, session: Rc<Session>)
     state.hub.unregister(session.handle.conn);
     if let Some(Authed { user, .. }) = session.authed.get() {
         state.app.connections.release(user);
+        state
+            .app
+            .presence
+            .disconnected(user, std::time::Instant::now());
     }
 }
 

@@ -40,6 +40,8 @@ pub(crate) struct Session {
     pub(crate) state: Rc<ShardState>,
     pub(crate) handle: Rc<SessionHandle>,
     pub(crate) authed: Cell<Option<Authed>>,
+    /// When this connection last reported activity to the presence table.
+    reported: Cell<Option<std::time::Instant>>,
 }
 
 impl Session {
@@ -48,6 +50,7 @@ impl Session {
             state,
             handle,
             authed: Cell::new(None),
+            reported: Cell::new(None),
         }
     }
 
@@ -101,6 +104,8 @@ impl Session {
                 }
                 self.handle.user.set(Some(authed.user));
                 self.state.hub.bind_user(self.handle.conn, authed.user);
+                app.presence
+                    .connected(authed.user, std::time::Instant::now());
                 crate::shard::load_unread(&self.state.hub, &self.state.pool);
             }
         }
@@ -114,6 +119,19 @@ impl Session {
             id,
             serde_json::json!({"userId": authed.user, "expiresAt": format_timestamp(expires)}),
         ));
+    }
+
+    /// Tells the presence table `user` is active (at most once a second per connection).
+    fn active(&self, user: UserId) {
+        let now = std::time::Instant::now();
+        if self
+            .reported
+            .get()
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        {
+            self.reported.set(Some(now));
+            self.state.app.presence.activity(user, now);
+        }
     }
 
     /// Verifies an access token.
@@ -287,6 +305,9 @@ async fn dispatch(session: &Rc<Session>, buf: &mut [u8]) {
         }
         return;
     };
+    if !matches!(event, ClientEvent::Heartbeat | ClientEvent::Ping) {
+        session.active(authed.user);
+    }
     match event {
         ClientEvent::Auth { token } => match session.verify(&token) {
             Some(fresh) => {
@@ -345,6 +366,13 @@ async fn dispatch(session: &Rc<Session>, buf: &mut [u8]) {
             start,
         } => events::typing(session, authed.user, id, &conversation_id, start),
         ClientEvent::Sync(wanted) => events::sync(session, authed.user, id, wanted).await,
+        ClientEvent::Heartbeat => {}
+        ClientEvent::PresenceSet { status } => {
+            events::presence_set(session, authed.user, id, &status)
+        }
+        ClientEvent::PresenceWatch { user_ids, on } => {
+            events::presence_watch(session, authed.user, id, user_ids, on).await
+        }
     }
 }
 
@@ -440,9 +468,15 @@ fn next_deadline(session: &Session, auth_deadline: tokio::time::Instant) -> toki
         Some(authed) => {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             let left = u64::try_from(authed.expires_at.saturating_sub(now)).unwrap_or(0);
-            tokio::time::Instant::now() + Duration::from_secs(left)
+            let expiry = tokio::time::Instant::now() + Duration::from_secs(left);
+            expiry.min(session.handle.last_frame.get() + silence_limit(session))
         }
     }
+}
+
+/// How long an authenticated connection may stay silent: twice the heartbeat interval.
+fn silence_limit(session: &Session) -> Duration {
+    session.state.app.presence_config.heartbeat_interval * 2
 }
 
 /// At a deadline: closes the connection (4401) if it is still unauthenticated or its token has
@@ -452,6 +486,10 @@ fn enforce_deadline(session: &Session) -> bool {
         None => "Authentication timed out",
         Some(authed) if authed.expires_at <= time::OffsetDateTime::now_utc().unix_timestamp() => {
             "Token expired; send a fresh auth frame or reconnect"
+        }
+        Some(_) if session.handle.last_frame.get().elapsed() >= silence_limit(session) => {
+            session.handle.outbox.close(close::SILENT, "no heartbeat");
+            return true;
         }
         Some(_) => return false,
     };

@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use parley_persister::store::conversations::ReadState;
 use parley_shared::{ConversationId, UserId};
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -74,12 +75,12 @@ impl Unread {
     }
 
     /// Merges the stored state of `user`; conversations changed meanwhile are badged next flush.
-    pub(crate) fn loaded(&mut self, user: UserId, rows: &[(ConversationId, i64, i64)]) {
+    pub(crate) fn loaded(&mut self, user: UserId, rows: &[ReadState]) {
         let Some(state) = self.users.get_mut(&user) else {
             return;
         };
-        for (conversation, last_seq, read) in rows {
-            state.raise(*conversation, *last_seq, *read);
+        for row in rows {
+            state.raise(row.conversation, row.last_seq, row.last_read_seq);
         }
         state.loaded = true;
     }
@@ -169,6 +170,15 @@ impl Unread {
 mod tests {
     use super::*;
 
+    fn rs(conversation: ConversationId, last_seq: i64, last_read_seq: i64) -> ReadState {
+        ReadState {
+            conversation,
+            last_seq,
+            last_read_seq,
+            partner: None,
+        }
+    }
+
     fn ids() -> (ConversationId, ConversationId, UserId, UserId) {
         (
             ConversationId::generate(),
@@ -188,7 +198,7 @@ mod tests {
         table.message(c1, &[alice, bob], alice, 5);
         assert!(table.take_badges().is_empty());
         // The load saw an older state of c1 (seq 4, read 2) and c2 (10, read 10).
-        table.loaded(bob, &[(c1, 4, 2), (c2, 10, 10)]);
+        table.loaded(bob, &[rs(c1, 4, 2), rs(c2, 10, 10)]);
         let badges = table.take_badges();
         assert_eq!(
             badges,
@@ -223,11 +233,11 @@ mod tests {
         let (c1, c2, alice, bob) = ids();
         let mut table = Unread::default();
         table.track(bob);
-        table.loaded(bob, &[(c1, 1, 1)]);
+        table.loaded(bob, &[rs(c1, 1, 1)]);
         assert_eq!(table.message(c2, &[alice, bob], alice, 40), vec![bob]);
         assert!(table.take_badges().is_empty(), "held until reloaded");
         // Bob joined c2 at seq 39.
-        table.loaded(bob, &[(c1, 1, 1), (c2, 39, 39)]);
+        table.loaded(bob, &[rs(c1, 1, 1), rs(c2, 39, 39)]);
         assert_eq!(
             table.take_badges(),
             vec![Badge {

@@ -385,15 +385,23 @@ pub async fn remove_member(
     Ok(Some(removed))
 }
 
+/// One conversation of a user, as the gateway's unread table and presence index need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadState {
+    pub conversation: ConversationId,
+    pub last_seq: i64,
+    pub last_read_seq: i64,
+    /// In a DM, the other member.
+    pub partner: Option<UserId>,
+}
+
 /// Every conversation of `user` with its `last_seq` and the user's read watermark: the unread
 /// counts (`last_seq - last_read_seq`) the gateway keeps current for a connected user.
-pub async fn read_states(
-    conn: &Conn,
-    user: UserId,
-) -> Result<Vec<(ConversationId, i64, i64)>, DbError> {
+pub async fn read_states(conn: &Conn, user: UserId) -> Result<Vec<ReadState>, DbError> {
     let statement = conn
         .prepare_cached(
-            "SELECT m.conversation_id, c.last_seq, m.last_read_seq
+            "SELECT m.conversation_id, c.last_seq, m.last_read_seq,
+                    CASE WHEN c.dm_user_low = $1 THEN c.dm_user_high ELSE c.dm_user_low END
              FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
              WHERE m.user_id = $1",
         )
@@ -401,6 +409,11 @@ pub async fn read_states(
     let rows = conn.query(&statement, &[&user.0]).await?;
     Ok(rows
         .iter()
-        .map(|r| (ConversationId(r.get(0)), r.get(1), r.get(2)))
+        .map(|r| ReadState {
+            conversation: ConversationId(r.get(0)),
+            last_seq: r.get(1),
+            last_read_seq: r.get(2),
+            partner: r.get::<_, Option<uuid::Uuid>>(3).map(UserId),
+        })
         .collect())
 }

@@ -152,6 +152,52 @@ fn escape_like(text: &str) -> String {
     out
 }
 
+/// Records when each user was last seen (their last connection closed, after the grace period).
+pub async fn set_last_seen(
+    conn: &Conn,
+    seen: &[(UserId, time::OffsetDateTime)],
+) -> Result<(), DbError> {
+    let ids: Vec<uuid::Uuid> = seen.iter().map(|(u, _)| u.0).collect();
+    let times: Vec<time::OffsetDateTime> = seen.iter().map(|(_, t)| *t).collect();
+    let statement = conn
+        .prepare_cached(
+            "UPDATE users u SET last_seen_at = v.seen
+             FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, seen) WHERE u.id = v.id",
+        )
+        .await?;
+    conn.execute(&statement, &[&ids, &times]).await?;
+    Ok(())
+}
+
+/// Those of `ids` who share a conversation with `user` (whose presence `user` may watch).
+pub async fn sharing_conversation(
+    conn: &Conn,
+    user: UserId,
+    ids: &[UserId],
+) -> Result<Vec<UserId>, DbError> {
+    let raw: Vec<uuid::Uuid> = ids.iter().map(|u| u.0).collect();
+    let statement = conn
+        .prepare_cached(
+            "SELECT DISTINCT theirs.user_id
+             FROM conversation_members mine
+             JOIN conversation_members theirs ON theirs.conversation_id = mine.conversation_id
+             WHERE mine.user_id = $1 AND theirs.user_id = ANY($2)",
+        )
+        .await?;
+    let rows = conn.query(&statement, &[&user.0, &raw]).await?;
+    Ok(rows.iter().map(|r| UserId(r.get(0))).collect())
+}
+
+/// The users of `ids` that exist.
+pub async fn get_many(conn: &Conn, ids: &[UserId]) -> Result<Vec<User>, DbError> {
+    let raw: Vec<uuid::Uuid> = ids.iter().map(|u| u.0).collect();
+    let statement = conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = ANY($1)"))
+        .await?;
+    let rows = conn.query(&statement, &[&raw]).await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

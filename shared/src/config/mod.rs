@@ -23,6 +23,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub chat: ChatConfig,
+    pub presence: PresenceConfig,
     pub persister: PersisterConfig,
     pub ws: WsConfig,
     pub log: LogConfig,
@@ -261,6 +262,19 @@ impl Config {
         }
         if c.typing_timeout.is_zero() {
             return Err(invalid("chat.typing_timeout", "must be longer than 0"));
+        }
+        let pr = &self.presence;
+        for (key, value) in [
+            ("presence.heartbeat_interval", pr.heartbeat_interval),
+            ("presence.idle_after", pr.idle_after),
+            ("presence.coalesce", pr.coalesce),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(key, "must be longer than 0"));
+            }
+        }
+        if pr.max_subscriptions == 0 {
+            return Err(invalid("presence.max_subscriptions", "must be at least 1"));
         }
         if self.log.level.trim().is_empty() {
             return Err(invalid("log.level", "must not be empty (e.g. \"info\")"));

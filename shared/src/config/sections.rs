@@ -286,6 +286,41 @@ impl Default for ChatConfig {
     }
 }
 
+/// `[presence]`: who is online.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PresenceConfig {
+    /// How often clients are expected to send `presence:heartbeat` (or any frame); a connection
+    /// silent for twice this long is closed (4408).
+    #[serde(with = "serde_human")]
+    pub heartbeat_interval: Duration,
+    /// After a user's last connection closes, how long before they are shown offline (a
+    /// reconnect within it changes nothing).
+    #[serde(with = "serde_human")]
+    pub offline_grace: Duration,
+    /// A user with no activity (frames other than heartbeats) for this long shows as away.
+    #[serde(with = "serde_human")]
+    pub idle_after: Duration,
+    /// Status changes are gathered this long and published at most once per user (a reconnect
+    /// storm cannot become a presence storm).
+    #[serde(with = "serde_human")]
+    pub coalesce: Duration,
+    /// Most users one connection may watch with `presence:subscribe`.
+    pub max_subscriptions: usize,
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_secs(30),
+            offline_grace: Duration::from_secs(5),
+            idle_after: Duration::from_secs(5 * 60),
+            coalesce: Duration::from_millis(250),
+            max_subscriptions: 500,
+        }
+    }
+}
+
 /// `[persister]`: the batched writer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

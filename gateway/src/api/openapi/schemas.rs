@@ -96,7 +96,9 @@ pub(super) fn all() -> Value {
                 "username": {"type": "string"},
                 "displayName": {"type": "string"},
                 "createdAt": timestamp(false),
-                "lastSeenAt": timestamp(true)
+                "lastSeenAt": timestamp(true),
+                "status": {"type": "string", "enum": ["online", "away", "dnd", "offline"],
+                           "description": "Presence, on GET /api/users/{userId} only"}
             }
         },
         "Me": {
