@@ -53,7 +53,7 @@ async fn dm_ticks_and_badges_on_two_devices() -> anyhow::Result<()> {
     ann_ws.drain_for(Duration::from_millis(300)).await?;
     assert!(
         ann_ws
-            .badges()
+            .side_events("notification:badge")
             .iter()
             .all(|b| b["data"]["unreadCount"] == 0),
         "ann has nothing unread"

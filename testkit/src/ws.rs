@@ -1,7 +1,7 @@
 //! A WebSocket test client (tokio-tungstenite: an implementation independent of the server's):
 //! connect with or without a token, send frames, and wait for the next frame with a given event.
-//! Side-channel events (`notification:badge`) are kept apart, so a test that waits for quiet
-//! means "no other event"; `expect` and `badges` still see them.
+//! Side-channel events (`notification:badge`, `presence:update`) are kept apart, so a test that
+//! waits for quiet means "no other event"; `expect` and `side_events` still see them.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -29,7 +29,7 @@ pub struct WsClient {
 }
 
 /// Events kept apart from the main stream.
-const SIDE: &[&str] = &["notification:badge"];
+const SIDE: &[&str] = &["notification:badge", "presence:update"];
 
 /// How a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,9 +147,13 @@ impl WsClient {
         &self.backlog
     }
 
-    /// Side-channel frames received so far (taken).
-    pub fn badges(&mut self) -> Vec<Value> {
-        std::mem::take(&mut self.side)
+    /// Side-channel frames received so far with `event` (taken; others stay).
+    pub fn side_events(&mut self, event: &str) -> Vec<Value> {
+        let (taken, kept) = std::mem::take(&mut self.side)
+            .into_iter()
+            .partition(|f| f["event"] == event);
+        self.side = kept;
+        taken
     }
 
     /// Reads whatever arrives within `within` into the backlog and side channel.
