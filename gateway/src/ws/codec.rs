@@ -3,6 +3,8 @@
 
 use bytes::Bytes;
 use parley_shared::{ErrorBody, ErrorCode};
+
+use crate::changes::Asked;
 use serde::Serialize;
 use simd_json::BorrowedValue;
 use simd_json::prelude::{
@@ -54,17 +56,10 @@ pub(crate) enum ClientEvent {
     Unsubscribe {
         conversation_id: String,
     },
-    Edit {
+    /// `message:edit`, `message:delete`, `message:react`.
+    Change {
         message_id: String,
-        content: String,
-    },
-    Delete {
-        message_id: String,
-    },
-    React {
-        message_id: String,
-        emoji: String,
-        add: bool,
+        asked: Asked,
     },
     Read {
         conversation_id: String,
@@ -219,15 +214,18 @@ pub(crate) fn parse(buf: &mut [u8]) -> Result<(Option<String>, ClientEvent), Box
         }
         "message:edit" => {
             fields(&["messageId", "content"])?;
-            ClientEvent::Edit {
+            ClientEvent::Change {
                 message_id: string("messageId", true)?.unwrap_or_default(),
-                content: string("content", true)?.unwrap_or_default(),
+                asked: Asked::Edit {
+                    content: string("content", true)?.unwrap_or_default(),
+                },
             }
         }
         "message:delete" => {
             fields(&["messageId"])?;
-            ClientEvent::Delete {
+            ClientEvent::Change {
                 message_id: string("messageId", true)?.unwrap_or_default(),
+                asked: Asked::Delete,
             }
         }
         "message:react" => {
@@ -242,10 +240,12 @@ pub(crate) fn parse(buf: &mut [u8]) -> Result<(Option<String>, ClientEvent), Box
                     ));
                 }
             };
-            ClientEvent::React {
+            ClientEvent::Change {
                 message_id: string("messageId", true)?.unwrap_or_default(),
-                emoji: string("emoji", true)?.unwrap_or_default(),
-                add,
+                asked: Asked::React {
+                    emoji: string("emoji", true)?.unwrap_or_default(),
+                    add,
+                },
             }
         }
         "receipt:read" => {

@@ -57,6 +57,87 @@ fn parses_client_events() {
                 conversation_id: "conv_2".into(),
             },
         ),
+        (
+            r#"{"event":"message:edit","id":"e","data":{"messageId":"msg_1","content":"new"}}"#,
+            Some("e"),
+            ClientEvent::Change {
+                message_id: "msg_1".into(),
+                asked: Asked::Edit {
+                    content: "new".into(),
+                },
+            },
+        ),
+        (
+            r#"{"event":"message:delete","data":{"messageId":"msg_1"}}"#,
+            None,
+            ClientEvent::Change {
+                message_id: "msg_1".into(),
+                asked: Asked::Delete,
+            },
+        ),
+        (
+            r#"{"event":"message:react","data":{"messageId":"m","emoji":"👍","action":"remove"}}"#,
+            None,
+            ClientEvent::Change {
+                message_id: "m".into(),
+                asked: Asked::React {
+                    emoji: "👍".into(),
+                    add: false,
+                },
+            },
+        ),
+        (
+            r#"{"event":"message:react","data":{"messageId":"m","emoji":"x"}}"#,
+            None,
+            ClientEvent::Change {
+                message_id: "m".into(),
+                asked: Asked::React {
+                    emoji: "x".into(),
+                    add: true,
+                },
+            },
+        ),
+        (
+            r#"{"event":"receipt:read","data":{"conversationId":"c","seq":42}}"#,
+            None,
+            ClientEvent::Read {
+                conversation_id: "c".into(),
+                seq: 42,
+            },
+        ),
+        (
+            r#"{"event":"typing:stop","data":{"conversationId":"c"}}"#,
+            None,
+            ClientEvent::Typing {
+                conversation_id: "c".into(),
+                start: false,
+            },
+        ),
+        (
+            r#"{"event":"sync:request","data":{"conversations":[{"conversationId":"c","lastSeq":0},{"conversationId":"d","lastSeq":9}]}}"#,
+            None,
+            ClientEvent::Sync(vec![("c".into(), 0), ("d".into(), 9)]),
+        ),
+        (
+            r#"{"event":"presence:heartbeat","data":{}}"#,
+            None,
+            ClientEvent::Heartbeat,
+        ),
+        (
+            r#"{"event":"presence:set","data":{"status":"dnd"}}"#,
+            None,
+            ClientEvent::PresenceSet {
+                status: "dnd".into(),
+            },
+        ),
+        (
+            r#"{"event":"presence:unsubscribe","data":{"userIds":["usr_1"]}}"#,
+            None,
+            ClientEvent::PresenceWatch {
+                user_ids: vec!["usr_1".into()],
+                on: false,
+            },
+        ),
     ];
     for (input, id, want) in cases {
         let (got_id, got) = parse_str(input).unwrap_or_else(|e| panic!("{input}: {e:?}"));
@@ -91,6 +172,36 @@ fn refuses_bad_frames_with_a_reason() {
             Some("c2"),
         ),
         (r#"{"event":"subscribe","data":[]}"#, None, None),
+        (
+            r#"{"event":"message:react","data":{"messageId":"m","emoji":"x","action":"toggle"}}"#,
+            None,
+            None,
+        ),
+        (
+            r#"{"event":"receipt:read","data":{"conversationId":"c","seq":0}}"#,
+            None,
+            None,
+        ),
+        (
+            r#"{"event":"receipt:read","data":{"conversationId":"c","seq":"5"}}"#,
+            None,
+            None,
+        ),
+        (
+            r#"{"event":"sync:request","data":{"conversations":[{"conversationId":"c"}]}}"#,
+            None,
+            None,
+        ),
+        (
+            r#"{"event":"sync:request","data":{"conversations":{}}}"#,
+            None,
+            None,
+        ),
+        (
+            r#"{"event":"presence:subscribe","data":{"userIds":[1]}}"#,
+            None,
+            None,
+        ),
     ];
     for (input, id, client_id) in cases {
         let error = parse_str(input).expect_err(input);

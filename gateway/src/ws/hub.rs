@@ -182,6 +182,13 @@ impl Hub {
         }
     }
 
+    /// The connection of an event's origin `(shard, conn)`, if it is on this shard.
+    fn local(&self, origin: Option<(usize, u64)>) -> Option<u64> {
+        origin
+            .filter(|(shard, _)| *shard == self.shard)
+            .map(|(_, conn)| conn)
+    }
+
     /// Queues `frame` on every connection of `user` here but `except`.
     fn to_user(&self, user: UserId, except: Option<u64>, frame: &Bytes, class: Class) {
         let sessions = self.sessions.borrow();
@@ -247,10 +254,7 @@ impl Hub {
                 message_json,
                 origin,
             } => {
-                let origin_conn = origin
-                    .as_ref()
-                    .filter(|o| o.shard == self.shard)
-                    .map(|o| o.conn);
+                let origin_conn = self.local(origin.as_ref().map(|o| (o.shard, o.conn)));
                 {
                     let sessions = self.sessions.borrow();
                     let by_user = self.by_user.borrow();
@@ -291,10 +295,7 @@ impl Hub {
                 frame,
                 origin,
             } => {
-                let origin_conn = origin
-                    .as_ref()
-                    .filter(|o| o.shard == self.shard)
-                    .map(|o| o.conn);
+                let origin_conn = self.local(origin.as_ref().map(|o| (o.shard, o.conn)));
                 for user in recipients.iter() {
                     self.to_user(*user, origin_conn, frame, Class::Durable);
                 }

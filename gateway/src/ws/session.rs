@@ -22,7 +22,6 @@ use super::events;
 use super::framed::{self, FrameLimited};
 use super::hub::SessionHandle;
 use super::outbox::{self, Class, Next};
-use crate::changes::Asked;
 use crate::limits::Key;
 use crate::shard::ShardState;
 
@@ -327,35 +326,8 @@ async fn dispatch(session: &Rc<Session>, buf: &mut [u8]) {
         ClientEvent::Unsubscribe { conversation_id } => {
             events::subscribe(session, authed.user, id, &conversation_id, false).await
         }
-        ClientEvent::Edit {
-            message_id,
-            content,
-        } => {
-            events::change(
-                session,
-                authed.user,
-                id,
-                &message_id,
-                Asked::Edit { content },
-            )
-            .await
-        }
-        ClientEvent::Delete { message_id } => {
-            events::change(session, authed.user, id, &message_id, Asked::Delete).await
-        }
-        ClientEvent::React {
-            message_id,
-            emoji,
-            add,
-        } => {
-            events::change(
-                session,
-                authed.user,
-                id,
-                &message_id,
-                Asked::React { emoji, add },
-            )
-            .await
+        ClientEvent::Change { message_id, asked } => {
+            events::change(session, authed.user, id, &message_id, asked).await
         }
         ClientEvent::Read {
             conversation_id,
