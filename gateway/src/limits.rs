@@ -1,6 +1,8 @@
-//! Rate limiting state for one process: a GCRA timestamp per key, in striped maps shared by every
-//! shard (a user's requests may land on any shard). Bounded: past `limits.max_keys` idle keys are
-//! forgotten, and if none are idle new keys are refused rather than memory growing.
+//! Rate limiting: the `RateLimit` interface every limit is used through (so several instances can
+//! later share the state in Redis), and its in-process implementation for one process: a GCRA
+//! timestamp per key, in striped maps shared by every shard (a user's requests may land on any
+//! shard). Bounded: past `limits.max_keys` idle keys are forgotten, and if none are idle new keys
+//! are refused rather than memory growing.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -22,7 +24,19 @@ pub enum Key {
     Username(String),
 }
 
-/// One limit (e.g. "send: 30/1m") over all its keys.
+/// One limit (e.g. "send: 30/1m") over all its keys, wherever its state lives.
+pub trait RateLimit: Send + Sync + std::fmt::Debug {
+    /// Counts one event for `key` and says whether it is allowed.
+    fn check(&self, key: &Key) -> Decision;
+}
+
+impl<T: RateLimit + ?Sized> RateLimit for Box<T> {
+    fn check(&self, key: &Key) -> Decision {
+        (**self).check(key)
+    }
+}
+
+/// One limit's state in this process.
 #[derive(Debug)]
 pub struct Limiter {
     rate: Rate,
@@ -43,9 +57,10 @@ impl Limiter {
             epoch: Instant::now(),
         }
     }
+}
 
-    /// Counts one event for `key` and says whether it is allowed.
-    pub fn check(&self, key: &Key) -> Decision {
+impl RateLimit for Limiter {
+    fn check(&self, key: &Key) -> Decision {
         let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let stripe = &self.stripes[(self.hasher.hash_one(key) as usize) % STRIPES];
         // A poisoned stripe only means another thread panicked mid-update of plain integers.
@@ -119,19 +134,20 @@ impl ConnectionCounter {
 /// Every limit of the API, built from `[limits]`. `None` when limits are disabled.
 #[derive(Debug)]
 pub struct Limits {
-    pub register: Limiter,
-    pub login: Limiter,
-    pub send: Limiter,
-    pub history: Limiter,
-    pub ws_connect: Limiter,
-    pub api: Limiter,
+    pub register: Box<dyn RateLimit>,
+    pub login: Box<dyn RateLimit>,
+    pub send: Box<dyn RateLimit>,
+    pub history: Box<dyn RateLimit>,
+    pub ws_connect: Box<dyn RateLimit>,
+    pub api: Box<dyn RateLimit>,
 }
 
 impl Limits {
     /// The limiters, or `None` when `limits.enabled` is false.
     pub fn from_config(config: &LimitsConfig) -> Option<Self> {
         config.enabled.then(|| {
-            let make = |rate| Limiter::new(rate, config.max_keys);
+            let make =
+                |rate| -> Box<dyn RateLimit> { Box::new(Limiter::new(rate, config.max_keys)) };
             Self {
                 register: make(config.register),
                 login: make(config.login),

@@ -126,6 +126,25 @@ async fn sync_fills_a_gap_of_a_thousand() -> anyhow::Result<()> {
     assert_eq!(data["messages"], json!([]));
     assert_eq!(data["lastSeq"], 1000);
     assert_eq!(data["unreadCount"], 1000);
+    // What the client does then: page forward by REST from its last seq; all 1,000, in order.
+    let (mut after, mut fetched) = (0i64, 0);
+    loop {
+        let page = api
+            .get(
+                &format!("/api/conversations/{conv}/messages?after={after}&limit=100"),
+                Some(&ben),
+            )
+            .await?;
+        for message in page.body["data"].as_array().into_iter().flatten() {
+            assert_eq!(message["seq"], after + 1);
+            after += 1;
+            fetched += 1;
+        }
+        if page.body["meta"]["hasMore"] != true {
+            break;
+        }
+    }
+    assert_eq!(fetched, 1000);
 
     // An edit of a message Ben already holds, made while he was away.
     let mut ann_ws = WsClient::authed(gw.addr(), &ann.access_token).await?;

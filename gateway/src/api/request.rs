@@ -13,7 +13,7 @@ use parley_shared::{ErrorBody, ErrorCode, UserId};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use crate::limits::{Key, Limiter};
+use crate::limits::{Key, RateLimit};
 use crate::shard::ShardState;
 
 /// The authenticated caller.
@@ -101,7 +101,7 @@ impl Ctx {
     }
 
     /// Counts this request against `limiter` for `key`; refuses with RATE_LIMITED when over.
-    pub(crate) fn limit(&self, limiter: &Limiter, key: &Key) -> Result<(), ApiError> {
+    pub(crate) fn limit(&self, limiter: &dyn RateLimit, key: &Key) -> Result<(), ApiError> {
         let decision = limiter.check(key);
         let tighter = match self.rate.get() {
             Some(previous) if previous.remaining <= decision.remaining && decision.allowed => {

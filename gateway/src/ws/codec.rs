@@ -2,7 +2,7 @@
 //! simd-json (nesting checked first), server frames encoded to bytes once, and the close codes.
 
 use bytes::Bytes;
-use parley_shared::{ErrorBody, ErrorCode};
+use parley_shared::{ConversationId, ErrorBody, ErrorCode};
 
 use crate::changes::Asked;
 use serde::Serialize;
@@ -448,6 +448,19 @@ pub(crate) fn encode_raw(event: &str, id: Option<&str>, data: &[u8]) -> Bytes {
     out.extend_from_slice(br#","data":"#);
     out.extend_from_slice(data);
     out.push(b'}');
+    Bytes::from(out)
+}
+
+/// `notification:badge`, written directly: one per user and conversation per burst of fan-out,
+/// so it skips building a JSON value (ids are `[a-z0-9_]` and need no escaping).
+pub(crate) fn encode_badge(conversation: ConversationId, unread: i64, total: i64) -> Bytes {
+    use std::io::Write;
+    let mut out = Vec::with_capacity(128);
+    // Writing to a Vec cannot fail.
+    let _ = write!(
+        out,
+        r#"{{"event":"notification:badge","data":{{"conversationId":"{conversation}","unreadCount":{unread},"totalUnread":{total}}}}}"#
+    );
     Bytes::from(out)
 }
 

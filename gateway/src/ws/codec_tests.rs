@@ -226,6 +226,14 @@ fn encodes_server_frames() {
         value,
         serde_json::json!({"event": "message:sent", "id": "r\"1", "data": {"clientMessageId": "c-1", "message": {"seq": 1}}})
     );
+    let conversation = ConversationId::generate();
+    let badge: serde_json::Value =
+        serde_json::from_slice(&encode_badge(conversation, 3, 12)).expect("json");
+    assert_eq!(
+        badge,
+        serde_json::json!({"event": "notification:badge", "data": {
+            "conversationId": conversation, "unreadCount": 3, "totalUnread": 12}})
+    );
     let received = encode_received(br#"{"seq":2}"#);
     let value: serde_json::Value = serde_json::from_slice(&received).expect("json");
     assert_eq!(

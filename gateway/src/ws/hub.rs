@@ -169,15 +169,7 @@ impl Hub {
             unread.take_badges()
         };
         for badge in badges {
-            let frame = codec::encode(
-                "notification:badge",
-                None,
-                serde_json::json!({
-                    "conversationId": badge.conversation,
-                    "unreadCount": badge.unread,
-                    "totalUnread": badge.total,
-                }),
-            );
+            let frame = codec::encode_badge(badge.conversation, badge.unread, badge.total);
             self.to_user(badge.user, None, &frame, Class::Durable);
         }
     }
