@@ -271,29 +271,28 @@ async fn sync_one(
     let db = |e: parley_persister::DbError| {
         ErrorBody::new(e.code(), "Database unavailable").with_retry_after(1)
     };
-    let conn = session.state.pool.get().await.map_err(|e| db(e.into()))?;
-    let membership = authorize(&conn, user, conversation, Action::Read)
-        .await
-        .map_err(authz_error)?;
+    // A pooled connection is held only while querying, never while the client drains pages.
+    let (membership, mut changes) = {
+        let conn = session.state.pool.get().await.map_err(|e| db(e.into()))?;
+        let membership = authorize(&conn, user, conversation, Action::Read)
+            .await
+            .map_err(authz_error)?;
+        let limit = chat.sync_max_messages as i64;
+        let changed = messages::changed_since(&conn, conversation, last, last, limit)
+            .await
+            .map_err(db)?;
+        let changes = MessageView::page(&conn, &changed).await.map_err(db)?;
+        (membership, changes)
+    };
     let top = membership.conversation.last_seq;
     let unread = membership.unread();
-    let missed = (top - last).max(0);
-    let too_large = missed > chat.sync_max_messages as i64;
-    let changed = messages::changed_since(
-        &conn,
-        conversation,
-        last,
-        last,
-        chat.sync_max_messages as i64,
-    )
-    .await
-    .map_err(db)?;
-    let mut changes = MessageView::page(&conn, &changed).await.map_err(db)?;
+    let too_large = (top - last).max(0) > chat.sync_max_messages as i64;
     let mut after = last;
     loop {
         let page = if too_large || after >= top {
             Vec::new()
         } else {
+            let conn = session.state.pool.get().await.map_err(|e| db(e.into()))?;
             let rows = messages::page_after(&conn, conversation, after, chat.sync_page as i64)
                 .await
                 .map_err(db)?;
