@@ -7,7 +7,7 @@ use std::time::Duration;
 use hyper::Method;
 use parley_testkit::ws::WsClient;
 use parley_testkit::{TestGateway, TestUser};
-use serde_json::{Value, json};
+use serde_json::json;
 
 async fn send(ws: &mut WsClient, conv: &str, text: &str) -> anyhow::Result<String> {
     ws.send_message("s", conv, text, text).await?;
@@ -16,18 +16,6 @@ async fn send(ws: &mut WsClient, conv: &str, text: &str) -> anyhow::Result<Strin
         .as_str()
         .unwrap_or_default()
         .to_owned())
-}
-
-/// Sends `event` and waits for the answer echoing `id` (the ack event or `error`).
-async fn answer(ws: &mut WsClient, event: &str, id: &str, data: Value) -> anyhow::Result<Value> {
-    ws.send(&json!({"event": event, "id": id, "data": data}))
-        .await?;
-    loop {
-        let next = ws.next().await?;
-        if next["id"] == id {
-            return Ok(next);
-        }
-    }
 }
 
 async fn search(gw: &TestGateway, user: &TestUser, q: &str) -> anyhow::Result<usize> {
@@ -56,22 +44,22 @@ async fn edit_delete_react_over_websocket_and_rest() -> anyhow::Result<()> {
     ben_ws.expect("message:received").await?;
 
     // Only the sender edits.
-    let refused = answer(
-        &mut ben_ws,
-        "message:edit",
-        "b1",
-        json!({"messageId": msg, "content": "hijack"}),
-    )
-    .await?;
+    let refused = ben_ws
+        .ask(
+            "message:edit",
+            "b1",
+            json!({"messageId": msg, "content": "hijack"}),
+        )
+        .await?;
     assert_eq!(refused["event"], "error");
     assert_eq!(refused["data"]["code"], "FORBIDDEN");
-    let edited = answer(
-        &mut ann_ws,
-        "message:edit",
-        "a1",
-        json!({"messageId": msg, "content": "the plan"}),
-    )
-    .await?;
+    let edited = ann_ws
+        .ask(
+            "message:edit",
+            "a1",
+            json!({"messageId": msg, "content": "the plan"}),
+        )
+        .await?;
     assert_eq!(edited["event"], "message:edited", "{edited}");
     assert_eq!(edited["data"]["message"]["content"], "the plan");
     assert!(edited["data"]["message"]["editedAt"].is_string());
@@ -89,7 +77,7 @@ async fn edit_delete_react_over_websocket_and_rest() -> anyhow::Result<()> {
         ("message:delete", json!({"messageId": eves})),
         ("message:react", json!({"messageId": eves, "emoji": "👍"})),
     ] {
-        let error = answer(&mut ann_ws, event, "x", data).await?;
+        let error = ann_ws.ask(event, "x", data).await?;
         assert_eq!(error["data"]["code"], "NOT_FOUND", "{event}: {error}");
     }
     let patch = api
@@ -101,31 +89,31 @@ async fn edit_delete_react_over_websocket_and_rest() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(patch.status, 404);
-    let bad = answer(
-        &mut ann_ws,
-        "message:edit",
-        "y",
-        json!({"messageId": "msg_nope", "content": "x"}),
-    )
-    .await?;
+    let bad = ann_ws
+        .ask(
+            "message:edit",
+            "y",
+            json!({"messageId": "msg_nope", "content": "x"}),
+        )
+        .await?;
     assert_eq!(bad["data"]["code"], "NOT_FOUND");
-    let empty = answer(
-        &mut ann_ws,
-        "message:edit",
-        "z",
-        json!({"messageId": msg, "content": "  "}),
-    )
-    .await?;
+    let empty = ann_ws
+        .ask(
+            "message:edit",
+            "z",
+            json!({"messageId": msg, "content": "  "}),
+        )
+        .await?;
     assert_eq!(empty["data"]["code"], "VALIDATION_ERROR");
 
     // Reactions: any member; the aggregate goes to everyone.
-    let reacted = answer(
-        &mut ben_ws,
-        "message:react",
-        "b2",
-        json!({"messageId": msg, "emoji": "👍"}),
-    )
-    .await?;
+    let reacted = ben_ws
+        .ask(
+            "message:react",
+            "b2",
+            json!({"messageId": msg, "emoji": "👍"}),
+        )
+        .await?;
     assert_eq!(reacted["event"], "message:reacted");
     let on_ann = ann_ws.expect("message:reacted").await?;
     assert_eq!(on_ann["data"]["messageId"], msg.as_str());
@@ -133,32 +121,32 @@ async fn edit_delete_react_over_websocket_and_rest() -> anyhow::Result<()> {
         on_ann["data"]["reactions"],
         json!([{"emoji": "👍", "count": 1, "userIds": [ben.id]}])
     );
-    let both = answer(
-        &mut ann_ws,
-        "message:react",
-        "a2",
-        json!({"messageId": msg, "emoji": "👍", "action": "add"}),
-    )
-    .await?;
+    let both = ann_ws
+        .ask(
+            "message:react",
+            "a2",
+            json!({"messageId": msg, "emoji": "👍", "action": "add"}),
+        )
+        .await?;
     assert_eq!(both["data"]["reactions"][0]["count"], 2);
-    let removed = answer(
-        &mut ben_ws,
-        "message:react",
-        "b3",
-        json!({"messageId": msg, "emoji": "👍", "action": "remove"}),
-    )
-    .await?;
+    let removed = ben_ws
+        .ask(
+            "message:react",
+            "b3",
+            json!({"messageId": msg, "emoji": "👍", "action": "remove"}),
+        )
+        .await?;
     assert_eq!(
         removed["data"]["reactions"],
         json!([{"emoji": "👍", "count": 1, "userIds": [ann.id]}])
     );
-    let bad = answer(
-        &mut ben_ws,
-        "message:react",
-        "b4",
-        json!({"messageId": msg, "emoji": "two words"}),
-    )
-    .await?;
+    let bad = ben_ws
+        .ask(
+            "message:react",
+            "b4",
+            json!({"messageId": msg, "emoji": "two words"}),
+        )
+        .await?;
     assert_eq!(bad["data"]["code"], "VALIDATION_ERROR");
     // History carries the reactions.
     let history = api
@@ -207,13 +195,13 @@ async fn edit_delete_react_over_websocket_and_rest() -> anyhow::Result<()> {
     assert_eq!(gone["data"]["message"]["reactions"], json!([]));
     assert_eq!(search(&gw, &ann, "plan").await?, 0);
     // A deleted message cannot be edited or reacted to; deleting again answers the same.
-    let late = answer(
-        &mut ann_ws,
-        "message:edit",
-        "a3",
-        json!({"messageId": msg, "content": "undo"}),
-    )
-    .await?;
+    let late = ann_ws
+        .ask(
+            "message:edit",
+            "a3",
+            json!({"messageId": msg, "content": "undo"}),
+        )
+        .await?;
     assert_eq!(late["data"]["code"], "NOT_FOUND");
     let again = api
         .send(
@@ -244,33 +232,25 @@ async fn group_moderation_and_edit_window() -> anyhow::Result<()> {
     let mut owner_ws = WsClient::authed(gw.addr(), &owner.access_token).await?;
     let bens = send(&mut ben_ws, &group, "spam").await?;
     // A plain member cannot delete another's message; the owner can.
-    let denied = answer(
-        &mut cat_ws,
-        "message:delete",
-        "c1",
-        json!({"messageId": bens}),
-    )
-    .await?;
+    let denied = cat_ws
+        .ask("message:delete", "c1", json!({"messageId": bens}))
+        .await?;
     assert_eq!(denied["data"]["code"], "FORBIDDEN");
-    let removed = answer(
-        &mut owner_ws,
-        "message:delete",
-        "o1",
-        json!({"messageId": bens}),
-    )
-    .await?;
+    let removed = owner_ws
+        .ask("message:delete", "o1", json!({"messageId": bens}))
+        .await?;
     assert_eq!(removed["event"], "message:deleted");
     ben_ws.expect("message:deleted").await?;
 
     let late = send(&mut ben_ws, &group, "typo").await?;
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let closed = answer(
-        &mut ben_ws,
-        "message:edit",
-        "b1",
-        json!({"messageId": late, "content": "fixed"}),
-    )
-    .await?;
+    let closed = ben_ws
+        .ask(
+            "message:edit",
+            "b1",
+            json!({"messageId": late, "content": "fixed"}),
+        )
+        .await?;
     assert_eq!(closed["data"]["code"], "FORBIDDEN");
     assert!(
         closed["data"]["message"]

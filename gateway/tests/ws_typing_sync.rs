@@ -10,10 +10,8 @@ use parley_testkit::ws::WsClient;
 use serde_json::{Value, json};
 
 async fn subscribe(ws: &mut WsClient, conv: &str) -> anyhow::Result<Value> {
-    ws.send(&json!({"event": "subscribe", "id": "sub", "data": {"conversationId": conv}}))
-        .await?;
-    let frame = ws.next().await?;
-    Ok(frame)
+    ws.ask("subscribe", "sub", json!({"conversationId": conv}))
+        .await
 }
 
 async fn typing(ws: &mut WsClient, conv: &str, start: bool) -> anyhow::Result<()> {

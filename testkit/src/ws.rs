@@ -107,6 +107,31 @@ impl WsClient {
         .await
     }
 
+    /// Sends `{event, id, data}` and waits for the frame that answers it (echoing `id`), keeping
+    /// the frames that arrive meanwhile.
+    pub async fn ask(&mut self, event: &str, id: &str, data: Value) -> anyhow::Result<Value> {
+        self.send(&json!({"event": event, "id": id, "data": data}))
+            .await?;
+        self.expect_where_any(|f| f["id"] == id).await
+    }
+
+    /// Waits for the next frame (any event) satisfying `wanted`, keeping others.
+    pub async fn expect_where_any(
+        &mut self,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        if let Some(index) = self.backlog.iter().position(&wanted) {
+            return Ok(self.backlog.remove(index));
+        }
+        loop {
+            let frame = self.read().await?;
+            if wanted(&frame) {
+                return Ok(frame);
+            }
+            self.backlog.push(frame);
+        }
+    }
+
     /// The next JSON frame, from the backlog first.
     pub async fn next(&mut self) -> anyhow::Result<Value> {
         if !self.backlog.is_empty() {
