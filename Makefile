@@ -4,7 +4,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: all setup run build test bench bench-quick bench-micro fmt clippy clean-test
+.PHONY: all setup run web build test bench bench-quick bench-micro fmt clippy clean-test
 
 all: build
 
@@ -12,10 +12,16 @@ all: build
 setup:
 	@scripts/setup.sh
 
-## Build in release mode and run `parley serve` on the embedded PostgreSQL in ./.parley.
+## Build in release mode (and the web client, when missing or stale) and run `parley serve` on the
+## embedded PostgreSQL in ./.parley; open the URL it prints.
 run: setup
+	@scripts/web.sh build
 	$(CARGO) build --release --locked --bin parley
 	exec ./target/release/parley --config config/parley.toml serve $(ARGS)
+
+## Build the web client into web/dist (when missing or stale).
+web:
+	@scripts/web.sh build
 
 build:
 	$(CARGO) build --release --locked --bin parley

@@ -18,11 +18,17 @@ have_pg_server || need postgresql
 # `make test` validates the OpenAPI document with a PyPI tool in a virtualenv.
 command -v python3 >/dev/null 2>&1 || need python3
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need python3-venv
-# `make bench` runs the seeds' Node.js stack as a peer (`scripts/setup.sh bench`).
+# The web client is built (`make run`) and tested (`make test`) with Node.js and npm (Vite 7
+# needs Node.js 20.19 or newer); `make bench` also runs the seeds' Node.js stack as a peer.
+command -v node >/dev/null 2>&1 || need nodejs
+command -v npm >/dev/null 2>&1 || need npm
 if [ "${1:-}" = bench ]; then
-  command -v node >/dev/null 2>&1 || need nodejs
-  command -v npm >/dev/null 2>&1 || need npm
   command -v curl >/dev/null 2>&1 || need curl
+fi
+# `make test` drives Debian's Chromium for the web client's browser tests.
+if [ "${1:-}" = browser ]; then
+  command -v chromium >/dev/null 2>&1 || need chromium
+  command -v chromedriver >/dev/null 2>&1 || need chromium-driver
 fi
 # Running as root, the embedded cluster runs as the `postgres` user, which the server package creates.
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then need postgresql; fi

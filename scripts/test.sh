@@ -30,6 +30,8 @@ venv=target/tools-venv
 cargo run --quiet --locked --bin parley -- openapi > target/openapi.json
 "$venv/bin/python" -c 'import json, sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1]))); print("openapi: valid")' target/openapi.json
 
+scripts/web.sh test
+
 echo "== cargo test"
 log="$(mktemp)"
 status=0

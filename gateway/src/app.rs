@@ -21,6 +21,8 @@ pub struct App {
     pub(crate) limits: Option<Limits>,
     pub(crate) refresh_ttl: Duration,
     pub(crate) max_body_bytes: usize,
+    /// The web client served at `/` (empty: none).
+    pub(crate) web: crate::web::WebAssets,
     pub(crate) max_group_members: usize,
     /// Conversation rules: edit window, reactions, typing, sync bounds.
     pub(crate) chat: parley_shared::config::ChatConfig,
@@ -59,6 +61,7 @@ impl App {
             limits: Limits::from_config(&config.limits),
             refresh_ttl: config.auth.refresh_ttl,
             max_body_bytes: config.server.max_body_bytes,
+            web: crate::web::WebAssets::default(),
             max_group_members: config.chat.max_group_members,
             chat: config.chat.clone(),
             typing: Box::new(crate::typing::LocalTyping::new(config.chat.typing_interval)),

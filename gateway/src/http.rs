@@ -1,4 +1,5 @@
-//! HTTP routing and responses for one shard: health endpoints now, the REST API as it lands.
+//! HTTP routing and responses for one shard: metrics, health, the REST API, the WebSocket
+//! upgrade and the web client's files.
 //! Every error leaves through [`error_response`], in the catalog's envelope.
 
 use std::convert::Infallible;
@@ -43,10 +44,17 @@ pub(crate) async fn handle(
             json_response(StatusCode::OK, r#"{"data":{"status":"live"}}"#.to_owned())
         }
         (&Method::GET | &Method::HEAD, "/health/ready") => ready(&state).await,
-        (method, path) => error_response(&ErrorBody::new(
-            ErrorCode::NotFound,
-            format!("No route for {method} {path}"),
-        )),
+        (method, path) => {
+            let web = matches!(*method, Method::GET | Method::HEAD)
+                .then(|| state.app.web.serve(path))
+                .flatten();
+            web.unwrap_or_else(|| {
+                error_response(&ErrorBody::new(
+                    ErrorCode::NotFound,
+                    format!("No route for {method} {path}"),
+                ))
+            })
+        }
     };
     Ok(response)
 }

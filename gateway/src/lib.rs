@@ -21,6 +21,7 @@ mod shard;
 pub mod shutdown;
 mod stack;
 mod typing;
+pub mod web;
 mod ws;
 
 pub use server::{Gateway, GatewayDeps, StartError, shard_count};

@@ -33,6 +33,8 @@ pub enum StartError {
     BusMismatch { bus: usize, shards: usize },
     #[error("could not set up password hashing: {0}")]
     Hashing(#[from] crate::auth::password::HashError),
+    #[error(transparent)]
+    Web(#[from] crate::web::WebError),
 }
 
 /// What the gateway needs besides configuration.
@@ -65,13 +67,19 @@ pub struct Gateway {
 impl Gateway {
     /// Binds `config.server.listen` and starts the shards.
     pub fn start(config: &Config, deps: GatewayDeps) -> Result<Self, StartError> {
-        let app = Arc::new(App::new(
+        let web = crate::web::WebAssets::load(&config.server.web_dir)?;
+        if web.is_empty() && !config.server.web_dir.as_os_str().is_empty() {
+            tracing::info!(dir = %config.server.web_dir.display(), "no web client there (make run builds it); serving the API only");
+        }
+        let mut app = App::new(
             config,
             &deps.jwt_secret,
             deps.persister.clone(),
             Arc::clone(&deps.metrics),
             Arc::clone(&deps.bus),
-        )?);
+        )?;
+        app.web = web;
+        let app = Arc::new(app);
         let shards = shard_count(config.server.shards);
         let Inboxes {
             receivers,

@@ -146,6 +146,8 @@ pub(crate) struct MemberView {
     pub(crate) role: Role,
     #[serde(with = "serde_ts")]
     pub(crate) joined_at: OffsetDateTime,
+    /// Their read watermark: a client shows ticks and "Read by N" for history from it.
+    pub(crate) last_read_seq: i64,
 }
 
 impl From<&Member> for MemberView {
@@ -156,6 +158,7 @@ impl From<&Member> for MemberView {
             display_name: member.display_name.clone(),
             role: member.role,
             joined_at: member.joined_at,
+            last_read_seq: member.last_read_seq,
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Largest HTTP request body accepted, in bytes; larger ones get 413 before any parsing.
     pub max_body_bytes: usize,
+    /// The built web client (`web/dist`), served at `/`; read once at start. Empty: no web
+    /// client. A directory that does not exist is reported at start and serves nothing.
+    pub web_dir: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +48,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
             max_body_bytes: 64 * 1024,
+            web_dir: PathBuf::from("web/dist"),
         }
     }
 }

@@ -113,13 +113,14 @@ pub(super) fn all() -> Value {
             }
         },
         "Member": {
-            "type": "object", "required": ["userId", "username", "displayName", "role", "joinedAt"],
+            "type": "object", "required": ["userId", "username", "displayName", "role", "joinedAt", "lastReadSeq"],
             "properties": {
                 "userId": id("usr_"),
                 "username": {"type": "string"},
                 "displayName": {"type": "string"},
                 "role": {"type": "string", "enum": ["owner", "admin", "member"]},
-                "joinedAt": timestamp(false)
+                "joinedAt": timestamp(false),
+                "lastReadSeq": {"type": "integer", "minimum": 0, "description": "Their read watermark"}
             }
         },
         "Message": {

@@ -1,0 +1,130 @@
+//! The web client's files (`server.web_dir`, built by Vite), read into memory once at start and
+//! served at `/`: hashed assets cached for a year, `index.html` revalidated every time, and any
+//! other path that is not a file (a client-side route) answered with `index.html`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, X_CONTENT_TYPE_OPTIONS};
+use hyper::{Response, StatusCode};
+
+use crate::http::HttpResponse;
+
+/// Largest web client accepted (all files together); a bigger directory is refused at start.
+const MAX_TOTAL_BYTES: u64 = 64 * 1024 * 1024;
+
+#[derive(Debug)]
+struct File {
+    body: Bytes,
+    content_type: &'static str,
+}
+
+/// The files, by URL path (`/index.html`, `/assets/index-1a2b.js`).
+#[derive(Debug, Default)]
+pub struct WebAssets {
+    files: HashMap<String, File>,
+}
+
+/// Why the web client could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("could not read the web client in {dir}: {source}")]
+    Read {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the web client in {0} is larger than 64 MiB")]
+    TooLarge(String),
+}
+
+impl WebAssets {
+    /// Reads every file under `dir`. A missing directory gives an empty set (no web client).
+    pub fn load(dir: &Path) -> Result<Self, WebError> {
+        let mut assets = Self::default();
+        if dir.as_os_str().is_empty() || !dir.is_dir() {
+            return Ok(assets);
+        }
+        let mut total = 0u64;
+        let mut stack = vec![dir.to_path_buf()];
+        let read_error = |source| WebError::Read {
+            dir: dir.display().to_string(),
+            source,
+        };
+        while let Some(current) = stack.pop() {
+            for entry in std::fs::read_dir(&current).map_err(read_error)? {
+                let path = entry.map_err(read_error)?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let body = std::fs::read(&path).map_err(read_error)?;
+                total += body.len() as u64;
+                if total > MAX_TOTAL_BYTES {
+                    return Err(WebError::TooLarge(dir.display().to_string()));
+                }
+                let Ok(relative) = path.strip_prefix(dir) else {
+                    continue;
+                };
+                let url = format!("/{}", relative.to_string_lossy().replace('\\', "/"));
+                assets.files.insert(
+                    url,
+                    File {
+                        body: Bytes::from(body),
+                        content_type: content_type(&path),
+                    },
+                );
+            }
+        }
+        Ok(assets)
+    }
+
+    /// Whether a web client was found.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The answer to `GET path`, or `None` when there is no web client.
+    pub(crate) fn serve(&self, path: &str) -> Option<HttpResponse> {
+        let index = self.files.get("/index.html")?;
+        let (file, immutable) = match self.files.get(path) {
+            Some(file) if path != "/index.html" => (file, path.starts_with("/assets/")),
+            _ => (index, false),
+        };
+        let mut response = Response::new(Full::new(file.body.clone()));
+        *response.status_mut() = StatusCode::OK;
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(file.content_type));
+        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.insert(
+            CACHE_CONTROL,
+            HeaderValue::from_static(if immutable {
+                "public, max-age=31536000, immutable"
+            } else {
+                "no-cache"
+            }),
+        );
+        Some(response)
+    }
+}
+
+fn content_type(path: &Path) -> &'static str {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+    {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" | "map" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "woff2" => "font/woff2",
+        "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}

@@ -1,0 +1,50 @@
+//! The web client served at `/` from `server.web_dir`: files with their types, hashed assets
+//! cached for a year, `index.html` revalidated, client-side routes answered with `index.html`,
+//! and the API's own 404s untouched.
+
+use parley_testkit::TestGateway;
+use parley_testkit::http;
+
+#[tokio::test]
+async fn serves_the_built_client_with_cache_headers_and_fallback() -> anyhow::Result<()> {
+    let dir = parley_testkit::cluster::scratch_dir("web")?;
+    std::fs::create_dir_all(dir.join("assets"))?;
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>Parley</title>")?;
+    std::fs::write(dir.join("assets/index-1a2b.js"), "console.log(1)")?;
+    let web_dir = dir.clone();
+    let gw = TestGateway::start_with(move |c| c.server.web_dir = web_dir).await?;
+
+    let index = http::get(gw.addr(), "/").await?;
+    assert_eq!(index.status, 200);
+    assert_eq!(index.headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(index.headers["cache-control"], "no-cache");
+    assert!(String::from_utf8_lossy(&index.raw).contains("<title>Parley</title>"));
+
+    let asset = http::get(gw.addr(), "/assets/index-1a2b.js").await?;
+    assert_eq!(asset.status, 200);
+    assert_eq!(asset.headers["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(asset.headers["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(asset.headers["x-content-type-options"], "nosniff");
+
+    // A client-side route is the app; so is a path that tries to climb out of the directory.
+    for path in ["/conversations/conv_1", "/../Cargo.toml", "/assets/../../etc/passwd"] {
+        let page = http::get(gw.addr(), path).await?;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(String::from_utf8_lossy(&page.raw).contains("<title>Parley</title>"), "{path}");
+    }
+    // The API keeps its JSON errors.
+    let api = http::get(gw.addr(), "/api/nope").await?;
+    assert_eq!(api.status, 404);
+    assert_eq!(api.body["error"]["code"], "NOT_FOUND");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_a_web_client_the_root_is_a_plain_404() -> anyhow::Result<()> {
+    let gw = TestGateway::start_with(|c| c.server.web_dir = std::path::PathBuf::new()).await?;
+    let root = http::get(gw.addr(), "/").await?;
+    assert_eq!(root.status, 404);
+    assert_eq!(root.body["error"]["code"], "NOT_FOUND");
+    Ok(())
+}

@@ -1,0 +1,156 @@
+// The REST side: the session (tokens kept in localStorage, refreshed a minute before they expire,
+// one refresh at a time) and JSON requests in the `{data, meta}` / `{error}` envelope.
+
+import type { ErrorBody, Me } from "../protocol/types";
+
+export class ApiError extends Error {
+  constructor(
+    public readonly status: number,
+    public readonly body: ErrorBody,
+  ) {
+    super(body.message);
+  }
+}
+
+export interface Session {
+  accessToken: string;
+  refreshToken: string;
+  /** Epoch milliseconds. */
+  expiresAt: number;
+  user: Me;
+}
+
+export interface Page<T> {
+  data: T[];
+  meta: { cursor: string | null; hasMore: boolean };
+}
+
+const KEY = "parley.session";
+
+interface AuthAnswer {
+  user: Me;
+  accessToken: string;
+  refreshToken: string;
+  expiresIn: number;
+}
+
+export class Api {
+  session: Session | null;
+  private refreshing: Promise<string | null> | null = null;
+  private readonly listeners = new Set<(session: Session | null) => void>();
+
+  constructor(
+    private readonly base = "",
+    private readonly storage: Storage | null = typeof localStorage === "undefined" ? null : localStorage,
+  ) {
+    const saved = this.storage?.getItem(KEY);
+    this.session = saved ? (JSON.parse(saved) as Session) : null;
+  }
+
+  onSession(listener: (session: Session | null) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private setSession(session: Session | null): void {
+    this.session = session;
+    if (session) this.storage?.setItem(KEY, JSON.stringify(session));
+    else this.storage?.removeItem(KEY);
+    for (const listener of this.listeners) listener(session);
+  }
+
+  private fromAnswer(answer: AuthAnswer, user?: Me): Session {
+    return {
+      accessToken: answer.accessToken,
+      refreshToken: answer.refreshToken,
+      expiresAt: Date.now() + answer.expiresIn * 1000,
+      user: answer.user ?? user,
+    };
+  }
+
+  async register(username: string, password: string, displayName: string): Promise<void> {
+    const answer = await this.call<AuthAnswer>("POST", "/api/auth/register", { username, password, displayName }, false);
+    this.setSession(this.fromAnswer(answer));
+  }
+
+  async login(username: string, password: string): Promise<void> {
+    const answer = await this.call<AuthAnswer>("POST", "/api/auth/login", { username, password }, false);
+    this.setSession(this.fromAnswer(answer));
+  }
+
+  async logout(): Promise<void> {
+    const refreshToken = this.session?.refreshToken;
+    this.setSession(null);
+    if (refreshToken) {
+      await this.call("POST", "/api/auth/logout", { refreshToken }, false).catch(() => undefined);
+    }
+  }
+
+  /** A valid access token: refreshed when it expires within a minute; null when logged out. */
+  async token(): Promise<string | null> {
+    const session = this.session;
+    if (!session) return null;
+    if (session.expiresAt - Date.now() > 60_000) return session.accessToken;
+    this.refreshing ??= this.refresh().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private async refresh(): Promise<string | null> {
+    const session = this.session;
+    if (!session) return null;
+    try {
+      const answer = await this.call<AuthAnswer>("POST", "/api/auth/refresh", { refreshToken: session.refreshToken }, false);
+      this.setSession({ ...this.fromAnswer(answer, session.user), user: session.user });
+      return this.session?.accessToken ?? null;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) this.setSession(null);
+      throw error;
+    }
+  }
+
+  get<T>(path: string): Promise<T> {
+    return this.call<T>("GET", path);
+  }
+
+  page<T>(path: string): Promise<Page<T>> {
+    return this.call<Page<T>>("GET", path, undefined, true, true);
+  }
+
+  post<T>(path: string, body: unknown): Promise<T> {
+    return this.call<T>("POST", path, body);
+  }
+
+  patch<T>(path: string, body: unknown): Promise<T> {
+    return this.call<T>("PATCH", path, body);
+  }
+
+  delete<T>(path: string): Promise<T> {
+    return this.call<T>("DELETE", path);
+  }
+
+  /** One request; `data` of the envelope (or the whole envelope for pages). */
+  private async call<T>(method: string, path: string, body?: unknown, auth = true, whole = false): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (auth) {
+      const token = await this.token();
+      if (!token) throw new ApiError(401, { code: "UNAUTHORIZED", message: "Logged out", retryable: false });
+      headers.authorization = `Bearer ${token}`;
+    }
+    const response = await fetch(this.base + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (response.status === 204) return undefined as T;
+    const json = await response.json().catch(() => null);
+    if (!response.ok) {
+      const error: ErrorBody = json?.error ?? { code: "INTERNAL_ERROR", message: response.statusText, retryable: true };
+      if (auth && response.status === 401) this.setSession(null);
+      throw new ApiError(response.status, error);
+    }
+    return (whole ? json : json?.data) as T;
+  }
+}

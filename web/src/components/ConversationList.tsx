@@ -1,0 +1,187 @@
+// The sidebar: search, new conversation (find people, open a DM, or name a group), and the
+// conversations with avatar + presence dot, title, last message preview, relative time and
+// unread badge.
+
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { ApiError } from "../api/rest";
+import type { Conversation, User } from "../protocol/types";
+import { relativeTime } from "../logic/presence";
+import { keys } from "../state/realtime";
+import { useApi, useSession } from "../state/session";
+import { Avatar, partnerOf, titleOf, useNow, usePresence } from "./common";
+
+interface Props {
+  conversations: Conversation[];
+  loading: boolean;
+  selected: string | null;
+  onSelect: (id: string) => void;
+}
+
+export function ConversationList({ conversations, loading, selected, onSelect }: Props) {
+  const api = useApi();
+  const session = useSession()!;
+  const me = session.user;
+  const now = useNow(30_000);
+  const [filter, setFilter] = useState("");
+  const [creating, setCreating] = useState(false);
+  const shown = conversations.filter((c) => titleOf(c, me.id).toLowerCase().includes(filter.trim().toLowerCase()));
+  return (
+    <aside className="sidebar" aria-label="Conversations">
+      <header className="sidebar-header">
+        <span className="me" title={me.username}>
+          {me.displayName}
+        </span>
+        <button type="button" className="icon" aria-label="New conversation" onClick={() => setCreating(!creating)}>
+          +
+        </button>
+        <button type="button" className="link" onClick={() => void api.logout()}>
+          Log out
+        </button>
+      </header>
+      <input
+        className="search"
+        type="search"
+        placeholder="Search conversations"
+        aria-label="Search conversations"
+        value={filter}
+        onChange={(e) => setFilter(e.target.value)}
+      />
+      {creating && (
+        <NewConversation
+          onCreated={(id) => {
+            setCreating(false);
+            onSelect(id);
+          }}
+        />
+      )}
+      <ul className="conversation-list">
+        {loading && <li className="muted">Loading...</li>}
+        {shown.map((c) => (
+          <Item key={c.id} conversation={c} me={me.id} now={now} selected={c.id === selected} onSelect={onSelect} />
+        ))}
+      </ul>
+    </aside>
+  );
+}
+
+function Item({
+  conversation,
+  me,
+  now,
+  selected,
+  onSelect,
+}: {
+  conversation: Conversation;
+  me: string;
+  now: Date;
+  selected: boolean;
+  onSelect: (id: string) => void;
+}) {
+  const partner = partnerOf(conversation, me);
+  const presence = usePresence(partner?.userId);
+  const title = titleOf(conversation, me);
+  const last = conversation.lastMessage;
+  const unread = conversation.unreadCount > 0;
+  const preview = last ? (last.deletedAt ? "Message deleted" : last.content) : "No messages yet";
+  return (
+    <li>
+      <button
+        type="button"
+        className={`conversation-item ${selected ? "selected" : ""} ${unread ? "unread" : ""}`}
+        aria-current={selected ? "true" : undefined}
+        aria-label={`${title}${unread ? `, ${conversation.unreadCount} unread` : ""}`}
+        onClick={() => onSelect(conversation.id)}
+      >
+        <Avatar name={title} status={partner ? (presence?.status ?? "offline") : undefined} />
+        <span className="conversation-text">
+          <span className="conversation-title">{title}</span>
+          <span className={`conversation-preview ${last ? "" : "empty"}`}>{preview}</span>
+        </span>
+        <span className="conversation-meta">
+          <time dateTime={conversation.lastActivityAt}>{relativeTime(conversation.lastActivityAt, now)}</time>
+          {unread && (
+            <span className="badge" data-testid="unread-badge">
+              {conversation.unreadCount}
+            </span>
+          )}
+        </span>
+      </button>
+    </li>
+  );
+}
+
+function NewConversation({ onCreated }: { onCreated: (id: string) => void }) {
+  const api = useApi();
+  const queries = useQueryClient();
+  const [query, setQuery] = useState("");
+  const [groupName, setGroupName] = useState("");
+  const [picked, setPicked] = useState<User[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const term = query.trim();
+  const people = useQuery({
+    queryKey: ["users", term],
+    queryFn: async () => (await api.page<User>(`/api/users?query=${encodeURIComponent(term)}&limit=10`)).data,
+    enabled: term.length > 0,
+  });
+  async function create(body: unknown) {
+    setError(null);
+    try {
+      const conversation = await api.post<Conversation>("/api/conversations", body);
+      await queries.invalidateQueries({ queryKey: keys.conversations });
+      onCreated(conversation.id);
+    } catch (e) {
+      setError(e instanceof ApiError ? e.body.message : "Could not create the conversation");
+    }
+  }
+  return (
+    <section className="new-conversation" aria-label="New conversation">
+      <input
+        type="search"
+        placeholder="Find people by name"
+        aria-label="Find people"
+        value={query}
+        onChange={(e) => setQuery(e.target.value)}
+        autoFocus
+      />
+      <ul>
+        {(people.data ?? []).map((user) => (
+          <li key={user.id}>
+            <span>
+              {user.displayName} <span className="muted">@{user.username}</span>
+            </span>
+            <button type="button" onClick={() => void create({ type: "dm", userId: user.id })}>
+              Message
+            </button>
+            <button
+              type="button"
+              className="link"
+              onClick={() => setPicked((p) => (p.some((u) => u.id === user.id) ? p : [...p, user]))}
+            >
+              Add to group
+            </button>
+          </li>
+        ))}
+      </ul>
+      {picked.length > 0 && (
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            void create({ type: "group", name: groupName.trim(), memberIds: picked.map((u) => u.id) });
+          }}
+        >
+          <p className="muted">Group with {picked.map((u) => u.displayName).join(", ")}</p>
+          <input
+            placeholder="Group name"
+            aria-label="Group name"
+            value={groupName}
+            onChange={(e) => setGroupName(e.target.value)}
+            required
+          />
+          <button type="submit">Create group</button>
+        </form>
+      )}
+      {error && <p role="alert">{error}</p>}
+    </section>
+  );
+}

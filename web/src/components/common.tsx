@@ -1,0 +1,56 @@
+// Small shared pieces: avatar with presence dot, conversation naming, the ticking clock.
+
+import { useQuery } from "@tanstack/react-query";
+import { useEffect, useState } from "react";
+import type { Conversation } from "../protocol/types";
+import { keys, type Presence } from "../state/realtime";
+
+/** The other member of a DM (undefined for groups). */
+export function partnerOf(conversation: Conversation, me: string) {
+  return conversation.type === "dm" ? conversation.members.find((m) => m.userId !== me) : undefined;
+}
+
+export function titleOf(conversation: Conversation, me: string): string {
+  if (conversation.type === "group") return conversation.name ?? "Group";
+  return partnerOf(conversation, me)?.displayName ?? "Direct message";
+}
+
+/** Cached presence of a user (pushed by presence:update / presence:subscribed). */
+export function usePresence(userId: string | undefined): Presence | undefined {
+  const { data } = useQuery<Presence>({
+    queryKey: keys.presence(userId ?? "none"),
+    queryFn: () => Promise.resolve({ status: "offline", lastSeenAt: null }),
+    enabled: false,
+    staleTime: Infinity,
+  });
+  return userId ? data : undefined;
+}
+
+export function PresenceDot({ status }: { status: Presence["status"] }) {
+  return <span className={`presence-dot presence-${status}`} aria-label={status} role="img" />;
+}
+
+export function Avatar({ name, status }: { name: string; status?: Presence["status"] }) {
+  const initials = name
+    .split(/\s+/)
+    .map((w) => w[0] ?? "")
+    .join("")
+    .slice(0, 2)
+    .toUpperCase();
+  return (
+    <span className="avatar" aria-hidden="true">
+      {initials}
+      {status && <PresenceDot status={status} />}
+    </span>
+  );
+}
+
+/** The current time, re-read every `ms` (relative timestamps, "Taking longer than usual"). */
+export function useNow(ms: number): Date {
+  const [now, setNow] = useState(() => new Date());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(new Date()), ms);
+    return () => clearInterval(timer);
+  }, [ms]);
+  return now;
+}

@@ -1,0 +1,118 @@
+// The shapes of docs/protocol.md (protocol v1), as the client sees them.
+
+export interface Reaction {
+  emoji: string;
+  count: number;
+  userIds: string[];
+}
+
+export interface Message {
+  id: string;
+  conversationId: string;
+  senderId: string;
+  seq: number;
+  content: string;
+  contentType: "text" | "system";
+  replyTo: string | null;
+  clientMessageId: string;
+  createdAt: string;
+  editedAt: string | null;
+  deletedAt: string | null;
+  reactions: Reaction[];
+}
+
+export interface Member {
+  userId: string;
+  username: string;
+  displayName: string;
+  role: "owner" | "admin" | "member";
+  joinedAt: string;
+  lastReadSeq: number;
+}
+
+export interface Conversation {
+  id: string;
+  type: "dm" | "group";
+  name: string | null;
+  ownerId: string | null;
+  createdAt: string;
+  lastActivityAt: string;
+  lastSeq: number;
+  role: "owner" | "admin" | "member";
+  lastReadSeq: number;
+  unreadCount: number;
+  memberCount: number;
+  members: Member[];
+  lastMessage: Message | null;
+}
+
+export interface User {
+  id: string;
+  username: string;
+  displayName: string;
+  createdAt: string;
+  lastSeenAt: string | null;
+  status?: "online" | "away" | "dnd" | "offline";
+}
+
+export interface Me extends User {
+  email: string | null;
+}
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+  retryable: boolean;
+  retryAfter?: number;
+  details?: Record<string, string[]>;
+}
+
+/** One server frame. */
+export interface Frame<T = unknown> {
+  event: string;
+  id?: string;
+  data: T;
+}
+
+export interface ServerEvents {
+  "auth:success": { userId: string; expiresAt: string };
+  "auth:error": ErrorBody;
+  "message:sent": { clientMessageId: string; message: Message };
+  "message:received": { message: Message };
+  "message:error": ErrorBody & { clientMessageId?: string };
+  "message:edited": { message: Message };
+  "message:deleted": { message: Message };
+  "message:reacted": { messageId: string; conversationId: string; reactions: Reaction[] };
+  "receipt:updated": { conversationId: string; userId: string; seq: number; readAt: string };
+  "receipt:count": { conversationId: string; messageId: string; readCount: number };
+  "notification:badge": { conversationId: string; unreadCount: number; totalUnread: number };
+  "presence:update": { userId: string; status: "online" | "away" | "dnd" | "offline"; lastSeenAt: string | null };
+  "presence:subscribed": { users: { userId: string; status: "online" | "away" | "dnd" | "offline"; lastSeenAt: string | null }[] };
+  "typing:started": { conversationId: string; userId: string };
+  "typing:stopped": { conversationId: string; userId: string };
+  "sync:response": {
+    conversationId: string;
+    messages: Message[];
+    changes: Message[];
+    hasMore: boolean;
+    tooLarge: boolean;
+    lastSeq: number;
+    unreadCount: number;
+  };
+  subscribed: { conversationId: string };
+  unsubscribed: { conversationId: string };
+  pong: Record<string, never>;
+  error: ErrorBody;
+}
+
+export type ServerEvent = keyof ServerEvents;
+
+/** Close codes (docs/protocol.md, "Close codes"). */
+export const CLOSE = {
+  normal: 1000,
+  goingAway: 1001,
+  unauthorized: 4401,
+  silent: 4408,
+  resync: 4409,
+  tooMany: 4429,
+} as const;

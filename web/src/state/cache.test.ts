@@ -1,0 +1,90 @@
+import { describe, expect, it } from "vitest";
+import type { Conversation, Message } from "../protocol/types";
+import {
+  conversationsWithBadge,
+  conversationsWithMessage,
+  mergeMessages,
+  pendingStatus,
+  prependPage,
+  readCount,
+  withCount,
+  withoutPending,
+  withWatermark,
+} from "./cache";
+
+const message = (seq: number, senderId = "usr_a", conversationId = "conv_1"): Message => ({
+  id: `msg_${seq}`,
+  conversationId,
+  senderId,
+  seq,
+  content: `m${seq}`,
+  contentType: "text",
+  replyTo: null,
+  clientMessageId: `c${seq}`,
+  createdAt: new Date(2026, 10, 22, 10, seq).toISOString(),
+  editedAt: null,
+  deletedAt: null,
+  reactions: [],
+});
+
+const conversation = (id: string, seq: number): Conversation => ({
+  id,
+  type: "dm",
+  name: null,
+  ownerId: null,
+  createdAt: "",
+  lastActivityAt: "",
+  lastSeq: seq,
+  role: "member",
+  lastReadSeq: 0,
+  unreadCount: 0,
+  memberCount: 2,
+  members: [],
+  lastMessage: null,
+});
+
+describe("cache updates", () => {
+  it("merges messages by id in seq order, once each", () => {
+    let h = mergeMessages(undefined, [message(3), message(1)]);
+    h = mergeMessages(h, [message(2), message(3)]);
+    expect(h.messages.map((m) => m.seq)).toEqual([1, 2, 3]);
+    const edited = { ...message(2), content: "edited" };
+    h = mergeMessages(h, [edited]);
+    expect(h.messages[1].content).toBe("edited");
+    h = prependPage(h, [message(0)], false);
+    expect(h.messages.map((m) => m.seq)).toEqual([0, 1, 2, 3]);
+    expect(h.hasMore).toBe(false);
+  });
+
+  it("moves a conversation to the top with its newest message", () => {
+    const list = [conversation("conv_1", 1), conversation("conv_2", 5)];
+    const moved = conversationsWithMessage(list, message(6, "usr_a", "conv_2"))!;
+    expect(moved.map((c) => c.id)).toEqual(["conv_2", "conv_1"]);
+    expect(moved[0].lastSeq).toBe(6);
+    // An older message (a late edit) does not replace a newer last message.
+    expect(conversationsWithMessage(moved, message(2, "usr_a", "conv_2"))![0].lastMessage!.seq).toBe(6);
+    expect(conversationsWithBadge(moved, "conv_1", 4)![1].unreadCount).toBe(4);
+  });
+
+  it("tracks pending sends", () => {
+    const pending = [
+      { clientMessageId: "a", conversationId: "c", content: "x", status: "sending" as const, sentAt: 0 },
+      { clientMessageId: "b", conversationId: "c", content: "y", status: "sending" as const, sentAt: 0 },
+    ];
+    expect(pendingStatus(pending, "b", "error", "boom")[1]).toMatchObject({ status: "error", error: "boom" });
+    expect(withoutPending(pending, "a").map((p) => p.clientMessageId)).toEqual(["b"]);
+  });
+
+  it("counts readers from watermarks and pushed counts", () => {
+    let r = withWatermark(undefined, "usr_b", 3);
+    r = withWatermark(r, "usr_b", 2);
+    expect(r.watermarks.usr_b).toBe(3);
+    r = withWatermark(r, "usr_c", 5);
+    r = withWatermark(r, "usr_a", 9);
+    expect(readCount(r, message(3))).toBe(2);
+    expect(readCount(r, message(4))).toBe(1);
+    r = withCount(r, "msg_4", 3);
+    expect(readCount(r, message(4))).toBe(3);
+    expect(withCount(r, "msg_4", 1).counts.msg_4).toBe(3);
+  });
+});

@@ -1,0 +1,114 @@
+// Pure updates of the client's cached server state, applied when WebSocket events arrive (the
+// React side calls them through queryClient.setQueryData). Kept free of React so they are tested
+// as tables.
+
+import type { Conversation, Message, Reaction } from "../protocol/types";
+import type { MessageStatus } from "../logic/status";
+
+/** One conversation's loaded history, oldest first. */
+export interface History {
+  messages: Message[];
+  /** Older messages exist before the first one loaded. */
+  hasMore: boolean;
+}
+
+/** A send not yet committed (or failed), shown optimistically. */
+export interface Pending {
+  clientMessageId: string;
+  conversationId: string;
+  content: string;
+  status: MessageStatus;
+  sentAt: number;
+  error?: string;
+}
+
+/** Who has read how far (members' watermarks) and the group read counts pushed by the server. */
+export interface Receipts {
+  watermarks: Record<string, number>;
+  counts: Record<string, number>;
+}
+
+/** Inserts or replaces `incoming` messages by id, keeping seq order. */
+export function mergeMessages(history: History | undefined, incoming: Message[]): History {
+  const byId = new Map((history?.messages ?? []).map((m) => [m.id, m]));
+  for (const message of incoming) byId.set(message.id, message);
+  const messages = [...byId.values()].sort((a, b) => a.seq - b.seq);
+  return { messages, hasMore: history?.hasMore ?? false };
+}
+
+/** Older messages loaded (a page from `before=`), put in front. */
+export function prependPage(history: History | undefined, page: Message[], hasMore: boolean): History {
+  return { ...mergeMessages(history, page), hasMore };
+}
+
+/** A message's reactions changed. */
+export function setReactions(history: History | undefined, messageId: string, reactions: Reaction[]): History | undefined {
+  if (!history) return history;
+  return {
+    ...history,
+    messages: history.messages.map((m) => (m.id === messageId ? { ...m, reactions } : m)),
+  };
+}
+
+/** A committed message: the conversation moves to the top with it as its last message. */
+export function conversationsWithMessage(list: Conversation[] | undefined, message: Message): Conversation[] | undefined {
+  if (!list) return list;
+  const index = list.findIndex((c) => c.id === message.conversationId);
+  if (index < 0) return list;
+  const current = list[index];
+  if (current.lastMessage && current.lastMessage.seq > message.seq) return list;
+  const updated: Conversation = {
+    ...current,
+    lastMessage: message,
+    lastSeq: Math.max(current.lastSeq, message.seq),
+    lastActivityAt: message.createdAt,
+  };
+  return [updated, ...list.slice(0, index), ...list.slice(index + 1)];
+}
+
+/** A badge: the server's unread count for one conversation. */
+export function conversationsWithBadge(
+  list: Conversation[] | undefined,
+  conversationId: string,
+  unreadCount: number,
+): Conversation[] | undefined {
+  return list?.map((c) => (c.id === conversationId ? { ...c, unreadCount } : c));
+}
+
+/** The send answered: drop it from the pending list. */
+export function withoutPending(list: Pending[] | undefined, clientMessageId: string): Pending[] {
+  return (list ?? []).filter((p) => p.clientMessageId !== clientMessageId);
+}
+
+/** A pending send changed status. */
+export function pendingStatus(
+  list: Pending[] | undefined,
+  clientMessageId: string,
+  status: MessageStatus,
+  error?: string,
+): Pending[] {
+  return (list ?? []).map((p) => (p.clientMessageId === clientMessageId ? { ...p, status, error } : p));
+}
+
+/** A member's watermark moved (never backwards). */
+export function withWatermark(receipts: Receipts | undefined, userId: string, seq: number): Receipts {
+  const current = receipts ?? { watermarks: {}, counts: {} };
+  const before = current.watermarks[userId] ?? 0;
+  return { ...current, watermarks: { ...current.watermarks, [userId]: Math.max(before, seq) } };
+}
+
+/** A group read count pushed by the server (never lower than what we knew). */
+export function withCount(receipts: Receipts | undefined, messageId: string, readCount: number): Receipts {
+  const current = receipts ?? { watermarks: {}, counts: {} };
+  const before = current.counts[messageId] ?? 0;
+  return { ...current, counts: { ...current.counts, [messageId]: Math.max(before, readCount) } };
+}
+
+/** How many members other than the sender have read `message`. */
+export function readCount(receipts: Receipts | undefined, message: Message): number {
+  if (!receipts) return 0;
+  const fromMarks = Object.entries(receipts.watermarks).filter(
+    ([user, seq]) => user !== message.senderId && seq >= message.seq,
+  ).length;
+  return Math.max(fromMarks, receipts.counts[message.id] ?? 0);
+}
