@@ -41,4 +41,10 @@ cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 rm -f "$log"
-exit "$status"
+[ "$status" = 0 ] || exit "$status"
+
+# The web client in Debian's Chromium against a real Parley (its own embedded PostgreSQL).
+echo "== web: browser tests (Chromium + playwright-core)"
+scripts/setup.sh browser
+cargo build --quiet --locked --bin parley
+(cd web && node e2e/run.mjs ../target/debug/parley)

@@ -9,7 +9,10 @@ use parley_testkit::http;
 async fn serves_the_built_client_with_cache_headers_and_fallback() -> anyhow::Result<()> {
     let dir = parley_testkit::cluster::scratch_dir("web")?;
     std::fs::create_dir_all(dir.join("assets"))?;
-    std::fs::write(dir.join("index.html"), "<!doctype html><title>Parley</title>")?;
+    std::fs::write(
+        dir.join("index.html"),
+        "<!doctype html><title>Parley</title>",
+    )?;
     std::fs::write(dir.join("assets/index-1a2b.js"), "console.log(1)")?;
     let web_dir = dir.clone();
     let gw = TestGateway::start_with(move |c| c.server.web_dir = web_dir).await?;
@@ -22,15 +25,28 @@ async fn serves_the_built_client_with_cache_headers_and_fallback() -> anyhow::Re
 
     let asset = http::get(gw.addr(), "/assets/index-1a2b.js").await?;
     assert_eq!(asset.status, 200);
-    assert_eq!(asset.headers["content-type"], "text/javascript; charset=utf-8");
-    assert_eq!(asset.headers["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(
+        asset.headers["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(
+        asset.headers["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
     assert_eq!(asset.headers["x-content-type-options"], "nosniff");
 
     // A client-side route is the app; so is a path that tries to climb out of the directory.
-    for path in ["/conversations/conv_1", "/../Cargo.toml", "/assets/../../etc/passwd"] {
+    for path in [
+        "/conversations/conv_1",
+        "/../Cargo.toml",
+        "/assets/../../etc/passwd",
+    ] {
         let page = http::get(gw.addr(), path).await?;
         assert_eq!(page.status, 200, "{path}");
-        assert!(String::from_utf8_lossy(&page.raw).contains("<title>Parley</title>"), "{path}");
+        assert!(
+            String::from_utf8_lossy(&page.raw).contains("<title>Parley</title>"),
+            "{path}"
+        );
     }
     // The API keeps its JSON errors.
     let api = http::get(gw.addr(), "/api/nope").await?;

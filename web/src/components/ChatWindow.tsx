@@ -57,18 +57,18 @@ export function ChatWindow({ conversation, onBack }: { conversation: Conversatio
     return () => void client.send("unsubscribe", { conversationId: id });
   }, [client, state, id]);
 
-  // Mark what is on screen as read, when the window has focus.
+  // Mark what is on screen as read while the page is visible (and when it becomes visible).
   const lastSeq = history.data?.messages.at(-1)?.seq ?? 0;
   const marked = useRef(conversation.lastReadSeq);
   useEffect(() => {
     const mark = () => {
-      if (state === "connected" && document.hasFocus() && lastSeq > marked.current) {
+      if (state === "connected" && document.visibilityState === "visible" && lastSeq > marked.current) {
         if (client.send("receipt:read", { conversationId: id, seq: lastSeq })) marked.current = lastSeq;
       }
     };
     mark();
-    window.addEventListener("focus", mark);
-    return () => window.removeEventListener("focus", mark);
+    document.addEventListener("visibilitychange", mark);
+    return () => document.removeEventListener("visibilitychange", mark);
   }, [client, state, id, lastSeq]);
 
   // Who is typing here (others only), each entry expiring after 5 s without a new start.

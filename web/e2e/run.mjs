@@ -1,0 +1,97 @@
+// Browser end-to-end tests: Debian's Chromium driven by playwright-core against a real Parley
+// (the debug or release binary, started here with its embedded PostgreSQL in a scratch
+// directory) serving the built web client. Screenshots go to web/test-results/.
+//
+// Usage: node e2e/run.mjs [path/to/parley]   (from web/, after `npm run build`)
+
+import { spawn } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+import { scenarios } from "./scenarios.mjs";
+
+const root = resolve(import.meta.dirname, "..", "..");
+const binary = resolve(process.argv[2] ?? join(root, "target/debug/parley"));
+const port = 18500 + Math.floor(Math.random() * 400);
+const base = `http://127.0.0.1:${port}`;
+const out = join(root, "web/test-results");
+mkdirSync(out, { recursive: true });
+const data = mkdtempSync(join(tmpdir(), "parley-e2e-"));
+// As root, the embedded PostgreSQL runs as `postgres`, which must be able to enter the directory.
+chmodSync(data, 0o755);
+
+/** Starts Parley on `port` with the shared data directory (a restart keeps everything). */
+async function startParley() {
+  const child = spawn(binary, ["serve", "--data-dir", data, "--listen", `127.0.0.1:${port}`], {
+    env: {
+      ...process.env,
+      PARLEY_SERVER__WEB_DIR: join(root, "web/dist"),
+      PARLEY_LOG__LEVEL: "warn",
+      PARLEY_SERVER__SHARDS: "2",
+      PARLEY_PRESENCE__OFFLINE_GRACE: "1s",
+      PARLEY_LIMITS__REGISTER: "1000/1h",
+      PARLEY_LIMITS__LOGIN: "1000/15m",
+      PARLEY_LIMITS__WS_CONNECT: "1000/1m",
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  for (let i = 0; i < 120; i++) {
+    try {
+      const r = await fetch(`${base}/health/ready`);
+      if (r.ok) return child;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  child.kill("SIGKILL");
+  throw new Error("Parley did not become ready");
+}
+
+async function stopParley(child, signal = "SIGTERM") {
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill(signal);
+  await exited;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+let parley = await startParley();
+const server = {
+  base,
+  restart: async () => {
+    await stopParley(parley, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 1500));
+    parley = await startParley();
+  },
+};
+let failed = 0;
+try {
+  for (const [name, run] of Object.entries(scenarios)) {
+    const started = Date.now();
+    try {
+      await run({ browser, server, shot: (page, label) => page.screenshot({ path: join(out, `${label}.png`) }) });
+      console.log(`ok   ${name} (${Date.now() - started} ms)`);
+    } catch (error) {
+      failed += 1;
+      console.log(`FAIL ${name}: ${error?.stack ?? error}`);
+    }
+  }
+} finally {
+  await browser.close();
+  await stopParley(parley);
+  rmSync(data, { recursive: true, force: true });
+}
+console.log(`browser tests: ${Object.keys(scenarios).length - failed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,141 @@
+// The scenarios of issue 7's acceptance, each with fresh users (names made unique per run).
+
+const suffix = Date.now().toString(36).slice(-5);
+let counter = 0;
+const TIMEOUT = 15_000;
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+async function signUp(browser, server, name) {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  await page.goto(server.base);
+  const username = `${name.toLowerCase()}_${suffix}${counter++}`;
+  await page.getByRole("tab", { name: "Register" }).click();
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Display name").fill(name);
+  await page.getByLabel("Password").fill("correct horse battery");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("button", { name: "New conversation" }).waitFor();
+  return { context, page, username, name };
+}
+
+async function openDm(from, to) {
+  await from.page.getByRole("button", { name: "New conversation" }).click();
+  await from.page.getByLabel("Find people").fill(to.username);
+  await from.page.getByRole("button", { name: "Message", exact: true }).click();
+  await from.page.getByRole("heading", { name: to.name }).waitFor();
+}
+
+async function send(user, text) {
+  const input = user.page.getByLabel("Message", { exact: true });
+  await input.fill(text);
+  await input.press("Enter");
+}
+
+/** The status of my bubble holding `text`, once it is `status`. */
+async function waitStatus(user, text, status) {
+  await user.page
+    .locator(`[data-testid="message"][data-status="${status}"]`, { hasText: text })
+    .waitFor({ timeout: TIMEOUT });
+}
+
+/** My or their bubble holding `text`. */
+function bubble(user, text) {
+  return user.page.getByTestId("message").filter({ hasText: text });
+}
+
+export const scenarios = {
+  async "two people chat in a DM: ticks, typing, unread badge, presence"({ browser, server, shot }) {
+    const alice = await signUp(browser, server, "Alice");
+    const bob = await signUp(browser, server, "Bob");
+    await openDm(alice, bob);
+    await send(alice, "Hello Bob, <b>not bold</b>");
+    await waitStatus(alice, "Hello Bob", "delivered");
+    // Text is text: the markup shows literally, nothing is parsed.
+    assert((await alice.page.locator("b", { hasText: "not bold" }).count()) === 0, "content rendered as HTML");
+
+    // Bob sees the conversation with an unread badge, opens it: the badge clears, Alice's tick
+    // turns to read.
+    const item = bob.page.getByRole("button", { name: /Alice, 1 unread/ });
+    await item.waitFor();
+    await shot(bob.page, "unread-badge");
+    await item.click();
+    await bubble(bob, "Hello Bob, <b>not bold</b>").waitFor();
+    await waitStatus(alice, "Hello Bob", "read");
+    await bob.page.getByRole("button", { name: "Alice", exact: true }).waitFor();
+    assert((await bob.page.getByTestId("unread-badge").count()) === 0, "badge still shown after reading");
+
+    // Presence: Bob sees Alice online.
+    await bob.page.getByTestId("presence-text").filter({ hasText: "Online" }).waitFor();
+
+    // Typing: Bob types, Alice sees it; sending stops it.
+    await bob.page.getByLabel("Message", { exact: true }).pressSequentially("Hi Al", { delay: 30 });
+    await alice.page.getByTestId("typing").filter({ hasText: "Bob is typing..." }).waitFor();
+    await shot(alice.page, "typing");
+    await bob.page.getByLabel("Message", { exact: true }).press("Enter");
+    await bubble(alice, "Hi Al").waitFor();
+    await alice.page.getByTestId("typing").filter({ hasText: /^$/ }).waitFor();
+    // Alice has the conversation open: Bob's reply is read at once, no badge stays.
+    await waitStatus(bob, "Hi Al", "read");
+    assert((await alice.page.getByTestId("unread-badge").count()) === 0, "open conversation kept a badge");
+    await shot(alice.page, "chat");
+
+    // Alice leaves: after the grace period Bob sees "Last seen ...".
+    await alice.context.close();
+    await bob.page.getByTestId("presence-text").filter({ hasText: /Last seen/ }).waitFor();
+    await shot(bob.page, "last-seen");
+    await bob.context.close();
+  },
+
+  async "a group shows Read by N"({ browser, server, shot }) {
+    const ann = await signUp(browser, server, "Ann");
+    const ben = await signUp(browser, server, "Ben");
+    const cat = await signUp(browser, server, "Cat");
+    await ann.page.getByRole("button", { name: "New conversation" }).click();
+    for (const who of [ben, cat]) {
+      await ann.page.getByLabel("Find people").fill(who.username);
+      await ann.page.getByRole("button", { name: "Add to group" }).click();
+    }
+    await ann.page.getByLabel("Group name").fill("Lunch");
+    await ann.page.getByRole("button", { name: "Create group" }).click();
+    await ann.page.getByRole("heading", { name: "Lunch" }).waitFor();
+    await send(ann, "Pizza at noon?");
+    await waitStatus(ann, "Pizza at noon?", "delivered");
+    for (const who of [ben, cat]) {
+      await who.page.getByRole("button", { name: /Lunch/ }).click();
+      await bubble(who, "Pizza at noon?").waitFor();
+    }
+    await ann.page.getByTestId("read-by").filter({ hasText: "Read by 2" }).waitFor();
+    await ann.page.getByTestId("read-by").click();
+    await ann.page.getByRole("dialog", { name: "Read by" }).getByText("Ben").waitFor();
+    await shot(ann.page, "read-by");
+    for (const who of [ann, ben, cat]) await who.context.close();
+  },
+
+  async "a gateway restart shows the status bar and loses nothing"({ browser, server, shot }) {
+    const dan = await signUp(browser, server, "Dan");
+    const eva = await signUp(browser, server, "Eva");
+    await openDm(dan, eva);
+    await send(dan, "before the restart");
+    await waitStatus(dan, "before the restart", "delivered");
+    await eva.page.getByRole("button", { name: /Dan/ }).click();
+    await bubble(eva, "before the restart").waitFor();
+
+    const restarting = server.restart();
+    await dan.page.getByRole("status").filter({ hasText: "Reconnecting..." }).waitFor();
+    await shot(dan.page, "reconnecting");
+    // Sent while the server is down: stays pending, goes out after the reconnect, once.
+    await send(dan, "during the outage");
+    await restarting;
+    await waitStatus(dan, "during the outage", "read");
+    await bubble(eva, "during the outage").waitFor();
+    assert((await bubble(eva, "during the outage").count()) === 1, "duplicated after reconnect");
+    await dan.page.getByRole("status").filter({ hasText: "Reconnecting..." }).waitFor({ state: "detached" });
+    await dan.context.close();
+    await eva.context.close();
+  },
+};
