@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The web client (web/): `scripts/web.sh build` installs its packages (npm ci) when they are
+# The web client (web/): `scripts/web.sh build` installs its packages when they are
 # missing or the lock file changed and builds web/dist when it is missing or older than a source;
 # `scripts/web.sh test` type-checks, runs the unit tests (Vitest) and builds.
 set -euo pipefail
@@ -11,9 +11,12 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
+# `npm install --no-save` installs exactly the versions in package-lock.json and never rewrites it.
+# Not `npm ci`: the lock file omits Rollup's native packages for other platforms (this registry
+# does not list them), and `npm ci` refuses a lock file without them.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "== npm ci (web)"
-  npm ci --no-audit --no-fund --loglevel=error
+  echo "== npm install (web, from package-lock.json)"
+  npm install --no-save --no-audit --no-fund --loglevel=error
 fi
 
 stale() {

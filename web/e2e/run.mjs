@@ -81,7 +81,7 @@ try {
   for (const [name, run] of Object.entries(scenarios)) {
     const started = Date.now();
     try {
-      await run({ browser, server, shot: (page, label) => page.screenshot({ path: join(out, `${label}.png`) }) });
+      await run({ browser, server, shot: (page, label) => page.screenshot({ path: join(out, `${label}.png`), animations: "disabled" }) });
       console.log(`ok   ${name} (${Date.now() - started} ms)`);
     } catch (error) {
       failed += 1;

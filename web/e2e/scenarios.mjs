@@ -8,13 +8,14 @@ function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
 
-async function signUp(browser, server, name) {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+async function signUp(browser, server, name, viewport = { width: 1200, height: 800 }, shot = null) {
+  const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   await page.goto(server.base);
   const username = `${name.toLowerCase()}_${suffix}${counter++}`;
   await page.getByRole("tab", { name: "Register" }).click();
+  if (shot) await shot(page, "register");
   await page.getByLabel("Username").fill(username);
   await page.getByLabel("Display name").fill(name);
   await page.getByLabel("Password").fill("correct horse battery");
@@ -50,7 +51,7 @@ function bubble(user, text) {
 
 export const scenarios = {
   async "two people chat in a DM: ticks, typing, unread badge, presence"({ browser, server, shot }) {
-    const alice = await signUp(browser, server, "Alice");
+    const alice = await signUp(browser, server, "Alice", undefined, shot);
     const bob = await signUp(browser, server, "Bob");
     await openDm(alice, bob);
     await send(alice, "Hello Bob, <b>not bold</b>");
@@ -128,8 +129,10 @@ export const scenarios = {
     const restarting = server.restart();
     await dan.page.getByRole("status").filter({ hasText: "Reconnecting..." }).waitFor();
     await shot(dan.page, "reconnecting");
-    // Sent while the server is down: stays pending, goes out after the reconnect, once.
+    // Sent while the server is down: stays pending ("sending", then the slow note), goes out
+    // after the reconnect, once.
     await send(dan, "during the outage");
+    await waitStatus(dan, "during the outage", "sending");
     await restarting;
     await waitStatus(dan, "during the outage", "read");
     await bubble(eva, "during the outage").waitFor();
@@ -137,5 +140,21 @@ export const scenarios = {
     await dan.page.getByRole("status").filter({ hasText: "Reconnecting..." }).waitFor({ state: "detached" });
     await dan.context.close();
     await eva.context.close();
+  },
+
+  async "on a phone the list and the chat slide one at a time"({ browser, server, shot }) {
+    const phone = { width: 390, height: 844 };
+    const fay = await signUp(browser, server, "Fay", phone);
+    const gus = await signUp(browser, server, "Gus", phone);
+    await openDm(fay, gus);
+    await send(fay, "hi from my phone");
+    await waitStatus(fay, "hi from my phone", "delivered");
+    assert(!(await fay.page.getByRole("complementary", { name: "Conversations" }).isVisible()), "list beside the chat");
+    await shot(fay.page, "phone-chat");
+    await fay.page.getByRole("button", { name: "Back to conversations" }).click();
+    await fay.page.getByRole("complementary", { name: "Conversations" }).waitFor();
+    await shot(fay.page, "phone-list");
+    await fay.context.close();
+    await gus.context.close();
   },
 };
