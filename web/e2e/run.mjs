@@ -33,6 +33,7 @@ async function startParley() {
       PARLEY_LIMITS__REGISTER: "1000/1h",
       PARLEY_LIMITS__LOGIN: "1000/15m",
       PARLEY_LIMITS__WS_CONNECT: "1000/1m",
+      PARLEY_LIMITS__SEND: "10000/1m",
     },
     stdio: ["ignore", "ignore", "inherit"],
   });

@@ -49,6 +49,11 @@ function bubble(user, text) {
   return user.page.getByTestId("message").filter({ hasText: text });
 }
 
+/** The bubble whose content is exactly `text`. */
+function exactly(user, text) {
+  return user.page.locator('[data-testid="message"] .content').getByText(text, { exact: true });
+}
+
 export const scenarios = {
   async "two people chat in a DM: ticks, typing, unread badge, presence"({ browser, server, shot }) {
     const alice = await signUp(browser, server, "Alice", undefined, shot);
@@ -156,5 +161,36 @@ export const scenarios = {
     await shot(fay.page, "phone-list");
     await fay.context.close();
     await gus.context.close();
+  },
+
+  async "history loads older pages when scrolled to the top"({ browser, server }) {
+    const hal = await signUp(browser, server, "Hal");
+    const ivy = await signUp(browser, server, "Ivy");
+    await openDm(hal, ivy);
+    // 80 messages through the REST API (a page is 50).
+    const token = await hal.page.evaluate(() => JSON.parse(localStorage.getItem("parley.session")).accessToken);
+    const conversation = await hal.page.evaluate(async (t) => {
+      const r = await fetch("/api/conversations", { headers: { authorization: `Bearer ${t}` } });
+      return (await r.json()).data[0].id;
+    }, token);
+    for (let n = 1; n <= 80; n++) {
+      const r = await fetch(`${server.base}/api/conversations/${conversation}/messages`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ clientMessageId: `seed-${n}`, content: `history ${n}` }),
+      });
+      assert(r.status === 201, `seed ${n}: ${r.status}`);
+    }
+    await ivy.page.getByRole("button", { name: /Hal/ }).click();
+    await bubble(ivy, "history 80").waitFor();
+    assert((await exactly(ivy, "history 30").count()) === 0, "the first page holds only the newest 50");
+    const list = ivy.page.getByRole("log", { name: "Messages" });
+    for (let i = 0; i < 20 && (await exactly(ivy, "history 1").count()) === 0; i++) {
+      await list.evaluate((el) => (el.scrollTop = 0));
+      await ivy.page.waitForTimeout(300);
+    }
+    await exactly(ivy, "history 1").waitFor();
+    await hal.context.close();
+    await ivy.context.close();
   },
 };
