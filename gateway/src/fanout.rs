@@ -35,8 +35,6 @@ pub(crate) enum Delivery {
         message_json: Bytes,
         origin: Option<SocketOrigin>,
     },
-    /// The answer to one socket send that produced no new message.
-    Answer { origin: SocketOrigin, frame: Bytes },
     /// A login session was revoked (logout, refresh-token reuse): its sockets must close.
     Revoked { session: SessionId },
     /// A committed edit, delete or reaction for `recipients` (the members at commit). The
@@ -50,7 +48,8 @@ pub(crate) enum Delivery {
         frame: Bytes,
         origin: Option<FrameOrigin>,
     },
-    /// A frame for one connection of the addressed shard; `answers` when it ends a request the
+    /// A frame for one connection of the addressed shard (the answer to a send that produced no
+    /// new message, a refused change or read mark); `answers` when it ends a request the
     /// connection is waiting on (shutdown waits for those).
     Reply {
         conn: u64,
@@ -211,8 +210,12 @@ impl CommitSink for Bus {
                 SinkEvent::Answered { origin, outcome } => {
                     self.metrics.send(result_name(&outcome));
                     let frame = answer_frame(&origin, &outcome);
-                    let shard = origin.shard;
-                    self.send(shard, Arc::new(Delivery::Answer { origin, frame }));
+                    let delivery = Delivery::Reply {
+                        conn: origin.conn,
+                        frame,
+                        answers: true,
+                    };
+                    self.send(origin.shard, Arc::new(delivery));
                 }
                 SinkEvent::Changed { change, origin } => {
                     let event = changes::event_name(change.event);

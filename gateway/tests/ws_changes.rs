@@ -18,6 +18,20 @@ async fn send(ws: &mut WsClient, conv: &str, text: &str) -> anyhow::Result<Strin
         .to_owned())
 }
 
+/// Sends `event` and returns the `code` of the `error` that answers it.
+async fn error_code(
+    ws: &mut WsClient,
+    event: &str,
+    data: serde_json::Value,
+) -> anyhow::Result<String> {
+    let answer = ws.ask(event, "e", data).await?;
+    anyhow::ensure!(answer["event"] == "error", "not refused: {answer}");
+    Ok(answer["data"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
 async fn search(gw: &TestGateway, user: &TestUser, q: &str) -> anyhow::Result<usize> {
     let found = gw
         .api()
@@ -89,22 +103,24 @@ async fn edit_delete_react_over_websocket_and_rest() -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(patch.status, 404);
-    let bad = ann_ws
-        .ask(
+    assert_eq!(
+        error_code(
+            &mut ann_ws,
             "message:edit",
-            "y",
-            json!({"messageId": "msg_nope", "content": "x"}),
+            json!({"messageId": "msg_nope", "content": "x"})
         )
-        .await?;
-    assert_eq!(bad["data"]["code"], "NOT_FOUND");
-    let empty = ann_ws
-        .ask(
+        .await?,
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        error_code(
+            &mut ann_ws,
             "message:edit",
-            "z",
-            json!({"messageId": msg, "content": "  "}),
+            json!({"messageId": msg, "content": "  "})
         )
-        .await?;
-    assert_eq!(empty["data"]["code"], "VALIDATION_ERROR");
+        .await?,
+        "VALIDATION_ERROR"
+    );
 
     // Reactions: any member; the aggregate goes to everyone.
     let reacted = ben_ws
@@ -140,14 +156,15 @@ async fn edit_delete_react_over_websocket_and_rest() -> anyhow::Result<()> {
         removed["data"]["reactions"],
         json!([{"emoji": "👍", "count": 1, "userIds": [ann.id]}])
     );
-    let bad = ben_ws
-        .ask(
+    assert_eq!(
+        error_code(
+            &mut ben_ws,
             "message:react",
-            "b4",
-            json!({"messageId": msg, "emoji": "two words"}),
+            json!({"messageId": msg, "emoji": "two words"})
         )
-        .await?;
-    assert_eq!(bad["data"]["code"], "VALIDATION_ERROR");
+        .await?,
+        "VALIDATION_ERROR"
+    );
     // History carries the reactions.
     let history = api
         .get(&format!("/api/conversations/{dm}/messages"), Some(&ben))
@@ -195,14 +212,15 @@ async fn edit_delete_react_over_websocket_and_rest() -> anyhow::Result<()> {
     assert_eq!(gone["data"]["message"]["reactions"], json!([]));
     assert_eq!(search(&gw, &ann, "plan").await?, 0);
     // A deleted message cannot be edited or reacted to; deleting again answers the same.
-    let late = ann_ws
-        .ask(
+    assert_eq!(
+        error_code(
+            &mut ann_ws,
             "message:edit",
-            "a3",
-            json!({"messageId": msg, "content": "undo"}),
+            json!({"messageId": msg, "content": "undo"})
         )
-        .await?;
-    assert_eq!(late["data"]["code"], "NOT_FOUND");
+        .await?,
+        "NOT_FOUND"
+    );
     let again = api
         .send(
             Method::DELETE,

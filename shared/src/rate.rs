@@ -88,6 +88,13 @@ pub struct Decision {
     pub retry_after: Duration,
 }
 
+impl Decision {
+    /// `retryAfter` for a refusal: whole seconds, rounded up, at least 1.
+    pub fn retry_after_secs(&self) -> u64 {
+        self.retry_after.as_secs_f64().ceil().max(1.0) as u64
+    }
+}
+
 /// One GCRA step. `tat` is the key's stored "theoretical arrival time" (nanoseconds on the
 /// caller's monotonic clock; `None` for a key never seen), `now` the current time on that clock.
 /// Returns the decision and the value to store (unchanged when refused).

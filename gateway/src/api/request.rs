@@ -113,7 +113,7 @@ impl Ctx {
         if decision.allowed {
             return Ok(());
         }
-        let seconds = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        let seconds = decision.retry_after_secs();
         Err(ApiError(
             ErrorBody::new(ErrorCode::RateLimited, "Too many requests").with_retry_after(seconds),
         ))

@@ -6,7 +6,7 @@
 use std::rc::Rc;
 
 use parley_persister::store::{messages, users};
-use parley_persister::writer::{FrameOrigin, ReadMark, SubmitError};
+use parley_persister::writer::{FrameOrigin, ReadMark};
 use parley_shared::policy::Action;
 use parley_shared::time::format_timestamp;
 use parley_shared::{ConversationId, ErrorBody, ErrorCode, UserId};
@@ -137,14 +137,8 @@ pub(super) fn read(session: &Rc<Session>, user: UserId, id: Option<&str>, raw: &
         seq,
         origin: Some(origin(session, id)),
     };
-    match session.state.app.persister.submit_read(mark) {
-        Ok(()) => {}
-        Err(SubmitError::Overloaded | SubmitError::Stopped) => session.fail(
-            "error",
-            id,
-            ErrorBody::new(ErrorCode::Overloaded, "Server busy, mark again shortly")
-                .with_retry_after(1),
-        ),
+    if let Err(error) = session.state.app.persister.submit_read(mark) {
+        session.fail("error", id, changes::submit_error(error));
     }
 }
 
@@ -239,7 +233,7 @@ pub(super) async fn sync(
     if let Some(limits) = &app.limits {
         let decision = limits.history.check(&Key::User(user));
         if !decision.allowed {
-            let seconds = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            let seconds = decision.retry_after_secs();
             return session.fail(
                 "error",
                 id,

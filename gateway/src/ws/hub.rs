@@ -247,32 +247,20 @@ impl Hub {
                 origin,
             } => {
                 let origin_conn = self.local(origin.as_ref().map(|o| (o.shard, o.conn)));
+                for user in recipients.iter() {
+                    self.to_user(*user, origin_conn, received, Class::Durable);
+                }
+                // The sender's own ack comes from the same ordered stream.
+                if let (Some(origin), Some(conn)) = (origin, origin_conn)
+                    && let Some(session) = self.sessions.borrow().get(&conn)
                 {
-                    let sessions = self.sessions.borrow();
-                    let by_user = self.by_user.borrow();
-                    for user in recipients.iter() {
-                        for conn in by_user.get(user).into_iter().flatten() {
-                            let Some(session) = sessions.get(conn) else {
-                                continue;
-                            };
-                            if Some(*conn) == origin_conn {
-                                continue;
-                            }
-                            session.outbox.push(Class::Durable, received.clone());
-                        }
-                    }
-                    // The sender's own ack comes from the same ordered stream.
-                    if let (Some(origin), Some(conn)) = (origin, origin_conn)
-                        && let Some(session) = sessions.get(&conn)
-                    {
-                        let frame = codec::encode_sent(
-                            origin.request.as_deref(),
-                            &origin.client_message_id,
-                            message_json,
-                        );
-                        session.outbox.push(Class::Durable, frame);
-                        session.answered_one();
-                    }
+                    let frame = codec::encode_sent(
+                        origin.request.as_deref(),
+                        &origin.client_message_id,
+                        message_json,
+                    );
+                    session.outbox.push(Class::Durable, frame);
+                    session.answered_one();
                 }
                 let reload =
                     self.unread
@@ -371,12 +359,6 @@ impl Hub {
                         );
                         handle.outbox.close(close::UNAUTHORIZED, "session revoked");
                     }
-                }
-            }
-            Delivery::Answer { origin, frame } => {
-                if let Some(session) = self.sessions.borrow().get(&origin.conn) {
-                    session.outbox.push(Class::Durable, frame.clone());
-                    session.answered_one();
                 }
             }
         }

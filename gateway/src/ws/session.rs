@@ -388,7 +388,7 @@ fn send(session: &Rc<Session>, user: UserId, id: Option<&str>, data: SendData) {
     if let Some(limits) = &session.state.app.limits {
         let decision = limits.send.check(&Key::User(user));
         if !decision.allowed {
-            let seconds = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            let seconds = decision.retry_after_secs();
             return error(
                 ErrorBody::new(ErrorCode::RateLimited, "Too many messages")
                     .with_retry_after(seconds),

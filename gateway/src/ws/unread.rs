@@ -57,6 +57,8 @@ pub(crate) struct Badge {
 #[derive(Debug, Default)]
 pub(crate) struct Unread {
     users: HashMap<UserId, UserUnread>,
+    /// Users with a changed count not yet sent: a flush visits only these, not every user here.
+    changed: HashSet<UserId>,
 }
 
 impl Unread {
@@ -72,6 +74,7 @@ impl Unread {
     /// Stops tracking `user` (their last connection on this shard closed).
     pub(crate) fn forget(&mut self, user: UserId) {
         self.users.remove(&user);
+        self.changed.remove(&user);
     }
 
     /// Merges the stored state of `user`; conversations changed meanwhile are badged next flush.
@@ -83,6 +86,9 @@ impl Unread {
             state.raise(row.conversation, row.last_seq, row.last_read_seq);
         }
         state.loaded = true;
+        if !state.dirty.is_empty() {
+            self.changed.insert(user);
+        }
     }
 
     /// A committed message. Returns users who turn out to be in a conversation their loaded
@@ -107,6 +113,7 @@ impl Unread {
             let read = if *user == sender { seq } else { 0 };
             if state.raise(conversation, seq, read) {
                 state.dirty.insert(conversation);
+                self.changed.insert(*user);
             }
         }
         reload
@@ -124,6 +131,7 @@ impl Unread {
             && state.raise(conversation, last_seq, seq)
         {
             state.dirty.insert(conversation);
+            self.changed.insert(user);
         }
     }
 
@@ -134,14 +142,19 @@ impl Unread {
         {
             state.total -= marks.unread();
             state.dirty.insert(conversation);
+            self.changed.insert(user);
         }
     }
 
-    /// The badges that changed since the last call (for loaded users only).
+    /// The badges that changed since the last call (for loaded users only; the others keep
+    /// theirs until their state is loaded).
     pub(crate) fn take_badges(&mut self) -> Vec<Badge> {
         let mut badges = Vec::new();
-        for (user, state) in &mut self.users {
-            if !state.loaded || state.dirty.is_empty() {
+        for user in std::mem::take(&mut self.changed) {
+            let Some(state) = self.users.get_mut(&user) else {
+                continue;
+            };
+            if !state.loaded {
                 continue;
             }
             for conversation in state.dirty.drain() {
@@ -150,7 +163,7 @@ impl Unread {
                     .get(&conversation)
                     .map_or(0, |m| m.unread());
                 badges.push(Badge {
-                    user: *user,
+                    user,
                     conversation,
                     unread,
                     total: state.total,
@@ -160,9 +173,9 @@ impl Unread {
         badges
     }
 
-    /// Whether any badge is waiting.
+    /// Whether any badge may be waiting.
     pub(crate) fn has_badges(&self) -> bool {
-        self.users.values().any(|s| s.loaded && !s.dirty.is_empty())
+        !self.changed.is_empty()
     }
 }
 

@@ -210,15 +210,13 @@ impl Lane {
                 }
                 return (outcomes, all_members);
             }
-            let Some(wait) = self.settings.retry_backoff.get(attempt) else {
-                tracing::error!(error = %error.text, attempts = attempt + 1, "batch failed; answering DB_ERROR");
+            if self.backoff(attempt, &error, "batch").await.is_none() {
+                // Answered DB_ERROR: not stored, safe to retry with the same client id.
                 return (
                     vec![Outcome::Failed(error.text); messages.len()],
                     HashMap::new(),
                 );
-            };
-            tracing::warn!(error = %error.text, retry_in = ?wait, "batch failed; retrying");
-            tokio::time::sleep(*wait).await;
+            }
             attempt += 1;
         }
     }
@@ -227,8 +225,7 @@ impl Lane {
         &mut self,
         messages: &[&NewMessage],
     ) -> Result<(Vec<Outcome>, HashMap<ConversationId, Vec<UserId>>), AttemptError> {
-        self.ensure_connected().await?;
-        let (client, prepared) = self.client.as_mut().expect("connected just above");
+        let (client, prepared) = self.connected().await?;
         let started = std::time::Instant::now();
         match batch::commit(client, prepared, messages).await {
             Ok((verdicts, members)) => {
@@ -247,16 +244,14 @@ impl Lane {
 }
 
 impl Lane {
-    /// Opens the lane's connection if it has none (or it broke).
-    async fn ensure_connected(&mut self) -> Result<(), AttemptError> {
-        if self
-            .client
-            .as_ref()
-            .is_some_and(|(client, _)| !client.is_closed())
+    /// The lane's connection with its prepared batch statements, opened if it has none (or it
+    /// broke).
+    async fn connected(&mut self) -> Result<&mut (Client, batch::Prepared), AttemptError> {
+        if let Some((client, prepared)) = self.client.take()
+            && !client.is_closed()
         {
-            return Ok(());
+            return Ok(self.client.insert((client, prepared)));
         }
-        self.client = None;
         // The batch statements only ever need index lookups, and one plan fits every batch.
         // Without the first setting a fresh database (no statistics yet) gets plans that scan
         // whole tables on every batch until autovacuum analyzes them; without the second,
@@ -272,8 +267,7 @@ impl Lane {
         let prepared = batch::prepare(&client)
             .await
             .map_err(|e| AttemptError::retry(&e.to_string()))?;
-        self.client = Some((client, prepared));
-        Ok(())
+        Ok(self.client.insert((client, prepared)))
     }
 
     /// Classifies a failed statement, dropping the connection if it broke.
@@ -307,20 +301,13 @@ impl Lane {
     async fn change_with_retries(&mut self, request: &ChangeRequest) -> ChangeOutcome {
         let mut attempt = 0;
         loop {
-            let result = match self.ensure_connected().await {
-                Err(error) => Err(error),
-                Ok(()) => {
-                    let (client, _) = self.client.as_mut().expect("connected just above");
-                    match change::apply(client, request).await {
-                        Ok(done) => Ok(done),
-                        Err(error) => Err(self.failed(&error)),
-                    }
-                }
-            };
-            let error = match result {
-                Ok(Ok(changed)) => return ChangeOutcome::Applied(Box::new(changed)),
-                Ok(Err(refusal)) => return ChangeOutcome::Refused(refusal),
+            let error = match self.connected().await {
                 Err(error) => error,
+                Ok((client, _)) => match change::apply(client, request).await {
+                    Ok(Ok(changed)) => return ChangeOutcome::Applied(Box::new(changed)),
+                    Ok(Err(refusal)) => return ChangeOutcome::Refused(refusal),
+                    Err(error) => self.failed(&error),
+                },
             };
             if self.backoff(attempt, &error, "change").await.is_none() {
                 return ChangeOutcome::Failed(error.text);
@@ -355,25 +342,17 @@ impl Lane {
     async fn flush_reads(&mut self, marks: &[reads::Coalesced]) {
         let mut attempt = 0;
         let flushed = loop {
-            let result = match self.ensure_connected().await {
-                Err(error) => Err(error),
-                Ok(()) => {
-                    let (client, _) = self.client.as_mut().expect("connected just above");
-                    match reads::flush(client, marks).await {
-                        Ok(done) => Ok(done),
-                        Err(error) => Err(self.failed(&error)),
-                    }
-                }
+            let error = match self.connected().await {
+                Err(error) => error,
+                Ok((client, _)) => match reads::flush(client, marks).await {
+                    Ok(flushed) => break flushed,
+                    Err(error) => self.failed(&error),
+                },
             };
-            match result {
-                Ok(flushed) => break flushed,
-                Err(error) => {
-                    if self.backoff(attempt, &error, "read marks").await.is_none() {
-                        return;
-                    }
-                    attempt += 1;
-                }
+            if self.backoff(attempt, &error, "read marks").await.is_none() {
+                return;
             }
+            attempt += 1;
         };
         let mut events: Vec<SinkEvent> = flushed
             .advances
