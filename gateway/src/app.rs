@@ -20,7 +20,18 @@ pub struct App {
     /// `None` when `limits.enabled` is false.
     pub(crate) limits: Option<Limits>,
     pub(crate) refresh_ttl: Duration,
+    /// How soon a rotated refresh token may be presented again without revoking its session.
+    pub(crate) refresh_grace: Duration,
     pub(crate) max_body_bytes: usize,
+    /// Request bodies: longest pause, and slowest rate (bytes per second) over the whole body.
+    pub(crate) body_read_timeout: Duration,
+    pub(crate) body_min_rate: usize,
+    /// Connection slots (`server.max_connections`, `server.max_connections_per_ip`).
+    pub(crate) permits: std::sync::Arc<crate::permits::ConnectionPermits>,
+    /// Login sessions revoked recently: their access tokens are refused everywhere.
+    pub(crate) revocations: std::sync::Arc<crate::auth::revoked::Revocations>,
+    /// `metrics.token`: the bearer token `/metrics` on the main port wants (`None`: not served).
+    pub(crate) metrics_token: Option<String>,
     /// The web client served at `/` (empty: none).
     pub(crate) web: crate::web::WebAssets,
     pub(crate) max_group_members: usize,
@@ -60,7 +71,16 @@ impl App {
             hasher: Hasher::new(concurrency, config.auth.hash_queue_timeout)?,
             limits: Limits::from_config(&config.limits),
             refresh_ttl: config.auth.refresh_ttl,
+            refresh_grace: config.auth.refresh_grace,
             max_body_bytes: config.server.max_body_bytes,
+            body_read_timeout: config.server.body_read_timeout,
+            body_min_rate: config.server.body_min_rate,
+            permits: crate::permits::ConnectionPermits::new(
+                config.server.max_connections,
+                config.server.max_connections_per_ip,
+            ),
+            revocations: bus.revocations(),
+            metrics_token: (!config.metrics.token.is_empty()).then(|| config.metrics.token.clone()),
             web: crate::web::WebAssets::default(),
             max_group_members: config.chat.max_group_members,
             chat: config.chat.clone(),
@@ -73,5 +93,19 @@ impl App {
             metrics,
             bus,
         })
+    }
+
+    /// Verifies an access token now: signature, claims, and that its login session has not been
+    /// revoked (in memory, no database round trip). Used by REST, handshakes and `auth` frames.
+    pub(crate) fn verify_access(
+        &self,
+        token: &str,
+    ) -> Result<crate::auth::jwt::AccessClaims, crate::auth::jwt::TokenError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let claims = self.jwt.verify(token, now)?;
+        if self.revocations.is_revoked(claims.sid) {
+            return Err(crate::auth::jwt::TokenError::Revoked);
+        }
+        Ok(claims)
     }
 }

@@ -16,6 +16,7 @@ use parley_shared::{ConversationId, ErrorBody, ErrorCode, SessionId, UserId};
 use tokio::sync::mpsc;
 
 use crate::api::views::MessageView;
+use crate::auth::revoked::Revocations;
 use crate::changes;
 use crate::metrics::Metrics;
 use crate::ws::codec;
@@ -95,11 +96,19 @@ pub struct Bus {
     shards: Vec<mpsc::Sender<Arc<Delivery>>>,
     overflowed: Arc<[AtomicBool]>,
     metrics: Arc<Metrics>,
+    /// Revoked login sessions: recorded here before any shard hears of them.
+    revocations: Arc<Revocations>,
 }
 
 impl Bus {
-    /// A bus for `shards` shards with `capacity` events queued per shard.
-    pub fn new(shards: usize, capacity: usize, metrics: Arc<Metrics>) -> (Arc<Self>, Inboxes) {
+    /// A bus for `shards` shards with `capacity` events queued per shard, recording revocations
+    /// in `revocations`.
+    pub fn new(
+        shards: usize,
+        capacity: usize,
+        metrics: Arc<Metrics>,
+        revocations: Arc<Revocations>,
+    ) -> (Arc<Self>, Inboxes) {
         let (senders, receivers): (Vec<_>, Vec<_>) =
             (0..shards).map(|_| mpsc::channel(capacity.max(1))).unzip();
         let overflowed: Arc<[AtomicBool]> = (0..shards).map(|_| AtomicBool::new(false)).collect();
@@ -108,6 +117,7 @@ impl Bus {
                 shards: senders,
                 overflowed: Arc::clone(&overflowed),
                 metrics,
+                revocations,
             }),
             Inboxes {
                 receivers,
@@ -116,12 +126,23 @@ impl Bus {
         )
     }
 
-    /// Tells every shard that `session` is revoked, so its sockets close (4401).
+    /// Revokes `session`: its access tokens are refused from now on, on every shard, and every
+    /// shard closes its sockets (4401).
     pub(crate) fn revoke(&self, session: SessionId) {
+        self.revocations.revoke(
+            session,
+            std::time::Instant::now(),
+            std::time::Duration::ZERO,
+        );
         let delivery = Arc::new(Delivery::Revoked { session });
         for shard in 0..self.shards.len() {
             self.send(shard, Arc::clone(&delivery));
         }
+    }
+
+    /// The revoked sessions this bus records.
+    pub(crate) fn revocations(&self) -> Arc<Revocations> {
+        Arc::clone(&self.revocations)
     }
 
     /// Tells every shard that `user` left `conversation`.

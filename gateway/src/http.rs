@@ -1,43 +1,66 @@
-//! HTTP routing and responses for one shard: metrics, health, the REST API, the WebSocket
-//! upgrade and the web client's files.
+//! HTTP routing and responses for one shard: metrics (behind a bearer token, or not at all on this
+//! port), health, the REST API, the WebSocket upgrade and the web client's files.
 //! Every error leaves through [`error_response`], in the catalog's envelope.
 
+use std::cell::RefCell;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::rc::Rc;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 use hyper::{Method, Request, Response, StatusCode};
 use parley_shared::{ErrorBody, ErrorCode};
 
+use crate::permits::Permit;
 use crate::shard::ShardState;
 
 /// The response type of every route.
 pub(crate) type HttpResponse = Response<Full<Bytes>>;
 
+/// One accepted connection, as its requests see it.
+#[derive(Debug)]
+pub(crate) struct ConnInfo {
+    pub(crate) peer: SocketAddr,
+    /// The connection's slot under `server.max_connections`, until a WebSocket takes it over.
+    permit: RefCell<Option<Permit>>,
+}
+
+impl ConnInfo {
+    pub(crate) fn new(peer: SocketAddr, permit: Permit) -> Self {
+        Self {
+            peer,
+            permit: RefCell::new(Some(permit)),
+        }
+    }
+
+    /// Hands the permit to whoever outlives the HTTP connection (a WebSocket session).
+    pub(crate) fn take_permit(&self) -> Option<Permit> {
+        self.permit.borrow_mut().take()
+    }
+}
+
 /// Routes one request.
 pub(crate) async fn handle(
     request: Request<Incoming>,
-    peer: std::net::SocketAddr,
+    conn: Rc<ConnInfo>,
     state: Rc<ShardState>,
 ) -> Result<HttpResponse, Infallible> {
     state.app.metrics.http_requests.inc();
-    if request.uri().path() == "/metrics" && request.method() == Method::GET {
-        let body = state.app.metrics.render(state.app.persister.queued());
-        let mut response = json_response(StatusCode::OK, body);
-        response.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        );
+    let peer = conn.peer;
+    if request.uri().path() == "/metrics"
+        && request.method() == Method::GET
+        && let Some(response) = metrics_on_main_port(&request, &state)
+    {
         return Ok(response);
     }
     if request.uri().path().starts_with("/api/") {
         return Ok(crate::api::handle(request, peer, state).await);
     }
     if request.uri().path() == "/ws" && request.method() == Method::GET {
-        return Ok(crate::ws::upgrade(request, peer, state).await);
+        return Ok(crate::ws::upgrade(request, &conn, state).await);
     }
     let response = match (request.method(), request.uri().path()) {
         (&Method::GET | &Method::HEAD, "/health/live") => {
@@ -57,6 +80,46 @@ pub(crate) async fn handle(
         }
     };
     Ok(response)
+}
+
+/// `GET /metrics` on the main port: only with `metrics.token` configured and presented as a bearer
+/// token (compared in constant time); otherwise the route does not exist here (`None`: 404).
+fn metrics_on_main_port(request: &Request<Incoming>, state: &ShardState) -> Option<HttpResponse> {
+    let expected = state.app.metrics_token.as_deref()?;
+    let presented = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().as_bytes())
+        .unwrap_or_default();
+    if !crate::auth::constant_time_eq(presented, expected.as_bytes()) {
+        let mut response = error_response(&ErrorBody::new(
+            ErrorCode::Unauthorized,
+            "Metrics need a token",
+        ));
+        response.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer"),
+        );
+        return Some(response);
+    }
+    Some(metrics_response(state))
+}
+
+/// The Prometheus exposition.
+pub(crate) fn metrics_response(state: &ShardState) -> HttpResponse {
+    let app = &state.app;
+    let body = app
+        .metrics
+        .render(app.persister.queued(), app.permits.open());
+    let mut response = json_response(StatusCode::OK, body);
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
 }
 
 /// 200 when this shard can reach the database and the schema is current; 503 otherwise, and
@@ -87,6 +150,7 @@ pub(crate) fn json_response(status: StatusCode, body: String) -> HttpResponse {
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
 

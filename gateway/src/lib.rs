@@ -10,10 +10,12 @@ pub mod fanout;
 #[doc(hidden)]
 pub mod hot;
 mod http;
+mod internal;
 pub mod limits;
 mod listener;
 pub mod logging;
 pub mod metrics;
+mod permits;
 mod presence;
 pub mod serve;
 mod server;

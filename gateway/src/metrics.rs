@@ -31,6 +31,12 @@ pub struct Metrics {
     /// Presence changes published (after coalescing).
     pub(crate) presence_updates: Counter,
     pub(crate) fanout_overflows: Counter,
+    /// Connections refused at accept: past `max_connections`, past `max_connections_per_ip`.
+    pub(crate) refused: [Counter; 2],
+    /// Request bodies that stalled or trickled (408).
+    pub(crate) body_timeouts: Counter,
+    /// WebSocket events refused by a rate limit (typing dropped included).
+    pub(crate) ws_rate_limited: Counter,
     pub(crate) persister: Arc<PersisterMetrics>,
 }
 
@@ -47,6 +53,9 @@ impl Metrics {
             resync_closes: Counter::default(),
             presence_updates: Counter::default(),
             fanout_overflows: Counter::default(),
+            refused: Default::default(),
+            body_timeouts: Counter::default(),
+            ws_rate_limited: Counter::default(),
             persister: Arc::default(),
         }
     }
@@ -63,9 +72,24 @@ impl Metrics {
         }
     }
 
-    /// The exposition, with the persister queue depth read now.
-    pub(crate) fn render(&self, queued: usize) -> String {
+    /// Counts a connection refused at accept.
+    pub(crate) fn connection_refused(&self, refusal: crate::permits::Refusal) {
+        let index = match refusal {
+            crate::permits::Refusal::Full => 0,
+            crate::permits::Refusal::PerIp => 1,
+        };
+        self.refused[index].inc();
+    }
+
+    /// The exposition, with the persister queue depth and the open connections read now.
+    pub(crate) fn render(&self, queued: usize, open: usize) -> String {
         let mut out = Exposition::default();
+        out.family(
+            "parley_connections_open",
+            "gauge",
+            "Connections held now (HTTP and WebSocket, against server.max_connections).",
+        )
+        .sample("parley_connections_open", "", open);
         out.family(
             "parley_ws_connections",
             "gauge",
@@ -150,6 +174,41 @@ impl Metrics {
             "parley_fanout_overflows_total",
             "",
             self.fanout_overflows.get(),
+        );
+        out.family(
+            "parley_connections_refused_total",
+            "counter",
+            "Connections refused at accept (503), by the cap that refused them.",
+        )
+        .sample(
+            "parley_connections_refused_total",
+            "reason=\"max_connections\"",
+            self.refused[0].get(),
+        )
+        .sample(
+            "parley_connections_refused_total",
+            "reason=\"max_connections_per_ip\"",
+            self.refused[1].get(),
+        );
+        out.family(
+            "parley_http_body_timeouts_total",
+            "counter",
+            "Request bodies that stalled or arrived below server.body_min_rate (408).",
+        )
+        .sample(
+            "parley_http_body_timeouts_total",
+            "",
+            self.body_timeouts.get(),
+        );
+        out.family(
+            "parley_ws_rate_limited_total",
+            "counter",
+            "WebSocket events refused (RATE_LIMITED) or dropped (typing) by a rate limit.",
+        )
+        .sample(
+            "parley_ws_rate_limited_total",
+            "",
+            self.ws_rate_limited.get(),
         );
         out.family(
             "parley_persister_queue_depth",

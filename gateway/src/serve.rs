@@ -30,7 +30,11 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
     let database = open_database(config, &runtime)?;
     let report = runtime.block_on(prepare(config, &database))?;
     tracing::info!(schema = report.version, applied = ?report.applied, "database ready");
-    let parley = Parley::start(config, database.connect.clone(), jwt_secret(config)?)?;
+    let parley = runtime.block_on(Parley::start(
+        config,
+        database.connect.clone(),
+        jwt_secret(config)?,
+    ))?;
     announce(parley.gateway());
     let trigger = parley.gateway().trigger();
     runtime.block_on(wait_for_signal())?;

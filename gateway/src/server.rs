@@ -35,6 +35,14 @@ pub enum StartError {
     Hashing(#[from] crate::auth::password::HashError),
     #[error(transparent)]
     Web(#[from] crate::web::WebError),
+    #[error("could not read the revoked sessions: {0}")]
+    Revocations(#[from] parley_persister::DbError),
+    #[error("could not listen for metrics on {addr}: {source}")]
+    MetricsBind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// What the gateway needs besides configuration.
@@ -59,6 +67,8 @@ pub struct GatewayDeps {
 #[derive(Debug)]
 pub struct Gateway {
     addr: SocketAddr,
+    /// `metrics.listen`, bound (the real port when it asked for port 0).
+    metrics_addr: Option<SocketAddr>,
     shards: usize,
     trigger: ShutdownTrigger,
     threads: Vec<JoinHandle<()>>,
@@ -105,16 +115,30 @@ impl Gateway {
             .and_then(|listener| listener.local_addr().ok())
             .expect("bind_all returns one listener per shard, at least one");
         let settings = ShardSettings {
-            max_connections: config.server.max_connections.div_ceil(shards),
             header_read_timeout: config.server.header_read_timeout,
+            max_header_bytes: config.server.max_header_bytes,
+            max_headers: config.server.max_headers,
             shutdown_grace: config.server.shutdown_grace,
             pool_size: config.database.pool_size,
             connect_timeout: config.database.connect_timeout,
             probe_timeout: config.database.probe_timeout,
         };
+        let mut internal = match config.metrics.listen.as_str() {
+            "" => None,
+            addr => {
+                Some(
+                    crate::internal::bind(addr).map_err(|source| StartError::MetricsBind {
+                        addr: addr.to_owned(),
+                        source,
+                    })?,
+                )
+            }
+        };
+        let metrics_addr = internal.as_ref().and_then(|l| l.local_addr().ok());
         let (trigger, stop) = shutdown::channel();
         let mut gateway = Gateway {
             addr,
+            metrics_addr,
             shards,
             trigger,
             threads: Vec::with_capacity(shards),
@@ -131,6 +155,7 @@ impl Gateway {
                     .expect("one inbox per shard, checked above"),
                 overflowed: Arc::clone(&overflowed),
                 shutdown: stop.clone(),
+                internal: internal.take(),
             };
             match shard::spawn(spec) {
                 Ok(thread) => gateway.threads.push(thread),
@@ -140,13 +165,21 @@ impl Gateway {
                 }
             }
         }
-        tracing::info!(%addr, shards, "gateway listening");
+        match metrics_addr {
+            Some(metrics) => tracing::info!(%addr, shards, %metrics, "gateway listening"),
+            None => tracing::info!(%addr, shards, "gateway listening"),
+        }
         Ok(gateway)
     }
 
     /// The bound address (the real port when `listen` asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The internal metrics address, when `metrics.listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Number of shards running.

@@ -3,7 +3,6 @@
 //! connection lives and dies on the shard that accepted it, so its state needs no lock.
 
 use std::cell::Cell;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +20,7 @@ use tracing::Instrument;
 
 use crate::fanout::Delivery;
 use crate::http;
+use crate::permits::Refusal;
 use crate::shutdown::Shutdown;
 use crate::ws::hub::Hub;
 
@@ -36,13 +36,16 @@ pub(crate) struct ShardSpec {
     /// Fan-out events for this shard, and the flag the bus raises if it ever had to drop one.
     pub(crate) inbox: mpsc::Receiver<Arc<Delivery>>,
     pub(crate) overflowed: Arc<[AtomicBool]>,
+    /// `metrics.listen`, bound; served by this shard (shard 0 only).
+    pub(crate) internal: Option<std::net::TcpListener>,
 }
 
 /// Bounds and timeouts of one shard, from `[server]` and `[database]`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ShardSettings {
-    pub(crate) max_connections: usize,
     pub(crate) header_read_timeout: Duration,
+    pub(crate) max_header_bytes: usize,
+    pub(crate) max_headers: usize,
     pub(crate) shutdown_grace: Duration,
     pub(crate) pool_size: usize,
     pub(crate) connect_timeout: Duration,
@@ -131,6 +134,14 @@ async fn serve(spec: ShardSpec) {
         probe_timeout: settings.probe_timeout,
         shutdown: spec.shutdown.clone(),
     });
+    if let Some(internal) = spec.internal {
+        tokio::task::spawn_local(crate::internal::serve(
+            internal,
+            Rc::clone(&state),
+            settings,
+            spec.shutdown.clone(),
+        ));
+    }
     let mut shutdown = spec.shutdown;
     let mut connections = JoinSet::new();
     let mut next_id: u64 = 0;
@@ -140,14 +151,18 @@ async fn serve(spec: ShardSpec) {
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    if connections.len() >= settings.max_connections {
-                        tracing::warn!(%peer, limit = settings.max_connections, "connection limit reached; closing new connection");
-                        drop(stream);
-                        continue;
-                    }
+                    // One permit from accept to close, handed on to a WebSocket session.
+                    let permit = match state.app.permits.acquire(peer.ip()) {
+                        Ok(permit) => permit,
+                        Err(refusal) => {
+                            refuse(&stream, refusal, &state.app.metrics);
+                            continue;
+                        }
+                    };
                     next_id += 1;
                     let span = tracing::debug_span!("conn", conn.id = next_id, %peer);
-                    let task = serve_connection(stream, peer, Rc::clone(&state), settings, shutdown.clone());
+                    let conn = Rc::new(http::ConnInfo::new(peer, permit));
+                    let task = serve_connection(stream, conn, Rc::clone(&state), settings, shutdown.clone());
                     connections.spawn_local(task.instrument(span));
                 }
                 Err(error) => {
@@ -182,17 +197,38 @@ async fn serve(spec: ShardSpec) {
     }
 }
 
+/// The answer to a connection past a cap: a 503 written without waiting (the socket is new, so
+/// its send buffer is empty), then the close.
+fn refuse(stream: &TcpStream, refusal: Refusal, metrics: &crate::metrics::Metrics) {
+    const BODY: &str = r#"{"error":{"code":"OVERLOADED","message":"Too many connections; retry shortly","retryable":true,"retryAfter":1}}"#;
+    let reason = match refusal {
+        Refusal::Full => "max_connections",
+        Refusal::PerIp => "max_connections_per_ip",
+    };
+    metrics.connection_refused(refusal);
+    tracing::debug!(reason, "connection refused at accept");
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = stream.try_write(response.as_bytes());
+}
+
 async fn serve_connection(
     stream: TcpStream,
-    peer: SocketAddr,
+    conn: Rc<http::ConnInfo>,
     state: Rc<ShardState>,
     settings: ShardSettings,
     mut shutdown: Shutdown,
 ) {
-    let service = service_fn(move |request| http::handle(request, peer, Rc::clone(&state)));
+    let service =
+        service_fn(move |request| http::handle(request, Rc::clone(&conn), Rc::clone(&state)));
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
+        .max_header_size(settings.max_header_bytes)
+        .max_headers(settings.max_headers)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(connection);
@@ -236,6 +272,43 @@ async fn deliver(
         }
         hub.flush_badges();
         load_unread(&hub, &pool);
+        recheck_watches(&hub, &pool);
+    }
+}
+
+/// Checks again, against the stored memberships, the presence watches someone's leaving may
+/// have ended; ends those that no shared conversation allows any more.
+fn recheck_watches(hub: &Rc<Hub>, pool: &Pool) {
+    for recheck in hub.take_rechecks() {
+        let hub = Rc::clone(hub);
+        let pool = pool.clone();
+        tokio::task::spawn_local(async move {
+            let shared = match pool.get().await {
+                Ok(conn) => {
+                    parley_persister::store::users::sharing_conversation(
+                        &conn,
+                        recheck.owner,
+                        &recheck.watched,
+                    )
+                    .await
+                }
+                Err(error) => Err(error.into()),
+            };
+            let gone: Vec<_> = match shared {
+                Ok(shared) => recheck
+                    .watched
+                    .iter()
+                    .filter(|w| !shared.contains(w))
+                    .copied()
+                    .collect(),
+                // Fail closed: without an answer, the watches end (a client can ask again).
+                Err(error) => {
+                    tracing::warn!(%error, "could not recheck presence watches; ending them");
+                    recheck.watched.clone()
+                }
+            };
+            hub.end_watches(recheck.conn, &gone);
+        });
     }
 }
 

@@ -9,6 +9,7 @@ use parley_persister::PgConfig;
 use parley_persister::writer::{CommitSink, Persister, WriterSettings};
 use parley_shared::Config;
 
+use crate::auth::revoked::Revocations;
 use crate::fanout::Bus;
 use crate::metrics::Metrics;
 use crate::server::{Gateway, GatewayDeps, StartError};
@@ -22,10 +23,22 @@ pub struct Parley {
 
 impl Parley {
     /// Starts everything against the database `db` with the access-token key `jwt_secret`.
-    pub fn start(config: &Config, db: PgConfig, jwt_secret: Vec<u8>) -> Result<Self, StartError> {
+    /// Async only for its one database read (the revoked sessions); everything else it starts
+    /// runs on threads of its own.
+    pub async fn start(
+        config: &Config,
+        db: PgConfig,
+        jwt_secret: Vec<u8>,
+    ) -> Result<Self, StartError> {
         let shards = crate::shard_count(config.server.shards);
         let metrics = Arc::new(Metrics::new(shards));
-        let (bus, inboxes) = Bus::new(shards, config.ws.fanout_queue, Arc::clone(&metrics));
+        let revocations = Arc::new(load_revocations(config, &db).await?);
+        let (bus, inboxes) = Bus::new(
+            shards,
+            config.ws.fanout_queue,
+            Arc::clone(&metrics),
+            revocations,
+        );
         let sink: Arc<dyn CommitSink> = Arc::clone(&bus) as Arc<dyn CommitSink>;
         let settings = WriterSettings::from_config(config, metrics.persister());
         let (persister, handle) =
@@ -58,4 +71,20 @@ impl Parley {
         self.gateway.shutdown();
         self.persister.join();
     }
+}
+
+/// The sessions revoked within the last access-token lifetime, read once at start (their tokens
+/// may still be unexpired), before any shard serves.
+async fn load_revocations(config: &Config, db: &PgConfig) -> Result<Revocations, StartError> {
+    // Tokens are accepted a few seconds past `exp` (clock leeway): keep entries a little longer.
+    let keep = config.auth.access_ttl + std::time::Duration::from_secs(30);
+    let within = config.database.connect_timeout;
+    let client = parley_persister::db::connect_with_retry(db, within).await?;
+    let rows = parley_persister::store::sessions::revoked_within(&client, keep).await?;
+    let revocations = Revocations::new(keep);
+    let now = std::time::Instant::now();
+    for (session, ago) in rows {
+        revocations.revoke(session, now, ago);
+    }
+    Ok(revocations)
 }

@@ -151,7 +151,8 @@ async fn login_failures_look_the_same() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_family() -> anyhow::Result<()> {
-    let gw = TestGateway::start().await?;
+    // No grace: any second use of a rotated token is reuse (api_sessions tests the grace).
+    let gw = TestGateway::start_with(|c| c.auth.refresh_grace = std::time::Duration::ZERO).await?;
     let api = gw.api();
     let dave = api.register("dave").await?;
     let first = api

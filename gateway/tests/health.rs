@@ -132,7 +132,17 @@ async fn metrics_are_exposed_in_prometheus_text() -> anyhow::Result<()> {
     assert_eq!(api.post(&path, Some(&ann), &duplicate).await?.status, 200);
     let _socket = parley_testkit::ws::WsClient::authed(gw.addr(), &ben.access_token).await?;
 
-    let response = http::get(gw.addr(), "/metrics").await?;
+    // Not served without the token; with it, the exposition.
+    assert_eq!(http::get(gw.addr(), "/metrics").await?.status, 401);
+    let bearer = format!("Bearer {}", parley_testkit::gateway::TEST_METRICS_TOKEN);
+    let response = http::request(
+        gw.addr(),
+        hyper::Method::GET,
+        "/metrics",
+        &[("authorization", &bearer)],
+        None,
+    )
+    .await?;
     assert_eq!(response.status, 200);
     assert!(
         response.headers["content-type"]

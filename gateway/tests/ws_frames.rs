@@ -4,108 +4,17 @@
 use std::time::Duration;
 
 use parley_testkit::TestGateway;
+use parley_testkit::raw::{Raw, encode};
 use parley_testkit::ws::WsClient;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-/// A client that writes frames byte by byte as a test wants them.
-struct Raw {
-    stream: TcpStream,
-}
-
-impl Raw {
-    async fn connect(addr: std::net::SocketAddr, token: &str) -> anyhow::Result<Self> {
-        let mut stream = TcpStream::connect(addr).await?;
-        let request = format!(
-            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-             Authorization: Bearer {token}\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            let mut byte = [0u8; 1];
-            stream.read_exact(&mut byte).await?;
-            head.push(byte[0]);
-        }
-        anyhow::ensure!(
-            head.starts_with(b"HTTP/1.1 101"),
-            "{}",
-            String::from_utf8_lossy(&head)
-        );
-        let mut raw = Self { stream };
-        let (_, first) = raw.read_frame().await?;
-        anyhow::ensure!(String::from_utf8_lossy(&first).contains("auth:success"));
-        Ok(raw)
-    }
-
-    /// Sends one masked frame.
-    async fn frame(&mut self, fin: bool, opcode: u8, payload: &[u8]) -> anyhow::Result<()> {
-        self.stream.write_all(&encode(fin, opcode, payload)).await?;
-        Ok(())
-    }
-
-    /// Reads one server frame: (opcode, payload).
-    async fn read_frame(&mut self) -> anyhow::Result<(u8, Vec<u8>)> {
-        let read = async {
-            let mut head = [0u8; 2];
-            self.stream.read_exact(&mut head).await?;
-            anyhow::ensure!(head[1] & 0x80 == 0, "server frames are never masked");
-            let len = match head[1] & 0x7f {
-                126 => {
-                    let mut ext = [0u8; 2];
-                    self.stream.read_exact(&mut ext).await?;
-                    usize::from(u16::from_be_bytes(ext))
-                }
-                127 => {
-                    let mut ext = [0u8; 8];
-                    self.stream.read_exact(&mut ext).await?;
-                    usize::try_from(u64::from_be_bytes(ext))?
-                }
-                n => usize::from(n),
-            };
-            let mut payload = vec![0u8; len];
-            self.stream.read_exact(&mut payload).await?;
-            Ok((head[0] & 0x0f, payload))
-        };
-        tokio::time::timeout(Duration::from_secs(10), read).await?
-    }
-
-    /// Reads until a close frame; returns its code.
-    async fn close_code(&mut self) -> anyhow::Result<u16> {
-        loop {
-            let (opcode, payload) = self.read_frame().await?;
-            if opcode == 0x8 {
-                anyhow::ensure!(payload.len() >= 2, "close without a code");
-                return Ok(u16::from_be_bytes([payload[0], payload[1]]));
-            }
-        }
-    }
-}
-
-/// One masked client frame.
-fn encode(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x11u8, 0x22, 0x33, 0x44];
-    let mut out = vec![(u8::from(fin) << 7) | opcode];
-    match payload.len() {
-        n if n < 126 => out.push(0x80 | n as u8),
-        n => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    out
-}
+use tokio::io::AsyncWriteExt;
 
 #[tokio::test]
 async fn fragments_control_frames_and_violations() -> anyhow::Result<()> {
     let gw = TestGateway::start_with(|c| c.ws.max_message_bytes = 1024).await?;
     let user = gw.api().register("raw_user").await?;
 
-    let mut raw = Raw::connect(gw.addr(), &user.access_token).await?;
+    let mut raw = Raw::connect(gw.addr(), Some(&user.access_token)).await?;
     // A message in three fragments, with a ping in the middle (allowed between fragments).
     raw.frame(false, 0x1, br#"{"event":"pi"#).await?;
     raw.frame(true, 0x9, b"hey").await?;
@@ -181,11 +90,11 @@ async fn fragments_control_frames_and_violations() -> anyhow::Result<()> {
         ("unknown opcode", vec![(true, 0x3, vec![])], 1002),
     ];
     // A client frame without a mask is refused (RFC 6455 5.1).
-    let mut raw = Raw::connect(gw.addr(), &user.access_token).await?;
+    let mut raw = Raw::connect(gw.addr(), Some(&user.access_token)).await?;
     raw.stream.write_all(&[0x81, 0x02, b'{', b'}']).await?;
     assert_eq!(raw.close_code().await?, 1002, "unmasked");
     for (name, frames, code) in cases {
-        let mut raw = Raw::connect(gw.addr(), &user.access_token).await?;
+        let mut raw = Raw::connect(gw.addr(), Some(&user.access_token)).await?;
         for (fin, opcode, payload) in frames {
             raw.frame(fin, opcode, &payload).await?;
         }
@@ -237,7 +146,8 @@ async fn an_expired_token_closes_the_socket_unless_renewed() -> anyhow::Result<(
 
 #[tokio::test]
 async fn logout_and_token_reuse_close_that_sessions_sockets() -> anyhow::Result<()> {
-    let gw = TestGateway::start().await?;
+    // No refresh grace: the replay below is reuse at once.
+    let gw = TestGateway::start_with(|c| c.auth.refresh_grace = Duration::ZERO).await?;
     let api = gw.api();
     let phone = api.register("revoked").await?;
     let login = |password: &'static str| async move {

@@ -148,8 +148,7 @@ async fn a_reconnect_storm_of_200_connections_stays_quiet() -> anyhow::Result<()
         obs_ws.side_events("presence:update").is_empty(),
         "the storm published no presence change"
     );
-    let metrics = parley_testkit::http::get(gw.addr(), "/metrics").await?;
-    let text = String::from_utf8_lossy(&metrics.raw).into_owned();
+    let text = gw.metrics().await?;
     let published = text
         .lines()
         .find_map(|l| l.strip_prefix("parley_presence_updates_total "))

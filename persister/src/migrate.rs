@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "hot_path",
         sql: include_str!("../../migrations/0002_hot_path.sql"),
     },
+    Migration {
+        version: 3,
+        name: "sessions",
+        sql: include_str!("../../migrations/0003_sessions.sql"),
+    },
 ];
 
 /// Serialises concurrent `migrate` runs (several processes starting at once).

@@ -16,6 +16,8 @@ pub enum ErrorCode {
     RateLimited,
     /// The request body or frame is larger than the configured cap.
     PayloadTooLarge,
+    /// The request body stalled or arrived slower than the configured minimum rate.
+    RequestTimeout,
     DbError,
     /// The persister's queue is full: the server sheds load instead of queueing without bound.
     Overloaded,
@@ -24,7 +26,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::ValidationError,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -32,6 +34,7 @@ impl ErrorCode {
         ErrorCode::Conflict,
         ErrorCode::RateLimited,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::RequestTimeout,
         ErrorCode::DbError,
         ErrorCode::Overloaded,
         ErrorCode::InternalError,
@@ -47,6 +50,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
             ErrorCode::DbError => "DB_ERROR",
             ErrorCode::Overloaded => "OVERLOADED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
@@ -62,6 +66,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::RateLimited => 429,
             ErrorCode::InternalError => 500,
             ErrorCode::DbError | ErrorCode::Overloaded => 503,
@@ -73,6 +78,7 @@ impl ErrorCode {
         matches!(
             self,
             ErrorCode::RateLimited
+                | ErrorCode::RequestTimeout
                 | ErrorCode::DbError
                 | ErrorCode::Overloaded
                 | ErrorCode::InternalError
@@ -147,6 +153,7 @@ mod tests {
             ("CONFLICT", 409, false),
             ("RATE_LIMITED", 429, true),
             ("PAYLOAD_TOO_LARGE", 413, false),
+            ("REQUEST_TIMEOUT", 408, true),
             ("DB_ERROR", 503, true),
             ("OVERLOADED", 503, true),
             ("INTERNAL_ERROR", 500, true),

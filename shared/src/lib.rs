@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod policy;
 pub mod rate;
 pub mod send;
+pub mod text;
 pub mod time;
 
 pub use config::{Config, ConfigError};

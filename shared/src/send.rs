@@ -28,12 +28,8 @@ pub struct ValidSend {
 /// Checks `fields`; on failure returns every problem as `(field, message)`.
 pub fn validate(fields: SendFields<'_>) -> Result<ValidSend, Vec<(&'static str, String)>> {
     let mut problems = Vec::new();
-    let chars = fields.content.chars().count();
-    if chars == 0 || fields.content.trim().is_empty() || chars > MAX_CONTENT_CHARS {
-        problems.push((
-            "content",
-            format!("Content must be between 1 and {MAX_CONTENT_CHARS} characters"),
-        ));
+    if let Err(problem) = validate_content(fields.content) {
+        problems.push(("content", problem));
     }
     let id_chars = fields.client_message_id.chars().count();
     if id_chars == 0
@@ -69,13 +65,17 @@ pub fn validate(fields: SendFields<'_>) -> Result<ValidSend, Vec<(&'static str, 
 /// Most characters in a reaction.
 pub const MAX_EMOJI_CHARS: usize = 32;
 
-/// Checks new content for an edit (the same rule as a send's content).
+/// Checks a message's content (a send's, or an edit's): 1 to 4000 characters, not only
+/// whitespace, nothing PostgreSQL cannot store.
 pub fn validate_content(content: &str) -> Result<(), String> {
     let chars = content.chars().count();
     if chars == 0 || content.trim().is_empty() || chars > MAX_CONTENT_CHARS {
         return Err(format!(
             "Content must be between 1 and {MAX_CONTENT_CHARS} characters"
         ));
+    }
+    if !crate::text::storable(content) {
+        return Err(format!("Content {}", crate::text::NUL_PROBLEM));
     }
     Ok(())
 }
@@ -104,6 +104,8 @@ mod tests {
         let long = "x".repeat(4001);
         for (content, ok) in [
             ("fixed", true),
+            ("tab\tand\nnewline", true),
+            ("nul\0inside", false),
             ("", false),
             (" \t", false),
             (long.as_str(), false),

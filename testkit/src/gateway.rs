@@ -10,11 +10,14 @@ use crate::http::{self, JsonResponse};
 
 /// The access-token key of test gateways.
 pub const TEST_JWT_SECRET: &str = "parley-test-secret-0123456789abcdef";
+/// The bearer token `/metrics` wants on test gateways (`TestGateway::metrics` sends it).
+pub const TEST_METRICS_TOKEN: &str = "parley-test-metrics-token";
 
 /// A running gateway and its database. Dropping it stops the gateway, then the database.
 #[derive(Debug)]
 pub struct TestGateway {
     parley: Option<Parley>,
+    config: Config,
     pub cluster: TestCluster,
 }
 
@@ -32,6 +35,11 @@ impl TestGateway {
         config.limits.login = "100000/15m".parse().expect("rate");
         config.limits.api = "100000/1m".parse().expect("rate");
         config.limits.history = "100000/1m".parse().expect("rate");
+        config.limits.login_failures = "100000/15m".parse().expect("rate");
+        config.limits.login_account_failures = "100000/1h".parse().expect("rate");
+        config.limits.ws_events = "100000/1m".parse().expect("rate");
+        config.server.max_connections_per_ip = 0;
+        config.metrics.token = TEST_METRICS_TOKEN.to_owned();
         config
     }
 
@@ -50,11 +58,26 @@ impl TestGateway {
             &config,
             cluster.config(),
             TEST_JWT_SECRET.as_bytes().to_vec(),
-        )?;
+        )
+        .await?;
         Ok(Self {
             parley: Some(parley),
+            config,
             cluster,
         })
+    }
+
+    /// Stops the gateway and starts it again on the same database (a new port).
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.shutdown();
+        let parley = Parley::start(
+            &self.config,
+            self.cluster.config(),
+            TEST_JWT_SECRET.as_bytes().to_vec(),
+        )
+        .await?;
+        self.parley = Some(parley);
+        Ok(())
     }
 
     /// The gateway's address.
@@ -70,6 +93,21 @@ impl TestGateway {
     /// `GET path` on the gateway.
     pub async fn get(&self, path: &str) -> anyhow::Result<JsonResponse> {
         http::get(self.addr(), path).await
+    }
+
+    /// `GET /metrics` with the test token: the Prometheus text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let bearer = format!("Bearer {TEST_METRICS_TOKEN}");
+        let response = http::request(
+            self.addr(),
+            hyper::Method::GET,
+            "/metrics",
+            &[("authorization", bearer.as_str())],
+            None,
+        )
+        .await?;
+        anyhow::ensure!(response.status == 200, "metrics: {}", response.status);
+        Ok(String::from_utf8(response.raw.to_vec())?)
     }
 
     /// The gateway itself, to trigger or inspect shutdown.

@@ -30,6 +30,32 @@ pub async fn request(
     let stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("connecting to {addr}"))?;
+    request_on(stream, addr, method, path, headers, body).await
+}
+
+/// Like [`request`], from the local address `source` (any of 127.0.0.0/8: a different client).
+pub async fn request_from(
+    source: std::net::IpAddr,
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&serde_json::Value>,
+) -> anyhow::Result<JsonResponse> {
+    let stream = crate::raw::connect_from(source, addr)
+        .await
+        .with_context(|| format!("connecting to {addr} from {source}"))?;
+    request_on(stream, addr, method, path, headers, body).await
+}
+
+async fn request_on(
+    stream: TcpStream,
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&serde_json::Value>,
+) -> anyhow::Result<JsonResponse> {
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);

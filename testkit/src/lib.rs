@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod gateway;
 pub mod http;
 pub mod process;
+pub mod raw;
 pub mod ws;
 
 pub use api::{Api, TestUser};

@@ -11,7 +11,8 @@ use super::request::Ctx;
 use super::views::{self, AuthView, MeView, Reply, TokenView};
 use crate::auth::password::MAX_PASSWORD_BYTES;
 use crate::auth::refresh;
-use crate::limits::Key;
+use crate::limits::{ClientNet, Key};
+use parley_shared::{ErrorBody, ErrorCode};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -43,6 +44,17 @@ pub(crate) fn valid_username(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// The rule for a new password: 8 characters to `MAX_PASSWORD_BYTES` bytes.
+pub(crate) fn check_new_password(password: &str) -> Result<(), String> {
+    if password.chars().count() < 8 {
+        return Err("must be at least 8 characters".to_owned());
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(format!("must be at most {MAX_PASSWORD_BYTES} bytes"));
+    }
+    Ok(())
+}
+
 fn valid_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
@@ -59,12 +71,10 @@ fn valid_email(email: &str) -> bool {
 /// `POST /api/auth/register`.
 pub(crate) async fn register(ctx: &Ctx) -> Result<Reply, ApiError> {
     let request: RegisterRequest = ctx.json()?;
-    let display_name = request
-        .display_name
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or(&request.username)
-        .to_owned();
+    let display_name = parley_shared::text::name(
+        request.display_name.as_deref().unwrap_or(&request.username),
+        64,
+    );
     let email = request
         .email
         .as_deref()
@@ -74,22 +84,13 @@ pub(crate) async fn register(ctx: &Ctx) -> Result<Reply, ApiError> {
     if !valid_username(&request.username) {
         problems.add("username", "must be 3 to 32 characters of a-z, 0-9 and _");
     }
-    if request.password.chars().count() < 8 {
-        problems.add("password", "must be at least 8 characters");
-    } else if request.password.len() > MAX_PASSWORD_BYTES {
-        problems.add(
-            "password",
-            format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
-        );
+    if let Err(problem) = check_new_password(&request.password) {
+        problems.add("password", problem);
     }
-    if !(1..=64).contains(&display_name.chars().count())
-        || display_name.chars().any(char::is_control)
-    {
-        problems.add(
-            "displayName",
-            "must be 1 to 64 characters without control characters",
-        );
-    }
+    let display_name = display_name.unwrap_or_else(|error| {
+        problems.add("displayName", error.to_string());
+        String::new()
+    });
     if email.is_some_and(|e| !valid_email(e)) {
         problems.add("email", "must be an email address");
     }
@@ -120,17 +121,16 @@ pub(crate) async fn register(ctx: &Ctx) -> Result<Reply, ApiError> {
 }
 
 /// `POST /api/auth/login`. Unknown user and wrong password take the same path and time.
+/// Attempts are limited per client address (before this handler); failures per account and
+/// client, so a guesser elsewhere cannot lock the owner out, with a per-account backstop that
+/// only ever stops clients that have failed themselves.
 pub(crate) async fn login(ctx: &Ctx) -> Result<Reply, ApiError> {
     let request: LoginRequest = ctx.json()?;
     if request.username.len() > 64 || request.password.len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::unauthorized("Invalid username or password"));
     }
-    if let Some(limits) = &ctx.state.app.limits {
-        ctx.limit(
-            &limits.login,
-            &Key::Username(request.username.to_lowercase()),
-        )?;
-    }
+    let guard = LoginGuard::new(ctx, request.username.to_lowercase());
+    guard.admit()?;
     let conn = ctx.conn().await?;
     let found = users::find_for_login(&conn, &request.username).await?;
     drop(conn);
@@ -145,10 +145,72 @@ pub(crate) async fn login(ctx: &Ctx) -> Result<Reply, ApiError> {
         .verify(request.password, stored)
         .await?;
     let Some(user) = user.filter(|_| ok) else {
+        guard.failed();
         tracing::info!("login refused");
         return Err(ApiError::unauthorized("Invalid username or password"));
     };
+    guard.succeeded();
     signed_in(ctx, &user, StatusCode::OK).await
+}
+
+/// The failed-login limits of one attempt: `account` from the request's client address.
+pub(crate) struct LoginGuard<'a> {
+    ctx: &'a Ctx,
+    client: Key,
+    account: Key,
+}
+
+impl<'a> LoginGuard<'a> {
+    pub(crate) fn new(ctx: &'a Ctx, account: String) -> Self {
+        Self {
+            ctx,
+            client: Key::Login(account.clone(), ClientNet::of(ctx.ip)),
+            account: Key::Username(account),
+        }
+    }
+
+    /// Refuses a client that failed too often for this account, and, once the account's backstop
+    /// is spent, any client that has failed for it at all. Counts nothing.
+    pub(crate) fn admit(&self) -> Result<(), ApiError> {
+        let Some(limits) = &self.ctx.state.app.limits else {
+            return Ok(());
+        };
+        let mine = limits.login_failures.peek(&self.client);
+        let refuse = |decision: parley_shared::rate::Decision| {
+            ApiError(
+                ErrorBody::new(
+                    ErrorCode::RateLimited,
+                    "Too many failed attempts; try again later",
+                )
+                .with_retry_after(decision.retry_after_secs()),
+            )
+        };
+        if !mine.allowed {
+            return Err(refuse(mine));
+        }
+        // A clean client's next attempt would leave all but one of its allowance.
+        let has_failed = mine.remaining + 1 < mine.limit;
+        let everyone = limits.login_account_failures.peek(&self.account);
+        if has_failed && !everyone.allowed {
+            return Err(refuse(everyone));
+        }
+        Ok(())
+    }
+
+    /// Counts a failure against this client and the account.
+    pub(crate) fn failed(&self) {
+        if let Some(limits) = &self.ctx.state.app.limits {
+            limits.login_failures.check(&self.client);
+            limits.login_account_failures.check(&self.account);
+        }
+    }
+
+    /// The right password: this client's failures for the account are forgiven.
+    pub(crate) fn succeeded(&self) {
+        if let Some(limits) = &self.ctx.state.app.limits {
+            limits.login_failures.reset(&self.client);
+        }
+    }
 }
 
 /// `POST /api/auth/refresh`.
@@ -163,7 +225,8 @@ pub(crate) async fn refresh(ctx: &Ctx) -> Result<Reply, ApiError> {
         expires_at: refresh_expiry(ctx),
     };
     let mut conn = ctx.conn().await?;
-    match sessions::rotate(&mut conn, &presented, next).await? {
+    let grace = ctx.state.app.refresh_grace;
+    match sessions::rotate(&mut conn, &presented, next, grace).await? {
         Rotation::Rotated { user, session } => {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             let (access_token, _) = ctx.state.app.jwt.issue(user, session, now);

@@ -90,18 +90,11 @@ async fn create_group(ctx: &Ctx, me: UserId, request: CreateRequest) -> Result<R
     if request.user_id.is_some() {
         problems.add("userId", "is not allowed for a group (use memberIds)");
     }
-    let name = request
-        .name
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or_default()
-        .to_owned();
-    if !(1..=100).contains(&name.chars().count()) || name.chars().any(char::is_control) {
-        problems.add(
-            "name",
-            "must be 1 to 100 characters without control characters",
-        );
-    }
+    let name = parley_shared::text::name(request.name.as_deref().unwrap_or_default(), 100)
+        .unwrap_or_else(|error| {
+            problems.add("name", error.to_string());
+            String::new()
+        });
     let raw_ids = request.member_ids.unwrap_or_default();
     let mut members = BTreeSet::new();
     if raw_ids.len() >= max_members {
@@ -238,7 +231,9 @@ pub(crate) async fn remove_member(ctx: &Ctx) -> Result<Reply, ApiError> {
         return Err(ApiError::not_found("Member"));
     }
     tracing::info!(conversation = %id, "member removed");
+    // Every shard drops their subscriptions there (typing in or out) before anything else.
     ctx.state.app.bus.left(id, target);
+    crate::ws::end_typing(&ctx.state.app, id, target);
     Ok(Reply::no_content())
 }
 

@@ -11,6 +11,7 @@ mod openapi;
 mod request;
 mod routes;
 mod search;
+mod sessions;
 mod users;
 pub(crate) mod views;
 
@@ -20,7 +21,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::Request;
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderValue, USER_AGENT, WWW_AUTHENTICATE};
@@ -73,10 +74,19 @@ pub(crate) async fn handle(
         },
         Err(ApiError(body)) => {
             let mut response = error_response(&body);
-            if body.code == ErrorCode::Unauthorized {
-                response
-                    .headers_mut()
-                    .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            match body.code {
+                ErrorCode::Unauthorized => {
+                    response
+                        .headers_mut()
+                        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                }
+                // The rest of a stalled or oversized body is never read: this connection ends.
+                ErrorCode::RequestTimeout | ErrorCode::PayloadTooLarge => {
+                    response
+                        .headers_mut()
+                        .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                _ => {}
             }
             response
         }
@@ -89,6 +99,9 @@ pub(crate) async fn handle(
 
 /// Authentication, the route's rate limit, and the body, in that order.
 async fn prepare(ctx: &mut Ctx, route: &Route, request: Request<Incoming>) -> Result<(), ApiError> {
+    if let Some(name) = request::nul_param(&ctx.query) {
+        return Err(ApiError::field(name, parley_shared::text::NUL_PROBLEM));
+    }
     let app = &ctx.state.app;
     if route.auth {
         let token = header(&request, AUTHORIZATION)
@@ -97,21 +110,23 @@ async fn prepare(ctx: &mut Ctx, route: &Route, request: Request<Incoming>) -> Re
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
             .ok_or_else(|| ApiError::unauthorized("Missing access token"))?;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let claims = app.jwt.verify(token, now).map_err(|error| {
+        let claims = app.verify_access(token).map_err(|error| {
             tracing::debug!(%error, "access token refused");
             ApiError::unauthorized("Invalid or expired access token")
         })?;
-        ctx.caller = Some(Caller { user: claims.sub });
+        ctx.caller = Some(Caller {
+            user: claims.sub,
+            session: claims.sid,
+        });
     }
     if let Some(limits) = &app.limits {
         let by_caller = match ctx.caller {
             Some(caller) => Key::User(caller.user),
-            None => Key::Ip(ctx.ip),
+            None => Key::ip(ctx.ip),
         };
         match route.limit {
-            LimitClass::Register => ctx.limit(&limits.register, &Key::Ip(ctx.ip))?,
-            LimitClass::Login => ctx.limit(&limits.login, &Key::Ip(ctx.ip))?,
+            LimitClass::Register => ctx.limit(&limits.register, &Key::ip(ctx.ip))?,
+            LimitClass::Login => ctx.limit(&limits.login, &Key::ip(ctx.ip))?,
             LimitClass::History => ctx.limit(&limits.history, &by_caller)?,
             // Counted by the handler once the body is valid: a malformed send costs nothing.
             LimitClass::Send => {}
@@ -119,7 +134,12 @@ async fn prepare(ctx: &mut Ctx, route: &Route, request: Request<Incoming>) -> Re
         }
     }
     if route.request.is_some() {
-        ctx.body = read_body(request, app.max_body_bytes).await?;
+        let limits = BodyLimits {
+            max: app.max_body_bytes,
+            timeout: app.body_read_timeout,
+            min_rate: app.body_min_rate,
+        };
+        ctx.body = read_body(request, limits, &app.metrics).await?;
     }
     Ok(())
 }
@@ -144,12 +164,40 @@ async fn dispatch(op: Op, ctx: &Ctx) -> Result<Reply, ApiError> {
         Op::EditMessage => messages::edit(ctx).await,
         Op::DeleteMessage => messages::delete(ctx).await,
         Op::Receipts => messages::receipts(ctx).await,
+        Op::ChangePassword => sessions::change_password(ctx).await,
+        Op::ListSessions => sessions::list(ctx).await,
+        Op::RevokeSession => sessions::revoke_one(ctx).await,
+        Op::RevokeAllSessions => sessions::revoke_everywhere(ctx).await,
         Op::OpenApi => Ok(openapi::serve()),
     }
 }
 
-/// Reads the whole body, refusing (413) past `max` bytes before buffering more than that.
-async fn read_body(request: Request<Incoming>, max: usize) -> Result<Bytes, ApiError> {
+/// How a request body must arrive.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimits {
+    /// Largest body, in bytes (413 beyond, before buffering more).
+    pub(crate) max: usize,
+    /// Longest pause between two pieces of the body, and the base of the whole body's deadline.
+    pub(crate) timeout: std::time::Duration,
+    /// Slowest rate over the whole body, in bytes per second.
+    pub(crate) min_rate: usize,
+}
+
+impl BodyLimits {
+    /// The whole body's deadline for `len` bytes: `timeout` plus `len` at `min_rate`.
+    fn allowance(&self, len: usize) -> std::time::Duration {
+        self.timeout + std::time::Duration::from_secs_f64(len as f64 / self.min_rate.max(1) as f64)
+    }
+}
+
+/// Reads the whole body, refusing (413) past `max` bytes before buffering more than that, and
+/// (408) a body that stalls for `timeout` or is not complete by its deadline (slowloris).
+async fn read_body(
+    request: Request<Incoming>,
+    limits: BodyLimits,
+    metrics: &crate::metrics::Metrics,
+) -> Result<Bytes, ApiError> {
+    let max = limits.max;
     let too_large = || {
         ApiError(ErrorBody::new(
             ErrorCode::PayloadTooLarge,
@@ -160,18 +208,34 @@ async fn read_body(request: Request<Incoming>, max: usize) -> Result<Bytes, ApiE
     if declared.is_some_and(|len| len > max) {
         return Err(too_large());
     }
-    match Limited::new(request.into_body(), max).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error)
-            if error
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(too_large())
-        }
-        Err(error) => {
-            tracing::debug!(%error, "reading the request body failed");
-            Err(ApiError::field("body", "could not be read"))
+    let deadline = tokio::time::Instant::now() + limits.allowance(declared.unwrap_or(max));
+    let mut body = request.into_body();
+    let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0));
+    loop {
+        let pause = tokio::time::Instant::now() + limits.timeout;
+        let next = tokio::time::timeout_at(pause.min(deadline), body.frame()).await;
+        match next {
+            Err(_) => {
+                metrics.body_timeouts.inc();
+                tracing::debug!(received = buf.len(), "request body too slow; closing");
+                return Err(ApiError(
+                    ErrorBody::new(ErrorCode::RequestTimeout, "Request body arrived too slowly")
+                        .with_retry_after(1),
+                ));
+            }
+            Ok(None) => return Ok(buf.freeze()),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    if buf.len() + data.len() > max {
+                        return Err(too_large());
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
+            Ok(Some(Err(error))) => {
+                tracing::debug!(%error, "reading the request body failed");
+                return Err(ApiError::field("body", "could not be read"));
+            }
         }
     }
 }

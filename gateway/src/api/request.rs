@@ -20,6 +20,8 @@ use crate::shard::ShardState;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Caller {
     pub(crate) user: UserId,
+    /// The login session of the token.
+    pub(crate) session: parley_shared::SessionId,
 }
 
 /// One request, as handlers see it.
@@ -126,6 +128,10 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::field("body", "must be a JSON object"));
     }
+    // No text PostgreSQL cannot store gets past here, whatever field it is in.
+    if let Some(field) = nul_field(body) {
+        return Err(ApiError::field(&field, parley_shared::text::NUL_PROBLEM));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -149,6 +155,56 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
         .end()
         .map_err(|_| ApiError::field("body", "has trailing characters after the JSON value"))?;
     Ok(value)
+}
+
+/// The first field of a JSON document whose key or string value holds a NUL (written `\u0000`,
+/// the only way JSON text can carry one). The scan is cheap; the walk runs only after a hit.
+fn nul_field(body: &[u8]) -> Option<String> {
+    let escaped_nul = body.windows(6).enumerate().any(|(at, w)| {
+        w == b"\\u0000" && body[..at].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
+    });
+    if !escaped_nul {
+        return None;
+    }
+    fn walk(value: &serde_json::Value, path: &str) -> Option<String> {
+        let here = || {
+            if path.is_empty() {
+                "body".to_owned()
+            } else {
+                path.to_owned()
+            }
+        };
+        match value {
+            serde_json::Value::String(text) => text.contains('\0').then(here),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(n, item)| walk(item, &format!("{}[{n}]", here()))),
+            serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+                let name = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                if key.contains('\0') {
+                    return Some(here());
+                }
+                walk(item, &name)
+            }),
+            _ => None,
+        }
+    }
+    // Not valid JSON: the parser reports that instead.
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    walk(&value, "")
+}
+
+/// The first query parameter whose name or value holds a NUL (`%00`).
+pub(crate) fn nul_param(query: &HashMap<String, String>) -> Option<&str> {
+    query
+        .iter()
+        .find(|(key, value)| key.contains('\0') || value.contains('\0'))
+        .map(|(key, _)| key.as_str())
 }
 
 fn quoted<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
@@ -246,6 +302,25 @@ mod tests {
             assert_eq!(got, field, "{input}: {problem}");
         }
         assert!(parse_json::<Sample>(br#"{"userName": "a"} x"#).is_err());
+        let nul = [
+            (r#"{"userName": "a\u0000b"}"#, Some("userName")),
+            (r#"{"userName": "a\\u0000b"}"#, None),
+            (r#"{"userName": "a\\\u0000b"}"#, Some("userName")),
+            (
+                r#"{"userName": "a", "x": {"y": ["ok", "\u0000"]}}"#,
+                Some("x.y[1]"),
+            ),
+        ];
+        for (input, field) in nul {
+            match (parse_json::<serde_json::Value>(input.as_bytes()), field) {
+                (Err(error), Some(field)) => {
+                    let details = error.0.details.expect("details");
+                    assert!(details.contains_key(field), "{input}: {details:?}");
+                }
+                (Ok(_), None) => {}
+                (other, _) => panic!("{input}: {other:?}"),
+            }
+        }
         assert!(parse_json::<Sample>(br#"{"userName": "a"}"#).is_ok());
     }
 

@@ -1,4 +1,6 @@
-//! `/api/users*`: the caller's account, public profiles and people search.
+//! `/api/users*`: the caller's account, public profiles and people search. Presence (status and
+//! last seen) is shown only to people who share a conversation with the user, as
+//! `presence:subscribe` does: a stranger sees a profile, not whether its owner is online.
 
 use hyper::StatusCode;
 use parley_persister::store::users;
@@ -21,22 +23,33 @@ pub(crate) async fn me(ctx: &Ctx) -> Result<Reply, ApiError> {
 
 /// `GET /api/users/{userId}`.
 pub(crate) async fn get(ctx: &Ctx) -> Result<Reply, ApiError> {
-    ctx.caller()?;
+    let caller = ctx.caller()?;
     let id: UserId = ctx.id_param("userId", "User")?;
     let conn = ctx.conn().await?;
     let user = users::get(&conn, id)
         .await?
         .ok_or_else(|| ApiError::not_found("User"))?;
-    let view = UserView {
-        status: Some(ctx.state.app.presence.status(id).as_str()),
-        ..UserView::from(&user)
+    let sees_presence = id == caller.user
+        || !users::sharing_conversation(&conn, caller.user, &[id])
+            .await?
+            .is_empty();
+    let view = if sees_presence {
+        UserView {
+            status: Some(ctx.state.app.presence.status(id).as_str()),
+            ..UserView::from(&user)
+        }
+    } else {
+        UserView {
+            last_seen_at: None,
+            ..UserView::from(&user)
+        }
     };
     Ok(views::data(StatusCode::OK, &view))
 }
 
 /// `GET /api/users?query=al&limit=20`.
 pub(crate) async fn search(ctx: &Ctx) -> Result<Reply, ApiError> {
-    ctx.caller()?;
+    let caller = ctx.caller()?;
     let query = ctx.query.get("query").map(|q| q.trim()).unwrap_or_default();
     if query.is_empty() || query.chars().count() > 64 {
         return Err(ApiError::field("query", "must be 1 to 64 characters"));
@@ -46,7 +59,22 @@ pub(crate) async fn search(ctx: &Ctx) -> Result<Reply, ApiError> {
     let mut found = users::search(&conn, query, limit + 1).await?;
     let has_more = found.len() as i64 > limit;
     found.truncate(limit as usize);
-    let items: Vec<UserView> = found.iter().map(UserView::from).collect();
+    let ids: Vec<UserId> = found.iter().map(|u| u.id).collect();
+    let known = users::sharing_conversation(&conn, caller.user, &ids).await?;
+    let items: Vec<UserView> = found
+        .iter()
+        .map(|user| {
+            let view = UserView::from(user);
+            if user.id == caller.user || known.contains(&user.id) {
+                view
+            } else {
+                UserView {
+                    last_seen_at: None,
+                    ..view
+                }
+            }
+        })
+        .collect();
     // A search narrows by typing more, not by paging: `hasMore` says the list was cut.
     Ok(views::page(
         &items,

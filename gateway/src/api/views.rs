@@ -128,6 +128,24 @@ pub(crate) struct TokenView {
     pub(crate) expires_in: i64,
 }
 
+/// A login session, for its owner.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SessionView {
+    pub(crate) id: parley_shared::SessionId,
+    /// "Chrome on Linux", from the user agent.
+    pub(crate) device: String,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) ip_address: Option<String>,
+    #[serde(with = "serde_ts")]
+    pub(crate) created_at: OffsetDateTime,
+    /// The last refresh (access tokens are renewed about every `auth.access_ttl`).
+    #[serde(with = "serde_ts")]
+    pub(crate) last_used_at: OffsetDateTime,
+    /// The session of the token that asked.
+    pub(crate) current: bool,
+}
+
 /// Sign-up and login answer.
 #[derive(Debug, Serialize)]
 pub(crate) struct AuthView {

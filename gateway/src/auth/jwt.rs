@@ -50,6 +50,9 @@ pub enum TokenError {
     Issuer,
     #[error("not an access token")]
     Type,
+    /// Well formed and unexpired, but its login session was revoked (logout, password change).
+    #[error("session revoked")]
+    Revoked,
 }
 
 /// The signing key and the rules tokens are checked against.

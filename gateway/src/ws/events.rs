@@ -114,6 +114,19 @@ pub(super) async fn change(
             .with_retry_after(1),
         );
     }
+    // Edits, deletes and reactions share the REST API's per-user allowance.
+    if let Some(limits) = &session.state.app.limits {
+        let decision = limits.api.check(&Key::User(user));
+        if !decision.allowed {
+            session.state.app.metrics.ws_rate_limited.inc();
+            return session.fail(
+                "error",
+                id,
+                ErrorBody::new(ErrorCode::RateLimited, "Too many changes")
+                    .with_retry_after(decision.retry_after_secs()),
+            );
+        }
+    }
     let request = match changes::prepare(&session.state, user, message_id, asked).await {
         Ok(request) => request,
         Err(body) => return session.fail("error", id, body),
@@ -198,7 +211,11 @@ pub(super) fn typing(
 
 /// Ends `user`'s typing in `conversation` (a stop, or a message sent), telling the others.
 pub(super) fn stop_typing(session: &Session, conversation: ConversationId, user: UserId) {
-    let app = &session.state.app;
+    end_typing(&session.state.app, conversation, user);
+}
+
+/// Ends `user`'s typing in `conversation` wherever it started (also when they leave it).
+pub(crate) fn end_typing(app: &crate::app::App, conversation: ConversationId, user: UserId) {
     if app.typing.stop(conversation, user) {
         app.bus
             .ephemeral(conversation, user, typing_frame(conversation, user, false));

@@ -62,6 +62,15 @@ impl SessionHandle {
     }
 }
 
+/// Presence watches to check again after someone left a conversation: `conn`, acting for `owner`,
+/// watches `watched`, which was allowed only while they shared a conversation.
+#[derive(Debug)]
+pub(crate) struct Recheck {
+    pub(crate) conn: u64,
+    pub(crate) owner: UserId,
+    pub(crate) watched: Vec<UserId>,
+}
+
 /// How long a draining session must be quiet (every send answered, no frame read) before it is
 /// closed: frames the client sent before it learnt of the shutdown still get an answer.
 const DRAIN_QUIET: Duration = Duration::from_millis(100);
@@ -79,6 +88,8 @@ pub(crate) struct Hub {
     pub(crate) watchers: RefCell<Watchers>,
     /// Users whose unread state must be (re)loaded from the database.
     to_load: RefCell<Vec<UserId>>,
+    /// Presence watches to check against the database again.
+    to_recheck: RefCell<Vec<Recheck>>,
     emptied: Notify,
     draining: Cell<bool>,
 }
@@ -94,6 +105,7 @@ impl Hub {
             unread: RefCell::default(),
             watchers: RefCell::default(),
             to_load: RefCell::default(),
+            to_recheck: RefCell::default(),
             emptied: Notify::new(),
             draining: Cell::new(false),
         }
@@ -313,9 +325,7 @@ impl Hub {
                     self.to_user(*user, None, frame, Class::Durable);
                 }
             }
-            Delivery::Left { conversation, user } => {
-                self.unread.borrow_mut().left(*conversation, *user);
-            }
+            Delivery::Left { conversation, user } => self.left(*conversation, *user),
             Delivery::Presence { user, frame } => {
                 let sessions = self.sessions.borrow();
                 let conns = self
@@ -361,6 +371,65 @@ impl Hub {
                     }
                 }
             }
+        }
+    }
+
+    /// `user` left (or was removed from) `conversation`: their unread count there goes, every
+    /// connection of theirs here stops being subscribed to it (no more typing in or out), and the
+    /// presence watches that sharing it may have allowed are queued to be checked again.
+    fn left(&self, conversation: ConversationId, user: UserId) {
+        self.unread.borrow_mut().left(conversation, user);
+        let sessions = self.sessions.borrow();
+        let mut rechecks = self.to_recheck.borrow_mut();
+        for conn in self.by_user.borrow().get(&user).into_iter().flatten() {
+            let Some(session) = sessions.get(conn) else {
+                continue;
+            };
+            if session.subscriptions.borrow_mut().remove(&conversation) {
+                self.unsubscribe(*conn, conversation);
+            }
+            let watched: Vec<UserId> = session
+                .presence_subscriptions
+                .borrow()
+                .iter()
+                .copied()
+                .collect();
+            if !watched.is_empty() {
+                rechecks.push(Recheck {
+                    conn: *conn,
+                    owner: user,
+                    watched,
+                });
+            }
+        }
+        for conn in self.watchers.borrow().subscribers(user) {
+            if let Some(owner) = sessions.get(&conn).and_then(|s| s.user.get())
+                && owner != user
+            {
+                rechecks.push(Recheck {
+                    conn,
+                    owner,
+                    watched: vec![user],
+                });
+            }
+        }
+    }
+
+    /// Watches to check again (taken: the caller checks them).
+    pub(crate) fn take_rechecks(&self) -> Vec<Recheck> {
+        std::mem::take(&mut *self.to_recheck.borrow_mut())
+    }
+
+    /// Ends `conn`'s watches of `gone` (users it no longer shares a conversation with).
+    pub(crate) fn end_watches(&self, conn: u64, gone: &[UserId]) {
+        let sessions = self.sessions.borrow();
+        let Some(session) = sessions.get(&conn) else {
+            return;
+        };
+        let mut watchers = self.watchers.borrow_mut();
+        for watched in gone {
+            session.presence_subscriptions.borrow_mut().remove(watched);
+            watchers.unsubscribe(conn, *watched);
         }
     }
 

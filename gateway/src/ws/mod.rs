@@ -1,22 +1,25 @@
-//! WebSocket at `GET /ws`: the upgrade (Origin allowlist, optional token in the handshake), then
-//! a session on this shard. Frames are the protocol v1 of `docs/protocol.md`.
+//! WebSocket at `GET /ws`: the upgrade (the server's own Origin, or the allowlist; an optional
+//! token in the handshake), then a session on this shard, which takes over the connection's
+//! permit. Frames are the protocol v1 of `docs/protocol.md`.
 
 pub(crate) mod codec;
 mod events;
 mod framed;
 pub(crate) mod hub;
 pub(crate) mod outbox;
+mod send;
 mod session;
 mod unread;
 mod watch;
 
-use std::net::SocketAddr;
+pub(crate) use events::end_typing;
+
 use std::rc::Rc;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, ORIGIN};
+use hyper::header::{AUTHORIZATION, HOST, ORIGIN};
 use hyper::upgrade::Upgraded;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
@@ -27,15 +30,17 @@ use tracing::Instrument;
 use self::hub::SessionHandle;
 use self::outbox::Outbox;
 use self::session::{Authed, Session};
-use crate::http::{HttpResponse, error_response};
+use crate::http::{ConnInfo, HttpResponse, error_response};
+use crate::permits::Permit;
 use crate::shard::ShardState;
 
 /// Handles `GET /ws`.
 pub(crate) async fn upgrade(
     mut request: Request<Incoming>,
-    peer: SocketAddr,
+    conn_info: &ConnInfo,
     state: Rc<ShardState>,
 ) -> HttpResponse {
+    let peer = conn_info.peer;
     if !fastwebsockets::upgrade::is_upgrade_request(&request) {
         return error_response(&ErrorBody::new(
             ErrorCode::ValidationError,
@@ -47,11 +52,7 @@ pub(crate) async fn upgrade(
             &ErrorBody::new(ErrorCode::Overloaded, "Shutting down").with_retry_after(1),
         );
     }
-    let allowed = &state.app.ws.allowed_origins;
-    if let Some(origin) = request.headers().get(ORIGIN)
-        && !allowed.is_empty()
-        && !allowed.iter().any(|a| a.as_bytes() == origin.as_bytes())
-    {
+    if !origin_allowed(&request, &state.app.ws.allowed_origins) {
         return error_response(&ErrorBody::new(ErrorCode::Forbidden, "Origin not allowed"));
     }
     let token = handshake_token(&request);
@@ -90,7 +91,9 @@ pub(crate) async fn upgrade(
         session.accept(None, authed);
     }
     let span = tracing::debug_span!("ws", shard = state.shard, conn, %peer);
-    tokio::task::spawn_local(run(upgrade, session).instrument(span));
+    // The session owns the connection from here: its slot under `server.max_connections` too.
+    let permit = conn_info.take_permit();
+    tokio::task::spawn_local(run(upgrade, session, permit).instrument(span));
     let (parts, _) = response.into_parts();
     Response::from_parts(parts, Full::new(Bytes::new()))
 }
@@ -109,7 +112,52 @@ fn handshake_token(request: &Request<Incoming>) -> Option<String> {
     crate::api::query_param(request.uri().query(), "token")
 }
 
-async fn run(upgrade: fastwebsockets::upgrade::UpgradeFut, session: Rc<Session>) {
+/// Whether a browser page from `Origin` may open this socket: no Origin (a native client), the
+/// server's own origin (its host is the request's `Host`), a listed one, or any with `"*"`.
+fn origin_allowed(request: &Request<Incoming>, allowed: &[String]) -> bool {
+    let Some(origin) = request.headers().get(ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let host = request
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    host.is_some_and(|host| same_origin(origin, host))
+}
+
+/// Whether `origin` (`scheme://host[:port]`) names the host `host` (`host[:port]`), default ports
+/// being the same as none.
+fn same_origin(origin: &str, host: &str) -> bool {
+    let (scheme, authority) = match origin.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => ("http", rest),
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => ("https", rest),
+        _ => return false,
+    };
+    let strip = |authority: &str| -> String {
+        let lower = authority.to_ascii_lowercase();
+        let default = if scheme == "http" { ":80" } else { ":443" };
+        lower
+            .strip_suffix(default)
+            .map_or(lower.clone(), str::to_owned)
+    };
+    !authority.is_empty() && !authority.contains('/') && strip(authority) == strip(host)
+}
+
+async fn run(
+    upgrade: fastwebsockets::upgrade::UpgradeFut,
+    session: Rc<Session>,
+    permit: Option<Permit>,
+) {
     let state = Rc::clone(&session.state);
     match upgrade.await {
         Ok(ws) => serve(ws, &session).await,
@@ -123,6 +171,7 @@ async fn run(upgrade: fastwebsockets::upgrade::UpgradeFut, session: Rc<Session>)
             .presence
             .disconnected(user, std::time::Instant::now());
     }
+    drop(permit);
 }
 
 async fn serve(ws: fastwebsockets::WebSocket<TokioIo<Upgraded>>, session: &Rc<Session>) {
@@ -159,4 +208,31 @@ async fn serve(ws: fastwebsockets::WebSocket<TokioIo<Upgraded>>, session: &Rc<Se
         metrics.resync_closes.inc();
     }
     tracing::debug!(dropped, "websocket closed");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn same_origin_table() {
+        let cases = [
+            ("http://127.0.0.1:8080", "127.0.0.1:8080", true),
+            ("https://chat.example.com", "chat.example.com", true),
+            ("https://Chat.Example.com", "chat.example.com:443", true),
+            ("http://chat.example.com", "chat.example.com:80", true),
+            ("http://chat.example.com:8080", "chat.example.com", false),
+            ("https://evil.example", "chat.example.com", false),
+            (
+                "https://chat.example.com.evil.example",
+                "chat.example.com",
+                false,
+            ),
+            ("null", "chat.example.com", false),
+            ("file://", "chat.example.com", false),
+            ("ws://chat.example.com", "chat.example.com", false),
+            ("https://chat.example.com/path", "chat.example.com", false),
+        ];
+        for (origin, host, want) in cases {
+            assert_eq!(super::same_origin(origin, host), want, "{origin} vs {host}");
+        }
+    }
 }

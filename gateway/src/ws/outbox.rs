@@ -1,7 +1,9 @@
 //! One connection's outbound queue, bounded in frames and bytes. When full, ephemeral events
 //! (typing, presence) are dropped; a durable event (a message, an ack) that does not fit closes the
 //! connection with 4409 so the client resumes by `seq` instead of silently missing it. The writer
-//! drains it in batches: one `write` per burst.
+//! drains it in batches: one `write` per burst. Control frames count against the byte bound too,
+//! and at most one pong waits at a time (RFC 6455 5.5.3 allows answering only the latest ping), so
+//! a client that floods pings and never reads costs a bounded amount of memory.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -37,6 +39,8 @@ struct State {
     bytes: usize,
     /// Set once: after it, nothing more is queued.
     close: Option<Option<(u16, String)>>,
+    /// Where the pong not yet taken by the writer sits in `frames`, if one does.
+    pong_at: Option<usize>,
 }
 
 /// The queue; shared by the session's tasks on one shard (never across threads).
@@ -105,22 +109,42 @@ impl Outbox {
         true
     }
 
-    /// Queues a control frame the protocol obliges us to send (pong, close echo). Not bounded by
-    /// the limits above: at most one per frame the client sent, and the reader is sequential.
+    /// Queues a control frame the protocol obliges us to send: a pong (replacing one still
+    /// waiting: only the latest ping needs an answer) or the echo of the client's close (sent
+    /// last). A pong that would break the byte bound is dropped: the client is not reading.
     pub(crate) fn push_control(&self, opcode: u8, payload: Bytes) {
-        let mut state = self.state.borrow_mut();
+        let mut guard = self.state.borrow_mut();
+        let state = &mut *guard;
         if state.close.is_some() {
             return;
         }
         if opcode == OP_CLOSE {
             // The echo of the client's close: send it last, then stop.
+            state.bytes += payload.len();
             state.frames.push_back((OP_CLOSE, payload));
             state.close = Some(None);
+        } else if let Some(at) = state.pong_at {
+            let queued = &mut state.frames[at].1;
+            state.bytes = state.bytes - queued.len() + payload.len();
+            *queued = payload;
+            return;
+        } else if state.bytes + payload.len() > self.max_bytes {
+            self.dropped.set(self.dropped.get() + 1);
+            return;
         } else {
+            state.bytes += payload.len();
+            state.pong_at = Some(state.frames.len());
             state.frames.push_back((opcode, payload));
         }
-        drop(state);
+        drop(guard);
         self.ready.notify_one();
+    }
+
+    /// Frames and bytes waiting.
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> (usize, usize) {
+        let state = self.state.borrow();
+        (state.frames.len(), state.bytes)
     }
 
     /// Ends the connection after what is queued, with a close frame `code` (first call wins).
@@ -177,6 +201,7 @@ impl Outbox {
                 let mut state = self.state.borrow_mut();
                 if !state.frames.is_empty() {
                     state.bytes = 0;
+                    state.pong_at = None;
                     let frames = state.frames.drain(..).collect();
                     self.drained.notify_waiters();
                     return Next::Frames(frames);
@@ -244,5 +269,39 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(outbox.next().await, Next::Close(None)));
+    }
+
+    #[tokio::test]
+    async fn one_pending_pong_and_control_bytes_are_bounded() {
+        let outbox = Outbox::new(100, 200);
+        for n in 0..10_000u32 {
+            outbox.push_control(OP_PONG, Bytes::from(n.to_be_bytes().to_vec()));
+        }
+        assert_eq!(
+            outbox.queued(),
+            (1, 4),
+            "one pong waits, whatever the flood"
+        );
+        assert!(outbox.push(Class::Durable, text(150)));
+        match outbox.next().await {
+            Next::Frames(frames) => {
+                assert_eq!(
+                    frames[0],
+                    (OP_PONG, Bytes::from(9_999u32.to_be_bytes().to_vec()))
+                );
+                assert_eq!(frames.len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Taken by the writer: the next ping gets its own pong, counted in bytes.
+        assert!(outbox.push(Class::Durable, text(190)));
+        outbox.push_control(OP_PONG, text(20));
+        assert_eq!(
+            outbox.queued(),
+            (1, 190),
+            "a pong past the byte bound is dropped"
+        );
+        outbox.push_control(OP_PONG, text(5));
+        assert_eq!(outbox.queued(), (2, 195));
     }
 }

@@ -10,19 +10,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use fastwebsockets::{Frame, OpCode, WebSocketError};
-use parley_persister::writer::{NewMessage, SocketOrigin, SubmitError};
-use parley_shared::send::{self, SendFields};
 use parley_shared::time::format_timestamp;
-use parley_shared::{ConversationId, ErrorBody, ErrorCode, MessageId, SessionId, UserId};
+use parley_shared::{ErrorBody, ErrorCode, SessionId, UserId};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 
-use super::codec::{self, ClientEvent, SendData, close};
+use super::codec::{self, ClientEvent, close};
 use super::events;
 use super::framed::{self, FrameLimited};
 use super::hub::SessionHandle;
 use super::outbox::{self, Class, Next};
-use crate::limits::Key;
+use crate::limits::{Key, LocalBudget};
 use crate::shard::ShardState;
 
 /// Who the connection acts for, from a verified access token.
@@ -41,16 +39,44 @@ pub(crate) struct Session {
     pub(crate) authed: Cell<Option<Authed>>,
     /// When this connection last reported activity to the presence table.
     reported: Cell<Option<std::time::Instant>>,
+    /// `limits.ws_events` for this connection (`None` when limits are off).
+    budget: Option<LocalBudget>,
 }
 
 impl Session {
     pub(crate) fn new(state: Rc<ShardState>, handle: Rc<SessionHandle>) -> Self {
+        let budget = state
+            .app
+            .limits
+            .as_ref()
+            .map(|limits| LocalBudget::new(limits.ws_events));
         Self {
             state,
             handle,
             authed: Cell::new(None),
             reported: Cell::new(None),
+            budget,
         }
+    }
+
+    /// Counts `event` against the connection's budget (`limits.ws_events`); `Some(seconds)` to
+    /// wait when it is spent. Sends, changes and sync draw from their own per-user limits, and a
+    /// heartbeat is the keep-alive itself (it costs no more than reading it).
+    fn over_budget(&self, event: &ClientEvent) -> Option<u64> {
+        let exempt = matches!(
+            event,
+            ClientEvent::Heartbeat
+                | ClientEvent::Send(_)
+                | ClientEvent::Change { .. }
+                | ClientEvent::Sync(_)
+        );
+        let budget = self.budget.as_ref().filter(|_| !exempt)?;
+        let decision = budget.check();
+        if decision.allowed {
+            return None;
+        }
+        self.state.app.metrics.ws_rate_limited.inc();
+        Some(decision.retry_after_secs())
     }
 
     pub(crate) fn push(&self, frame: Bytes) {
@@ -133,10 +159,9 @@ impl Session {
         }
     }
 
-    /// Verifies an access token.
+    /// Verifies an access token (revoked sessions included).
     pub(crate) fn verify(&self, token: &str) -> Option<Authed> {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let claims = self.state.app.jwt.verify(token, now).ok()?;
+        let claims = self.state.app.verify_access(token).ok()?;
         Some(Authed {
             user: claims.sub,
             session: claims.sid,
@@ -283,6 +308,18 @@ async fn dispatch(session: &Rc<Session>, buf: &mut [u8]) {
         }
     };
     let id = id.as_deref();
+    if let Some(seconds) = session.over_budget(&event) {
+        // Typing is ephemeral: past the budget it is dropped without a word.
+        if !matches!(event, ClientEvent::Typing { .. }) {
+            session.fail(
+                "error",
+                id,
+                ErrorBody::new(ErrorCode::RateLimited, "Too many events on this connection")
+                    .with_retry_after(seconds),
+            );
+        }
+        return;
+    }
     let Some(authed) = session.authed.get() else {
         match event {
             ClientEvent::Auth { token } => match session.verify(&token) {
@@ -319,7 +356,7 @@ async fn dispatch(session: &Rc<Session>, buf: &mut [u8]) {
             ),
         },
         ClientEvent::Ping => session.push(codec::encode("pong", id, serde_json::json!({}))),
-        ClientEvent::Send(data) => send(session, authed.user, id, data),
+        ClientEvent::Send(data) => super::send::send(session, authed.user, id, data),
         ClientEvent::Subscribe { conversation_id } => {
             events::subscribe(session, authed.user, id, &conversation_id, true).await
         }
@@ -344,89 +381,6 @@ async fn dispatch(session: &Rc<Session>, buf: &mut [u8]) {
         }
         ClientEvent::PresenceWatch { user_ids, on } => {
             events::presence_watch(session, authed.user, id, user_ids, on).await
-        }
-    }
-}
-
-fn send(session: &Rc<Session>, user: UserId, id: Option<&str>, data: SendData) {
-    let cmid = data.client_message_id.as_str();
-    let error = |body: ErrorBody| {
-        session.state.app.metrics.send(body.code.as_str());
-        session.push(codec::encode_error("message:error", id, Some(cmid), &body));
-    };
-    if session.handle.draining.get() {
-        return error(
-            ErrorBody::new(
-                ErrorCode::Overloaded,
-                "Server shutting down; send again after reconnecting",
-            )
-            .with_retry_after(1),
-        );
-    }
-    let valid = match send::validate(SendFields {
-        client_message_id: cmid,
-        content: &data.content,
-        content_type: data.content_type.as_deref(),
-        reply_to: data.reply_to.as_deref(),
-    }) {
-        Ok(valid) => valid,
-        Err(problems) => {
-            let body = problems.into_iter().fold(
-                ErrorBody::new(ErrorCode::ValidationError, "Invalid message"),
-                |body, (field, problem)| body.with_detail(field, problem),
-            );
-            return error(body);
-        }
-    };
-    let Ok(conversation) = data.conversation_id.parse::<ConversationId>() else {
-        // A malformed id names no conversation: the same answer as any other missing one.
-        return error(ErrorBody::new(
-            ErrorCode::NotFound,
-            "Conversation not found",
-        ));
-    };
-    if let Some(limits) = &session.state.app.limits {
-        let decision = limits.send.check(&Key::User(user));
-        if !decision.allowed {
-            let seconds = decision.retry_after_secs();
-            return error(
-                ErrorBody::new(ErrorCode::RateLimited, "Too many messages")
-                    .with_retry_after(seconds),
-            );
-        }
-    }
-    let message = NewMessage {
-        id: MessageId::generate(),
-        conversation_id: conversation,
-        sender_id: user,
-        client_message_id: data.client_message_id.clone(),
-        content: data.content,
-        content_type: valid.content_type.to_owned(),
-        reply_to: valid.reply_to,
-    };
-    let origin = SocketOrigin {
-        shard: session.state.shard,
-        conn: session.handle.conn,
-        request: id.map(str::to_owned),
-        client_message_id: data.client_message_id.clone(),
-    };
-    // Membership is checked by the persister on the stored data, in the same transaction.
-    match session
-        .state
-        .app
-        .persister
-        .submit_from_socket(message, origin)
-    {
-        Ok(()) => {
-            session.handle.pending.set(session.handle.pending.get() + 1);
-            // Sending ends the sender's typing indicator there.
-            events::stop_typing(session, conversation, user);
-        }
-        Err(SubmitError::Overloaded) => error(
-            ErrorBody::new(ErrorCode::Overloaded, "Server busy, retry shortly").with_retry_after(1),
-        ),
-        Err(SubmitError::Stopped) => {
-            error(ErrorBody::new(ErrorCode::Overloaded, "Server shutting down").with_retry_after(1))
         }
     }
 }

@@ -33,6 +33,11 @@ impl Watchers {
         }
     }
 
+    /// The connections that asked to watch `watched`.
+    pub(crate) fn subscribers(&self, watched: UserId) -> Vec<u64> {
+        self.subscribed.get(&watched).cloned().unwrap_or_default()
+    }
+
     /// `user` (connected here) has DMs with `partners`.
     pub(crate) fn set_partners(&mut self, user: UserId, partners: Vec<UserId>) {
         self.forget(user);

@@ -9,10 +9,13 @@ use super::Conn;
 use super::messages::{self, Message};
 use crate::DbError;
 
-/// Marks around a matched word in a snippet: control characters that never occur in stored
-/// content as written by clients, turned into ranges before the snippet leaves the server.
+/// Marks around a matched word in a snippet, turned into ranges before the snippet leaves the
+/// server. Content may contain these characters (they are ordinary, if odd, text): they are
+/// stripped from the content before the headline is made, so a message cannot forge highlights.
 pub const HIT_START: char = '\u{2}';
 pub const HIT_END: char = '\u{3}';
+// The statement strips them as `chr(2)` and `chr(3)`.
+const _: () = assert!(HIT_START as u32 == 2 && HIT_END as u32 == 3);
 
 /// What to look for.
 #[derive(Debug, Clone)]
@@ -50,7 +53,7 @@ pub async fn messages(conn: &Conn, q: &SearchQuery<'_>) -> Result<Vec<Hit>, DbEr
     let statement = conn
         .prepare_cached(&format!(
             "SELECT {columns}, ts_rank(s.search, q) AS rank,
-                    ts_headline('simple', m.content, q,
+                    ts_headline('simple', translate(m.content, chr(2) || chr(3), ''), q,
                                 'StartSel=\"{HIT_START}\", StopSel=\"{HIT_END}\", MaxWords=35, MinWords=15, ShortWord=0')
              FROM websearch_to_tsquery('simple', $2) AS q,
                   message_search s

@@ -1,6 +1,6 @@
 //! Users: sign-up, login lookup, profiles and prefix search.
 
-use parley_shared::UserId;
+use parley_shared::{SessionId, UserId};
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
@@ -114,6 +114,40 @@ pub async fn get(conn: &Conn, id: UserId) -> Result<Option<User>, DbError> {
         .query_opt(&statement, &[&id.0])
         .await?
         .map(|r| from_row(&r)))
+}
+
+/// `user`'s password hash (to check the current password before a change).
+pub async fn password_hash(conn: &Conn, user: UserId) -> Result<Option<String>, DbError> {
+    let statement = conn
+        .prepare_cached("SELECT password_hash FROM users WHERE id = $1")
+        .await?;
+    Ok(conn
+        .query_opt(&statement, &[&user.0])
+        .await?
+        .map(|r| r.get(0)))
+}
+
+/// Stores `user`'s new password hash and, in the same statement, revokes every live session of
+/// theirs but `keep`. Returns the sessions revoked.
+pub async fn change_password(
+    conn: &Conn,
+    user: UserId,
+    hash: &str,
+    keep: SessionId,
+) -> Result<Vec<SessionId>, DbError> {
+    let statement = conn
+        .prepare_cached(
+            "WITH changed AS (
+                 UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1 RETURNING id
+             )
+             UPDATE auth_sessions s SET revoked_at = now(), revoked_reason = 'password_changed'
+             FROM changed
+             WHERE s.user_id = changed.id AND s.revoked_at IS NULL AND s.id <> $3
+             RETURNING s.id",
+        )
+        .await?;
+    let rows = conn.query(&statement, &[&user.0, &hash, &keep.0]).await?;
+    Ok(rows.iter().map(|r| SessionId(r.get(0))).collect())
 }
 
 /// Users whose username or display name starts with `prefix` (case-insensitive), by username.

@@ -26,6 +26,7 @@ pub struct Config {
     pub presence: PresenceConfig,
     pub persister: PersisterConfig,
     pub ws: WsConfig,
+    pub metrics: MetricsConfig,
     pub log: LogConfig,
 }
 
@@ -132,6 +133,32 @@ impl Config {
         }
         if s.max_connections == 0 {
             return Err(invalid("server.max_connections", "must be at least 1"));
+        }
+        if s.max_header_bytes < 8192 {
+            return Err(invalid("server.max_header_bytes", "must be at least 8192"));
+        }
+        if s.max_headers == 0 {
+            return Err(invalid("server.max_headers", "must be at least 1"));
+        }
+        if s.body_read_timeout.is_zero() {
+            return Err(invalid("server.body_read_timeout", "must be longer than 0"));
+        }
+        if s.body_min_rate == 0 {
+            return Err(invalid("server.body_min_rate", "must be at least 1"));
+        }
+        if !self.metrics.listen.is_empty()
+            && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(invalid(
+                "metrics.listen",
+                "must be an address like 127.0.0.1:9464, or empty",
+            ));
+        }
+        if !self.metrics.token.is_empty() && self.metrics.token.len() < 16 {
+            return Err(invalid(
+                "metrics.token",
+                "must be at least 16 characters, or empty",
+            ));
         }
         if s.header_read_timeout.is_zero() {
             return Err(invalid(

@@ -22,11 +22,25 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Listen backlog of each shard's socket.
     pub backlog: u32,
-    /// Most connections one process holds open (HTTP and WebSocket together), split over shards.
+    /// Most connections one process holds open (HTTP and WebSocket together, authenticated or
+    /// not), counted from accept to close over all shards; past it a new connection gets 503.
     pub max_connections: usize,
+    /// Most connections from one client address (IPv6: one /64); 0 = no cap. Behind a reverse
+    /// proxy every client shares the proxy's address: raise it or set 0 there.
+    pub max_connections_per_ip: usize,
     /// Time a client has to send complete request headers.
     #[serde(with = "serde_human")]
     pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers) in bytes; larger gets 431. At least 8192.
+    pub max_header_bytes: usize,
+    /// Most header fields in one request; more gets 431.
+    pub max_headers: usize,
+    /// A request body must keep arriving: no byte for this long, or the whole body not in by this
+    /// long plus its length at `body_min_rate`, answers 408 and closes the connection.
+    #[serde(with = "serde_human")]
+    pub body_read_timeout: Duration,
+    /// Slowest transfer rate a request body may have, in bytes per second (see above).
+    pub body_min_rate: usize,
     /// How long shutdown waits for in-flight requests before closing them.
     #[serde(with = "serde_human")]
     pub shutdown_grace: Duration,
@@ -45,7 +59,12 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./.parley"),
             backlog: 1024,
             max_connections: 10_000,
+            max_connections_per_ip: 1_000,
             header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            max_headers: 100,
+            body_read_timeout: Duration::from_secs(10),
+            body_min_rate: 8 * 1024,
             shutdown_grace: Duration::from_secs(10),
             max_body_bytes: 64 * 1024,
             web_dir: PathBuf::from("web/dist"),
@@ -180,6 +199,11 @@ pub struct AuthConfig {
     /// How long a login or sign-up waits for a hashing slot before answering OVERLOADED.
     #[serde(with = "serde_human")]
     pub hash_queue_timeout: Duration,
+    /// A refresh token presented again this soon after its rotation (two tabs refreshing at
+    /// once, a retry after a lost reply) gets another successor instead of revoking the session.
+    /// 0 turns the grace off.
+    #[serde(with = "serde_human")]
+    pub refresh_grace: Duration,
 }
 
 impl Default for AuthConfig {
@@ -191,6 +215,7 @@ impl Default for AuthConfig {
             issuer: "parley".to_owned(),
             hash_concurrency: 0,
             hash_queue_timeout: Duration::from_secs(10),
+            refresh_grace: Duration::from_secs(10),
         }
     }
 }
@@ -211,6 +236,7 @@ impl fmt::Debug for AuthConfig {
             .field("issuer", &self.issuer)
             .field("hash_concurrency", &self.hash_concurrency)
             .field("hash_queue_timeout", &self.hash_queue_timeout)
+            .field("refresh_grace", &self.refresh_grace)
             .finish()
     }
 }
@@ -223,17 +249,28 @@ pub struct LimitsConfig {
     pub enabled: bool,
     /// Sign-ups per client IP.
     pub register: Rate,
-    /// Login attempts, counted per username and per client IP.
+    /// Login attempts per client IP (IPv6: per /64), failed or not.
     pub login: Rate,
+    /// Failed logins per account and client IP; past it that client is refused for that account.
+    pub login_failures: Rate,
+    /// Failed logins per account from all clients together (the backstop against guessing from
+    /// many addresses). Past it, clients that failed for the account are refused; a client that
+    /// has not failed is never blocked by it.
+    pub login_account_failures: Rate,
     /// Messages sent per user, REST and WebSocket together.
     pub send: Rate,
     /// History pages per user.
     pub history: Rate,
     /// WebSocket connections opened per user.
     pub ws_connect: Rate,
-    /// Any other API request, per user (or per client IP before login).
+    /// Any other API request, per user (or per client IP before login); WebSocket edits,
+    /// deletes and reactions draw from the same allowance.
     pub api: Rate,
-    /// Keys (users, IPs) each limiter remembers at most; idle ones are forgotten first.
+    /// WebSocket events other than sends, changes and sync, per connection: subscriptions,
+    /// presence, read marks, auth, pings (typing past it is dropped silently).
+    pub ws_events: Rate,
+    /// Keys (users, IPs) each limiter remembers at most; past it the least recently used is
+    /// forgotten for a new one.
     pub max_keys: usize,
 }
 
@@ -242,11 +279,14 @@ impl Default for LimitsConfig {
         Self {
             enabled: true,
             register: Rate::new(3, Duration::from_secs(3600)),
-            login: Rate::new(5, Duration::from_secs(900)),
+            login: Rate::new(30, Duration::from_secs(900)),
+            login_failures: Rate::new(5, Duration::from_secs(900)),
+            login_account_failures: Rate::new(20, Duration::from_secs(3600)),
             send: Rate::new(30, Duration::from_secs(60)),
             history: Rate::new(60, Duration::from_secs(60)),
             ws_connect: Rate::new(10, Duration::from_secs(60)),
             api: Rate::new(600, Duration::from_secs(60)),
+            ws_events: Rate::new(300, Duration::from_secs(60)),
             max_keys: 100_000,
         }
     }
@@ -399,8 +439,9 @@ pub struct WsConfig {
     pub close_timeout: Duration,
     /// Open WebSocket connections one user may hold at once, over all shards (close 4429).
     pub max_per_user: usize,
-    /// Exact `Origin` values allowed to open a WebSocket; empty allows any (and requests
-    /// without an Origin, e.g. native clients, are always allowed).
+    /// `Origin` values allowed to open a WebSocket besides the server's own (an Origin whose
+    /// host is the request's `Host`); `"*"` allows any. Requests without an Origin (native
+    /// clients) are always allowed.
     pub allowed_origins: Vec<String>,
     /// Fan-out events waiting for one shard; if a shard ever falls this far behind, its
     /// connections are closed with 4409 so clients resync instead of missing messages.
@@ -420,5 +461,26 @@ impl Default for WsConfig {
             allowed_origins: Vec::new(),
             fanout_queue: 65_536,
         }
+    }
+}
+
+/// `[metrics]`: where the Prometheus exposition is served.
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// An internal address (e.g. `127.0.0.1:9464`) serving `GET /metrics` only, without a
+    /// token. Empty: none.
+    pub listen: String,
+    /// When set, the main port serves `GET /metrics` to `Authorization: Bearer <token>` (404
+    /// otherwise). Empty: the main port does not serve metrics at all. Also `PARLEY_METRICS__TOKEN`.
+    pub token: String,
+}
+
+impl fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field("listen", &self.listen)
+            .field("token", &if self.token.is_empty() { "" } else { "***" })
+            .finish()
     }
 }

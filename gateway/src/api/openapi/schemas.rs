@@ -13,6 +13,40 @@ fn timestamp(nullable: bool) -> Value {
 
 /// Every component schema, by name.
 pub(super) fn all() -> Value {
+    let mut schemas = core();
+    if let (Some(all), Value::Object(more)) = (schemas.as_object_mut(), sessions()) {
+        all.extend(more);
+    }
+    schemas
+}
+
+/// Password change and the sessions list.
+fn sessions() -> Value {
+    json!({
+        "ChangePasswordRequest": {
+            "type": "object", "required": ["currentPassword", "newPassword"], "additionalProperties": false,
+            "properties": {
+                "currentPassword": {"type": "string"},
+                "newPassword": {"type": "string", "minLength": 8, "maxLength": 1024}
+            }
+        },
+        "Session": {
+            "type": "object",
+            "required": ["id", "device", "userAgent", "ipAddress", "createdAt", "lastUsedAt", "current"],
+            "properties": {
+                "id": id("ses_"),
+                "device": {"type": "string", "description": "From the user agent, e.g. \"Chrome on Linux\""},
+                "userAgent": {"type": "string", "nullable": true},
+                "ipAddress": {"type": "string", "nullable": true},
+                "createdAt": timestamp(false),
+                "lastUsedAt": timestamp(false),
+                "current": {"type": "boolean", "description": "The session of the token that asked"}
+            }
+        }
+    })
+}
+
+fn core() -> Value {
     json!({
         "Error": {
             "type": "object", "required": ["error"],
@@ -96,9 +130,9 @@ pub(super) fn all() -> Value {
                 "username": {"type": "string"},
                 "displayName": {"type": "string"},
                 "createdAt": timestamp(false),
-                "lastSeenAt": timestamp(true),
+                "lastSeenAt": {"allOf": [timestamp(true)], "nullable": true, "description": "null unless the caller shares a conversation with the user (or is the user)"},
                 "status": {"type": "string", "enum": ["online", "away", "dnd", "offline"],
-                           "description": "Presence, on GET /api/users/{userId} only"}
+                           "description": "Presence, on GET /api/users/{userId} only, and only to people who share a conversation with the user (and the user)"}
             }
         },
         "Me": {

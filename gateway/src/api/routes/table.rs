@@ -1,81 +1,9 @@
-//! The route table: one entry per endpoint with everything both the dispatcher and the OpenAPI
-//! document need (method, path, auth, rate limit, request and response schemas, query
-//! parameters, possible errors). The document is generated from this table, so it lists exactly
-//! what the server routes.
+//! The table of every endpoint, with its documented query parameters and errors.
 
 use hyper::Method;
 use parley_shared::ErrorCode;
 
-/// Which handler serves a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Op {
-    Register,
-    Login,
-    Refresh,
-    Logout,
-    Me,
-    GetUser,
-    SearchUsers,
-    CreateConversation,
-    ListConversations,
-    GetConversation,
-    AddMember,
-    RemoveMember,
-    History,
-    Send,
-    EditMessage,
-    DeleteMessage,
-    Receipts,
-    SearchMessages,
-    OpenApi,
-}
-
-/// Which limiter a request is counted against before its handler runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LimitClass {
-    /// `limits.register`, per client IP.
-    Register,
-    /// `limits.login`, per client IP here; the handler adds the per-username count.
-    Login,
-    /// `limits.history`, per user.
-    History,
-    /// `limits.send`, per user, shared with WebSocket sends (counted by the handler).
-    Send,
-    /// `limits.api`, per user (per client IP before login).
-    Api,
-}
-
-/// A documented query parameter.
-#[derive(Debug)]
-pub(crate) struct QueryParam {
-    pub(crate) name: &'static str,
-    pub(crate) description: &'static str,
-    /// JSON Schema type: `string` or `integer`.
-    pub(crate) kind: &'static str,
-    pub(crate) required: bool,
-}
-
-/// One endpoint.
-#[derive(Debug)]
-pub(crate) struct Route {
-    pub(crate) method: Method,
-    /// Segments in braces are parameters: `/api/users/{userId}`.
-    pub(crate) path: &'static str,
-    pub(crate) op: Op,
-    pub(crate) summary: &'static str,
-    pub(crate) tag: &'static str,
-    pub(crate) auth: bool,
-    pub(crate) limit: LimitClass,
-    /// Component schema of the JSON body, if any.
-    pub(crate) request: Option<&'static str>,
-    pub(crate) status: u16,
-    /// Component schema of `data`; `None` for 204.
-    pub(crate) response: Option<&'static str>,
-    /// `data` is an array of `response`, with paging `meta`.
-    pub(crate) paged: bool,
-    pub(crate) query: &'static [QueryParam],
-    pub(crate) errors: &'static [ErrorCode],
-}
+use super::{LimitClass, Op, QueryParam, Route};
 
 use ErrorCode::{
     Conflict, Forbidden, NotFound, Overloaded, RateLimited, Unauthorized, ValidationError,
@@ -153,6 +81,13 @@ const SEARCH_MESSAGES: &[QueryParam] = &[
     CURSOR,
 ];
 
+const KEEP_CURRENT: &[QueryParam] = &[QueryParam {
+    name: "keepCurrent",
+    description: "`true`: every session but the caller's (log out other devices). Default `false`: all of them.",
+    kind: "string",
+    required: false,
+}];
+
 /// Every route Parley serves under `/api`.
 pub(crate) static ROUTES: &[Route] = &[
     Route {
@@ -214,6 +149,66 @@ pub(crate) static ROUTES: &[Route] = &[
         paged: false,
         query: &[],
         errors: &[ValidationError, RateLimited],
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/auth/password",
+        op: Op::ChangePassword,
+        summary: "Change the password (current one required); every other session of the account is revoked at once",
+        tag: "auth",
+        auth: true,
+        limit: LimitClass::Api,
+        request: Some("ChangePasswordRequest"),
+        status: 204,
+        response: None,
+        paged: false,
+        query: &[],
+        errors: &[Unauthorized, ValidationError, RateLimited, Overloaded],
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/auth/sessions",
+        op: Op::ListSessions,
+        summary: "The caller's login sessions (devices), most recently used first",
+        tag: "auth",
+        auth: true,
+        limit: LimitClass::Api,
+        request: None,
+        status: 200,
+        response: Some("Session"),
+        paged: true,
+        query: &[],
+        errors: &[Unauthorized, RateLimited],
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/api/auth/sessions/{sessionId}",
+        op: Op::RevokeSession,
+        summary: "Sign one of the caller's sessions out: its tokens are refused and its sockets closed at once",
+        tag: "auth",
+        auth: true,
+        limit: LimitClass::Api,
+        request: None,
+        status: 204,
+        response: None,
+        paged: false,
+        query: &[],
+        errors: &[Unauthorized, NotFound, RateLimited],
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/api/auth/sessions",
+        op: Op::RevokeAllSessions,
+        summary: "Log out everywhere: revoke every session of the caller (or every other one)",
+        tag: "auth",
+        auth: true,
+        limit: LimitClass::Api,
+        request: None,
+        status: 204,
+        response: None,
+        paged: false,
+        query: KEEP_CURRENT,
+        errors: &[Unauthorized, ValidationError, RateLimited],
     },
     Route {
         method: Method::GET,
@@ -461,103 +456,3 @@ pub(crate) static ROUTES: &[Route] = &[
         errors: &[RateLimited],
     },
 ];
-
-/// The route for `method` and `path`, with the path parameters it captured.
-pub(crate) fn find(
-    method: &Method,
-    path: &str,
-) -> Option<(&'static Route, Vec<(&'static str, String)>)> {
-    ROUTES.iter().find_map(|route| {
-        if route.method != *method {
-            return None;
-        }
-        let params = match_path(route.path, path)?;
-        Some((route, params))
-    })
-}
-
-fn match_path(pattern: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
-    let mut params = Vec::new();
-    let mut wanted = pattern.split('/');
-    let mut given = path.split('/');
-    loop {
-        match (wanted.next(), given.next()) {
-            (None, None) => return Some(params),
-            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => {
-                if g.is_empty() {
-                    return None;
-                }
-                params.push((&w[1..w.len() - 1], g.to_owned()));
-            }
-            (Some(w), Some(g)) if w == g => {}
-            _ => return None,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn matching_table() {
-        let cases = [
-            (Method::GET, "/api/users/me", Some(Op::Me)),
-            (Method::GET, "/api/users/usr_1", Some(Op::GetUser)),
-            (Method::GET, "/api/users", Some(Op::SearchUsers)),
-            (
-                Method::GET,
-                "/api/search/messages",
-                Some(Op::SearchMessages),
-            ),
-            (Method::GET, "/api/users/", None),
-            (Method::POST, "/api/users/me", None),
-            (
-                Method::DELETE,
-                "/api/conversations/conv_1/members/usr_2",
-                Some(Op::RemoveMember),
-            ),
-            (
-                Method::GET,
-                "/api/conversations/conv_1/messages",
-                Some(Op::History),
-            ),
-            (
-                Method::GET,
-                "/api/conversations/conv_1/messages/extra",
-                None,
-            ),
-            (Method::GET, "/api/conversations//messages", None),
-        ];
-        for (method, path, want) in cases {
-            assert_eq!(
-                find(&method, path).map(|(r, _)| r.op),
-                want,
-                "{method} {path}"
-            );
-        }
-        let (_, params) =
-            find(&Method::DELETE, "/api/conversations/conv_1/members/usr_2").expect("route");
-        assert_eq!(
-            params,
-            vec![
-                ("conversationId", "conv_1".to_owned()),
-                ("userId", "usr_2".to_owned())
-            ]
-        );
-    }
-
-    #[test]
-    fn routes_are_unique() {
-        for (i, a) in ROUTES.iter().enumerate() {
-            for b in &ROUTES[i + 1..] {
-                assert!(
-                    !(a.method == b.method && a.path == b.path),
-                    "{} {} twice",
-                    a.method,
-                    a.path
-                );
-            }
-        }
-    }
-}
