@@ -214,7 +214,7 @@ async fn serve_and_migrate_work_against_an_existing_server() -> anyhow::Result<(
 
     let (code, stdout, stderr) = run(bin(), &["migrate", "--database-url", &url], &[])?;
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("applied migrations [1, 2]"), "{stdout}");
+    assert!(stdout.contains("applied migrations [1, 2, 3]"), "{stdout}");
     let (code, stdout, _) = run(
         bin(),
         &["migrate"],

@@ -1,6 +1,7 @@
 //! The web client served at `/` from `server.web_dir`: files with their types, hashed assets
 //! cached for a year, `index.html` revalidated, client-side routes answered with `index.html`,
-//! and the API's own 404s untouched.
+//! security headers (CSP, frame and referrer policy) on every page, and the API's own 404s
+//! untouched.
 
 use parley_testkit::TestGateway;
 use parley_testkit::http;
@@ -22,6 +23,24 @@ async fn serves_the_built_client_with_cache_headers_and_fallback() -> anyhow::Re
     assert_eq!(index.headers["content-type"], "text/html; charset=utf-8");
     assert_eq!(index.headers["cache-control"], "no-cache");
     assert!(String::from_utf8_lossy(&index.raw).contains("<title>Parley</title>"));
+    // Hardened: a strict policy (no inline script, no framing), no sniffing, no referrer.
+    let csp = index.headers["content-security-policy"].to_str()?;
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    assert_eq!(index.headers["x-frame-options"], "DENY");
+    assert_eq!(index.headers["referrer-policy"], "no-referrer");
+    assert_eq!(index.headers["x-content-type-options"], "nosniff");
 
     let asset = http::get(gw.addr(), "/assets/index-1a2b.js").await?;
     assert_eq!(asset.status, 200);

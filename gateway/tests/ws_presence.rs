@@ -43,10 +43,15 @@ async fn transitions_grace_and_last_seen() -> anyhow::Result<()> {
         assert_eq!(update["data"]["userId"], ann.id.as_str());
         assert_eq!(update["data"]["status"], "online");
     }
+    // A profile shows presence to people sharing a conversation, never to a stranger.
     let profile = api
-        .get(&format!("/api/users/{}", ann.id), Some(&eve))
+        .get(&format!("/api/users/{}", ann.id), Some(&ben))
         .await?;
     assert_eq!(profile.body["data"]["status"], "online");
+    let stranger = api
+        .get(&format!("/api/users/{}", ann.id), Some(&eve))
+        .await?;
+    assert!(stranger.body["data"].get("status").is_none());
 
     ann_ws
         .send(&json!({"event": "presence:set", "id": "d", "data": {"status": "dnd"}}))

@@ -8,10 +8,35 @@ function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
 
+/** Content-Security-Policy violations any page reported (the last scenario checks none did). */
+const cspViolations = [];
+
+function watchCsp(page) {
+  page.on("console", (message) => {
+    if (message.type() === "error" && /Content Security Policy/i.test(message.text())) {
+      cspViolations.push(message.text());
+    }
+  });
+}
+
+async function logIn(browser, server, username, password) {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  watchCsp(page);
+  await page.goto(server.base);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Log in", exact: true }).click();
+  await page.getByRole("button", { name: "New conversation" }).waitFor();
+  return { context, page, username };
+}
+
 async function signUp(browser, server, name, viewport = { width: 1200, height: 800 }, shot = null) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
+  watchCsp(page);
   await page.goto(server.base);
   const username = `${name.toLowerCase()}_${suffix}${counter++}`;
   await page.getByRole("tab", { name: "Register" }).click();
@@ -192,5 +217,45 @@ export const scenarios = {
     await exactly(ivy, "history 1").waitFor();
     await hal.context.close();
     await ivy.context.close();
+  },
+
+  async "account: devices listed, another signed out at once, password changed"({ browser, server, shot }) {
+    const desk = await signUp(browser, server, "Kim");
+    const phone = await logIn(browser, server, desk.username, "correct horse battery");
+    await desk.page.getByRole("button", { name: "Account" }).click();
+    const panel = desk.page.getByRole("dialog", { name: "Account security" });
+    await panel.waitFor();
+    await panel.getByTestId("device").nth(1).waitFor();
+    assert((await panel.getByTestId("device").count()) === 2, "two devices signed in");
+    await panel.getByText("This device").waitFor();
+    await shot(desk.page, "account");
+    // Signing the phone out logs it out there at once (its socket closes, its refresh fails).
+    await panel.getByRole("button", { name: "Sign out" }).click();
+    await phone.page.getByRole("button", { name: "Log in", exact: true }).waitFor();
+    await panel.getByTestId("device").nth(1).waitFor({ state: "detached" });
+
+    await panel.getByLabel("Current password", { exact: true }).fill("correct horse battery");
+    await panel.getByLabel("New password", { exact: true }).fill("a much better one");
+    await panel.getByLabel("Repeat new password", { exact: true }).fill("a much better one");
+    await panel.getByRole("button", { name: "Change password" }).click();
+    await panel.getByRole("status").filter({ hasText: "Password changed" }).waitFor();
+    // Still signed in here; the new password works elsewhere, the old one does not.
+    await desk.page.getByRole("button", { name: "New conversation" }).waitFor();
+    await phone.page.getByLabel("Username").fill(desk.username);
+    await phone.page.getByLabel("Password").fill("correct horse battery");
+    await phone.page.getByRole("button", { name: "Log in", exact: true }).click();
+    await phone.page.getByRole("alert").waitFor();
+    await phone.page.getByLabel("Password").fill("a much better one");
+    await phone.page.getByRole("button", { name: "Log in", exact: true }).click();
+    await phone.page.getByRole("button", { name: "New conversation" }).waitFor();
+    // Escape closes the panel.
+    await desk.page.keyboard.press("Escape");
+    await panel.waitFor({ state: "detached" });
+    await desk.context.close();
+    await phone.context.close();
+  },
+
+  async "no page broke its Content-Security-Policy"() {
+    assert(cspViolations.length === 0, `CSP violations: ${cspViolations.join(" | ")}`);
   },
 };

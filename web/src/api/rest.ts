@@ -20,6 +20,17 @@ export interface Session {
   user: Me;
 }
 
+/** A login session of mine (GET /api/auth/sessions). */
+export interface DeviceSession {
+  id: string;
+  device: string;
+  userAgent: string | null;
+  ipAddress: string | null;
+  createdAt: string;
+  lastUsedAt: string;
+  current: boolean;
+}
+
 export interface Page<T> {
   data: T[];
   meta: { cursor: string | null; hasMore: boolean };
@@ -86,11 +97,12 @@ export class Api {
     }
   }
 
-  /** A valid access token: refreshed when it expires within a minute; null when logged out. */
-  async token(): Promise<string | null> {
+  /** A valid access token: refreshed when it expires within a minute (or when `fresh`: the
+   * server refused it); null when logged out. */
+  async token(fresh = false): Promise<string | null> {
     const session = this.session;
     if (!session) return null;
-    if (session.expiresAt - Date.now() > 60_000) return session.accessToken;
+    if (!fresh && session.expiresAt - Date.now() > 60_000) return session.accessToken;
     this.refreshing ??= this.refresh().finally(() => {
       this.refreshing = null;
     });
@@ -108,6 +120,27 @@ export class Api {
       if (error instanceof ApiError && error.status === 401) this.setSession(null);
       throw error;
     }
+  }
+
+  /** Changes my password; every other session of mine is signed out by the server. */
+  changePassword(currentPassword: string, newPassword: string): Promise<void> {
+    return this.call<void>("POST", "/api/auth/password", { currentPassword, newPassword });
+  }
+
+  /** My login sessions, most recently used first. */
+  async sessions(): Promise<DeviceSession[]> {
+    return (await this.page<DeviceSession>("/api/auth/sessions")).data;
+  }
+
+  /** Signs one of my sessions out (its device is logged out at once). */
+  revokeSession(id: string): Promise<void> {
+    return this.call<void>("DELETE", `/api/auth/sessions/${encodeURIComponent(id)}`);
+  }
+
+  /** Logs out every other device, or (`includingThis`) everywhere. */
+  async logoutEverywhere(includingThis: boolean): Promise<void> {
+    await this.call<void>("DELETE", `/api/auth/sessions${includingThis ? "" : "?keepCurrent=true"}`);
+    if (includingThis) this.setSession(null);
   }
 
   get<T>(path: string): Promise<T> {

@@ -17,6 +17,9 @@ const PAGE = 50;
 /** A send not answered within this long (while connected) is shown as failed, with retry. */
 const SEND_TIMEOUT_MS = 15_000;
 
+/** Read marks go out at most this often per conversation. */
+const READ_MARK_EVERY_MS = 500;
+
 export function ChatWindow({ conversation, onBack }: { conversation: Conversation; onBack: () => void }) {
   const api = useApi();
   const me = useSession()!.user;
@@ -57,18 +60,35 @@ export function ChatWindow({ conversation, onBack }: { conversation: Conversatio
     return () => void client.send("unsubscribe", { conversationId: id });
   }, [client, state, id]);
 
-  // Mark what is on screen as read while the page is visible (and when it becomes visible).
+  // Mark what is on screen as read while the page is visible (and when it becomes visible), at
+  // most one mark per READ_MARK_EVERY_MS: a busy chat sends one mark for a burst of messages, well
+  // inside the connection's event allowance (limits.ws_events).
   const lastSeq = history.data?.messages.at(-1)?.seq ?? 0;
   const marked = useRef(conversation.lastReadSeq);
+  const lastMarkAt = useRef(0);
   useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | null = null;
     const mark = () => {
-      if (state === "connected" && document.visibilityState === "visible" && lastSeq > marked.current) {
-        if (client.send("receipt:read", { conversationId: id, seq: lastSeq })) marked.current = lastSeq;
+      if (state !== "connected" || document.visibilityState !== "visible" || lastSeq <= marked.current) return;
+      const wait = lastMarkAt.current + READ_MARK_EVERY_MS - Date.now();
+      if (wait > 0) {
+        timer ??= setTimeout(() => {
+          timer = null;
+          mark();
+        }, wait);
+        return;
+      }
+      if (client.send("receipt:read", { conversationId: id, seq: lastSeq })) {
+        marked.current = lastSeq;
+        lastMarkAt.current = Date.now();
       }
     };
     mark();
     document.addEventListener("visibilitychange", mark);
-    return () => document.removeEventListener("visibilitychange", mark);
+    return () => {
+      if (timer) clearTimeout(timer);
+      document.removeEventListener("visibilitychange", mark);
+    };
   }, [client, state, id, lastSeq]);
 
   // Who is typing here (others only), each entry expiring after 5 s without a new start.

@@ -9,6 +9,7 @@ import type { Conversation, User } from "../protocol/types";
 import { relativeTime } from "../logic/presence";
 import { keys } from "../state/realtime";
 import { useApi, useSession } from "../state/session";
+import { AccountPanel } from "./AccountPanel";
 import { Avatar, partnerOf, titleOf, useNow, usePresence } from "./common";
 
 interface Props {
@@ -25,6 +26,7 @@ export function ConversationList({ conversations, loading, selected, onSelect }:
   const now = useNow(30_000);
   const [filter, setFilter] = useState("");
   const [creating, setCreating] = useState(false);
+  const [account, setAccount] = useState(false);
   const shown = conversations.filter((c) => titleOf(c, me.id).toLowerCase().includes(filter.trim().toLowerCase()));
   return (
     <aside className="sidebar" aria-label="Conversations">
@@ -35,10 +37,19 @@ export function ConversationList({ conversations, loading, selected, onSelect }:
         <button type="button" className="icon" aria-label="New conversation" onClick={() => setCreating(!creating)}>
           +
         </button>
+        <button
+          type="button"
+          className="link"
+          aria-expanded={account}
+          onClick={() => setAccount(!account)}
+        >
+          Account
+        </button>
         <button type="button" className="link" onClick={() => void api.logout()}>
           Log out
         </button>
       </header>
+      {account && <AccountPanel onClose={() => setAccount(false)} />}
       <input
         className="search"
         type="search"

@@ -31,9 +31,13 @@ class FakeSocket implements SocketLike {
 function setup() {
   const sockets: FakeSocket[] = [];
   const states: ConnectionState[] = [];
+  const asked: boolean[] = [];
   const client = new ProtocolClient({
     url: "ws://test/ws",
-    getToken: async () => "token-1",
+    getToken: async (fresh) => {
+      asked.push(fresh);
+      return fresh ? "token-2" : "token-1";
+    },
     socket: () => {
       const s = new FakeSocket();
       sockets.push(s);
@@ -44,7 +48,7 @@ function setup() {
     maxAttempts: 3,
   });
   client.onState((s) => states.push(s));
-  return { client, sockets, states };
+  return { client, sockets, states, asked };
 }
 
 const expires = () => new Date(Date.now() + 15 * 60_000).toISOString();
@@ -118,5 +122,23 @@ describe("protocol client", () => {
     expect(client.send("typing:start", { conversationId: "c" })).toBe(true);
     client.close();
     expect(client.send("typing:start", { conversationId: "c" })).toBe(false);
+  });
+
+  it("asks for a fresh token after the server refused one (4401)", async () => {
+    const { client, sockets, asked } = setup();
+    client.connect();
+    await authenticate(sockets[0]);
+    sockets[0].drop(1006);
+    vi.advanceTimersByTime(1000);
+    await authenticate(sockets[1]);
+    expect(asked).toEqual([false, false]);
+    // Revoked (logout elsewhere, password change): the next attempt refreshes the token.
+    sockets[1].drop(4401);
+    vi.advanceTimersByTime(1000);
+    sockets[2].open();
+    await vi.waitFor(() => expect(sockets[2].sent[0]?.event).toBe("auth"));
+    expect(asked).toEqual([false, false, true]);
+    expect(sockets[2].sent[0]).toEqual({ event: "auth", id: "auth", data: { token: "token-2" } });
+    client.close();
   });
 });

@@ -20,8 +20,9 @@ export interface SocketLike {
 
 export interface ClientOptions {
   url: string;
-  /** A valid access token (refreshed when needed), or null when logged out. */
-  getToken: () => Promise<string | null>;
+  /** A valid access token (refreshed when needed, or always when `fresh`: the server refused the
+   * last one), or null when logged out. */
+  getToken: (fresh: boolean) => Promise<string | null>;
   socket?: (url: string) => SocketLike;
   random?: () => number;
   /** presence:heartbeat interval (the server closes a socket silent for twice its own). */
@@ -66,6 +67,8 @@ export class ProtocolClient {
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   private reauthTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The server refused our token (4401: expired, or its session was revoked): refresh it. */
+  private needFreshToken = false;
 
   constructor(private readonly options: ClientOptions) {}
 
@@ -161,7 +164,17 @@ export class ProtocolClient {
   }
 
   private async authenticate(socket: SocketLike): Promise<void> {
-    const token = await this.options.getToken();
+    const fresh = this.needFreshToken;
+    this.needFreshToken = false;
+    let token: string | null;
+    try {
+      token = await this.options.getToken(fresh);
+    } catch {
+      // The refresh failed (network, server down): try again on the next attempt.
+      this.needFreshToken = fresh;
+      socket.close(CLOSE.normal, "no token");
+      return;
+    }
     if (socket !== this.socket) return;
     if (!token) {
       this.close();
@@ -240,7 +253,9 @@ export class ProtocolClient {
       return;
     }
     this.setState("reconnecting");
-    // A revoked or expired token: getToken refreshes it on the next attempt.
+    // A revoked or expired token: getToken refreshes it on the next attempt (and a revoked
+    // session's refresh fails, which logs this tab out).
+    if (code === CLOSE.unauthorized) this.needFreshToken = true;
     const delay = code === CLOSE.normal && this.attempt === 0 ? 0 : backoffDelay(this.attempt, this.options.random);
     this.attempt += 1;
     this.reconnectTimer = setTimeout(() => this.open(), delay);

@@ -146,7 +146,7 @@ export function resendPending(client: ProtocolClient, queries: QueryClient) {
 
 export function RealtimeProvider({ api, children }: { api: Api; children: ReactNode }) {
   const queries = useQueryClient();
-  const client = useMemo(() => new ProtocolClient({ url: wsUrl(), getToken: () => api.token() }), [api]);
+  const client = useMemo(() => new ProtocolClient({ url: wsUrl(), getToken: (fresh) => api.token(fresh) }), [api]);
   const [state, setState] = useState<ConnectionState>(client.state);
   useEffect(() => {
     const offState = client.onState(setState);
