@@ -69,6 +69,13 @@ async fn stalled_and_trickled_bodies_time_out() -> anyhow::Result<()> {
         "{:?}",
         started.elapsed()
     );
+    // A route that reads no body answers at once and closes, instead of waiting for the rest.
+    let mut unread = TcpStream::connect(gw.addr()).await?;
+    unread
+        .write_all(b"POST /health/live HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        .await?;
+    let answer = read_to_close(&mut unread).await?;
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
     let metrics = gw.metrics().await?;
     assert!(
         metrics.contains("parley_http_body_timeouts_total 2"),
