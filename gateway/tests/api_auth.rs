@@ -25,14 +25,7 @@ async fn register_then_me_and_validation_names_fields() -> anyhow::Result<()> {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let me = http::request(
-        gw.addr(),
-        hyper::Method::GET,
-        "/api/users/me",
-        &[("authorization", &format!("Bearer {token}"))],
-        None,
-    )
-    .await?;
+    let me = api.get_with_token("/api/users/me", &token).await?;
     assert_eq!(me.status, 200);
     check_schema(&doc, "Me", &me.body["data"]).map_err(anyhow::Error::msg)?;
     assert_eq!(me.body["data"]["email"], "alice@example.com");
@@ -172,14 +165,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() -> anyhow::Result<()> {
         .unwrap_or_default()
         .to_owned();
     assert_ne!(second_refresh, dave.refresh_token);
-    let me = http::request(
-        gw.addr(),
-        hyper::Method::GET,
-        "/api/users/me",
-        &[("authorization", &format!("Bearer {new_access}"))],
-        None,
-    )
-    .await?;
+    let me = api.get_with_token("/api/users/me", &new_access).await?;
     assert_eq!(me.status, 200);
 
     // Replaying the rotated token is theft: refused, and the whole family dies with it.

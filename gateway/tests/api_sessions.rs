@@ -12,14 +12,7 @@ use serde_json::{Value, json};
 
 /// `GET /api/users/me` with a raw access token: the status.
 async fn me_status(gw: &TestGateway, access: &str) -> anyhow::Result<u16> {
-    let response = http::request(
-        gw.addr(),
-        hyper::Method::GET,
-        "/api/users/me",
-        &[("authorization", &format!("Bearer {access}"))],
-        None,
-    )
-    .await?;
+    let response = gw.api().get_with_token("/api/users/me", access).await?;
     Ok(response.status.as_u16())
 }
 

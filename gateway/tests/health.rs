@@ -150,11 +150,7 @@ async fn metrics_are_exposed_in_prometheus_text() -> anyhow::Result<()> {
             .starts_with("text/plain")
     );
     let text = String::from_utf8(response.raw.to_vec())?;
-    let value = |sample: &str| -> Option<f64> {
-        text.lines()
-            .find(|line| line.starts_with(sample) && line[sample.len()..].starts_with(' '))
-            .and_then(|line| line.rsplit(' ').next()?.parse().ok())
-    };
+    let value = |sample: &str| parley_testkit::gateway::metric_sample(&text, sample);
     assert_eq!(
         value("parley_sends_total{result=\"stored\"}"),
         Some(3.0),

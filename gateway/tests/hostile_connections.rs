@@ -76,10 +76,9 @@ async fn stalled_and_trickled_bodies_time_out() -> anyhow::Result<()> {
         .await?;
     let answer = read_to_close(&mut unread).await?;
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
-    let metrics = gw.metrics().await?;
-    assert!(
-        metrics.contains("parley_http_body_timeouts_total 2"),
-        "{metrics}"
+    assert_eq!(
+        gw.metric("parley_http_body_timeouts_total").await?,
+        Some(2.0)
     );
     Ok(())
 }
@@ -157,18 +156,16 @@ async fn one_address_cannot_hold_every_connection() -> anyhow::Result<()> {
     assert_eq!(other.status, 200, "another address has its own allowance");
     // Once the three close, this address gets its slots back.
     drop(held);
-    let mut metrics = String::new();
+    let sample = "parley_connections_refused_total{reason=\"max_connections_per_ip\"}";
+    let mut refused = None;
     for _ in 0..50 {
-        if let Ok(text) = gw.metrics().await {
-            metrics = text;
+        if let Ok(value) = gw.metric(sample).await {
+            refused = value;
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(
-        metrics.contains("parley_connections_refused_total{reason=\"max_connections_per_ip\"} 1"),
-        "{metrics}"
-    );
+    assert_eq!(refused, Some(1.0));
     Ok(())
 }
 

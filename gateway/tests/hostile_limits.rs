@@ -111,10 +111,10 @@ async fn every_websocket_event_draws_from_a_limit() -> anyhow::Result<()> {
             "error"
         ]
     );
-    let metrics = gw.metrics().await?;
-    assert!(
-        metrics.contains("parley_ws_rate_limited_total 7"),
-        "5 refused + 1 typing dropped + 1 change: {metrics}"
+    assert_eq!(
+        gw.metric("parley_ws_rate_limited_total").await?,
+        Some(7.0),
+        "5 refused + 1 typing dropped + 1 change"
     );
     Ok(())
 }
@@ -189,10 +189,10 @@ async fn nul_is_refused_everywhere_and_never_slows_other_batches() -> anyhow::Re
         good.expect_where("message:sent", |f| f["id"] == format!("g{n}"))
             .await?;
     }
-    let metrics = gw.metrics().await?;
-    assert!(
-        metrics.contains("parley_persister_failed_attempts_total 0"),
-        "no batch failed: {metrics}"
+    assert_eq!(
+        gw.metric("parley_persister_failed_attempts_total").await?,
+        Some(0.0),
+        "no batch failed"
     );
     let page = api
         .get(

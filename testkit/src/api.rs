@@ -67,6 +67,19 @@ impl Api {
         self.send(Method::GET, path, user, None).await
     }
 
+    /// `GET path` with a raw access token (another session's, a revoked one...).
+    pub async fn get_with_token(&self, path: &str, token: &str) -> anyhow::Result<JsonResponse> {
+        let bearer = format!("Bearer {token}");
+        http::request(
+            self.addr,
+            Method::GET,
+            path,
+            &[("authorization", &bearer)],
+            None,
+        )
+        .await
+    }
+
     /// `POST path` with a JSON body.
     pub async fn post(
         &self,

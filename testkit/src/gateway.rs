@@ -110,6 +110,11 @@ impl TestGateway {
         Ok(String::from_utf8(response.raw.to_vec())?)
     }
 
+    /// One sample of `/metrics`, e.g. `parley_sends_total{result="stored"}` (`None`: absent).
+    pub async fn metric(&self, sample: &str) -> anyhow::Result<Option<f64>> {
+        Ok(metric_sample(&self.metrics().await?, sample))
+    }
+
     /// The gateway itself, to trigger or inspect shutdown.
     pub fn gateway(&self) -> &Gateway {
         self.parley
@@ -131,4 +136,11 @@ impl Drop for TestGateway {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The value of one sample (`name{labels}`) in a Prometheus exposition.
+pub fn metric_sample(text: &str, sample: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(sample) && line[sample.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
 }

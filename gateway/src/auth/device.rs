@@ -32,10 +32,7 @@ fn browser(ua: &str) -> Option<&'static str> {
         ("Chrome/", "Chrome"),
         ("Safari/", "Safari"),
     ];
-    TABLE
-        .iter()
-        .find(|(needle, _)| ua.contains(needle))
-        .map(|(_, name)| *name)
+    first_in(ua, TABLE)
 }
 
 fn os(ua: &str) -> Option<&'static str> {
@@ -49,7 +46,12 @@ fn os(ua: &str) -> Option<&'static str> {
         ("Macintosh", "macOS"),
         ("Linux", "Linux"),
     ];
-    TABLE
+    first_in(ua, TABLE)
+}
+
+/// The name of the first `(needle, name)` whose needle `ua` contains.
+fn first_in(ua: &str, table: &[(&str, &'static str)]) -> Option<&'static str> {
+    table
         .iter()
         .find(|(needle, _)| ua.contains(needle))
         .map(|(_, name)| *name)
