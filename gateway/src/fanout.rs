@@ -36,8 +36,9 @@ pub(crate) enum Delivery {
         message_json: Bytes,
         origin: Option<SocketOrigin>,
     },
-    /// A login session was revoked (logout, refresh-token reuse): its sockets must close.
-    Revoked { session: SessionId },
+    /// A login session of `user` was revoked (logout, password change, refresh-token reuse...):
+    /// its sockets must close.
+    Revoked { user: UserId, session: SessionId },
     /// A committed edit, delete or reaction for `recipients` (the members at commit). The
     /// origin connection gets the same event with its frame's `id`: its acknowledgement.
     Changed {
@@ -128,13 +129,9 @@ impl Bus {
 
     /// Revokes `session`: its access tokens are refused from now on, on every shard, and every
     /// shard closes its sockets (4401).
-    pub(crate) fn revoke(&self, session: SessionId) {
-        self.revocations.revoke(
-            session,
-            std::time::Instant::now(),
-            std::time::Duration::ZERO,
-        );
-        let delivery = Arc::new(Delivery::Revoked { session });
+    pub(crate) fn revoke(&self, user: UserId, session: SessionId) {
+        self.revocations.revoke(session, std::time::Instant::now());
+        let delivery = Arc::new(Delivery::Revoked { user, session });
         for shard in 0..self.shards.len() {
             self.send(shard, Arc::clone(&delivery));
         }

@@ -82,9 +82,6 @@ async fn load_revocations(config: &Config, db: &PgConfig) -> Result<Revocations,
     let client = parley_persister::db::connect_with_retry(db, within).await?;
     let rows = parley_persister::store::sessions::revoked_within(&client, keep).await?;
     let revocations = Revocations::new(keep);
-    let now = std::time::Instant::now();
-    for (session, ago) in rows {
-        revocations.revoke(session, now, ago);
-    }
+    revocations.load(rows, std::time::Instant::now());
     Ok(revocations)
 }

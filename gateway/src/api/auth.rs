@@ -239,7 +239,7 @@ pub(crate) async fn refresh(ctx: &Ctx) -> Result<Reply, ApiError> {
         }
         Rotation::ReuseDetected { user, session } => {
             tracing::warn!(%user, %session, "refresh token reused; session revoked");
-            ctx.state.app.bus.revoke(session);
+            ctx.state.app.bus.revoke(user, session);
             Err(ApiError::unauthorized(
                 "Refresh token already used; the session is revoked, log in again",
             ))
@@ -256,7 +256,7 @@ pub(crate) async fn logout(ctx: &Ctx) -> Result<Reply, ApiError> {
         let conn = ctx.conn().await?;
         if let Some((user, session)) = sessions::revoke_by_token(&conn, &presented).await? {
             tracing::info!(%user, %session, "logged out");
-            ctx.state.app.bus.revoke(session);
+            ctx.state.app.bus.revoke(user, session);
         }
     }
     Ok(Reply::no_content())

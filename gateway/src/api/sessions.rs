@@ -50,7 +50,7 @@ pub(crate) async fn change_password(ctx: &Ctx) -> Result<Reply, ApiError> {
     let conn = ctx.conn().await?;
     let revoked = users::change_password(&conn, caller.user, &hash, caller.session).await?;
     tracing::info!(user = %caller.user, revoked = revoked.len(), "password changed");
-    revoke_all(ctx, &revoked);
+    revoke_all(ctx, caller.user, &revoked);
     Ok(Reply::no_content())
 }
 
@@ -90,7 +90,7 @@ pub(crate) async fn revoke_one(ctx: &Ctx) -> Result<Reply, ApiError> {
         return Err(ApiError::not_found("Session"));
     }
     tracing::info!(user = %caller.user, %session, "session signed out");
-    ctx.state.app.bus.revoke(session);
+    ctx.state.app.bus.revoke(caller.user, session);
     Ok(Reply::no_content())
 }
 
@@ -105,12 +105,12 @@ pub(crate) async fn revoke_everywhere(ctx: &Ctx) -> Result<Reply, ApiError> {
     let conn = ctx.conn().await?;
     let revoked = sessions::revoke_all(&conn, caller.user, keep, RevokeReason::Logout).await?;
     tracing::info!(user = %caller.user, revoked = revoked.len(), "logged out everywhere");
-    revoke_all(ctx, &revoked);
+    revoke_all(ctx, caller.user, &revoked);
     Ok(Reply::no_content())
 }
 
-fn revoke_all(ctx: &Ctx, revoked: &[SessionId]) {
+fn revoke_all(ctx: &Ctx, user: parley_shared::UserId, revoked: &[SessionId]) {
     for session in revoked {
-        ctx.state.app.bus.revoke(*session);
+        ctx.state.app.bus.revoke(user, *session);
     }
 }

@@ -30,15 +30,22 @@ impl Revocations {
         }
     }
 
-    /// Records that `session` was revoked `ago` before `now` (0 for a revocation happening now).
-    pub fn revoke(&self, session: SessionId, now: Instant, ago: Duration) {
-        let at = now.checked_sub(ago).unwrap_or(now);
+    /// Records that `session` was revoked at `now`.
+    pub fn revoke(&self, session: SessionId, now: Instant) {
         let mut revoked = self.write();
         // Revocations are rare: pruning on each keeps the set to the last `keep` of them.
         let keep = self.keep;
         revoked.retain(|_, when| now.saturating_duration_since(*when) < keep);
-        if now.saturating_duration_since(at) < keep {
-            revoked.insert(session, at);
+        revoked.insert(session, now);
+    }
+
+    /// Records the sessions read at start: `(session, how long ago it was revoked)`.
+    pub fn load(&self, entries: Vec<(SessionId, Duration)>, now: Instant) {
+        let mut revoked = self.write();
+        for (session, ago) in entries {
+            if ago < self.keep {
+                revoked.insert(session, now.checked_sub(ago).unwrap_or(now));
+            }
         }
     }
 
@@ -82,14 +89,14 @@ mod tests {
             SessionId::generate(),
             SessionId::generate(),
         );
-        set.revoke(a, t0, Duration::ZERO);
+        set.revoke(a, t0);
         assert!(set.is_revoked(a));
         assert!(!set.is_revoked(b));
         // Loaded at start: revoked 20 minutes ago, its tokens are all expired: not kept.
-        set.revoke(c, t0, Duration::from_secs(1200));
+        set.load(vec![(c, Duration::from_secs(1200))], t0);
         assert!(!set.is_revoked(c));
         // Another revocation 16 minutes later prunes `a`.
-        set.revoke(b, t0 + Duration::from_secs(960), Duration::ZERO);
+        set.revoke(b, t0 + Duration::from_secs(960));
         assert!(!set.is_revoked(a));
         assert!(set.is_revoked(b));
         assert_eq!(set.len(), 1);

@@ -358,8 +358,10 @@ impl Hub {
                     }
                 }
             }
-            Delivery::Revoked { session } => {
-                for handle in self.sessions.borrow().values() {
+            Delivery::Revoked { user, session } => {
+                let sessions = self.sessions.borrow();
+                let conns = self.by_user.borrow().get(user).cloned().unwrap_or_default();
+                for handle in conns.iter().filter_map(|conn| sessions.get(conn)) {
                     if handle.session.get() == Some(*session) {
                         let body =
                             ErrorBody::new(ErrorCode::Unauthorized, "Session ended (logged out)");
