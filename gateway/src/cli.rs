@@ -50,9 +50,73 @@ pub(crate) enum Command {
     Openapi,
 }
 
+/// Secrets that may come from a file instead (systemd credentials, Kubernetes secrets): the
+/// variable named here holds a path, and the file's content (trailing newline trimmed) is the value.
+const SECRET_FILES: [(&str, &str, &str); 3] = [
+    (
+        "PARLEY_JWT_SECRET_FILE",
+        "PARLEY_JWT_SECRET",
+        "auth.jwt_secret",
+    ),
+    (
+        "PARLEY_DATABASE_URL_FILE",
+        "PARLEY_DATABASE_URL",
+        "database.url",
+    ),
+    (
+        "PARLEY_METRICS_TOKEN_FILE",
+        "PARLEY_METRICS__TOKEN",
+        "metrics.token",
+    ),
+];
+
+/// Why the command line or its environment could not be turned into overrides.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    #[error("{file_var} and {var} are both set; use one")]
+    Both { file_var: String, var: String },
+    #[error("could not read {path} (from {file_var}): {source}")]
+    Read {
+        path: String,
+        file_var: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The `*_FILE` secrets of `env`, read.
+pub(crate) fn secret_files(
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<Override>, CliError> {
+    let mut overrides = Vec::new();
+    for (file_var, var, key) in SECRET_FILES {
+        let Some(path) = env(file_var) else {
+            continue;
+        };
+        if env(var).is_some() {
+            return Err(CliError::Both {
+                file_var: file_var.to_owned(),
+                var: var.to_owned(),
+            });
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| CliError::Read {
+            path: path.clone(),
+            file_var: file_var.to_owned(),
+            source,
+        })?;
+        overrides.push(Override {
+            key: key.to_owned(),
+            value: text.trim_end_matches(['\n', '\r']).to_owned(),
+            origin: format!("the file named by {file_var}"),
+        });
+    }
+    Ok(overrides)
+}
+
 impl Cli {
-    /// The flags the user gave, as configuration overrides (they beat the file and PARLEY_X__Y).
-    pub(crate) fn overrides(&self) -> Vec<Override> {
+    /// The flags the user gave, as configuration overrides (they beat the file and PARLEY_X__Y),
+    /// with the secrets given as files.
+    pub(crate) fn overrides(&self) -> Result<Vec<Override>, CliError> {
         let flag = |key: &str, name: &str, value: &Option<String>| {
             value.as_ref().map(|value| Override {
                 key: key.to_owned(),
@@ -84,6 +148,35 @@ impl Cli {
                 origin: "--allow-unsafe-durability".to_owned(),
             });
         }
-        overrides
+        overrides.extend(secret_files(|name| std::env::var(name).ok())?);
+        Ok(overrides)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_from_files() {
+        let dir = std::env::temp_dir().join(format!("parley-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let secret = dir.join("jwt");
+        std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").expect("write");
+        let path = secret.display().to_string();
+        let env = |name: &str| (name == "PARLEY_JWT_SECRET_FILE").then(|| path.clone());
+        let found = secret_files(env).expect("read");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].key, "auth.jwt_secret");
+        assert_eq!(found[0].value, "0123456789abcdef0123456789abcdef");
+        let both = |name: &str| {
+            matches!(name, "PARLEY_JWT_SECRET_FILE" | "PARLEY_JWT_SECRET").then(|| path.clone())
+        };
+        assert!(matches!(secret_files(both), Err(CliError::Both { .. })));
+        let missing = |name: &str| {
+            (name == "PARLEY_DATABASE_URL_FILE").then(|| "/nonexistent/parley".to_owned())
+        };
+        assert!(matches!(secret_files(missing), Err(CliError::Read { .. })));
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -15,6 +15,7 @@ pub mod limits;
 mod listener;
 pub mod logging;
 pub mod metrics;
+pub mod ownership;
 mod permits;
 mod presence;
 pub mod serve;

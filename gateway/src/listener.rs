@@ -22,6 +22,15 @@ pub(crate) fn bind_all(
     Ok(listeners)
 }
 
+/// Binds `addr` plainly (SO_REUSEADDR so sockets in TIME_WAIT do not count, but no SO_REUSEPORT,
+/// so any listener there, reuseport or not, makes it fail with `AddrInUse`), then lets it go.
+pub(crate) fn probe(addr: SocketAddr) -> std::io::Result<()> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    Ok(())
+}
+
 fn bind_one(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;

@@ -31,9 +31,30 @@ fn main() -> ExitCode {
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "parley stopped with an error");
             let _ = writeln!(std::io::stderr(), "parley: {error:#}");
-            ExitCode::FAILURE
+            if in_use(&error) {
+                // Like a configuration error: the command line names something it cannot have.
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// Whether `error` says the data dir or the port belongs to someone else.
+fn in_use(error: &anyhow::Error) -> bool {
+    use parley_gateway::StartError;
+    use parley_gateway::ownership::OwnershipError;
+    let taken = |e: &OwnershipError| {
+        matches!(
+            e,
+            OwnershipError::DataDirInUse { .. } | OwnershipError::AddressInUse { .. }
+        )
+    };
+    error.chain().any(|cause| {
+        cause.downcast_ref::<OwnershipError>().is_some_and(taken)
+            || matches!(cause.downcast_ref::<StartError>(), Some(StartError::Ownership(e)) if taken(e))
+    })
 }
 
 fn load_config(cli: &cli::Cli) -> anyhow::Result<Config> {
@@ -49,7 +70,7 @@ fn load_config(cli: &cli::Cli) -> anyhow::Result<Config> {
         file.as_ref()
             .map(|(name, text)| (name.as_str(), text.as_str())),
         std::env::vars(),
-        cli.overrides(),
+        cli.overrides()?,
     )?;
     Ok(config)
 }

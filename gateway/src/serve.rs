@@ -10,6 +10,7 @@ use parley_persister::embedded::{EmbeddedOptions, EmbeddedPg};
 use parley_persister::migrate::MigrationReport;
 use parley_shared::Config;
 
+use crate::ownership::{ensure_free, lock_data_dir};
 use crate::{Gateway, Parley};
 
 /// Name of the database Parley uses inside its embedded cluster.
@@ -26,6 +27,10 @@ pub struct Database {
 
 /// Runs the gateway until a stop signal. Returns once everything is stopped.
 pub fn serve(config: &Config) -> anyhow::Result<()> {
+    // Before anything else: this process owns the data dir and the port, or it stops here.
+    let owned = lock_data_dir(&config.server.data_dir)?;
+    tracing::debug!(lock = %owned.path().display(), "data dir locked");
+    ensure_free(config.server.listen)?;
     let runtime = startup_runtime()?;
     let database = open_database(config, &runtime)?;
     let report = runtime.block_on(prepare(config, &database))?;
@@ -44,11 +49,17 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
     parley.shutdown();
     drop(database);
     tracing::info!("stopped");
+    drop(owned);
     Ok(())
 }
 
 /// Applies pending migrations and reports what it did.
 pub fn migrate(config: &Config) -> anyhow::Result<MigrationReport> {
+    // The embedded cluster lives in the data dir: only its owner may start it.
+    let _owned = match config.database.url.is_empty() {
+        true => Some(lock_data_dir(&config.server.data_dir)?),
+        false => None,
+    };
     let runtime = startup_runtime()?;
     let database = open_database(config, &runtime)?;
     Ok(runtime.block_on(prepare(config, &database))?)

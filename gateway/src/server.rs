@@ -19,6 +19,8 @@ use crate::shutdown::{self, ShutdownTrigger};
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error(transparent)]
+    Ownership(#[from] crate::ownership::OwnershipError),
     #[error("could not listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -103,6 +105,7 @@ impl Gateway {
         }
         let mut receivers = receivers.into_iter();
         let listen = config.server.listen;
+        crate::ownership::ensure_free(listen)?;
         let listeners =
             listener::bind_all(listen, shards, config.server.backlog).map_err(|source| {
                 StartError::Bind {

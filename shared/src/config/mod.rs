@@ -316,6 +316,9 @@ impl Config {
         if !copy.auth.jwt_secret.is_empty() {
             copy.auth.jwt_secret = "***".to_owned();
         }
+        if !copy.metrics.token.is_empty() {
+            copy.metrics.token = "***".to_owned();
+        }
         toml::to_string(&copy).expect("the configuration serialises to TOML")
     }
 }

@@ -123,33 +123,97 @@ impl fmt::Debug for DatabaseConfig {
     }
 }
 
-/// Hides the password of a `postgres://user:password@host/db` URL or a `password=...` pair.
+/// Hides every password in a database URL: `postgres://user:password@host/db`, a `password=` query
+/// parameter (`?password=...&sslmode=require`), and a libpq `password=...` pair, quoted or not
+/// (`password='two words'`).
 pub fn redact_url(url: &str) -> String {
     if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        if let Some(at) = rest.find('@') {
-            let userinfo = &rest[..at];
-            if let Some(colon) = userinfo.find(':') {
-                return format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &rest[at..]
-                );
+        let (head, rest) = url.split_at(scheme_end + 3);
+        let (before_query, query) = match rest.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (rest, None),
+        };
+        // The userinfo ends at the last '@' before the path.
+        let authority_end = before_query.find('/').unwrap_or(before_query.len());
+        let mut out = head.to_owned();
+        match before_query[..authority_end].rfind('@') {
+            Some(at) => {
+                let userinfo = &before_query[..at];
+                match userinfo.split_once(':') {
+                    Some((user, _)) => out.push_str(&format!("{user}:***")),
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&before_query[at..]);
             }
+            None => out.push_str(before_query),
         }
-        return url.to_owned();
+        if let Some(query) = query {
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            out.push('?');
+            out.push_str(&pairs.join("&"));
+        }
+        return out;
     }
-    url.split_whitespace()
-        .map(|pair| {
-            if pair.starts_with("password=") {
-                "password=***"
-            } else {
-                pair
+    redact_key_value(url)
+}
+
+/// `key=value` pairs (libpq), values optionally single-quoted with `\'` escapes.
+fn redact_key_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = find_key(rest, "password") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + "password".len()..];
+        let trimmed = after.trim_start();
+        let Some(value) = trimmed.strip_prefix('=') else {
+            out.push_str("password");
+            rest = after;
+            continue;
+        };
+        let value = value.trim_start();
+        let consumed = if let Some(quoted) = value.strip_prefix('\'') {
+            let mut end = quoted.len();
+            let mut escaped = false;
+            for (i, c) in quoted.char_indices() {
+                match c {
+                    '\\' if !escaped => escaped = true,
+                    '\'' if !escaped => {
+                        end = i + 1;
+                        break;
+                    }
+                    _ => escaped = false,
+                }
             }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+            1 + end
+        } else {
+            value.find(char::is_whitespace).unwrap_or(value.len())
+        };
+        out.push_str("password=***");
+        rest = &value[consumed.min(value.len())..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where `key` starts as a whole word at a pair boundary in `text`.
+fn find_key(text: &str, key: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(found) = text[from..].find(key) {
+        let at = from + found;
+        let boundary = at == 0 || text[..at].ends_with(char::is_whitespace);
+        let next = text[at + key.len()..].trim_start();
+        if boundary && next.starts_with('=') {
+            return Some(at);
+        }
+        from = at + key.len();
+    }
+    None
 }
 
 /// `[log]`: what is logged and how.

@@ -190,6 +190,27 @@ fn database_url_password_is_redacted() {
             "host=/tmp user=u password=secret",
             "host=/tmp user=u password=***",
         ),
+        (
+            "postgres://u@h/db?password=secret&sslmode=require",
+            "postgres://u@h/db?password=***&sslmode=require",
+        ),
+        (
+            "postgresql://u:p%40ss@h:5432/db?sslmode=verify-full&PASSWORD=x",
+            "postgresql://u:***@h:5432/db?sslmode=verify-full&PASSWORD=***",
+        ),
+        (
+            "postgres://u:secret@h/db?application_name=a@b",
+            "postgres://u:***@h/db?application_name=a@b",
+        ),
+        (
+            "host=h password='two words' dbname=d",
+            "host=h password=*** dbname=d",
+        ),
+        (
+            "host=h password = 'it\\'s' dbname=d",
+            "host=h password=*** dbname=d",
+        ),
+        ("user=mypassword host=h", "user=mypassword host=h"),
         ("", ""),
     ];
     for (url, want) in cases {
@@ -198,8 +219,10 @@ fn database_url_password_is_redacted() {
     let mut config = Config::default();
     config.database.url = "postgres://u:hunter2@h/db".to_owned();
     config.auth.jwt_secret = "k".repeat(40);
+    config.metrics.token = "m".repeat(20);
     for shown in [format!("{config:?}"), config.to_redacted_toml()] {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains(&"k".repeat(40)), "{shown}");
+        assert!(!shown.contains(&"m".repeat(20)), "{shown}");
     }
 }
