@@ -30,6 +30,8 @@ pub struct App {
     pub(crate) permits: std::sync::Arc<crate::permits::ConnectionPermits>,
     /// Login sessions revoked recently: their access tokens are refused everywhere.
     pub(crate) revocations: std::sync::Arc<crate::auth::revoked::Revocations>,
+    /// `server.trusted_proxies`: peers whose forwarding headers name the client.
+    pub(crate) trusted_proxies: Vec<parley_shared::cidr::Cidr>,
     /// `metrics.token`: the bearer token `/metrics` on the main port wants (`None`: not served).
     pub(crate) metrics_token: Option<String>,
     /// The web client served at `/` (empty: none).
@@ -78,9 +80,11 @@ impl App {
             permits: crate::permits::ConnectionPermits::new(
                 config.server.max_connections,
                 config.server.max_connections_per_ip,
+                config.server.trusted_proxies.clone(),
             ),
             revocations: bus.revocations(),
             metrics_token: (!config.metrics.token.is_empty()).then(|| config.metrics.token.clone()),
+            trusted_proxies: config.server.trusted_proxies.clone(),
             web: crate::web::WebAssets::default(),
             max_group_members: config.chat.max_group_members,
             chat: config.chat.clone(),

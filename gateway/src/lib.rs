@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod ownership;
 mod permits;
 mod presence;
+mod proxy;
 pub mod serve;
 mod server;
 mod shard;

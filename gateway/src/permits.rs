@@ -29,6 +29,8 @@ pub(crate) struct ConnectionPermits {
     max_total: usize,
     /// 0: no per-address cap.
     max_per_ip: usize,
+    /// Reverse proxies: many clients behind one address, so not capped per address.
+    trusted: Vec<parley_shared::cidr::Cidr>,
     total: AtomicUsize,
     per_ip: [Mutex<HashMap<IpAddr, usize>>; STRIPES],
     hasher: RandomState,
@@ -38,14 +40,20 @@ pub(crate) struct ConnectionPermits {
 #[derive(Debug)]
 pub(crate) struct Permit {
     permits: Arc<ConnectionPermits>,
-    ip: IpAddr,
+    /// The address counted, if it was (not for trusted proxies, nor without a per-address cap).
+    ip: Option<IpAddr>,
 }
 
 impl ConnectionPermits {
-    pub(crate) fn new(max_total: usize, max_per_ip: usize) -> Arc<Self> {
+    pub(crate) fn new(
+        max_total: usize,
+        max_per_ip: usize,
+        trusted: Vec<parley_shared::cidr::Cidr>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             max_total,
             max_per_ip,
+            trusted,
             total: AtomicUsize::new(0),
             per_ip: Default::default(),
             hasher: RandomState::new(),
@@ -60,7 +68,8 @@ impl ConnectionPermits {
             return Err(Refusal::Full);
         }
         let ip = ip_bucket(peer);
-        if self.max_per_ip > 0 {
+        let per_ip = self.max_per_ip > 0 && !crate::proxy::is_trusted(&self.trusted, peer);
+        if per_ip {
             let mut map = self.stripe(ip);
             let count = map.entry(ip).or_insert(0);
             if *count >= self.max_per_ip {
@@ -72,7 +81,7 @@ impl ConnectionPermits {
         }
         Ok(Permit {
             permits: Arc::clone(self),
-            ip,
+            ip: per_ip.then_some(ip),
         })
     }
 
@@ -93,12 +102,12 @@ impl ConnectionPermits {
 impl Drop for Permit {
     fn drop(&mut self) {
         let permits = &self.permits;
-        if permits.max_per_ip > 0 {
-            let mut map = permits.stripe(self.ip);
-            if let Some(count) = map.get_mut(&self.ip) {
+        if let Some(ip) = self.ip {
+            let mut map = permits.stripe(ip);
+            if let Some(count) = map.get_mut(&ip) {
                 *count = count.saturating_sub(1);
                 if *count == 0 {
-                    map.remove(&self.ip);
+                    map.remove(&ip);
                 }
             }
         }
@@ -112,7 +121,7 @@ mod tests {
 
     #[test]
     fn caps_total_and_per_address() {
-        let permits = ConnectionPermits::new(4, 2);
+        let permits = ConnectionPermits::new(4, 2, Vec::new());
         let a: IpAddr = "10.0.0.1".parse().expect("ip");
         let b: IpAddr = "10.0.0.2".parse().expect("ip");
         let first = permits.acquire(a).expect("1");
@@ -133,18 +142,23 @@ mod tests {
 
     #[test]
     fn ipv6_addresses_of_one_64_share_a_cap() {
-        let permits = ConnectionPermits::new(100, 1);
+        let permits = ConnectionPermits::new(100, 1, vec!["10.0.0.0/8".parse().expect("cidr")]);
         let one: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
         let other: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
         let elsewhere: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
         let _held = permits.acquire(one).expect("first");
         assert_eq!(permits.acquire(other).err(), Some(Refusal::PerIp));
         assert!(permits.acquire(elsewhere).is_ok());
+        let proxy: IpAddr = "10.1.2.3".parse().expect("ip");
+        let through: Vec<_> = (0..5)
+            .map(|_| permits.acquire(proxy).expect("a proxy is not capped"))
+            .collect();
+        drop(through);
     }
 
     #[test]
     fn no_per_address_cap_when_zero() {
-        let permits = ConnectionPermits::new(3, 0);
+        let permits = ConnectionPermits::new(3, 0, Vec::new());
         let a: IpAddr = "127.0.0.1".parse().expect("ip");
         let held: Vec<_> = (0..3).map(|_| permits.acquire(a).expect("slot")).collect();
         assert_eq!(permits.acquire(a).err(), Some(Refusal::Full));

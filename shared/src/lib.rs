@@ -3,6 +3,7 @@
 //! This crate does no I/O: it never opens a file, a socket or a database connection. Callers read
 //! bytes and environment variables and hand them in.
 
+pub mod cidr;
 pub mod config;
 pub mod duration;
 pub mod error;

@@ -50,7 +50,7 @@ pub(crate) async fn handle(
     };
     let mut ctx = Ctx {
         caller: None,
-        ip: peer.ip(),
+        ip: crate::proxy::client_ip(peer, request.headers(), &state.app.trusted_proxies),
         user_agent: header(&request, USER_AGENT).map(str::to_owned),
         params,
         query: request::parse_query(request.uri().query()),

@@ -90,7 +90,8 @@ pub(crate) async fn upgrade(
     if let Some(authed) = authed {
         session.accept(None, authed);
     }
-    let span = tracing::debug_span!("ws", shard = state.shard, conn, %peer);
+    let client = crate::proxy::client_ip(peer, request.headers(), &state.app.trusted_proxies);
+    let span = tracing::debug_span!("ws", shard = state.shard, conn, %peer, %client);
     // The session owns the connection from here: its slot under `server.max_connections` too.
     let permit = conn_info.take_permit();
     tokio::task::spawn_local(run(upgrade, session, permit).instrument(span));

@@ -41,6 +41,10 @@ pub struct ServerConfig {
     pub body_read_timeout: Duration,
     /// Slowest transfer rate a request body may have, in bytes per second (see above).
     pub body_min_rate: usize,
+    /// Reverse proxies (addresses or ranges like `10.0.0.0/8`) whose `Forwarded` /
+    /// `X-Forwarded-For` headers name the client; from any other peer those headers are ignored.
+    /// Connections from them are not counted against `max_connections_per_ip`.
+    pub trusted_proxies: Vec<crate::cidr::Cidr>,
     /// How long shutdown waits for in-flight requests before closing them.
     #[serde(with = "serde_human")]
     pub shutdown_grace: Duration,
@@ -65,6 +69,7 @@ impl Default for ServerConfig {
             max_headers: 100,
             body_read_timeout: Duration::from_secs(10),
             body_min_rate: 8 * 1024,
+            trusted_proxies: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
             max_body_bytes: 64 * 1024,
             web_dir: PathBuf::from("web/dist"),
