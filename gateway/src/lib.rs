@@ -24,6 +24,7 @@ mod server;
 mod shard;
 pub mod shutdown;
 mod stack;
+mod supervise;
 mod typing;
 pub mod web;
 mod ws;

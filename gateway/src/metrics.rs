@@ -37,6 +37,8 @@ pub struct Metrics {
     pub(crate) body_timeouts: Counter,
     /// WebSocket events refused by a rate limit (typing dropped included).
     pub(crate) ws_rate_limited: Counter,
+    /// Times the embedded PostgreSQL died and was started again.
+    pub(crate) embedded_restarts: Counter,
     pub(crate) persister: Arc<PersisterMetrics>,
 }
 
@@ -56,6 +58,7 @@ impl Metrics {
             refused: Default::default(),
             body_timeouts: Counter::default(),
             ws_rate_limited: Counter::default(),
+            embedded_restarts: Counter::default(),
             persister: Arc::default(),
         }
     }
@@ -209,6 +212,16 @@ impl Metrics {
             "parley_ws_rate_limited_total",
             "",
             self.ws_rate_limited.get(),
+        );
+        out.family(
+            "parley_embedded_pg_restarts_total",
+            "counter",
+            "Times the embedded PostgreSQL exited unexpectedly and was started again.",
+        )
+        .sample(
+            "parley_embedded_pg_restarts_total",
+            "",
+            self.embedded_restarts.get(),
         );
         out.family(
             "parley_persister_queue_depth",

@@ -113,7 +113,9 @@ mod tests {
             .collect();
         let proxy: SocketAddr = "127.0.0.1:50000".parse().expect("addr");
         let stranger: SocketAddr = "203.0.113.5:40000".parse().expect("addr");
-        let cases: Vec<(SocketAddr, Vec<(&'static str, &str)>, &str)> = vec![
+        /// (peer, headers, the client address expected)
+        type Case<'a> = (SocketAddr, Vec<(&'static str, &'a str)>, &'a str);
+        let cases: Vec<Case> = vec![
             (
                 proxy,
                 vec![("x-forwarded-for", "198.51.100.7")],

@@ -42,7 +42,19 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
     ))?;
     announce(parley.gateway());
     let trigger = parley.gateway().trigger();
-    runtime.block_on(wait_for_signal())?;
+    let metrics = parley.metrics();
+    let mut database = database;
+    let start_timeout = config.database.embedded_start_timeout;
+    runtime.block_on(async {
+        match database.embedded.as_mut() {
+            // The embedded server is watched (and brought back) until the stop signal.
+            Some(pg) => tokio::select! {
+                stop = wait_for_signal() => stop,
+                () = crate::supervise::embedded_postgres(pg, &metrics, start_timeout) => Ok(()),
+            },
+            None => wait_for_signal().await,
+        }
+    })?;
     tracing::info!(grace = ?config.server.shutdown_grace, "stop signal received; draining");
     trigger.trigger();
     // The gateway and the persister drain first; PostgreSQL stops last.

@@ -19,6 +19,7 @@ use crate::server::{Gateway, GatewayDeps, StartError};
 pub struct Parley {
     gateway: Gateway,
     persister: Persister,
+    metrics: Arc<Metrics>,
 }
 
 impl Parley {
@@ -48,17 +49,26 @@ impl Parley {
             jwt_secret,
             persister: handle,
             inboxes,
-            metrics,
+            metrics: Arc::clone(&metrics),
             bus,
         };
         match Gateway::start(config, deps) {
-            Ok(gateway) => Ok(Self { gateway, persister }),
+            Ok(gateway) => Ok(Self {
+                gateway,
+                persister,
+                metrics,
+            }),
             Err(error) => {
                 // The gateway's persister handle is gone with it: the persister stops by itself.
                 persister.join();
                 Err(error)
             }
         }
+    }
+
+    /// The metrics registry (for what runs beside the gateway, like the database supervisor).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
     }
 
     /// The gateway, for its address and its shutdown trigger.

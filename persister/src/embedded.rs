@@ -154,6 +154,22 @@ impl EmbeddedPg {
         Ok(())
     }
 
+    /// After the server died (a crash, the OOM killer, `kill -9`): reaps it and starts a new one on
+    /// the same data; PostgreSQL's crash recovery replays the WAL, so nothing committed is lost.
+    /// Fails (retry later) while the dead server's backends still hold its shared memory.
+    pub fn respawn(&mut self, start_timeout: Duration) -> Result<(), EmbeddedError> {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.spawn(start_timeout)
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Starts the server again after [`stop`](Self::stop), on the same data.
     pub fn restart(&mut self, start_timeout: Duration) -> Result<(), EmbeddedError> {
         self.stop()?;
