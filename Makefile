@@ -23,7 +23,9 @@ run: setup
 web:
 	@scripts/web.sh build
 
+## The release binary, with the web client built into it.
 build:
+	@scripts/web.sh build
 	$(CARGO) build --release --locked --bin parley
 
 ## Formatting check, clippy -D warnings, and every test (with real PostgreSQL).

@@ -30,6 +30,10 @@ if [ "${1:-}" = browser ]; then
   command -v chromium >/dev/null 2>&1 || need chromium
   command -v chromedriver >/dev/null 2>&1 || need chromium-driver
 fi
+# `make test` checks the systemd unit in config/ with systemd-analyze.
+if [ "${1:-}" = unit ]; then
+  command -v systemd-analyze >/dev/null 2>&1 || need systemd
+fi
 # Running as root, the embedded cluster runs as the `postgres` user, which the server package creates.
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then need postgresql; fi
 

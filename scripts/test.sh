@@ -30,6 +30,15 @@ venv=target/tools-venv
 cargo run --quiet --locked --bin parley -- openapi > target/openapi.json
 "$venv/bin/python" -c 'import json, sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1]))); print("openapi: valid")' target/openapi.json
 
+echo "== systemd unit (systemd-analyze verify config/parley.service)"
+scripts/setup.sh unit
+unit_dir="$(mktemp -d)"
+# The unit names the installed binary; check it against one that exists here.
+sed "s|/usr/local/bin/parley|$(command -v true)|" config/parley.service > "$unit_dir/parley.service"
+systemd-analyze verify "$unit_dir/parley.service"
+rm -rf "$unit_dir"
+echo "unit: valid"
+
 scripts/web.sh test
 
 echo "== cargo test"

@@ -79,9 +79,14 @@ pub struct Gateway {
 impl Gateway {
     /// Binds `config.server.listen` and starts the shards.
     pub fn start(config: &Config, deps: GatewayDeps) -> Result<Self, StartError> {
-        let web = crate::web::WebAssets::load(&config.server.web_dir)?;
-        if web.is_empty() && !config.server.web_dir.as_os_str().is_empty() {
-            tracing::info!(dir = %config.server.web_dir.display(), "no web client there (make run builds it); serving the API only");
+        let web_dir = &config.server.web_dir;
+        let web = match (config.server.web_client, web_dir.as_os_str().is_empty()) {
+            (false, _) => crate::web::WebAssets::default(),
+            (true, true) => crate::web::WebAssets::embedded(),
+            (true, false) => crate::web::WebAssets::load(web_dir)?,
+        };
+        if web.is_empty() && config.server.web_client {
+            tracing::info!(dir = %web_dir.display(), "no web client built (make run builds it); serving the API only");
         }
         let mut app = App::new(
             config,

@@ -1,5 +1,5 @@
-//! The web client's files (`server.web_dir`, built by Vite), read into memory once at start and
-//! served at `/`: hashed assets cached for a year, `index.html` revalidated every time, and any
+//! The web client's files, built by Vite: the build embedded in the binary (`build.rs`), or
+//! `server.web_dir` read into memory once at start; served at `/`: hashed assets cached for a year, `index.html` revalidated every time, and any
 //! other path that is not a file (a client-side route) answered with `index.html`. Every file goes
 //! out with a strict Content-Security-Policy (scripts and styles from this origin only, no inline
 //! script, no framing), `nosniff`, no referrer and no opener sharing.
@@ -52,7 +52,26 @@ pub enum WebError {
     TooLarge(String),
 }
 
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
+}
+
 impl WebAssets {
+    /// The web client built into this binary (empty if it was built without one).
+    pub fn embedded() -> Self {
+        let files = embedded::EMBEDDED
+            .iter()
+            .map(|(url, body)| {
+                let file = File {
+                    body: Bytes::from_static(body),
+                    content_type: content_type(Path::new(url)),
+                };
+                ((*url).to_owned(), file)
+            })
+            .collect();
+        Self { files }
+    }
+
     /// Reads every file under `dir`. A missing directory gives an empty set (no web client).
     pub fn load(dir: &Path) -> Result<Self, WebError> {
         let mut assets = Self::default();

@@ -76,8 +76,36 @@ async fn serves_the_built_client_with_cache_headers_and_fallback() -> anyhow::Re
 }
 
 #[tokio::test]
+async fn the_build_inside_the_binary_is_served_from_any_working_directory() -> anyhow::Result<()> {
+    let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist/index.html");
+    let gw = TestGateway::start().await?;
+    let index = http::get(gw.addr(), "/").await?;
+    match std::fs::read(&built) {
+        // `make test` builds the web client before the tests are compiled: it is embedded.
+        Ok(expected) => {
+            assert_eq!(index.status, 200);
+            assert_eq!(
+                index.raw.as_ref(),
+                expected.as_slice(),
+                "the embedded build"
+            );
+            assert!(index.headers.contains_key("content-security-policy"));
+            let route = http::get(gw.addr(), "/conversations/conv_1").await?;
+            assert_eq!(
+                route.raw.as_ref(),
+                expected.as_slice(),
+                "client routes get the app"
+            );
+        }
+        // Compiled without a web build: the API only.
+        Err(_) => assert_eq!(index.status, 404),
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn without_a_web_client_the_root_is_a_plain_404() -> anyhow::Result<()> {
-    let gw = TestGateway::start_with(|c| c.server.web_dir = std::path::PathBuf::new()).await?;
+    let gw = TestGateway::start_with(|c| c.server.web_client = false).await?;
     let root = http::get(gw.addr(), "/").await?;
     assert_eq!(root.status, 404);
     assert_eq!(root.body["error"]["code"], "NOT_FOUND");

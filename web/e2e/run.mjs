@@ -26,7 +26,6 @@ async function startParley() {
   const child = spawn(binary, ["serve", "--data-dir", data, "--listen", `127.0.0.1:${port}`], {
     env: {
       ...process.env,
-      PARLEY_SERVER__WEB_DIR: join(root, "web/dist"),
       PARLEY_LOG__LEVEL: "warn",
       PARLEY_SERVER__SHARDS: "2",
       PARLEY_PRESENCE__OFFLINE_GRACE: "1s",

@@ -50,8 +50,10 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Largest HTTP request body accepted, in bytes; larger ones get 413 before any parsing.
     pub max_body_bytes: usize,
-    /// The built web client (`web/dist`), served at `/`; read once at start. Empty: no web
-    /// client. A directory that does not exist is reported at start and serves nothing.
+    /// Serve the web client at `/` (false: the API only).
+    pub web_client: bool,
+    /// A built web client to serve instead of the one inside the binary (read once at start).
+    /// Empty: the embedded build. A directory that does not exist is reported at start.
     pub web_dir: PathBuf,
 }
 
@@ -72,7 +74,8 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
             max_body_bytes: 64 * 1024,
-            web_dir: PathBuf::from("web/dist"),
+            web_client: true,
+            web_dir: PathBuf::new(),
         }
     }
 }
