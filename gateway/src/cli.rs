@@ -48,6 +48,19 @@ pub(crate) enum Command {
     Config,
     /// Print the REST API's OpenAPI 3 document and exit.
     Openapi,
+    /// Back up the embedded database (and the generated token secret) into a new directory;
+    /// safe while Parley serves.
+    Backup {
+        /// The directory to create.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// Restore a backup into a fresh data dir (--data-dir), then `parley serve` it.
+    Restore {
+        /// A directory written by `parley backup`.
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+    },
 }
 
 /// Secrets that may come from a file instead (systemd credentials, Kubernetes secrets): the

@@ -5,6 +5,7 @@ mod api;
 pub mod app;
 pub mod auth;
 mod authz;
+pub mod backup;
 mod changes;
 pub mod fanout;
 #[doc(hidden)]

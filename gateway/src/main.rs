@@ -76,7 +76,9 @@ fn load_config(cli: &cli::Cli) -> anyhow::Result<Config> {
 }
 
 fn run(cli: &cli::Cli, config: &Config) -> anyhow::Result<()> {
-    match cli.command {
+    match &cli.command {
+        cli::Command::Backup { to } => parley_gateway::backup::backup(config, to),
+        cli::Command::Restore { from } => parley_gateway::backup::restore(config, from),
         cli::Command::Serve => parley_gateway::serve::serve(config),
         cli::Command::Migrate => {
             let report = parley_gateway::serve::migrate(config)?;

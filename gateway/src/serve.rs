@@ -168,7 +168,7 @@ fn non_empty_path(text: &str) -> Option<std::path::PathBuf> {
 }
 
 /// The main thread's own small runtime, for startup work and waiting on signals.
-fn startup_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn startup_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::error::EmbeddedError;
 
 /// The port number names the socket file (`.s.PGSQL.5432`); no TCP port is opened.
-const SOCKET_PORT: u16 = 5432;
+pub(crate) const SOCKET_PORT: u16 = 5432;
 /// The superuser `initdb` creates, and the role Parley connects as.
 pub const SUPERUSER: &str = "parley";
 /// Unix socket paths are limited to about 107 bytes; stay well under.
@@ -46,7 +46,7 @@ pub struct EmbeddedPg {
 
 /// The unprivileged account the server runs as when Parley runs as root.
 #[derive(Debug, Clone, Copy)]
-struct Owner {
+pub(crate) struct Owner {
     uid: u32,
     gid: u32,
 }
@@ -295,7 +295,7 @@ impl Drop for EmbeddedPg {
     }
 }
 
-fn command_as(bins: &Path, program: &str, owner: Option<Owner>) -> Command {
+pub(crate) fn command_as(bins: &Path, program: &str, owner: Option<Owner>) -> Command {
     let mut command = Command::new(bins.join(program));
     if let Some(owner) = owner {
         command.uid(owner.uid).gid(owner.gid);
@@ -390,7 +390,7 @@ pub fn find_binaries(configured: Option<&Path>) -> Result<PathBuf, EmbeddedError
 
 /// `None` when the server can run as the current user; the `postgres` account when we are root
 /// (PostgreSQL refuses to run as root).
-fn server_owner() -> Result<Option<Owner>, EmbeddedError> {
+pub(crate) fn server_owner() -> Result<Option<Owner>, EmbeddedError> {
     let uid = fs::metadata("/proc/self")
         .map(|m| m.uid())
         .map_err(|source| io_error("read the current user", Path::new("/proc/self"), source))?;
@@ -451,7 +451,7 @@ fn ensure_traversable(dir: &Path, owner: Owner) -> Result<(), EmbeddedError> {
 }
 
 /// `<root>/run`, or a short directory under /tmp when that path is too long for a Unix socket.
-fn socket_dir_for(root: &Path) -> Result<PathBuf, EmbeddedError> {
+pub(crate) fn socket_dir_for(root: &Path) -> Result<PathBuf, EmbeddedError> {
     let preferred = root.join("run");
     let socket_len = preferred.as_os_str().len() + ".s.PGSQL.5432".len() + 1;
     if socket_len <= MAX_SOCKET_PATH {
@@ -467,7 +467,7 @@ fn socket_dir_for(root: &Path) -> Result<PathBuf, EmbeddedError> {
     Ok(std::env::temp_dir().join(format!("parley-pg-{hash:016x}")))
 }
 
-fn absolute(path: &Path) -> Result<PathBuf, EmbeddedError> {
+pub(crate) fn absolute(path: &Path) -> Result<PathBuf, EmbeddedError> {
     std::path::absolute(path).map_err(|source| io_error("resolve", path, source))
 }
 

@@ -37,6 +37,8 @@ pub enum EmbeddedError {
     StartFailed { log: PathBuf, tail: String },
     #[error("the embedded PostgreSQL was not ready after {after:?} (log: {})", .log.display())]
     StartTimeout { after: Duration, log: PathBuf },
+    #[error("{tool} failed: {output}")]
+    ToolFailed { tool: String, output: String },
 }
 
 /// Why talking to PostgreSQL failed. Each variant maps to one catalog code.

@@ -1,6 +1,7 @@
 //! Everything Parley says to PostgreSQL lives here: connection settings and pools, the embedded
 //! cluster, migrations, and (with the messaging core) the batched writer. No other crate holds SQL.
 
+pub mod backup;
 pub mod db;
 pub mod embedded;
 pub mod error;
