@@ -107,10 +107,9 @@ pub fn open_database(
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("could not create the data dir {}", data_dir.display()))?;
     let options = EmbeddedOptions {
-        root: data_dir.join("pg"),
         bin_dir: non_empty_path(&config.database.pg_bin_dir),
         start_timeout: config.database.embedded_start_timeout,
-        template: None,
+        ..EmbeddedOptions::new(data_dir.join("pg"))
     };
     let embedded = EmbeddedPg::start(&options)?;
     let admin_config = embedded.connect_config("postgres");

@@ -1,16 +1,62 @@
-//! Connections to PostgreSQL: parsing settings, pools, the durability check and the readiness probe.
+//! Connections to PostgreSQL: parsing settings (TLS included), pools, the durability check and
+//! the readiness probe.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::{Client, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::error::DbError;
 use crate::migrate;
 
-/// Parses a `postgres://` URL or `key=value` string into connection settings.
-pub fn parse_url(url: &str, connect_timeout: Duration) -> Result<tokio_postgres::Config, DbError> {
-    let mut config: tokio_postgres::Config = url
+/// How to reach the database: tokio-postgres' settings and, when TLS may be used, the rustls
+/// configuration that checks the server (see `tls`).
+#[derive(Clone)]
+pub struct PgConfig {
+    pg: tokio_postgres::Config,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl PgConfig {
+    /// Plain connections only (Unix sockets, `sslmode=disable`).
+    pub fn plain(pg: tokio_postgres::Config) -> Self {
+        Self { pg, tls: None }
+    }
+
+    /// tokio-postgres' settings.
+    pub fn pg(&self) -> &tokio_postgres::Config {
+        &self.pg
+    }
+
+    /// Whether connections may use TLS.
+    pub fn uses_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+}
+
+impl std::fmt::Debug for PgConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // tokio-postgres' Debug redacts the password.
+        f.debug_struct("PgConfig")
+            .field("pg", &self.pg)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl From<tokio_postgres::Config> for PgConfig {
+    fn from(pg: tokio_postgres::Config) -> Self {
+        Self::plain(pg)
+    }
+}
+
+/// Parses a `postgres://` URL or `key=value` string into connection settings, with libpq's
+/// `sslmode` and `sslrootcert`.
+pub fn parse_url(url: &str, connect_timeout: Duration) -> Result<PgConfig, DbError> {
+    let (rest, tls) = crate::tls::extract(url)?;
+    let mut config: tokio_postgres::Config = rest
         .parse()
         .map_err(|e: tokio_postgres::Error| DbError::BadUrl(e.to_string()))?;
     if config.get_connect_timeout().is_none() {
@@ -19,19 +65,26 @@ pub fn parse_url(url: &str, connect_timeout: Duration) -> Result<tokio_postgres:
     if config.get_application_name().is_none() {
         config.application_name("parley");
     }
-    Ok(config)
+    Ok(PgConfig {
+        pg: config,
+        tls: crate::tls::client_config(&tls)?,
+    })
 }
 
 /// A pool of at most `size` connections. Connections open lazily, on the runtime that asks for
 /// them: build one pool per shard so each shard's queries stay on its own event loop.
-pub fn pool(config: tokio_postgres::Config, size: usize, connect_timeout: Duration) -> Pool {
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+pub fn pool(config: PgConfig, size: usize, connect_timeout: Duration) -> Pool {
+    let recycling = || ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match config.tls {
+        Some(tls) => Manager::from_config(
+            config.pg,
+            MakeRustlsConnect::new((*tls).clone()),
+            recycling(),
+        ),
+        None => Manager::from_config(config.pg, NoTls, recycling()),
+    };
     Pool::builder(manager)
         .max_size(size)
         .runtime(Runtime::Tokio1)
@@ -42,24 +95,33 @@ pub fn pool(config: tokio_postgres::Config, size: usize, connect_timeout: Durati
 }
 
 /// Opens one connection and drives it on the current runtime.
-pub async fn connect(config: &tokio_postgres::Config) -> Result<Client, DbError> {
-    let (client, connection) = config
-        .connect(NoTls)
-        .await
-        .map_err(|e| DbError::Unavailable(e.to_string()))?;
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
+pub async fn connect(config: &PgConfig) -> Result<Client, DbError> {
+    let unavailable = |e: tokio_postgres::Error| DbError::Unavailable(e.to_string());
+    let log_end = |result: Result<(), tokio_postgres::Error>| {
+        if let Err(error) = result {
             tracing::debug!(%error, "database connection closed");
         }
-    });
-    Ok(client)
+    };
+    match &config.tls {
+        Some(tls) => {
+            let (client, connection) = config
+                .pg
+                .connect(MakeRustlsConnect::new((**tls).clone()))
+                .await
+                .map_err(unavailable)?;
+            tokio::spawn(async move { log_end(connection.await) });
+            Ok(client)
+        }
+        None => {
+            let (client, connection) = config.pg.connect(NoTls).await.map_err(unavailable)?;
+            tokio::spawn(async move { log_end(connection.await) });
+            Ok(client)
+        }
+    }
 }
 
 /// Connects, retrying until `deadline` passes: a server that is still starting refuses for a while.
-pub async fn connect_with_retry(
-    config: &tokio_postgres::Config,
-    within: Duration,
-) -> Result<Client, DbError> {
+pub async fn connect_with_retry(config: &PgConfig, within: Duration) -> Result<Client, DbError> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         match connect(config).await {
@@ -133,7 +195,7 @@ pub async fn probe(pool: &Pool, timeout: Duration) -> Result<(), DbError> {
 /// Everything `serve` and `migrate` do before traffic: connect (retrying while the server starts),
 /// refuse unsafe durability, apply migrations.
 pub async fn prepare(
-    config: &tokio_postgres::Config,
+    config: &PgConfig,
     within: Duration,
     allow_unsafe_durability: bool,
 ) -> Result<migrate::MigrationReport, crate::MigrateError> {

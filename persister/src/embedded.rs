@@ -31,6 +31,26 @@ pub struct EmbeddedOptions {
     /// On first start, copy this initialised data directory instead of running `initdb`
     /// (the test kit keeps one template per run).
     pub template: Option<PathBuf>,
+    /// The port number: it names the socket file, and is the TCP port if `settings` opens one.
+    pub port: u16,
+    /// More server settings (`-c key=value`), after Parley's own (e.g. `listen_addresses` and
+    /// `ssl` for a test of TLS).
+    pub settings: Vec<(String, String)>,
+}
+
+impl EmbeddedOptions {
+    /// The defaults for a cluster in `root`: binaries looked up, 60 s to start, port 5432 (on a
+    /// Unix socket only), no template, no extra settings.
+    pub fn new(root: PathBuf) -> Self {
+        Self {
+            root,
+            bin_dir: None,
+            start_timeout: Duration::from_secs(60),
+            template: None,
+            port: SOCKET_PORT,
+            settings: Vec::new(),
+        }
+    }
 }
 
 /// A running PostgreSQL server owned by this process. Dropping it stops the server.
@@ -41,6 +61,8 @@ pub struct EmbeddedPg {
     socket_dir: PathBuf,
     log_path: PathBuf,
     owner: Option<Owner>,
+    port: u16,
+    settings: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -78,6 +100,8 @@ impl EmbeddedPg {
             socket_dir,
             log_path,
             owner,
+            port: options.port,
+            settings: options.settings.clone(),
             child: None,
         };
         pg.stop_stale_server();
@@ -100,15 +124,15 @@ impl EmbeddedPg {
     }
 
     /// Connection settings for database `dbname` on this server, as the superuser.
-    pub fn connect_config(&self, dbname: &str) -> tokio_postgres::Config {
+    pub fn connect_config(&self, dbname: &str) -> crate::PgConfig {
         let mut config = tokio_postgres::Config::new();
         config
             .host_path(&self.socket_dir)
-            .port(SOCKET_PORT)
+            .port(self.port)
             .user(SUPERUSER)
             .dbname(dbname)
             .application_name("parley");
-        config
+        crate::PgConfig::plain(config)
     }
 
     /// Directory of the server's Unix socket.
@@ -191,7 +215,7 @@ impl EmbeddedPg {
             .arg("-D")
             .arg(&self.data)
             .arg("-p")
-            .arg(SOCKET_PORT.to_string())
+            .arg(self.port.to_string())
             .arg("-c")
             .arg("listen_addresses=")
             .arg("-c")
@@ -201,6 +225,11 @@ impl EmbeddedPg {
             ))
             .arg("-c")
             .arg("unix_socket_permissions=0700")
+            .args(
+                self.settings
+                    .iter()
+                    .flat_map(|(key, value)| ["-c".to_owned(), format!("{key}={value}")]),
+            )
             // Its own process group: a Ctrl-C in the terminal reaches Parley, which then stops
             // the server in order instead of both racing.
             .process_group(0)
@@ -250,7 +279,7 @@ impl EmbeddedPg {
         ready
             && self
                 .socket_dir
-                .join(format!(".s.PGSQL.{SOCKET_PORT}"))
+                .join(format!(".s.PGSQL.{}", self.port))
                 .exists()
     }
 
@@ -386,6 +415,12 @@ pub fn find_binaries(configured: Option<&Path>) -> Result<PathBuf, EmbeddedError
     }
     searched.push(PathBuf::from("/usr/lib/postgresql/*/bin"));
     Err(EmbeddedError::NoBinaries { searched })
+}
+
+/// The `(uid, gid)` the embedded server runs as, when it is not the current user (Parley runs as
+/// root): files the server must own (a TLS key) are handed to it.
+pub fn server_account() -> Result<Option<(u32, u32)>, EmbeddedError> {
+    Ok(server_owner()?.map(|o| (o.uid, o.gid)))
 }
 
 /// `None` when the server can run as the current user; the `postgres` account when we are root

@@ -7,11 +7,12 @@ pub mod embedded;
 pub mod error;
 pub mod migrate;
 pub mod store;
+pub mod tls;
 pub mod writer;
 
 pub use error::{DbError, EmbeddedError, MigrateError};
 
+/// Connection settings for one PostgreSQL database.
+pub use db::PgConfig;
 /// A pool of connections, one per shard.
 pub use deadpool_postgres::Pool;
-/// Connection settings for one PostgreSQL database.
-pub use tokio_postgres::Config as PgConfig;

@@ -51,14 +51,21 @@ pub struct TestCluster {
 impl TestCluster {
     /// Starts a new cluster from the template and creates the test database.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(scratch_dir("cluster")?, |_| {}).await
+    }
+
+    /// Like [`start`](Self::start), in `dir`, with the server options changed by `adjust` (a
+    /// TCP port, TLS settings...).
+    pub async fn start_with(
+        dir: PathBuf,
+        adjust: impl FnOnce(&mut EmbeddedOptions),
+    ) -> anyhow::Result<Self> {
         let template = template()?;
-        let dir = scratch_dir("cluster")?;
-        let options = EmbeddedOptions {
-            root: dir.join("pg"),
-            bin_dir: None,
-            start_timeout: Duration::from_secs(60),
+        let mut options = EmbeddedOptions {
             template: Some(template),
+            ..EmbeddedOptions::new(dir.join("pg"))
         };
+        adjust(&mut options);
         let pg = EmbeddedPg::start(&options)?;
         let admin =
             db::connect_with_retry(&pg.connect_config("postgres"), Duration::from_secs(30)).await?;

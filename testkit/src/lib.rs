@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod http;
 pub mod process;
 pub mod raw;
+pub mod tls;
 pub mod ws;
 
 pub use api::{Api, TestUser};
