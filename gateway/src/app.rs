@@ -30,6 +30,8 @@ pub struct App {
     pub(crate) permits: std::sync::Arc<crate::permits::ConnectionPermits>,
     /// Login sessions revoked recently: their access tokens are refused everywhere.
     pub(crate) revocations: std::sync::Arc<crate::auth::revoked::Revocations>,
+    /// TLS termination (`server.tls_cert`), if configured.
+    pub(crate) tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
     /// `server.trusted_proxies`: peers whose forwarding headers name the client.
     pub(crate) trusted_proxies: Vec<parley_shared::cidr::Cidr>,
     /// `metrics.token`: the bearer token `/metrics` on the main port wants (`None`: not served).
@@ -85,6 +87,7 @@ impl App {
             revocations: bus.revocations(),
             metrics_token: (!config.metrics.token.is_empty()).then(|| config.metrics.token.clone()),
             trusted_proxies: config.server.trusted_proxies.clone(),
+            tls: None,
             web: crate::web::WebAssets::default(),
             max_group_members: config.chat.max_group_members,
             chat: config.chat.clone(),

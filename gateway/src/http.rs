@@ -50,11 +50,8 @@ pub(crate) async fn handle(
 ) -> Result<HttpResponse, Infallible> {
     state.app.metrics.http_requests.inc();
     let peer = conn.peer;
-    if request.uri().path() == "/metrics"
-        && request.method() == Method::GET
-        && let Some(response) = metrics_on_main_port(&request, &state)
-    {
-        return Ok(response);
+    if request.uri().path() == "/metrics" && request.method() == Method::GET {
+        return Ok(metrics_on_main_port(&request, &state));
     }
     if request.uri().path().starts_with("/api/") {
         return Ok(crate::api::handle(request, peer, state).await);
@@ -83,9 +80,15 @@ pub(crate) async fn handle(
 }
 
 /// `GET /metrics` on the main port: only with `metrics.token` configured and presented as a bearer
-/// token (compared in constant time); otherwise the route does not exist here (`None`: 404).
-fn metrics_on_main_port(request: &Request<Incoming>, state: &ShardState) -> Option<HttpResponse> {
-    let expected = state.app.metrics_token.as_deref()?;
+/// token (compared in constant time); otherwise the route does not exist here (404, never the web
+/// client's page).
+fn metrics_on_main_port(request: &Request<Incoming>, state: &ShardState) -> HttpResponse {
+    let Some(expected) = state.app.metrics_token.as_deref() else {
+        return error_response(&ErrorBody::new(
+            ErrorCode::NotFound,
+            "No route for GET /metrics",
+        ));
+    };
     let presented = request
         .headers()
         .get(hyper::header::AUTHORIZATION)
@@ -103,9 +106,9 @@ fn metrics_on_main_port(request: &Request<Incoming>, state: &ShardState) -> Opti
             hyper::header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer"),
         );
-        return Some(response);
+        return response;
     }
-    Some(metrics_response(state))
+    metrics_response(state)
 }
 
 /// The Prometheus exposition.

@@ -26,6 +26,8 @@ mod shard;
 pub mod shutdown;
 mod stack;
 mod supervise;
+pub mod tls;
+mod transport;
 mod typing;
 pub mod web;
 mod ws;

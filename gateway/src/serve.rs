@@ -49,10 +49,10 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
         match database.embedded.as_mut() {
             // The embedded server is watched (and brought back) until the stop signal.
             Some(pg) => tokio::select! {
-                stop = wait_for_signal() => stop,
+                stop = wait_for_signal(parley.gateway()) => stop,
                 () = crate::supervise::embedded_postgres(pg, &metrics, start_timeout) => Ok(()),
             },
-            None => wait_for_signal().await,
+            None => wait_for_signal(parley.gateway()).await,
         }
     })?;
     tracing::info!(grace = ?config.server.shutdown_grace, "stop signal received; draining");
@@ -176,22 +176,31 @@ pub(crate) fn startup_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn announce(gateway: &Gateway) {
     let addr = gateway.local_addr();
+    let scheme = if gateway.uses_tls() { "https" } else { "http" };
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(
         stdout,
-        "Parley is listening on http://{addr} ({} shards). Health: http://{addr}/health/ready. Ctrl-C stops it.",
+        "Parley is listening on {scheme}://{addr} ({} shards). Health: {scheme}://{addr}/health/ready. Ctrl-C stops it.",
         gateway.shards()
     );
     let _ = stdout.flush();
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Waits for SIGTERM or SIGINT; on SIGHUP meanwhile, reloads the TLS certificate.
+async fn wait_for_signal(gateway: &Gateway) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).context("could not watch SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("could not watch SIGINT")?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
+    let mut hangup = signal(SignalKind::hangup()).context("could not watch SIGHUP")?;
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
+            _ = hangup.recv() => match gateway.reload_tls() {
+                Ok(()) if gateway.uses_tls() => tracing::info!("TLS certificate reloaded"),
+                Ok(()) => tracing::info!("SIGHUP: nothing to reload (no server.tls_cert)"),
+                Err(error) => tracing::error!(%error, "TLS certificate not reloaded; keeping the current one"),
+            },
+        }
     }
-    Ok(())
 }

@@ -21,6 +21,8 @@ use crate::shutdown::{self, ShutdownTrigger};
 pub enum StartError {
     #[error(transparent)]
     Ownership(#[from] crate::ownership::OwnershipError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("could not listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -71,6 +73,8 @@ pub struct Gateway {
     addr: SocketAddr,
     /// `metrics.listen`, bound (the real port when it asked for port 0).
     metrics_addr: Option<SocketAddr>,
+    /// TLS termination, to reload its certificate.
+    tls: Option<Arc<crate::tls::ServerTls>>,
     shards: usize,
     trigger: ShutdownTrigger,
     threads: Vec<JoinHandle<()>>,
@@ -96,6 +100,14 @@ impl Gateway {
             Arc::clone(&deps.bus),
         )?;
         app.web = web;
+        let tls = match config.server.tls_cert.as_os_str().is_empty() {
+            true => None,
+            false => Some(Arc::new(crate::tls::ServerTls::load(
+                &config.server.tls_cert,
+                &config.server.tls_key,
+            )?)),
+        };
+        app.tls = tls.clone();
         let app = Arc::new(app);
         let shards = shard_count(config.server.shards);
         let Inboxes {
@@ -147,6 +159,7 @@ impl Gateway {
         let mut gateway = Gateway {
             addr,
             metrics_addr,
+            tls,
             shards,
             trigger,
             threads: Vec::with_capacity(shards),
@@ -188,6 +201,20 @@ impl Gateway {
     /// The internal metrics address, when `metrics.listen` is set.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
+    }
+
+    /// Whether the gateway terminates TLS.
+    pub fn uses_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Reads the TLS certificate and key again (SIGHUP): new connections use them, open ones
+    /// keep theirs. Without TLS, does nothing.
+    pub fn reload_tls(&self) -> Result<(), crate::tls::TlsError> {
+        match &self.tls {
+            Some(tls) => tls.reload(),
+            None => Ok(()),
+        }
     }
 
     /// Number of shards running.

@@ -22,6 +22,7 @@ use crate::fanout::Delivery;
 use crate::http;
 use crate::permits::Refusal;
 use crate::shutdown::Shutdown;
+use crate::transport::Stream;
 use crate::ws::hub::Hub;
 
 /// What a shard needs to run; built by [`crate::Gateway::start`].
@@ -62,6 +63,8 @@ pub(crate) struct ShardState {
     pub(crate) shutdown: Shutdown,
     /// This shard's WebSocket sessions.
     pub(crate) hub: Rc<Hub>,
+    /// What TLS handshakes use, when the gateway terminates TLS.
+    tls: Option<Arc<rustls::ServerConfig>>,
     next_conn: Cell<u64>,
 }
 
@@ -125,10 +128,12 @@ async fn serve(spec: ShardSpec) {
             spec.shutdown.clone(),
         ));
     }
+    let tls_config = spec.app.tls.as_ref().map(|tls| tls.config());
     let state = Rc::new(ShardState {
         shard: spec.id,
         app: spec.app,
         hub: Rc::clone(&hub),
+        tls: tls_config,
         next_conn: Cell::new(0),
         pool,
         probe_timeout: settings.probe_timeout,
@@ -222,6 +227,24 @@ async fn serve_connection(
     settings: ShardSettings,
     mut shutdown: Shutdown,
 ) {
+    let stream = match &state.tls {
+        None => Stream::Plain(stream),
+        // The handshake is bounded like the request head (a stalled handshake holds a permit).
+        Some(config) => {
+            let handshake = tokio_rustls::TlsAcceptor::from(Arc::clone(config)).accept(stream);
+            match tokio::time::timeout(settings.header_read_timeout, handshake).await {
+                Ok(Ok(tls)) => Stream::Tls(Box::new(tls)),
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            }
+        }
+    };
     let service =
         service_fn(move |request| http::handle(request, Rc::clone(&conn), Rc::clone(&state)));
     let connection = http1::Builder::new()

@@ -16,7 +16,11 @@ async fn serves_the_built_client_with_cache_headers_and_fallback() -> anyhow::Re
     )?;
     std::fs::write(dir.join("assets/index-1a2b.js"), "console.log(1)")?;
     let web_dir = dir.clone();
-    let gw = TestGateway::start_with(move |c| c.server.web_dir = web_dir).await?;
+    let gw = TestGateway::start_with(move |c| {
+        c.server.web_client = true;
+        c.server.web_dir = web_dir;
+    })
+    .await?;
 
     let index = http::get(gw.addr(), "/").await?;
     assert_eq!(index.status, 200);
@@ -78,7 +82,7 @@ async fn serves_the_built_client_with_cache_headers_and_fallback() -> anyhow::Re
 #[tokio::test]
 async fn the_build_inside_the_binary_is_served_from_any_working_directory() -> anyhow::Result<()> {
     let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist/index.html");
-    let gw = TestGateway::start().await?;
+    let gw = TestGateway::start_with(|c| c.server.web_client = true).await?;
     let index = http::get(gw.addr(), "/").await?;
     match std::fs::read(&built) {
         // `make test` builds the web client before the tests are compiled: it is embedded.

@@ -40,6 +40,8 @@ impl TestGateway {
         config.limits.ws_events = "100000/1m".parse().expect("rate");
         config.server.max_connections_per_ip = 0;
         config.metrics.token = TEST_METRICS_TOKEN.to_owned();
+        // The API's own answers (unknown paths 404), unless a test asks for the web client.
+        config.server.web_client = false;
         config
     }
 

@@ -48,14 +48,38 @@ pub async fn request_from(
     request_on(stream, addr, method, path, headers, body).await
 }
 
-async fn request_on(
-    stream: TcpStream,
+/// Like [`request`], over TLS with `tls` (which decides what server certificate is trusted),
+/// checking the certificate for `server_name`.
+pub async fn request_tls(
+    addr: SocketAddr,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    server_name: &str,
+    method: Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> anyhow::Result<JsonResponse> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())?;
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, stream)
+        .await
+        .context("TLS handshake")?;
+    request_on(stream, addr, method, path, &[], body).await
+}
+
+async fn request_on<S>(
+    stream: S,
     addr: SocketAddr,
     method: Method,
     path: &str,
     headers: &[(&str, &str)],
     body: Option<&serde_json::Value>,
-) -> anyhow::Result<JsonResponse> {
+) -> anyhow::Result<JsonResponse>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);

@@ -55,7 +55,7 @@ impl ParleyProcess {
             }
         };
         let addr = line
-            .split("http://")
+            .split("://")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|addr| addr.parse().ok())

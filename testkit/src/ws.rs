@@ -58,6 +58,35 @@ impl WsClient {
         Self::open(request).await
     }
 
+    /// Connects over TLS (`wss://host:port/ws`, `host` checked against the certificate, `tls`
+    /// deciding what is trusted) with a token in the handshake, and waits for `auth:success`.
+    pub async fn authed_tls(
+        host: &str,
+        port: u16,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+        token: &str,
+    ) -> anyhow::Result<Self> {
+        let mut request = format!("wss://{host}:{port}/ws").into_client_request()?;
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+        let (stream, _) = tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            None,
+            false,
+            Some(tokio_tungstenite::Connector::Rustls(tls)),
+        )
+        .await
+        .context("wss connect")?;
+        let mut client = Self {
+            stream,
+            backlog: Vec::new(),
+            side: Vec::new(),
+        };
+        client.expect("auth:success").await?;
+        Ok(client)
+    }
+
     /// Connects to `path` (which may carry `?token=`).
     pub async fn connect_path(addr: SocketAddr, path: &str) -> anyhow::Result<Self> {
         Self::open(format!("ws://{addr}{path}").into_client_request()?).await

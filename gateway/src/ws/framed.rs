@@ -8,9 +8,9 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use crate::transport::ReadHalf;
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, ReadBuf};
-use tokio::net::tcp::OwnedReadHalf;
 
 /// Longest frame header: 2 bytes, 8 of extended length, 4 of mask.
 const MAX_HEADER: usize = 14;
@@ -31,13 +31,13 @@ enum Phase {
 pub(crate) struct FrameLimited {
     /// Bytes the client sent right after the handshake (already read by hyper), then the socket.
     early: Bytes,
-    socket: OwnedReadHalf,
+    socket: ReadHalf,
     header: [u8; MAX_HEADER],
     phase: Phase,
 }
 
 impl FrameLimited {
-    pub(crate) fn new(early: Bytes, socket: OwnedReadHalf) -> Self {
+    pub(crate) fn new(early: Bytes, socket: ReadHalf) -> Self {
         Self {
             early,
             socket,

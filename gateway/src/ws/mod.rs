@@ -24,7 +24,6 @@ use hyper::upgrade::Upgraded;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use parley_shared::{ErrorBody, ErrorCode};
-use tokio::net::TcpStream;
 use tracing::Instrument;
 
 use self::hub::SessionHandle;
@@ -178,14 +177,14 @@ async fn run(
 async fn serve(ws: fastwebsockets::WebSocket<TokioIo<Upgraded>>, session: &Rc<Session>) {
     let upgraded = ws.into_inner().into_inner();
     // Take the TCP stream back from hyper so reading and writing are independent halves.
-    let parts = match upgraded.downcast::<TokioIo<TcpStream>>() {
+    let parts = match upgraded.downcast::<TokioIo<crate::transport::Stream>>() {
         Ok(parts) => parts,
         Err(_) => {
             tracing::error!("upgraded connection is not a TCP stream");
             return;
         }
     };
-    let (read_half, write_half) = parts.io.into_inner().into_split();
+    let (read_half, write_half) = parts.io.into_inner().split();
     // Bytes the client sent right after the handshake are already in hyper's buffer; copied out,
     // as holding `read_buf` would keep hyper's whole read buffer alive per connection.
     let early = bytes::Bytes::copy_from_slice(&parts.read_buf);

@@ -8,12 +8,12 @@ use std::convert::Infallible;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::transport::WriteHalf;
 use bytes::Bytes;
 use fastwebsockets::{Frame, OpCode, WebSocketError};
 use parley_shared::time::format_timestamp;
 use parley_shared::{ErrorBody, ErrorCode, SessionId, UserId};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 
 use super::codec::{self, ClientEvent, close};
 use super::events;
@@ -428,11 +428,7 @@ fn enforce_deadline(session: &Session) -> bool {
 }
 
 /// Writes what the outbox holds, one write per burst, until the close.
-pub(crate) async fn write_loop(
-    mut writer: OwnedWriteHalf,
-    session: &Session,
-    write_timeout: Duration,
-) {
+pub(crate) async fn write_loop(mut writer: WriteHalf, session: &Session, write_timeout: Duration) {
     // Idle, this task holds no buffer: each burst is encoded into one made for it, and the write
     // (with its timer) lives on the heap only while it runs. It also keeps the connection's
     // deadlines (both branches of the select are cancel-safe; the reader is never in one).

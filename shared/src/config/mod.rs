@@ -140,6 +140,12 @@ impl Config {
         if s.max_headers == 0 {
             return Err(invalid("server.max_headers", "must be at least 1"));
         }
+        if s.tls_cert.as_os_str().is_empty() != s.tls_key.as_os_str().is_empty() {
+            return Err(invalid(
+                "server.tls_cert",
+                "server.tls_cert and server.tls_key go together: set both or neither",
+            ));
+        }
         if s.body_read_timeout.is_zero() {
             return Err(invalid("server.body_read_timeout", "must be longer than 0"));
         }

@@ -45,6 +45,10 @@ pub struct ServerConfig {
     /// `X-Forwarded-For` headers name the client; from any other peer those headers are ignored.
     /// Connections from them are not counted against `max_connections_per_ip`.
     pub trusted_proxies: Vec<crate::cidr::Cidr>,
+    /// TLS termination: the certificate chain (PEM, leaf first) and its private key (PEM).
+    /// Both empty: plain HTTP (terminate TLS at a proxy). Reloaded on SIGHUP.
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
     /// How long shutdown waits for in-flight requests before closing them.
     #[serde(with = "serde_human")]
     pub shutdown_grace: Duration,
@@ -72,6 +76,8 @@ impl Default for ServerConfig {
             body_read_timeout: Duration::from_secs(10),
             body_min_rate: 8 * 1024,
             trusted_proxies: Vec::new(),
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
             shutdown_grace: Duration::from_secs(10),
             max_body_bytes: 64 * 1024,
             web_client: true,
