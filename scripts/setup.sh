@@ -30,6 +30,10 @@ if [ "${1:-}" = browser ]; then
   command -v chromium >/dev/null 2>&1 || need chromium
   command -v chromedriver >/dev/null 2>&1 || need chromium-driver
 fi
+# `make test` runs the documented nginx configuration in front of Parley.
+if [ "${1:-}" = proxy ]; then
+  [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need nginx
+fi
 # `make test` checks the systemd unit in config/ with systemd-analyze.
 if [ "${1:-}" = unit ]; then
   command -v systemd-analyze >/dev/null 2>&1 || need systemd
@@ -49,8 +53,18 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     mkdir -p /etc/postgresql-common
     echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
   fi
+  # Packages that come with a service (nginx) must not start one: tests run their own, on
+  # 127.0.0.1, and stop it. policy-rc.d answering 101 is Debian's way to say so.
+  blocker=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+    blocker=/usr/sbin/policy-rc.d
+  fi
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  status=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
+  [ -n "$blocker" ] && rm -f "$blocker"
+  [ "$status" = 0 ] || exit "$status"
   echo "setup: installed ${missing[*]}"
 else
   echo "setup: missing ${missing[*]}. Install with:" >&2

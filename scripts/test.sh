@@ -42,6 +42,7 @@ echo "unit: valid"
 scripts/web.sh test
 
 echo "== cargo test"
+scripts/setup.sh proxy
 log="$(mktemp)"
 status=0
 cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
