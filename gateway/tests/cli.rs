@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use parley_testkit::process::{ParleyProcess, processes_mentioning, run};
-use parley_testkit::{TestCluster, http, scratch_dir};
+use parley_testkit::process::{ParleyProcess, processes_mentioning, run, wait_ready};
+use parley_testkit::{TestCluster, scratch_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_parley");
 
@@ -127,18 +127,6 @@ fn configuration_errors_name_the_key() -> anyhow::Result<()> {
     );
     std::fs::remove_dir_all(dir)?;
     Ok(())
-}
-
-async fn wait_ready(addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    for _ in 0..100 {
-        if let Ok(response) = http::get(addr, "/health/ready").await
-            && response.status == 200
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("{addr} never became ready")
 }
 
 #[tokio::test]

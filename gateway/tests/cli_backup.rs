@@ -4,23 +4,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use parley_testkit::process::{ParleyProcess, run};
-use parley_testkit::{Api, TestUser, http, scratch_dir};
+use parley_testkit::process::{ParleyProcess, run, wait_ready};
+use parley_testkit::{Api, TestUser, scratch_dir};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_parley");
-
-async fn wait_ready(addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    for _ in 0..100 {
-        if let Ok(response) = http::get(addr, "/health/ready").await
-            && response.status == 200
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("{addr} never became ready")
-}
 
 /// What a user sees: their conversations and every message in each.
 async fn snapshot(api: &Api, user: &TestUser) -> anyhow::Result<Vec<(String, Vec<Value>)>> {

@@ -5,22 +5,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use parley_testkit::process::{ParleyProcess, run};
+use parley_testkit::process::{ParleyProcess, run, wait_ready};
 use parley_testkit::{Api, http, scratch_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_parley");
-
-async fn wait_ready(addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    for _ in 0..100 {
-        if let Ok(response) = http::get(addr, "/health/ready").await
-            && response.status == 200
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("{addr} never became ready")
-}
 
 #[tokio::test]
 async fn a_second_serve_on_a_used_port_or_data_dir_exits_and_the_first_keeps_serving()

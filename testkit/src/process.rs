@@ -142,3 +142,16 @@ pub fn processes_mentioning(needle: &str) -> Vec<u32> {
         })
         .collect()
 }
+
+/// Waits up to 10 s for `GET /health/ready` at `addr` to answer 200.
+pub async fn wait_ready(addr: SocketAddr) -> anyhow::Result<()> {
+    for _ in 0..100 {
+        if let Ok(response) = crate::http::get(addr, "/health/ready").await
+            && response.status == 200
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("{addr} never became ready")
+}
