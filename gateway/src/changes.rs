@@ -13,15 +13,10 @@ use parley_shared::{ErrorBody, ErrorCode, MessageId, UserId};
 use serde::Serialize;
 
 use crate::api::views::{MessageView, ReactionView};
+use crate::protocol::events::server;
 use crate::shard::ShardState;
 
-/// A change as a client asked for it (unvalidated).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Asked {
-    Edit { content: String },
-    Delete,
-    React { emoji: String, add: bool },
-}
+pub(crate) use crate::protocol::Asked;
 
 fn not_found() -> ErrorBody {
     ErrorBody::new(ErrorCode::NotFound, "Message not found")
@@ -114,9 +109,9 @@ pub(crate) fn outcome_error(outcome: &ChangeOutcome) -> Option<ErrorBody> {
 /// The event a committed change produces.
 pub(crate) fn event_name(event: ChangeEvent) -> &'static str {
     match event {
-        ChangeEvent::Edited => "message:edited",
-        ChangeEvent::Deleted => "message:deleted",
-        ChangeEvent::Reacted => "message:reacted",
+        ChangeEvent::Edited => server::MESSAGE_EDITED,
+        ChangeEvent::Deleted => server::MESSAGE_DELETED,
+        ChangeEvent::Reacted => server::MESSAGE_REACTED,
     }
 }
 

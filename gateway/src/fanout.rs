@@ -19,7 +19,8 @@ use crate::api::views::MessageView;
 use crate::auth::revoked::Revocations;
 use crate::changes;
 use crate::metrics::Metrics;
-use crate::ws::codec;
+use crate::protocol as codec;
+use crate::protocol::events::server;
 
 /// One event for a shard.
 #[derive(Debug)]
@@ -248,8 +249,12 @@ impl CommitSink for Bus {
                 }
                 SinkEvent::ChangeAnswered { origin, outcome } => {
                     if let Some(body) = changes::outcome_error(&outcome) {
-                        let frame =
-                            codec::encode_error("error", origin.request.as_deref(), None, &body);
+                        let frame = codec::encode_error(
+                            server::ERROR,
+                            origin.request.as_deref(),
+                            None,
+                            &body,
+                        );
                         self.reply(&origin, frame, true);
                     }
                 }
@@ -257,7 +262,7 @@ impl CommitSink for Bus {
                 SinkEvent::ReadRefused { origin } => {
                     let body = ErrorBody::new(ErrorCode::NotFound, "Conversation not found");
                     let frame =
-                        codec::encode_error("error", origin.request.as_deref(), None, &body);
+                        codec::encode_error(server::ERROR, origin.request.as_deref(), None, &body);
                     self.reply(&origin, frame, false);
                 }
             }
@@ -276,7 +281,7 @@ fn read_delivery(advance: &ReadAdvance) -> Delivery {
             "seq": advance.seq,
             "readAt": format_timestamp(advance.read_at),
         });
-        notices.push((partner, codec::encode("receipt:updated", None, data)));
+        notices.push((partner, codec::encode(server::RECEIPT_UPDATED, None, data)));
     }
     for count in &advance.counts {
         let data = serde_json::json!({
@@ -284,7 +289,10 @@ fn read_delivery(advance: &ReadAdvance) -> Delivery {
             "messageId": count.message,
             "readCount": count.read_count,
         });
-        notices.push((count.sender, codec::encode("receipt:count", None, data)));
+        notices.push((
+            count.sender,
+            codec::encode(server::RECEIPT_COUNT, None, data),
+        ));
     }
     Delivery::Read {
         conversation: advance.conversation,
@@ -315,7 +323,7 @@ pub(crate) fn message_json(message: &parley_persister::store::messages::Message)
 fn answer_frame(origin: &SocketOrigin, outcome: &Outcome) -> Bytes {
     let id = origin.request.as_deref();
     let cmid = origin.client_message_id.as_str();
-    let error = |body: ErrorBody| codec::encode_error("message:error", id, Some(cmid), &body);
+    let error = |body: ErrorBody| codec::encode_error(server::MESSAGE_ERROR, id, Some(cmid), &body);
     match outcome {
         Outcome::Stored(Verdict::Inserted(message) | Verdict::Duplicate(message)) => {
             codec::encode_sent(id, cmid, &message_json(message))

@@ -12,7 +12,7 @@ use parley_shared::{ConversationId, UserId};
 
 use crate::fanout::Delivery;
 use crate::metrics::Metrics;
-use crate::ws::codec;
+use crate::protocol as codec;
 use crate::ws::hub::{Hub, SessionHandle};
 use crate::ws::outbox::{Next, Outbox};
 

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod ownership;
 mod permits;
 mod presence;
+mod protocol;
 mod proxy;
 pub mod serve;
 mod server;

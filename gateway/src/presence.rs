@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::protocol::events::server;
 use parley_shared::UserId;
 use parley_shared::config::PresenceConfig;
 use time::OffsetDateTime;
@@ -202,8 +203,8 @@ pub(crate) async fn publish(
         app.metrics.presence_updates.add(changes.len() as u64);
         let mut seen = Vec::new();
         for change in &changes {
-            let frame = crate::ws::codec::encode(
-                "presence:update",
+            let frame = crate::protocol::encode(
+                server::PRESENCE_UPDATE,
                 None,
                 serde_json::json!({
                     "userId": change.user,

@@ -286,7 +286,7 @@ async fn deliver(
     while inbox.recv_many(&mut burst, BURST).await > 0 {
         if overflowed[shard].swap(false, Ordering::AcqRel) {
             hub.close_all(
-                crate::ws::codec::close::RESYNC,
+                crate::protocol::close::RESYNC,
                 "fan-out fell behind: reconnect and resume by seq",
             );
         }

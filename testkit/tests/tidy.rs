@@ -50,3 +50,45 @@ fn every_rust_file_says_what_it_owns_and_stays_small() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The event names of `gateway/src/protocol/events.rs` (`const NAME: &str = "...";`).
+fn event_names(root: &Path) -> Vec<String> {
+    let table = std::fs::read_to_string(root.join("gateway/src/protocol/events.rs"))
+        .expect("the event table exists");
+    table
+        .lines()
+        .filter(|line| line.contains(": &str = \""))
+        .filter_map(|line| line.split('"').nth(1).map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn event_names_are_declared_once_in_the_protocol_module() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let names = event_names(&root);
+    assert!(names.len() > 30, "{names:?}");
+    // Bare words like "auth" or "error" mean other things elsewhere (route tags, log fields);
+    // every namespaced name, and the bare names that are only events, are checked.
+    let checked: Vec<String> = names
+        .into_iter()
+        .filter(|n| n.contains(':') || matches!(n.as_str(), "pong" | "subscribed" | "unsubscribed"))
+        .collect();
+    let mut files = Vec::new();
+    rust_files(&root.join("gateway/src"), &mut files);
+    let mut problems = Vec::new();
+    for file in files {
+        if file.components().any(|c| c.as_os_str() == "protocol") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("readable source");
+        for name in &checked {
+            if text.contains(&format!("\"{name}\"")) {
+                problems.push(format!(
+                    "{}: the event name \"{name}\" belongs in protocol::events",
+                    file.display()
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -11,13 +11,14 @@ use parley_shared::policy::Action;
 use parley_shared::time::format_timestamp;
 use parley_shared::{ConversationId, ErrorBody, ErrorCode, UserId};
 
-use super::codec;
 use super::session::Session;
 use crate::api::views::MessageView;
 use crate::authz::{AuthzError, authorize};
 use crate::changes::{self, Asked};
 use crate::limits::Key;
 use crate::presence::Status;
+use crate::protocol as codec;
+use crate::protocol::events::server;
 use crate::typing::Start;
 
 /// Most conversations one connection may subscribe to.
@@ -53,9 +54,13 @@ pub(super) async fn subscribe(
     on: bool,
 ) {
     let Ok(conversation) = raw.parse::<ConversationId>() else {
-        return session.fail("error", id, not_found());
+        return session.fail(server::ERROR, id, not_found());
     };
-    let reply = if on { "subscribed" } else { "unsubscribed" };
+    let reply = if on {
+        server::SUBSCRIBED
+    } else {
+        server::UNSUBSCRIBED
+    };
     let handle = &session.handle;
     if !on {
         handle.subscriptions.borrow_mut().remove(&conversation);
@@ -68,7 +73,7 @@ pub(super) async fn subscribe(
     }
     if handle.subscriptions.borrow().len() >= MAX_SUBSCRIPTIONS {
         return session.fail(
-            "error",
+            server::ERROR,
             id,
             ErrorBody::new(
                 ErrorCode::ValidationError,
@@ -90,7 +95,7 @@ pub(super) async fn subscribe(
                 serde_json::json!({"conversationId": conversation}),
             ));
         }
-        Err(error) => session.fail("error", id, authz_error(error)),
+        Err(error) => session.fail(server::ERROR, id, authz_error(error)),
     }
 }
 
@@ -105,7 +110,7 @@ pub(super) async fn change(
 ) {
     if session.handle.draining.get() {
         return session.fail(
-            "error",
+            server::ERROR,
             id,
             ErrorBody::new(
                 ErrorCode::Overloaded,
@@ -120,7 +125,7 @@ pub(super) async fn change(
         if !decision.allowed {
             session.state.app.metrics.ws_rate_limited.inc();
             return session.fail(
-                "error",
+                server::ERROR,
                 id,
                 ErrorBody::new(ErrorCode::RateLimited, "Too many changes")
                     .with_retry_after(decision.retry_after_secs()),
@@ -129,12 +134,12 @@ pub(super) async fn change(
     }
     let request = match changes::prepare(&session.state, user, message_id, asked).await {
         Ok(request) => request,
-        Err(body) => return session.fail("error", id, body),
+        Err(body) => return session.fail(server::ERROR, id, body),
     };
     let persister = &session.state.app.persister;
     match persister.submit_change_from_socket(request, origin(session, id)) {
         Ok(()) => session.handle.pending.set(session.handle.pending.get() + 1),
-        Err(error) => session.fail("error", id, changes::submit_error(error)),
+        Err(error) => session.fail(server::ERROR, id, changes::submit_error(error)),
     }
 }
 
@@ -142,7 +147,7 @@ pub(super) async fn change(
 /// receipts) follow the commit. Only a non-member gets an answer (`error` NOT_FOUND).
 pub(super) fn read(session: &Rc<Session>, user: UserId, id: Option<&str>, raw: &str, seq: i64) {
     let Ok(conversation) = raw.parse::<ConversationId>() else {
-        return session.fail("error", id, not_found());
+        return session.fail(server::ERROR, id, not_found());
     };
     let mark = ReadMark {
         conversation,
@@ -151,7 +156,7 @@ pub(super) fn read(session: &Rc<Session>, user: UserId, id: Option<&str>, raw: &
         origin: Some(origin(session, id)),
     };
     if let Err(error) = session.state.app.persister.submit_read(mark) {
-        session.fail("error", id, changes::submit_error(error));
+        session.fail(server::ERROR, id, changes::submit_error(error));
     }
 }
 
@@ -166,7 +171,7 @@ pub(super) fn typing(
     start: bool,
 ) {
     let Ok(conversation) = raw.parse::<ConversationId>() else {
-        return session.fail("error", id, not_found());
+        return session.fail(server::ERROR, id, not_found());
     };
     if !session
         .handle
@@ -175,7 +180,7 @@ pub(super) fn typing(
         .contains(&conversation)
     {
         return session.fail(
-            "error",
+            server::ERROR,
             id,
             ErrorBody::new(
                 ErrorCode::ValidationError,
@@ -224,9 +229,9 @@ pub(crate) fn end_typing(app: &crate::app::App, conversation: ConversationId, us
 
 fn typing_frame(conversation: ConversationId, user: UserId, started: bool) -> bytes::Bytes {
     let event = if started {
-        "typing:started"
+        server::TYPING_STARTED
     } else {
-        "typing:stopped"
+        server::TYPING_STOPPED
     };
     codec::encode(
         event,
@@ -252,7 +257,7 @@ pub(super) async fn sync(
         if !decision.allowed {
             let seconds = decision.retry_after_secs();
             return session.fail(
-                "error",
+                server::ERROR,
                 id,
                 ErrorBody::new(ErrorCode::RateLimited, "Too many sync requests")
                     .with_retry_after(seconds),
@@ -266,7 +271,7 @@ pub(super) async fn sync(
         };
         if let Err(body) = answer {
             let body = body.with_detail("conversationId", raw);
-            session.fail("error", id, body);
+            session.fail(server::ERROR, id, body);
         }
     }
 }
@@ -314,7 +319,7 @@ async fn sync_one(
         }
         let has_more = !too_large && !page.is_empty() && after < top;
         let frame = codec::encode(
-            "sync:response",
+            server::SYNC_RESPONSE,
             id,
             serde_json::json!({
                 "conversationId": conversation,
@@ -338,7 +343,7 @@ async fn sync_one(
 pub(super) fn presence_set(session: &Rc<Session>, user: UserId, id: Option<&str>, raw: &str) {
     let Some(status) = Status::settable(raw) else {
         return session.fail(
-            "error",
+            server::ERROR,
             id,
             ErrorBody::new(ErrorCode::ValidationError, "Invalid status")
                 .with_detail("status", "must be \"online\", \"away\" or \"dnd\""),
@@ -347,7 +352,7 @@ pub(super) fn presence_set(session: &Rc<Session>, user: UserId, id: Option<&str>
     let app = &session.state.app;
     app.presence.set(user, status, std::time::Instant::now());
     session.push(codec::encode(
-        "presence:status",
+        server::PRESENCE_STATUS,
         id,
         serde_json::json!({"status": status.as_str()}),
     ));
@@ -372,7 +377,7 @@ pub(super) async fn presence_watch(
             hub.watchers.borrow_mut().unsubscribe(handle.conn, *watched);
         }
         return session.push(codec::encode(
-            "presence:unsubscribed",
+            server::PRESENCE_UNSUBSCRIBED,
             id,
             serde_json::json!({"userIds": ids}),
         ));
@@ -380,7 +385,7 @@ pub(super) async fn presence_watch(
     let cap = session.state.app.presence_config.max_subscriptions;
     if handle.presence_subscriptions.borrow().len() + ids.len() > cap {
         return session.fail(
-            "error",
+            server::ERROR,
             id,
             ErrorBody::new(
                 ErrorCode::ValidationError,
@@ -402,7 +407,7 @@ pub(super) async fn presence_watch(
         Ok(allowed) => allowed,
         Err(error) => {
             return session.fail(
-                "error",
+                server::ERROR,
                 id,
                 ErrorBody::new(error.code(), "Database unavailable").with_retry_after(1),
             );
@@ -423,7 +428,7 @@ pub(super) async fn presence_watch(
         }));
     }
     session.push(codec::encode(
-        "presence:subscribed",
+        server::PRESENCE_SUBSCRIBED,
         id,
         serde_json::json!({"users": statuses}),
     ));

@@ -13,11 +13,12 @@ use parley_persister::store::conversations::ReadState;
 use parley_shared::{ConversationId, ErrorBody, ErrorCode, SessionId, UserId};
 use tokio::sync::Notify;
 
-use super::codec::{self, close};
 use super::outbox::{Class, Outbox};
 use super::unread::Unread;
 use super::watch::Watchers;
 use crate::fanout::Delivery;
+use crate::protocol::events::server;
+use crate::protocol::{self as codec, close};
 
 /// What the hub knows of one live session.
 #[derive(Debug)]
@@ -367,7 +368,7 @@ impl Hub {
                             ErrorBody::new(ErrorCode::Unauthorized, "Session ended (logged out)");
                         handle.outbox.push(
                             Class::Durable,
-                            codec::encode_error("auth:error", None, None, &body),
+                            codec::encode_error(server::AUTH_ERROR, None, None, &body),
                         );
                         handle.outbox.close(close::UNAUTHORIZED, "session revoked");
                     }

@@ -2,7 +2,6 @@
 //! token in the handshake), then a session on this shard, which takes over the connection's
 //! permit. Frames are the protocol v1 of `docs/protocol.md`.
 
-pub(crate) mod codec;
 mod events;
 mod framed;
 pub(crate) mod hub;
@@ -204,7 +203,7 @@ async fn serve(ws: fastwebsockets::WebSocket<TokioIo<Upgraded>>, session: &Rc<Se
     let dropped = session.handle.outbox.dropped();
     let metrics = &session.state.app.metrics;
     metrics.dropped_ephemeral.add(dropped);
-    if session.handle.outbox.close_code() == Some(codec::close::RESYNC) {
+    if session.handle.outbox.close_code() == Some(crate::protocol::close::RESYNC) {
         metrics.resync_closes.inc();
     }
     tracing::debug!(dropped, "websocket closed");

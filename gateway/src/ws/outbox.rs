@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use super::codec::close;
+use crate::protocol::close;
 
 /// How much an outbound frame matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

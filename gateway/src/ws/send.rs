@@ -8,17 +8,23 @@ use parley_persister::writer::{NewMessage, SocketOrigin, SubmitError};
 use parley_shared::send::{self, SendFields};
 use parley_shared::{ConversationId, ErrorBody, ErrorCode, MessageId, UserId};
 
-use super::codec::{self, SendData};
 use super::events;
 use super::session::Session;
 use crate::limits::Key;
+use crate::protocol::events::server;
+use crate::protocol::{self as codec, SendData};
 
 /// Handles one `message:send`.
 pub(super) fn send(session: &Rc<Session>, user: UserId, id: Option<&str>, data: SendData) {
     let cmid = data.client_message_id.as_str();
     let error = |body: ErrorBody| {
         session.state.app.metrics.send(body.code.as_str());
-        session.push(codec::encode_error("message:error", id, Some(cmid), &body));
+        session.push(codec::encode_error(
+            server::MESSAGE_ERROR,
+            id,
+            Some(cmid),
+            &body,
+        ));
     };
     if session.handle.draining.get() {
         return error(

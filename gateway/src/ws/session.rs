@@ -15,12 +15,13 @@ use parley_shared::time::format_timestamp;
 use parley_shared::{ErrorBody, ErrorCode, SessionId, UserId};
 use tokio::io::AsyncWriteExt;
 
-use super::codec::{self, ClientEvent, close};
 use super::events;
 use super::framed::{self, FrameLimited};
 use super::hub::SessionHandle;
 use super::outbox::{self, Class, Next};
 use crate::limits::{Key, LocalBudget};
+use crate::protocol::events::{client, server};
+use crate::protocol::{self as codec, ClientEvent, close};
 use crate::shard::ShardState;
 
 /// Who the connection acts for, from a verified access token.
@@ -89,7 +90,7 @@ impl Session {
 
     /// Refuses further use: `auth:error`, then close with `code`.
     fn reject(&self, id: Option<&str>, body: ErrorBody, code: u16) {
-        self.fail("auth:error", id, body);
+        self.fail(server::AUTH_ERROR, id, body);
         self.handle.outbox.close(code, "authentication failed");
     }
 
@@ -140,7 +141,7 @@ impl Session {
         let expires = time::OffsetDateTime::from_unix_timestamp(authed.expires_at)
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         self.push(codec::encode(
-            "auth:success",
+            server::AUTH_SUCCESS,
             id,
             serde_json::json!({"userId": authed.user, "expiresAt": format_timestamp(expires)}),
         ));
@@ -292,10 +293,10 @@ async fn dispatch(session: &Rc<Session>, buf: &mut [u8]) {
     let (id, event) = match codec::parse(buf) {
         Ok(parsed) => parsed,
         Err(error) => {
-            let name = if error.event.as_deref() == Some("message:send") {
-                "message:error"
+            let name = if error.event.as_deref() == Some(client::SEND) {
+                server::MESSAGE_ERROR
             } else {
-                "error"
+                server::ERROR
             };
             let frame = codec::encode_error(
                 name,
@@ -312,7 +313,7 @@ async fn dispatch(session: &Rc<Session>, buf: &mut [u8]) {
         // Typing is ephemeral: past the budget it is dropped without a word.
         if !matches!(event, ClientEvent::Typing { .. }) {
             session.fail(
-                "error",
+                server::ERROR,
                 id,
                 ErrorBody::new(ErrorCode::RateLimited, "Too many events on this connection")
                     .with_retry_after(seconds),
@@ -332,7 +333,9 @@ async fn dispatch(session: &Rc<Session>, buf: &mut [u8]) {
                     close::UNAUTHORIZED,
                 ),
             },
-            ClientEvent::Ping => session.push(codec::encode("pong", id, serde_json::json!({}))),
+            ClientEvent::Ping => {
+                session.push(codec::encode(server::PONG, id, serde_json::json!({})))
+            }
             _ => session.reject(
                 id,
                 ErrorBody::new(ErrorCode::Unauthorized, "Authenticate first"),
@@ -355,7 +358,7 @@ async fn dispatch(session: &Rc<Session>, buf: &mut [u8]) {
                 close::UNAUTHORIZED,
             ),
         },
-        ClientEvent::Ping => session.push(codec::encode("pong", id, serde_json::json!({}))),
+        ClientEvent::Ping => session.push(codec::encode(server::PONG, id, serde_json::json!({}))),
         ClientEvent::Send(data) => super::send::send(session, authed.user, id, data),
         ClientEvent::Subscribe { conversation_id } => {
             events::subscribe(session, authed.user, id, &conversation_id, true).await

@@ -1,6 +1,9 @@
-//! Table tests for the WebSocket codec.
+//! Table tests for the protocol: every client event and refusal parsed, and the encoders.
+
+use parley_shared::ConversationId;
 
 use super::*;
+use crate::protocol::{encode_badge, encode_error, encode_received, encode_sent, frame_head};
 
 fn parse_str(text: &str) -> Result<(Option<String>, ClientEvent), Box<FrameError>> {
     let mut buf = text.as_bytes().to_vec();

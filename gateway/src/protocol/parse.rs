@@ -1,41 +1,15 @@
-//! The WebSocket wire format: client frames `{"event", "id"?, "data"}` parsed in place with
-//! simd-json (nesting checked first), server frames encoded to bytes once, and the close codes.
+//! Client frames `{"event", "id"?, "data"}` parsed in place with simd-json (nesting checked
+//! first) into `ClientEvent`s; anything else is a `FrameError` naming what was wrong.
 
-use bytes::Bytes;
-use parley_shared::{ConversationId, ErrorBody, ErrorCode};
-
-use crate::changes::Asked;
-use serde::Serialize;
+use parley_shared::{ErrorBody, ErrorCode};
 use simd_json::BorrowedValue;
 use simd_json::prelude::{
     TypedScalarValue, ValueAsArray, ValueAsObject, ValueAsScalar, ValueObjectAccess,
     ValueObjectAccessAsScalar,
 };
 
-/// Close codes Parley sends, and what a client should do.
-pub(crate) mod close {
-    /// Normal closure (the client said goodbye).
-    pub(crate) const NORMAL: u16 = 1000;
-    /// The server is shutting down: reconnect (to another instance) with backoff.
-    pub(crate) const GOING_AWAY: u16 = 1001;
-    /// A protocol violation: do not reconnect with the same behaviour.
-    pub(crate) const PROTOCOL: u16 = 1002;
-    /// A binary frame: Parley speaks JSON text only.
-    pub(crate) const UNSUPPORTED: u16 = 1003;
-    /// Text that is not UTF-8.
-    pub(crate) const INVALID_DATA: u16 = 1007;
-    /// A message above `ws.max_message_bytes`.
-    pub(crate) const TOO_BIG: u16 = 1009;
-    /// Not authenticated in time, bad token, or the token expired: get a fresh token, reconnect.
-    pub(crate) const UNAUTHORIZED: u16 = 4401;
-    /// No frame (heartbeat or other) for twice `presence.heartbeat_interval`: reconnect.
-    pub(crate) const SILENT: u16 = 4408;
-    /// Parley could not deliver everything in order (this connection fell behind): reconnect and
-    /// resume by `seq` (gap-fill). Nothing acknowledged is lost.
-    pub(crate) const RESYNC: u16 = 4409;
-    /// Too many connections for this user, or connecting too often: retry later.
-    pub(crate) const TOO_MANY: u16 = 4429;
-}
+use super::Asked;
+use super::events::client;
 
 /// Longest correlation id echoed back.
 const MAX_ID_LEN: usize = 64;
@@ -180,14 +154,14 @@ pub(crate) fn parse(buf: &mut [u8]) -> Result<(Option<String>, ClientEvent), Box
         }
     };
     let parsed = match event {
-        "auth" => {
+        client::AUTH => {
             fields(&["token"])?;
             ClientEvent::Auth {
                 token: string("token", true)?.unwrap_or_default(),
             }
         }
-        "ping" => ClientEvent::Ping,
-        "message:send" => {
+        client::PING => ClientEvent::Ping,
+        client::SEND => {
             fields(&[
                 "conversationId",
                 "clientMessageId",
@@ -203,16 +177,16 @@ pub(crate) fn parse(buf: &mut [u8]) -> Result<(Option<String>, ClientEvent), Box
                 reply_to: string("replyTo", false)?,
             })
         }
-        "subscribe" | "unsubscribe" => {
+        client::SUBSCRIBE | client::UNSUBSCRIBE => {
             fields(&["conversationId"])?;
             let conversation_id = string("conversationId", true)?.unwrap_or_default();
-            if event == "subscribe" {
+            if event == client::SUBSCRIBE {
                 ClientEvent::Subscribe { conversation_id }
             } else {
                 ClientEvent::Unsubscribe { conversation_id }
             }
         }
-        "message:edit" => {
+        client::EDIT => {
             fields(&["messageId", "content"])?;
             ClientEvent::Change {
                 message_id: string("messageId", true)?.unwrap_or_default(),
@@ -221,14 +195,14 @@ pub(crate) fn parse(buf: &mut [u8]) -> Result<(Option<String>, ClientEvent), Box
                 },
             }
         }
-        "message:delete" => {
+        client::DELETE => {
             fields(&["messageId"])?;
             ClientEvent::Change {
                 message_id: string("messageId", true)?.unwrap_or_default(),
                 asked: Asked::Delete,
             }
         }
-        "message:react" => {
+        client::REACT => {
             fields(&["messageId", "emoji", "action"])?;
             let add = match string("action", false)?.as_deref() {
                 None | Some("add") => true,
@@ -248,7 +222,7 @@ pub(crate) fn parse(buf: &mut [u8]) -> Result<(Option<String>, ClientEvent), Box
                 },
             }
         }
-        "receipt:read" => {
+        client::READ => {
             fields(&["conversationId", "seq"])?;
             let seq = data
                 .and_then(|d| d.get("seq"))
@@ -260,14 +234,14 @@ pub(crate) fn parse(buf: &mut [u8]) -> Result<(Option<String>, ClientEvent), Box
                 seq,
             }
         }
-        "typing:start" | "typing:stop" => {
+        client::TYPING_START | client::TYPING_STOP => {
             fields(&["conversationId"])?;
             ClientEvent::Typing {
                 conversation_id: string("conversationId", true)?.unwrap_or_default(),
-                start: event == "typing:start",
+                start: event == client::TYPING_START,
             }
         }
-        "sync:request" => {
+        client::SYNC => {
             fields(&["conversations"])?;
             let list = data
                 .and_then(|d| d.get("conversations"))
@@ -299,14 +273,14 @@ pub(crate) fn parse(buf: &mut [u8]) -> Result<(Option<String>, ClientEvent), Box
             }
             ClientEvent::Sync(wanted)
         }
-        "presence:heartbeat" => ClientEvent::Heartbeat,
-        "presence:set" => {
+        client::HEARTBEAT => ClientEvent::Heartbeat,
+        client::PRESENCE_SET => {
             fields(&["status"])?;
             ClientEvent::PresenceSet {
                 status: string("status", true)?.unwrap_or_default(),
             }
         }
-        "presence:subscribe" | "presence:unsubscribe" => {
+        client::PRESENCE_SUBSCRIBE | client::PRESENCE_UNSUBSCRIBE => {
             fields(&["userIds"])?;
             let ids = data
                 .and_then(|d| d.get("userIds"))
@@ -325,7 +299,7 @@ pub(crate) fn parse(buf: &mut [u8]) -> Result<(Option<String>, ClientEvent), Box
                 })?;
             ClientEvent::PresenceWatch {
                 user_ids: ids,
-                on: event == "presence:subscribe",
+                on: event == client::PRESENCE_SUBSCRIBE,
             }
         }
         other => {
@@ -378,115 +352,6 @@ fn depth_ok(buf: &[u8]) -> bool {
     true
 }
 
-#[derive(Serialize)]
-struct Out<'a, T: Serialize> {
-    event: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a str>,
-    data: T,
-}
-
-/// Encodes a server frame `{"event", "id"?, "data"}`.
-pub(crate) fn encode<T: Serialize>(event: &str, id: Option<&str>, data: T) -> Bytes {
-    Bytes::from(
-        serde_json::to_vec(&Out { event, id, data }).expect("server frames serialise infallibly"),
-    )
-}
-
-/// Encodes an error-class frame (`error`, `auth:error`, `message:error`), adding
-/// `clientMessageId` where the failed frame had one.
-pub(crate) fn encode_error(
-    event: &str,
-    id: Option<&str>,
-    client_message_id: Option<&str>,
-    body: &ErrorBody,
-) -> Bytes {
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Data<'a> {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        client_message_id: Option<&'a str>,
-        #[serde(flatten)]
-        body: &'a ErrorBody,
-    }
-    encode(
-        event,
-        id,
-        Data {
-            client_message_id,
-            body,
-        },
-    )
-}
-
-/// `message:sent` for the sending connection, around an already-encoded message object.
-pub(crate) fn encode_sent(id: Option<&str>, client_message_id: &str, message_json: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(message_json.len() + 96);
-    out.extend_from_slice(br#"{"event":"message:sent","#);
-    if let Some(id) = id {
-        out.extend_from_slice(br#""id":"#);
-        out.extend_from_slice(&serde_json::to_vec(id).expect("a string serialises"));
-        out.push(b',');
-    }
-    out.extend_from_slice(br#""data":{"clientMessageId":"#);
-    out.extend_from_slice(&serde_json::to_vec(client_message_id).expect("a string serialises"));
-    out.extend_from_slice(br#","message":"#);
-    out.extend_from_slice(message_json);
-    out.extend_from_slice(b"}}");
-    Bytes::from(out)
-}
-
-/// `{"event", "id"?, "data"}` around already-encoded `data`.
-pub(crate) fn encode_raw(event: &str, id: Option<&str>, data: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(data.len() + event.len() + 48);
-    out.extend_from_slice(br#"{"event":"#);
-    out.extend_from_slice(&serde_json::to_vec(event).expect("a string serialises"));
-    if let Some(id) = id {
-        out.extend_from_slice(br#","id":"#);
-        out.extend_from_slice(&serde_json::to_vec(id).expect("a string serialises"));
-    }
-    out.extend_from_slice(br#","data":"#);
-    out.extend_from_slice(data);
-    out.push(b'}');
-    Bytes::from(out)
-}
-
-/// `notification:badge`, written directly: one per user and conversation per burst of fan-out,
-/// so it skips building a JSON value (ids are `[a-z0-9_]` and need no escaping).
-pub(crate) fn encode_badge(conversation: ConversationId, unread: i64, total: i64) -> Bytes {
-    use std::io::Write;
-    let mut out = Vec::with_capacity(128);
-    // Writing to a Vec cannot fail.
-    let _ = write!(
-        out,
-        r#"{{"event":"notification:badge","data":{{"conversationId":"{conversation}","unreadCount":{unread},"totalUnread":{total}}}}}"#
-    );
-    Bytes::from(out)
-}
-
-/// `message:received` around an already-encoded message object: built once per message.
-pub(crate) fn encode_received(message_json: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(message_json.len() + 48);
-    out.extend_from_slice(br#"{"event":"message:received","data":{"message":"#);
-    out.extend_from_slice(message_json);
-    out.extend_from_slice(b"}}");
-    Bytes::from(out)
-}
-
-/// The header of an unmasked server frame carrying `len` payload bytes.
-pub(crate) fn frame_head(opcode: u8, len: usize, out: &mut Vec<u8>) {
-    out.push(0x80 | opcode);
-    if len < 126 {
-        out.push(len as u8);
-    } else if len < 65_536 {
-        out.push(126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-}
-
 #[cfg(test)]
-#[path = "codec_tests.rs"]
+#[path = "parse_tests.rs"]
 mod tests;
