@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::api::views::MessageView;
 use crate::auth::revoked::Revocations;
-use crate::changes;
+use crate::chat::change as changes;
 use crate::metrics::Metrics;
 use crate::protocol as codec;
 use crate::protocol::events::server;
@@ -323,25 +323,15 @@ pub(crate) fn message_json(message: &parley_persister::store::messages::Message)
 fn answer_frame(origin: &SocketOrigin, outcome: &Outcome) -> Bytes {
     let id = origin.request.as_deref();
     let cmid = origin.client_message_id.as_str();
-    let error = |body: ErrorBody| codec::encode_error(server::MESSAGE_ERROR, id, Some(cmid), &body);
     match outcome {
         Outcome::Stored(Verdict::Inserted(message) | Verdict::Duplicate(message)) => {
             codec::encode_sent(id, cmid, &message_json(message))
         }
-        Outcome::Stored(Verdict::NotMember) => error(ErrorBody::new(
-            ErrorCode::NotFound,
-            "Conversation not found",
-        )),
-        Outcome::Stored(Verdict::BadReply) => error(
-            ErrorBody::new(ErrorCode::ValidationError, "Invalid message")
-                .with_detail("replyTo", "is not a message of this conversation"),
-        ),
-        Outcome::Failed(_) => error(
-            ErrorBody::new(
-                ErrorCode::DbError,
-                "Message not saved; retry with the same clientMessageId",
-            )
-            .with_retry_after(1),
-        ),
+        other => {
+            let body = crate::chat::send::outcome_error(other).unwrap_or_else(|| {
+                ErrorBody::new(ErrorCode::InternalError, "Unexpected send outcome")
+            });
+            codec::encode_error(server::MESSAGE_ERROR, id, Some(cmid), &body)
+        }
     }
 }

@@ -6,7 +6,7 @@ pub mod app;
 pub mod auth;
 mod authz;
 pub mod backup;
-mod changes;
+mod chat;
 pub mod fanout;
 #[doc(hidden)]
 pub mod hot;

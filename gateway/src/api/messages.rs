@@ -1,23 +1,23 @@
-//! `POST /api/conversations/{id}/messages`: a send over REST, through the same persister path as
-//! a WebSocket send. Answers only after the message is committed: 201 with the new message, 200
+//! `POST /api/conversations/{id}/messages`: a send over REST, through `chat::send` like a
+//! WebSocket send. Answers only after the message is committed: 201 with the new message, 200
 //! with the original when the `clientMessageId` was already used by this sender here. Also the
 //! changes to one message (`PATCH`, `DELETE`), through the same persister path as their WebSocket
 //! events, and its read receipts.
 
 use hyper::StatusCode;
 use parley_persister::store::{messages, receipts};
-use parley_persister::writer::{ChangeOutcome, NewMessage, Outcome, SubmitError, Verdict};
+use parley_persister::writer::{ChangeOutcome, Outcome, Verdict};
 use parley_shared::policy::Action;
-use parley_shared::send::{self, SendFields};
-use parley_shared::{ConversationId, ErrorBody, ErrorCode, MessageId};
+use parley_shared::{ErrorBody, ErrorCode, MessageId};
 use serde::Deserialize;
 
-use super::error::{ApiError, Problems};
+use super::error::ApiError;
 use super::request::Ctx;
 use super::views::{self, MessageView, PageMeta, ReceiptView, Reply};
 use crate::authz::authorize;
-use crate::changes::{self, Asked};
-use crate::limits::Key;
+use crate::chat;
+use crate::chat::change::{self as changes, Asked};
+use crate::chat::send::{SendAsked, Sender};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -28,64 +28,30 @@ struct SendRequest {
     reply_to: Option<String>,
 }
 
-/// The handler; counts every result but `stored` (the fan-out counts commits).
+/// The handler; counts duplicates and refusals (the fan-out counts commits).
 pub(crate) async fn send(ctx: &Ctx) -> Result<Reply, ApiError> {
     let result = send_inner(ctx).await;
-    let metrics = &ctx.state.app.metrics;
-    match &result {
-        Ok(reply) if reply.status == StatusCode::OK => metrics.send("duplicate"),
-        Ok(_) => {}
-        Err(ApiError(body)) => metrics.send(body.code.as_str()),
+    if matches!(&result, Ok(reply) if reply.status == StatusCode::OK) {
+        ctx.state.app.metrics.send("duplicate");
     }
     result
 }
 
 async fn send_inner(ctx: &Ctx) -> Result<Reply, ApiError> {
     let me = ctx.caller()?.user;
-    let conversation: ConversationId = ctx.id_param("conversationId", "Conversation")?;
     let request: SendRequest = ctx.json()?;
-    let valid = send::validate(SendFields {
-        client_message_id: &request.client_message_id,
-        content: &request.content,
-        content_type: request.content_type.as_deref(),
-        reply_to: request.reply_to.as_deref(),
-    })
-    .map_err(|list| {
-        let mut problems = Problems::default();
-        for (field, problem) in list {
-            problems.add(field, problem);
-        }
-        problems
-            .into_result()
-            .expect_err("validate returned problems")
-    })?;
-    if let Some(limits) = &ctx.state.app.limits {
-        ctx.limit(&limits.send, &Key::User(me))?;
-    }
-    {
-        let conn = ctx.conn().await?;
-        authorize(&conn, me, conversation, Action::Send).await?;
-    }
-    let message = NewMessage {
-        id: MessageId::generate(),
-        conversation_id: conversation,
-        sender_id: me,
+    let asked = SendAsked {
+        conversation: ctx.param("conversationId"),
         client_message_id: request.client_message_id,
         content: request.content,
-        content_type: valid.content_type.to_owned(),
-        reply_to: valid.reply_to,
+        content_type: request.content_type,
+        reply_to: request.reply_to,
     };
-    let outcome = ctx.state.app.persister.submit(message).map_err(|error| {
-        let body = match error {
-            SubmitError::Overloaded => {
-                ErrorBody::new(ErrorCode::Overloaded, "Server busy, retry shortly")
-            }
-            SubmitError::Stopped => {
-                ErrorBody::new(ErrorCode::Overloaded, "Server shutting down, retry shortly")
-            }
-        };
-        ApiError(body.with_retry_after(1))
-    })?;
+    let sender = Sender {
+        user: me,
+        rate: Some(&ctx.rate),
+    };
+    let outcome = chat::send::send(&ctx.state.app, sender, asked).map_err(ApiError)?;
     // The persister answers every queued send, even during shutdown; a dropped sender would be a
     // bug, answered as a retryable error rather than a hang.
     let outcome = outcome
@@ -99,17 +65,13 @@ async fn send_inner(ctx: &Ctx) -> Result<Reply, ApiError> {
         Outcome::Stored(Verdict::Duplicate(message)) => {
             Ok(views::data(StatusCode::OK, &MessageView::from(&message)))
         }
-        Outcome::Stored(Verdict::NotMember) => Err(ApiError::not_found("Conversation")),
-        Outcome::Stored(Verdict::BadReply) => Err(ApiError::field(
-            "replyTo",
-            "is not a message of this conversation",
-        )),
-        Outcome::Failed(error) => {
-            tracing::warn!(%error, "send not committed");
-            Err(ApiError::new(
-                ErrorCode::DbError,
-                "Message not saved; retry with the same clientMessageId",
-            ))
+        other => {
+            let body = chat::send::outcome_error(&other).unwrap_or_else(|| {
+                ErrorBody::new(ErrorCode::InternalError, "Unexpected send outcome")
+            });
+            // Counted here: the fan-out counts only what it commits.
+            ctx.state.app.metrics.send(body.code.as_str());
+            Err(ApiError(body))
         }
     }
 }

@@ -14,7 +14,7 @@ use parley_shared::{ConversationId, ErrorBody, ErrorCode, UserId};
 use super::session::Session;
 use crate::api::views::MessageView;
 use crate::authz::{AuthzError, authorize};
-use crate::changes::{self, Asked};
+use crate::chat::change::{self as changes, Asked};
 use crate::limits::Key;
 use crate::presence::Status;
 use crate::protocol as codec;

@@ -1,4 +1,4 @@
-//! Edits, deletes and reactions from either door (REST or WebSocket): the checks that need no
+//! Edits, deletes and reactions from either door (REST or WebSocket), one path: the checks that need no
 //! database, finding the message's stored conversation (every later check runs on it, in the
 //! persister's transaction), the submission to that conversation's lane, and one mapping of
 //! every outcome to the error catalog.
