@@ -15,6 +15,8 @@ use crate::limits::{ConnectionCounter, Limits};
 /// Process-wide state; shards hold it in an `Arc`.
 #[derive(Debug)]
 pub struct App {
+    /// This process, in connection addresses (new at every start).
+    pub(crate) instance: parley_shared::InstanceId,
     pub(crate) jwt: JwtKeys,
     pub(crate) hasher: Hasher,
     /// `None` when `limits.enabled` is false.
@@ -71,6 +73,7 @@ impl App {
             n => n,
         };
         Ok(Self {
+            instance: bus.instance(),
             jwt: JwtKeys::new(jwt_secret, &config.auth.issuer, config.auth.access_ttl),
             hasher: Hasher::new(concurrency, config.auth.hash_queue_timeout)?,
             limits: Limits::from_config(&config.limits),

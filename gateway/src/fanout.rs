@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use parley_persister::writer::{
-    CommitSink, FrameOrigin, Outcome, ReadAdvance, SinkEvent, SocketOrigin, Verdict,
+    CommitSink, ConnAddress, FrameOrigin, Outcome, ReadAdvance, SinkEvent, SocketOrigin, Verdict,
 };
 use parley_shared::time::format_timestamp;
 use parley_shared::{ConversationId, ErrorBody, ErrorCode, SessionId, UserId};
@@ -100,12 +100,15 @@ pub struct Bus {
     metrics: Arc<Metrics>,
     /// Revoked login sessions: recorded here before any shard hears of them.
     revocations: Arc<Revocations>,
+    /// This process, in connection addresses.
+    instance: parley_shared::InstanceId,
 }
 
 impl Bus {
-    /// A bus for `shards` shards with `capacity` events queued per shard, recording revocations
-    /// in `revocations`.
+    /// A bus for `shards` shards of process `instance` with `capacity` events queued per shard,
+    /// recording revocations in `revocations`.
     pub fn new(
+        instance: parley_shared::InstanceId,
         shards: usize,
         capacity: usize,
         metrics: Arc<Metrics>,
@@ -120,6 +123,7 @@ impl Bus {
                 overflowed: Arc::clone(&overflowed),
                 metrics,
                 revocations,
+                instance,
             }),
             Inboxes {
                 receivers,
@@ -136,6 +140,11 @@ impl Bus {
         for shard in 0..self.shards.len() {
             self.send(shard, Arc::clone(&delivery));
         }
+    }
+
+    /// The process this bus serves.
+    pub(crate) fn instance(&self) -> parley_shared::InstanceId {
+        self.instance
     }
 
     /// The revoked sessions this bus records.
@@ -170,14 +179,22 @@ impl Bus {
     }
 
     fn reply(&self, origin: &FrameOrigin, frame: Bytes, answers: bool) {
-        self.send(
-            origin.shard,
-            Arc::new(Delivery::Reply {
-                conn: origin.conn,
-                frame,
-                answers,
-            }),
-        );
+        self.to_connection(origin.to, frame, answers);
+    }
+
+    /// A frame for one connection: its shard's inbox (a connection of another process is not
+    /// reachable through this in-process bus, and is not addressed by this process's persister).
+    fn to_connection(&self, to: ConnAddress, frame: Bytes, answers: bool) {
+        if to.instance != self.instance {
+            tracing::warn!(instance = %to.instance, "an answer for another instance reached this bus");
+            return;
+        }
+        let delivery = Delivery::Reply {
+            conn: to.conn,
+            frame,
+            answers,
+        };
+        self.send(to.shard, Arc::new(delivery));
     }
 
     fn send(&self, shard: usize, delivery: Arc<Delivery>) {
@@ -229,12 +246,7 @@ impl CommitSink for Bus {
                 SinkEvent::Answered { origin, outcome } => {
                     self.metrics.send(result_name(&outcome));
                     let frame = answer_frame(&origin, &outcome);
-                    let delivery = Delivery::Reply {
-                        conn: origin.conn,
-                        frame,
-                        answers: true,
-                    };
-                    self.send(origin.shard, Arc::new(delivery));
+                    self.to_connection(origin.to, frame, true);
                 }
                 SinkEvent::Changed { change, origin } => {
                     let event = changes::event_name(change.event);

@@ -48,7 +48,11 @@ pub struct LocalFanout {
 
 impl LocalFanout {
     pub fn new(n: usize) -> Self {
-        let hub = Hub::new(0, Arc::new(Metrics::new(1)));
+        let hub = Hub::new(
+            parley_shared::InstanceId::generate(),
+            0,
+            Arc::new(Metrics::new(1)),
+        );
         let mut sessions = Vec::with_capacity(n);
         let mut recipients = Vec::with_capacity(n);
         for conn in 0..n as u64 {

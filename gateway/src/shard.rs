@@ -113,7 +113,11 @@ async fn serve(spec: ShardSpec) {
         }
     };
     let pool = parley_persister::db::pool(spec.db, settings.pool_size, settings.connect_timeout);
-    let hub = Rc::new(Hub::new(spec.id, std::sync::Arc::clone(&spec.app.metrics)));
+    let hub = Rc::new(Hub::new(
+        spec.app.instance,
+        spec.id,
+        std::sync::Arc::clone(&spec.app.metrics),
+    ));
     tokio::task::spawn_local(deliver(
         spec.inbox,
         spec.overflowed,

@@ -34,7 +34,10 @@ impl Parley {
         let shards = crate::shard_count(config.server.shards);
         let metrics = Arc::new(Metrics::new(shards));
         let revocations = Arc::new(load_revocations(config, &db).await?);
+        let instance = parley_shared::InstanceId::generate();
+        tracing::info!(%instance, "starting");
         let (bus, inboxes) = Bus::new(
+            instance,
             shards,
             config.ws.fanout_queue,
             Arc::clone(&metrics),

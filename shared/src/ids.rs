@@ -81,6 +81,11 @@ prefixed_id!(
     /// A login session (one refresh-token family): `ses_…`. Never shown to other users.
     SessionId, "ses_", "session"
 );
+prefixed_id!(
+    /// One running gateway process: `ins_…`, new at every start, so an address from before a
+    /// restart never matches a connection of the new process.
+    InstanceId, "ins_", "instance"
+);
 
 #[cfg(test)]
 mod tests {

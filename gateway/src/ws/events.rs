@@ -30,8 +30,7 @@ fn not_found() -> ErrorBody {
 
 fn origin(session: &Session, id: Option<&str>) -> FrameOrigin {
     FrameOrigin {
-        shard: session.state.shard,
-        conn: session.handle.conn,
+        to: session.address(),
         request: id.map(str::to_owned),
     }
 }

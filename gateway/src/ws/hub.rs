@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parley_persister::store::conversations::ReadState;
+use parley_persister::writer::ConnAddress;
 use parley_shared::{ConversationId, ErrorBody, ErrorCode, SessionId, UserId};
 use tokio::sync::Notify;
 
@@ -79,6 +80,7 @@ const DRAIN_QUIET: Duration = Duration::from_millis(100);
 /// The registry.
 #[derive(Debug)]
 pub(crate) struct Hub {
+    instance: parley_shared::InstanceId,
     shard: usize,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     sessions: RefCell<HashMap<u64, Rc<SessionHandle>>>,
@@ -96,8 +98,13 @@ pub(crate) struct Hub {
 }
 
 impl Hub {
-    pub(crate) fn new(shard: usize, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+    pub(crate) fn new(
+        instance: parley_shared::InstanceId,
+        shard: usize,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Self {
         Self {
+            instance,
             shard,
             metrics,
             sessions: RefCell::default(),
@@ -187,11 +194,11 @@ impl Hub {
         }
     }
 
-    /// The connection of an event's origin `(shard, conn)`, if it is on this shard.
-    fn local(&self, origin: Option<(usize, u64)>) -> Option<u64> {
+    /// The connection of an event's origin, if it is on this shard of this process.
+    fn local(&self, origin: Option<ConnAddress>) -> Option<u64> {
         origin
-            .filter(|(shard, _)| *shard == self.shard)
-            .map(|(_, conn)| conn)
+            .filter(|to| to.instance == self.instance && to.shard == self.shard)
+            .map(|to| to.conn)
     }
 
     /// Queues `frame` on every connection of `user` here but `except`.
@@ -259,7 +266,7 @@ impl Hub {
                 message_json,
                 origin,
             } => {
-                let origin_conn = self.local(origin.as_ref().map(|o| (o.shard, o.conn)));
+                let origin_conn = self.local(origin.as_ref().map(|o| o.to));
                 for user in recipients.iter() {
                     self.to_user(*user, origin_conn, received, Class::Durable);
                 }
@@ -288,7 +295,7 @@ impl Hub {
                 frame,
                 origin,
             } => {
-                let origin_conn = self.local(origin.as_ref().map(|o| (o.shard, o.conn)));
+                let origin_conn = self.local(origin.as_ref().map(|o| o.to));
                 for user in recipients.iter() {
                     self.to_user(*user, origin_conn, frame, Class::Durable);
                 }

@@ -33,8 +33,7 @@ pub(super) fn send(session: &Rc<Session>, user: UserId, id: Option<&str>, data: 
         return refuse(body);
     }
     let origin = SocketOrigin {
-        shard: session.state.shard,
-        conn: session.handle.conn,
+        to: session.address(),
         request: id.map(str::to_owned),
         client_message_id: data.client_message_id.clone(),
     };

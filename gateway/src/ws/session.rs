@@ -147,6 +147,15 @@ impl Session {
         ));
     }
 
+    /// Where this connection lives, for answers that travel through the persister.
+    pub(crate) fn address(&self) -> parley_persister::writer::ConnAddress {
+        parley_persister::writer::ConnAddress {
+            instance: self.state.app.instance,
+            shard: self.state.shard,
+            conn: self.handle.conn,
+        }
+    }
+
     /// Tells the presence table `user` is active (at most once a second per connection).
     fn active(&self, user: UserId) {
         let now = std::time::Instant::now();

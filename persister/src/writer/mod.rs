@@ -122,21 +122,28 @@ pub enum SubmitError {
 /// Where a send came from, so its outcome and its fan-out can find their way back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SocketOrigin {
-    /// Shard of the sending connection.
-    pub shard: usize,
-    /// Connection id within that shard.
-    pub conn: u64,
+    /// The sending connection.
+    pub to: ConnAddress,
     /// The client's correlation id of the `message:send` frame.
     pub request: Option<String>,
     /// The send's idempotency key, echoed in its answer.
     pub client_message_id: String,
 }
 
+/// Where a connection lives: its gateway process, shard and id there. Opaque to the persister,
+/// which only carries it back with the answer; a process with several instances routes by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnAddress {
+    pub instance: parley_shared::InstanceId,
+    pub shard: usize,
+    pub conn: u64,
+}
+
 /// The socket frame a change or read mark came from, so its answer finds its way back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameOrigin {
-    pub shard: usize,
-    pub conn: u64,
+    /// The connection the frame came from.
+    pub to: ConnAddress,
     /// The frame's correlation id.
     pub request: Option<String>,
 }
