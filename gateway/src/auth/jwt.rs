@@ -202,9 +202,16 @@ mod tests {
         let (good, _) = keys().issue(user, session, NOW);
         let claims = |typ: &str, iss: &str, iat: i64, exp: i64| serde_json::json!({"sub": user, "sid": session, "iss": iss, "typ": typ, "iat": iat, "exp": exp});
         let key = [7u8; 32];
+        // Change the signature's first character: every one of its 6 bits is signature (the last
+        // character's low bits must be zero, so changing it could make the base64 invalid).
+        let at = good.rfind('.').expect("three parts") + 1;
         let mut tampered = good.clone();
-        tampered.pop();
-        tampered.push(if good.ends_with('A') { 'B' } else { 'A' });
+        let first = if good[at..].starts_with('A') {
+            "B"
+        } else {
+            "A"
+        };
+        tampered.replace_range(at..at + 1, first);
         let other_key = JwtKeys::new(&[8u8; 32], "parley", std::time::Duration::from_secs(900))
             .issue(user, session, NOW)
             .0;
