@@ -110,7 +110,7 @@ async fn nginx_terminates_tls_and_proxies_http_and_websockets() -> anyhow::Resul
         .connect(name, stream)
         .await?;
     let body = json!({"username": "via_nginx", "password": "password123"});
-    let signed = http::request_on_stream(
+    let signed = http::request_on(
         stream,
         proxy,
         hyper::Method::POST,

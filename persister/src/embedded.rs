@@ -189,11 +189,6 @@ impl EmbeddedPg {
         self.spawn(start_timeout)
     }
 
-    /// The server's process id, while it runs.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
     /// Starts the server again after [`stop`](Self::stop), on the same data.
     pub fn restart(&mut self, start_timeout: Duration) -> Result<(), EmbeddedError> {
         self.stop()?;

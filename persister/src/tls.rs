@@ -99,9 +99,9 @@ pub fn extract(url: &str) -> Result<(String, TlsSettings), DbError> {
         rest
     } else {
         let mut kept = Vec::new();
-        for (key, value, raw) in key_values(url) {
-            if !take(&key, value)? {
-                kept.push(raw);
+        for pair in parley_shared::libpq::pairs(url) {
+            if !take(&pair.key, pair.value)? {
+                kept.push(pair.raw);
             }
         }
         kept.push(format!("sslmode={}", settings.mode.for_tokio_postgres()));
@@ -258,56 +258,6 @@ impl ServerCertVerifier for ChainOnly {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_verify_schemes()
     }
-}
-
-/// `key=value` pairs, values optionally single-quoted (`\'` and `\\` escapes): (key, value, raw).
-fn key_values(text: &str) -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        while i < chars.len() && chars[i].is_whitespace() {
-            i += 1;
-        }
-        let start = i;
-        while i < chars.len() && chars[i] != '=' && !chars[i].is_whitespace() {
-            i += 1;
-        }
-        let key: String = chars[start..i].iter().collect();
-        while i < chars.len() && chars[i].is_whitespace() {
-            i += 1;
-        }
-        if i >= chars.len() || chars[i] != '=' {
-            if !key.is_empty() {
-                out.push((key.clone(), String::new(), key));
-            }
-            continue;
-        }
-        i += 1;
-        while i < chars.len() && chars[i].is_whitespace() {
-            i += 1;
-        }
-        let mut value = String::new();
-        if chars.get(i) == Some(&'\'') {
-            i += 1;
-            while i < chars.len() && chars[i] != '\'' {
-                if chars[i] == '\\' && i + 1 < chars.len() {
-                    i += 1;
-                }
-                value.push(chars[i]);
-                i += 1;
-            }
-            i += 1;
-        } else {
-            while i < chars.len() && !chars[i].is_whitespace() {
-                value.push(chars[i]);
-                i += 1;
-            }
-        }
-        let raw: String = chars[start..i.min(chars.len())].iter().collect();
-        out.push((key, value, raw));
-    }
-    out
 }
 
 fn percent_decode(text: &str) -> String {

@@ -31,7 +31,8 @@ impl Cidr {
     }
 }
 
-fn canonical(addr: IpAddr) -> IpAddr {
+/// `addr` with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as the IPv4 address it is.
+pub fn canonical(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
         v4 => v4,

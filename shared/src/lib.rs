@@ -8,6 +8,7 @@ pub mod config;
 pub mod duration;
 pub mod error;
 pub mod ids;
+pub mod libpq;
 pub mod metrics;
 pub mod policy;
 pub mod rate;

@@ -69,22 +69,8 @@ pub async fn request_tls(
     request_on(stream, addr, method, path, &[], body).await
 }
 
-/// One request over a stream the caller opened (TLS from a chosen source address, ...).
-pub async fn request_on_stream<S>(
-    stream: S,
-    addr: SocketAddr,
-    method: Method,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&serde_json::Value>,
-) -> anyhow::Result<JsonResponse>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    request_on(stream, addr, method, path, headers, body).await
-}
-
-async fn request_on<S>(
+/// One request over a stream the caller opened (TLS, from a chosen source address, ...).
+pub async fn request_on<S>(
     stream: S,
     addr: SocketAddr,
     method: Method,

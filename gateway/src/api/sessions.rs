@@ -3,7 +3,7 @@
 //! out everywhere"). Every revocation goes through the bus: the session's access tokens are refused
 //! at once on every shard and its sockets close.
 
-use parley_persister::store::sessions::{self, RevokeReason};
+use parley_persister::store::sessions;
 use parley_persister::store::users;
 use parley_shared::SessionId;
 use serde::Deserialize;
@@ -103,7 +103,7 @@ pub(crate) async fn revoke_everywhere(ctx: &Ctx) -> Result<Reply, ApiError> {
         Some(_) => return Err(ApiError::field("keepCurrent", "must be true or false")),
     };
     let conn = ctx.conn().await?;
-    let revoked = sessions::revoke_all(&conn, caller.user, keep, RevokeReason::Logout).await?;
+    let revoked = sessions::revoke_all(&conn, caller.user, keep).await?;
     tracing::info!(user = %caller.user, revoked = revoked.len(), "logged out everywhere");
     revoke_all(ctx, caller.user, &revoked);
     Ok(Reply::no_content())

@@ -25,15 +25,9 @@ const STRIPES: usize = 16;
 /// The network a client address stands for: itself for IPv4 (and IPv4-mapped IPv6), its /64 for
 /// IPv6, where one subscriber usually holds a whole /64 and could rotate through it.
 pub fn ip_bucket(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let bits = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(Ipv6Addr::from(bits))
-            }
-        },
+    match parley_shared::cidr::canonical(addr) {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        v4 => v4,
     }
 }
 

@@ -198,40 +198,22 @@ pub async fn list(conn: &Conn, user: UserId) -> Result<Vec<SessionInfo>, DbError
         .collect())
 }
 
-/// Why a session was revoked, as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RevokeReason {
-    Logout,
-    PasswordChanged,
-}
-
-impl RevokeReason {
-    fn as_str(self) -> &'static str {
-        match self {
-            RevokeReason::Logout => "logout",
-            RevokeReason::PasswordChanged => "password_changed",
-        }
-    }
-}
-
-/// Revokes `user`'s sessions: every live one, or all but `keep`. Returns those revoked now.
+/// Logs `user` out of every live session, or all but `keep`. Returns those revoked now. (A
+/// password change revokes in `users::change_password`, in the statement that changes it.)
 pub async fn revoke_all(
     conn: &Conn,
     user: UserId,
     keep: Option<SessionId>,
-    reason: RevokeReason,
 ) -> Result<Vec<SessionId>, DbError> {
     let statement = conn
         .prepare_cached(
-            "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $3
+            "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'logout'
              WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2)
              RETURNING id",
         )
         .await?;
     let keep = keep.map(|s| s.0);
-    let rows = conn
-        .query(&statement, &[&user.0, &keep, &reason.as_str()])
-        .await?;
+    let rows = conn.query(&statement, &[&user.0, &keep]).await?;
     Ok(rows.iter().map(|r| SessionId(r.get(0))).collect())
 }
 

@@ -177,57 +177,19 @@ pub fn redact_url(url: &str) -> String {
     redact_key_value(url)
 }
 
-/// `key=value` pairs (libpq), values optionally single-quoted with `\'` escapes.
+/// A libpq `key=value` string with every password pair shown as `password=***`.
 fn redact_key_value(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = find_key(rest, "password") {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + "password".len()..];
-        let trimmed = after.trim_start();
-        let Some(value) = trimmed.strip_prefix('=') else {
-            out.push_str("password");
-            rest = after;
-            continue;
-        };
-        let value = value.trim_start();
-        let consumed = if let Some(quoted) = value.strip_prefix('\'') {
-            let mut end = quoted.len();
-            let mut escaped = false;
-            for (i, c) in quoted.char_indices() {
-                match c {
-                    '\\' if !escaped => escaped = true,
-                    '\'' if !escaped => {
-                        end = i + 1;
-                        break;
-                    }
-                    _ => escaped = false,
-                }
+    crate::libpq::pairs(text)
+        .into_iter()
+        .map(|pair| {
+            if pair.key == "password" {
+                "password=***".to_owned()
+            } else {
+                pair.raw
             }
-            1 + end
-        } else {
-            value.find(char::is_whitespace).unwrap_or(value.len())
-        };
-        out.push_str("password=***");
-        rest = &value[consumed.min(value.len())..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Where `key` starts as a whole word at a pair boundary in `text`.
-fn find_key(text: &str, key: &str) -> Option<usize> {
-    let mut from = 0;
-    while let Some(found) = text[from..].find(key) {
-        let at = from + found;
-        let boundary = at == 0 || text[..at].ends_with(char::is_whitespace);
-        let next = text[at + key.len()..].trim_start();
-        if boundary && next.starts_with('=') {
-            return Some(at);
-        }
-        from = at + key.len();
-    }
-    None
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `[log]`: what is logged and how.
