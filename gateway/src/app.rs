@@ -76,7 +76,7 @@ impl App {
             instance: bus.instance(),
             jwt: JwtKeys::new(jwt_secret, &config.auth.issuer, config.auth.access_ttl),
             hasher: Hasher::new(concurrency, config.auth.hash_queue_timeout)?,
-            limits: Limits::from_config(&config.limits),
+            limits: Limits::build(&config.limits, bus.link()),
             refresh_ttl: config.auth.refresh_ttl,
             refresh_grace: config.auth.refresh_grace,
             max_body_bytes: config.server.max_body_bytes,
@@ -95,7 +95,13 @@ impl App {
             max_group_members: config.chat.max_group_members,
             chat: config.chat.clone(),
             typing: Box::new(crate::typing::LocalTyping::new(config.chat.typing_interval)),
-            presence: Box::new(crate::presence::LocalPresence::new(&config.presence)),
+            presence: match bus.link() {
+                Some(link) => Box::new(crate::cluster::presence::RedisPresence::new(
+                    &config.presence,
+                    std::sync::Arc::clone(link),
+                )),
+                None => Box::new(crate::presence::LocalPresence::new(&config.presence)),
+            },
             presence_config: config.presence.clone(),
             persister,
             ws: config.ws.clone(),

@@ -65,7 +65,7 @@ pub(crate) enum Command {
 
 /// Secrets that may come from a file instead (systemd credentials, Kubernetes secrets): the
 /// variable named here holds a path, and the file's content (trailing newline trimmed) is the value.
-const SECRET_FILES: [(&str, &str, &str); 3] = [
+const SECRET_FILES: [(&str, &str, &str); 4] = [
     (
         "PARLEY_JWT_SECRET_FILE",
         "PARLEY_JWT_SECRET",
@@ -81,6 +81,7 @@ const SECRET_FILES: [(&str, &str, &str); 3] = [
         "PARLEY_METRICS__TOKEN",
         "metrics.token",
     ),
+    ("PARLEY_REDIS__URL_FILE", "PARLEY_REDIS__URL", "redis.url"),
 ];
 
 /// Why the command line or its environment could not be turned into overrides.

@@ -1,8 +1,9 @@
 //! Fan-out between shards. The persister publishes each commit here, on its own thread and in
 //! commit order; the bus encodes every message once (`message:received`, shared by all recipients)
 //! and hands it to every shard's bounded inbox, where the shard's hub delivers it to the local
-//! connections of the members. Outcomes of socket sends go to the origin shard only. This is the
-//! in-process bus; a Redis-backed one for several instances will sit behind the same sink.
+//! connections of the members. Outcomes of socket sends go to the origin shard only. With several
+//! instances, every event that starts here is also published through the cluster link, events
+//! from other instances arrive through it, and messages pass the link's sequencer.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,8 +75,12 @@ pub(crate) enum Delivery {
         conversation: ConversationId,
         user: UserId,
     },
-    /// A presence change of `user`, for the connections watching them.
-    Presence { user: UserId, frame: Bytes },
+    /// A presence change of `user` (now `status`), for the connections watching them.
+    Presence {
+        user: UserId,
+        status: crate::presence::Status,
+        frame: Bytes,
+    },
     /// An ephemeral event (typing) for the connections subscribed to `conversation`, except
     /// `user`'s own.
     Ephemeral {
@@ -102,18 +107,35 @@ pub struct Bus {
     revocations: Arc<Revocations>,
     /// This process, in connection addresses.
     instance: parley_shared::InstanceId,
+    /// The other instances, through Redis (`None`: this instance is alone).
+    link: Option<Arc<crate::cluster::Link>>,
+}
+
+/// What a bus is built from.
+#[derive(Debug)]
+pub struct BusParts {
+    /// This process, in connection addresses.
+    pub instance: parley_shared::InstanceId,
+    pub shards: usize,
+    /// Events queued per shard.
+    pub capacity: usize,
+    pub metrics: Arc<Metrics>,
+    /// Where revocations are recorded.
+    pub revocations: Arc<Revocations>,
+    pub(crate) link: Option<Arc<crate::cluster::Link>>,
 }
 
 impl Bus {
-    /// A bus for `shards` shards of process `instance` with `capacity` events queued per shard,
-    /// recording revocations in `revocations`.
-    pub fn new(
-        instance: parley_shared::InstanceId,
-        shards: usize,
-        capacity: usize,
-        metrics: Arc<Metrics>,
-        revocations: Arc<Revocations>,
-    ) -> (Arc<Self>, Inboxes) {
+    /// A bus for the shards of one process.
+    pub fn new(parts: BusParts) -> (Arc<Self>, Inboxes) {
+        let BusParts {
+            instance,
+            shards,
+            capacity,
+            metrics,
+            revocations,
+            link,
+        } = parts;
         let (senders, receivers): (Vec<_>, Vec<_>) =
             (0..shards).map(|_| mpsc::channel(capacity.max(1))).unzip();
         let overflowed: Arc<[AtomicBool]> = (0..shards).map(|_| AtomicBool::new(false)).collect();
@@ -124,6 +146,7 @@ impl Bus {
                 metrics,
                 revocations,
                 instance,
+                link,
             }),
             Inboxes {
                 receivers,
@@ -136,10 +159,7 @@ impl Bus {
     /// shard closes its sockets (4401).
     pub(crate) fn revoke(&self, user: UserId, session: SessionId) {
         self.revocations.revoke(session, std::time::Instant::now());
-        let delivery = Arc::new(Delivery::Revoked { user, session });
-        for shard in 0..self.shards.len() {
-            self.send(shard, Arc::clone(&delivery));
-        }
+        self.fan(Delivery::Revoked { user, session });
     }
 
     /// The process this bus serves.
@@ -152,14 +172,19 @@ impl Bus {
         Arc::clone(&self.revocations)
     }
 
-    /// Tells every shard that `user` left `conversation`.
+    /// The link to the other instances, when there are any.
+    pub(crate) fn link(&self) -> Option<&Arc<crate::cluster::Link>> {
+        self.link.as_ref()
+    }
+
+    /// Tells every shard (of every instance) that `user` left `conversation`.
     pub(crate) fn left(&self, conversation: ConversationId, user: UserId) {
-        self.everywhere(Delivery::Left { conversation, user });
+        self.fan(Delivery::Left { conversation, user });
     }
 
     /// An ephemeral event for the subscribers of `conversation`.
     pub(crate) fn ephemeral(&self, conversation: ConversationId, user: UserId, frame: Bytes) {
-        self.everywhere(Delivery::Ephemeral {
+        self.fan(Delivery::Ephemeral {
             conversation,
             user,
             frame,
@@ -167,12 +192,71 @@ impl Bus {
     }
 
     /// A presence change for every shard's watchers.
-    pub(crate) fn presence(&self, user: UserId, frame: Bytes) {
-        self.everywhere(Delivery::Presence { user, frame });
+    pub(crate) fn presence(&self, user: UserId, status: crate::presence::Status, frame: Bytes) {
+        self.fan(Delivery::Presence {
+            user,
+            status,
+            frame,
+        });
     }
 
-    fn everywhere(&self, delivery: Delivery) {
+    /// An event that starts in this instance: published to the other instances (when there are
+    /// any) and delivered here, messages in their conversation's order.
+    fn fan(&self, delivery: Delivery) {
         let delivery = Arc::new(delivery);
+        match &self.link {
+            None => self.everywhere(delivery),
+            Some(link) => {
+                link.publish(&delivery);
+                self.through(link, delivery);
+            }
+        }
+    }
+
+    /// An event another instance published (from the cluster thread).
+    pub(crate) fn arrived(&self, delivery: Arc<Delivery>) {
+        let Some(link) = &self.link else {
+            return;
+        };
+        if let Delivery::Revoked { session, .. } = &*delivery {
+            self.revocations.revoke(*session, std::time::Instant::now());
+        }
+        self.through(link, delivery);
+    }
+
+    /// Delivers what the sequencer releases of `delivery`.
+    fn through(&self, link: &crate::cluster::Link, delivery: Arc<Delivery>) {
+        if let Delivery::Presence { user, status, .. } = &*delivery {
+            link.observe(*user, *status);
+        }
+        let released = link.offer(delivery);
+        self.release(released.items);
+        // Already delivered (a repair read it from PostgreSQL first): its sender still gets the
+        // acknowledgement the stream would have carried.
+        if let Some(rejected) = released.rejected
+            && let Delivery::Message {
+                origin: Some(origin),
+                message_json,
+                ..
+            } = &*rejected
+        {
+            let frame = codec::encode_sent(
+                origin.request.as_deref(),
+                &origin.client_message_id,
+                message_json,
+            );
+            self.to_connection(origin.to, frame, true);
+        }
+    }
+
+    /// Hands released events to every shard, in order.
+    pub(crate) fn release(&self, deliveries: Vec<Arc<Delivery>>) {
+        for delivery in deliveries {
+            self.everywhere(delivery);
+        }
+    }
+
+    fn everywhere(&self, delivery: Arc<Delivery>) {
         for shard in 0..self.shards.len() {
             self.send(shard, Arc::clone(&delivery));
         }
@@ -230,7 +314,7 @@ impl CommitSink for Bus {
                 } => {
                     self.metrics.send("stored");
                     let message_json = Bytes::from(message_json(&message));
-                    let delivery = Arc::new(Delivery::Message {
+                    self.fan(Delivery::Message {
                         conversation: message.conversation_id,
                         sender: message.sender_id,
                         seq: message.seq,
@@ -239,9 +323,6 @@ impl CommitSink for Bus {
                         message_json,
                         origin,
                     });
-                    for shard in 0..self.shards.len() {
-                        self.send(shard, Arc::clone(&delivery));
-                    }
                 }
                 SinkEvent::Answered { origin, outcome } => {
                     self.metrics.send(result_name(&outcome));
@@ -251,7 +332,7 @@ impl CommitSink for Bus {
                 SinkEvent::Changed { change, origin } => {
                     let event = changes::event_name(change.event);
                     let data = changes::event_data(&change);
-                    self.everywhere(Delivery::Changed {
+                    self.fan(Delivery::Changed {
                         recipients: Arc::clone(&change.members),
                         event,
                         frame: codec::encode_raw(event, None, &data),
@@ -270,7 +351,7 @@ impl CommitSink for Bus {
                         self.reply(&origin, frame, true);
                     }
                 }
-                SinkEvent::Read(advance) => self.everywhere(read_delivery(&advance)),
+                SinkEvent::Read(advance) => self.fan(read_delivery(&advance)),
                 SinkEvent::ReadRefused { origin } => {
                     let body = ErrorBody::new(ErrorCode::NotFound, "Conversation not found");
                     let frame =
@@ -278,6 +359,25 @@ impl CommitSink for Bus {
                     self.reply(&origin, frame, false);
                 }
             }
+        }
+    }
+}
+
+impl Delivery {
+    /// A stored message read back from PostgreSQL to fill a gap, for its members now.
+    pub(crate) fn repaired(
+        message: &parley_persister::store::messages::Message,
+        recipients: &Arc<[UserId]>,
+    ) -> Self {
+        let message_json = Bytes::from(message_json(message));
+        Delivery::Message {
+            conversation: message.conversation_id,
+            sender: message.sender_id,
+            seq: message.seq,
+            recipients: Arc::clone(recipients),
+            received: codec::encode_received(&message_json),
+            message_json,
+            origin: None,
         }
     }
 }

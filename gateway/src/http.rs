@@ -125,20 +125,30 @@ pub(crate) fn metrics_response(state: &ShardState) -> HttpResponse {
     response
 }
 
-/// 200 when this shard can reach the database and the schema is current; 503 otherwise, and
+/// 200 when this shard can reach the database and the schema is current (`degraded` when
+/// instances are joined and Redis is unreachable); 503 otherwise, and
 /// from the moment shutdown begins, so load balancers stop sending new work.
 async fn ready(state: &ShardState) -> HttpResponse {
     if state.shutdown.is_triggered() {
         return error_response(&ErrorBody::new(ErrorCode::DbError, "Shutting down"));
     }
     match parley_persister::db::probe(&state.pool, state.probe_timeout).await {
-        Ok(()) => json_response(
-            StatusCode::OK,
-            format!(
-                r#"{{"data":{{"status":"ready","schemaVersion":{}}}}}"#,
-                parley_persister::migrate::latest_version()
-            ),
-        ),
+        Ok(()) => {
+            // Several instances: without Redis this one still serves (and acknowledges after
+            // commit), but others' events arrive late: degraded, not down.
+            let (status, redis) = match state.app.bus.link() {
+                None => ("ready", ""),
+                Some(link) if link.is_up() => ("ready", r#","redis":"up""#),
+                Some(_) => ("degraded", r#","redis":"down""#),
+            };
+            json_response(
+                StatusCode::OK,
+                format!(
+                    r#"{{"data":{{"status":"{status}","schemaVersion":{}{redis}}}}}"#,
+                    parley_persister::migrate::latest_version()
+                ),
+            )
+        }
         Err(error) => {
             tracing::warn!(%error, "readiness probe failed");
             error_response(&ErrorBody::new(error.code(), "Database unavailable"))

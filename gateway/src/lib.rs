@@ -7,6 +7,7 @@ pub mod auth;
 mod authz;
 pub mod backup;
 mod chat;
+mod cluster;
 pub mod fanout;
 #[doc(hidden)]
 pub mod hot;

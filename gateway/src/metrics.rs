@@ -40,6 +40,8 @@ pub struct Metrics {
     /// Times the embedded PostgreSQL died and was started again.
     pub(crate) embedded_restarts: Counter,
     pub(crate) persister: Arc<PersisterMetrics>,
+    /// The link between instances (Redis).
+    pub(crate) cluster: crate::cluster::ClusterMetrics,
 }
 
 impl Metrics {
@@ -60,6 +62,7 @@ impl Metrics {
             ws_rate_limited: Counter::default(),
             embedded_restarts: Counter::default(),
             persister: Arc::default(),
+            cluster: crate::cluster::ClusterMetrics::default(),
         }
     }
 
@@ -269,6 +272,7 @@ impl Metrics {
             "",
             self.persister.search_index_failures.get(),
         );
+        self.cluster.render(&mut out);
         out.finish()
     }
 }

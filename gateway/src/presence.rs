@@ -22,6 +22,8 @@ pub(crate) enum Status {
     Away,
     Dnd,
     Offline,
+    /// Not known now (several instances, and Redis unreachable): only ever read, never published.
+    Unknown,
 }
 
 impl Status {
@@ -31,6 +33,15 @@ impl Status {
             Status::Away => "away",
             Status::Dnd => "dnd",
             Status::Offline => "offline",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    /// A status as published (what an instance may announce).
+    pub(crate) fn published(text: &str) -> Option<Status> {
+        match text {
+            "offline" => Some(Status::Offline),
+            other => Status::settable(other),
         }
     }
 
@@ -66,9 +77,13 @@ pub(crate) trait PresenceState: Send + Sync + std::fmt::Debug {
     fn set(&self, user: UserId, status: Status, now: Instant);
     /// What watchers currently see (the last published status; offline if unknown).
     fn status(&self, user: UserId) -> Status;
-    /// The changes due at `now`, at most one per user.
-    fn tick(&self, now: Instant) -> Vec<Change>;
+    /// The changes due at `now`, at most one per user (several instances agree on them first).
+    fn tick(&self, now: Instant) -> Ticked<'_>;
 }
+
+/// The changes a presence tick publishes.
+pub(crate) type Ticked<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Change>> + Send + 'a>>;
 
 #[derive(Debug)]
 struct Entry {
@@ -161,7 +176,24 @@ impl PresenceState for LocalPresence {
             .map_or(Status::Offline, |e| e.published)
     }
 
-    fn tick(&self, now: Instant) -> Vec<Change> {
+    fn tick(&self, now: Instant) -> Ticked<'_> {
+        Box::pin(std::future::ready(self.changes(now)))
+    }
+}
+
+impl LocalPresence {
+    /// Every user with a connection here (or within the grace period) and the status they show
+    /// from here: what this instance refreshes in the shared table.
+    pub(crate) fn snapshot(&self) -> Vec<(UserId, Status)> {
+        self.users()
+            .iter()
+            .filter(|(_, e)| e.published != Status::Offline)
+            .map(|(u, e)| (*u, e.published))
+            .collect()
+    }
+
+    /// The changes of this table due at `now` (see [`PresenceState::tick`]).
+    pub(crate) fn changes(&self, now: Instant) -> Vec<Change> {
         let mut changes = Vec::new();
         let mut users = self.users();
         users.retain(|user, entry| {
@@ -196,7 +228,7 @@ pub(crate) async fn publish(
             () = shutdown.triggered() => return,
             _ = every.tick() => {}
         }
-        let changes = app.presence.tick(Instant::now());
+        let changes = app.presence.tick(Instant::now()).await;
         if changes.is_empty() {
             continue;
         }
@@ -212,7 +244,7 @@ pub(crate) async fn publish(
                     "lastSeenAt": change.last_seen_at.map(parley_shared::time::format_timestamp),
                 }),
             );
-            app.bus.presence(change.user, frame);
+            app.bus.presence(change.user, change.status, frame);
             if let Some(at) = change.last_seen_at {
                 seen.push((change.user, at));
             }
@@ -255,27 +287,27 @@ mod tests {
         let at = |s: u64| t + Duration::from_secs(s);
         p.connected(u, t);
         p.connected(u, t); // a second device
-        assert_eq!(statuses(&p.tick(t)), [Status::Online]);
-        assert!(p.tick(at(1)).is_empty(), "published once");
+        assert_eq!(statuses(&p.changes(t)), [Status::Online]);
+        assert!(p.changes(at(1)).is_empty(), "published once");
         p.disconnected(u, at(2));
-        assert!(p.tick(at(3)).is_empty(), "one device left");
+        assert!(p.changes(at(3)).is_empty(), "one device left");
         p.disconnected(u, at(4));
-        assert!(p.tick(at(8)).is_empty(), "within the grace period");
+        assert!(p.changes(at(8)).is_empty(), "within the grace period");
         p.connected(u, at(8));
         assert!(
-            p.tick(at(20)).is_empty(),
+            p.changes(at(20)).is_empty(),
             "reconnected in time: nothing happened"
         );
         p.set(u, Status::Dnd, at(21));
-        assert_eq!(statuses(&p.tick(at(21))), [Status::Dnd]);
+        assert_eq!(statuses(&p.changes(at(21))), [Status::Dnd]);
         p.set(u, Status::Online, at(22));
-        assert_eq!(statuses(&p.tick(at(22))), [Status::Online]);
-        assert_eq!(statuses(&p.tick(at(22 + 300))), [Status::Away], "idle");
+        assert_eq!(statuses(&p.changes(at(22))), [Status::Online]);
+        assert_eq!(statuses(&p.changes(at(22 + 300))), [Status::Away], "idle");
         p.activity(u, at(330));
-        assert_eq!(statuses(&p.tick(at(330))), [Status::Online]);
+        assert_eq!(statuses(&p.changes(at(330))), [Status::Online]);
         p.disconnected(u, at(340));
-        assert!(p.tick(at(344)).is_empty());
-        let gone = p.tick(at(345));
+        assert!(p.changes(at(344)).is_empty());
+        let gone = p.changes(at(345));
         assert_eq!(statuses(&gone), [Status::Offline]);
         assert!(gone[0].last_seen_at.is_some());
         assert_eq!(p.status(u), Status::Offline);
@@ -289,13 +321,13 @@ mod tests {
         for u in &users {
             p.connected(*u, t);
         }
-        assert_eq!(p.tick(t).len(), 200);
+        assert_eq!(p.changes(t).len(), 200);
         for u in &users {
             p.disconnected(*u, t + Duration::from_secs(1));
         }
         for u in &users {
             p.connected(*u, t + Duration::from_secs(3));
         }
-        assert!(p.tick(t + Duration::from_secs(10)).is_empty());
+        assert!(p.changes(t + Duration::from_secs(10)).is_empty());
     }
 }

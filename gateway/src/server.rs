@@ -39,6 +39,8 @@ pub enum StartError {
     Hashing(#[from] crate::auth::password::HashError),
     #[error(transparent)]
     Web(#[from] crate::web::WebError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("could not read the revoked sessions: {0}")]
     Revocations(#[from] parley_persister::DbError),
     #[error("could not listen for metrics on {addr}: {source}")]

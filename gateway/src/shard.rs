@@ -53,6 +53,18 @@ pub(crate) struct ShardSettings {
     pub(crate) probe_timeout: Duration,
 }
 
+/// How sessions are closed at shutdown: 1012 (reconnect, another instance takes you) when
+/// instances are joined, else 1001.
+fn farewell(app: &crate::app::App) -> (u16, &'static str) {
+    match app.bus.link() {
+        Some(_) => (
+            crate::protocol::close::SERVICE_RESTART,
+            "instance restarting; reconnect",
+        ),
+        None => (crate::protocol::close::GOING_AWAY, "server shutting down"),
+    }
+}
+
 /// State shared by the connections of one shard (and only them: it is `Rc`, not `Arc`).
 #[derive(Debug)]
 pub(crate) struct ShardState {
@@ -194,7 +206,7 @@ async fn serve(spec: ShardSpec) {
         tokio::time::timeout(settings.shutdown_grace, async {
             while connections.join_next().await.is_some() {}
         }),
-        hub.drain(settings.shutdown_grace),
+        hub.drain(settings.shutdown_grace, farewell(&state.app)),
     );
     if drained.is_err() {
         tracing::warn!(

@@ -10,7 +10,7 @@ use parley_persister::writer::{CommitSink, Persister, WriterSettings};
 use parley_shared::Config;
 
 use crate::auth::revoked::Revocations;
-use crate::fanout::Bus;
+use crate::fanout::{Bus, BusParts};
 use crate::metrics::Metrics;
 use crate::server::{Gateway, GatewayDeps, StartError};
 
@@ -20,6 +20,8 @@ pub struct Parley {
     gateway: Gateway,
     persister: Persister,
     metrics: Arc<Metrics>,
+    /// The link to the other instances (`redis.url`), stopped last.
+    cluster: Option<crate::cluster::ClusterHandle>,
 }
 
 impl Parley {
@@ -36,13 +38,34 @@ impl Parley {
         let revocations = Arc::new(load_revocations(config, &db).await?);
         let instance = parley_shared::InstanceId::generate();
         tracing::info!(%instance, "starting");
-        let (bus, inboxes) = Bus::new(
+        let link = match config.redis.enabled() {
+            true => Some(
+                crate::cluster::Link::new(instance, &config.redis, Arc::clone(&metrics))
+                    .map_err(StartError::Cluster)?,
+            ),
+            false => None,
+        };
+        let (bus, inboxes) = Bus::new(BusParts {
             instance,
             shards,
-            config.ws.fanout_queue,
-            Arc::clone(&metrics),
+            capacity: config.ws.fanout_queue,
+            metrics: Arc::clone(&metrics),
             revocations,
-        );
+            link: link.as_ref().map(|(link, _)| Arc::clone(link)),
+        });
+        let cluster = match link {
+            Some((link, parts)) => Some(
+                crate::cluster::start(
+                    link,
+                    parts,
+                    Arc::clone(&bus),
+                    db.clone(),
+                    config.database.connect_timeout,
+                )
+                .map_err(StartError::Cluster)?,
+            ),
+            None => None,
+        };
         let sink: Arc<dyn CommitSink> = Arc::clone(&bus) as Arc<dyn CommitSink>;
         let settings = WriterSettings::from_config(config, metrics.persister());
         let (persister, handle) =
@@ -60,6 +83,7 @@ impl Parley {
                 gateway,
                 persister,
                 metrics,
+                cluster,
             }),
             Err(error) => {
                 // The gateway's persister handle is gone with it: the persister stops by itself.
@@ -79,10 +103,14 @@ impl Parley {
         &self.gateway
     }
 
-    /// Drains and stops the gateway, then the persister. Returns when both are stopped.
+    /// Drains and stops the gateway, then the persister, then the link to the other instances
+    /// (after publishing what the persister committed last). Returns when all are stopped.
     pub fn shutdown(self) {
         self.gateway.shutdown();
         self.persister.join();
+        if let Some(cluster) = self.cluster {
+            cluster.stop();
+        }
     }
 }
 

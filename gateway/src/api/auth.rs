@@ -130,7 +130,7 @@ pub(crate) async fn login(ctx: &Ctx) -> Result<Reply, ApiError> {
         return Err(ApiError::unauthorized("Invalid username or password"));
     }
     let guard = LoginGuard::new(ctx, request.username.to_lowercase());
-    guard.admit()?;
+    guard.admit().await?;
     let conn = ctx.conn().await?;
     let found = users::find_for_login(&conn, &request.username).await?;
     drop(conn);
@@ -145,11 +145,11 @@ pub(crate) async fn login(ctx: &Ctx) -> Result<Reply, ApiError> {
         .verify(request.password, stored)
         .await?;
     let Some(user) = user.filter(|_| ok) else {
-        guard.failed();
+        guard.failed().await;
         tracing::info!("login refused");
         return Err(ApiError::unauthorized("Invalid username or password"));
     };
-    guard.succeeded();
+    guard.succeeded().await;
     signed_in(ctx, &user, StatusCode::OK).await
 }
 
@@ -171,11 +171,11 @@ impl<'a> LoginGuard<'a> {
 
     /// Refuses a client that failed too often for this account, and, once the account's backstop
     /// is spent, any client that has failed for it at all. Counts nothing.
-    pub(crate) fn admit(&self) -> Result<(), ApiError> {
+    pub(crate) async fn admit(&self) -> Result<(), ApiError> {
         let Some(limits) = &self.ctx.state.app.limits else {
             return Ok(());
         };
-        let mine = limits.login_failures.peek(&self.client);
+        let mine = limits.login_failures.peek(&self.client).await;
         let refuse = |decision: parley_shared::rate::Decision| {
             ApiError(
                 ErrorBody::new(
@@ -190,7 +190,7 @@ impl<'a> LoginGuard<'a> {
         }
         // A clean client's next attempt would leave all but one of its allowance.
         let has_failed = mine.remaining + 1 < mine.limit;
-        let everyone = limits.login_account_failures.peek(&self.account);
+        let everyone = limits.login_account_failures.peek(&self.account).await;
         if has_failed && !everyone.allowed {
             return Err(refuse(everyone));
         }
@@ -198,17 +198,17 @@ impl<'a> LoginGuard<'a> {
     }
 
     /// Counts a failure against this client and the account.
-    pub(crate) fn failed(&self) {
+    pub(crate) async fn failed(&self) {
         if let Some(limits) = &self.ctx.state.app.limits {
-            limits.login_failures.check(&self.client);
-            limits.login_account_failures.check(&self.account);
+            limits.login_failures.check(&self.client).await;
+            limits.login_account_failures.check(&self.account).await;
         }
     }
 
     /// The right password: this client's failures for the account are forgiven.
-    pub(crate) fn succeeded(&self) {
+    pub(crate) async fn succeeded(&self) {
         if let Some(limits) = &self.ctx.state.app.limits {
-            limits.login_failures.reset(&self.client);
+            limits.login_failures.reset(&self.client).await;
         }
     }
 }

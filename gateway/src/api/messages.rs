@@ -51,7 +51,9 @@ async fn send_inner(ctx: &Ctx) -> Result<Reply, ApiError> {
         user: me,
         rate: Some(&ctx.rate),
     };
-    let outcome = chat::send::send(&ctx.state.app, sender, asked).map_err(ApiError)?;
+    let outcome = chat::send::send(&ctx.state.app, sender, asked)
+        .await
+        .map_err(ApiError)?;
     // The persister answers every queued send, even during shutdown; a dropped sender would be a
     // bug, answered as a retryable error rather than a hang.
     let outcome = outcome

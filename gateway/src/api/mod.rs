@@ -125,12 +125,12 @@ async fn prepare(ctx: &mut Ctx, route: &Route, request: Request<Incoming>) -> Re
             None => Key::ip(ctx.ip),
         };
         match route.limit {
-            LimitClass::Register => ctx.limit(&limits.register, &Key::ip(ctx.ip))?,
-            LimitClass::Login => ctx.limit(&limits.login, &Key::ip(ctx.ip))?,
-            LimitClass::History => ctx.limit(&limits.history, &by_caller)?,
+            LimitClass::Register => ctx.limit(&*limits.register, &Key::ip(ctx.ip)).await?,
+            LimitClass::Login => ctx.limit(&*limits.login, &Key::ip(ctx.ip)).await?,
+            LimitClass::History => ctx.limit(&*limits.history, &by_caller).await?,
             // Counted by the handler once the body is valid: a malformed send costs nothing.
             LimitClass::Send => {}
-            LimitClass::Api => ctx.limit(&limits.api, &by_caller)?,
+            LimitClass::Api => ctx.limit(&*limits.api, &by_caller).await?,
         }
     }
     if route.request.is_some() {

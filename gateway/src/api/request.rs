@@ -103,8 +103,8 @@ impl Ctx {
     }
 
     /// Counts this request against `limiter` for `key`; refuses with RATE_LIMITED when over.
-    pub(crate) fn limit(&self, limiter: &dyn RateLimit, key: &Key) -> Result<(), ApiError> {
-        let decision = limiter.check(key);
+    pub(crate) async fn limit(&self, limiter: &dyn RateLimit, key: &Key) -> Result<(), ApiError> {
+        let decision = limiter.check(key).await;
         let tighter = match self.rate.get() {
             Some(previous) if previous.remaining <= decision.remaining && decision.allowed => {
                 previous

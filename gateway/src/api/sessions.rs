@@ -36,16 +36,16 @@ pub(crate) async fn change_password(ctx: &Ctx) -> Result<Reply, ApiError> {
     }
     problems.into_result()?;
     let guard = LoginGuard::new(ctx, format!("{}", caller.user));
-    guard.admit()?;
+    guard.admit().await?;
     let conn = ctx.conn().await?;
     let stored = users::password_hash(&conn, caller.user).await?;
     drop(conn);
     let hasher = &ctx.state.app.hasher;
     if !hasher.verify(request.current_password, stored).await? {
-        guard.failed();
+        guard.failed().await;
         return Err(ApiError::field("currentPassword", "is incorrect"));
     }
-    guard.succeeded();
+    guard.succeeded().await;
     let hash = hasher.hash(request.new_password).await?;
     let conn = ctx.conn().await?;
     let revoked = users::change_password(&conn, caller.user, &hash, caller.session).await?;

@@ -35,12 +35,12 @@ pub(crate) struct Sender<'a> {
 }
 
 /// Validates, limits and queues one send whose outcome the caller awaits (REST).
-pub(crate) fn send(
+pub(crate) async fn send(
     app: &App,
     sender: Sender<'_>,
     asked: SendAsked<'_>,
 ) -> Result<oneshot::Receiver<Outcome>, ErrorBody> {
-    let message = counted(app, prepare(app, sender, asked))?;
+    let message = counted(app, prepare(app, sender, asked).await)?;
     let (conversation, user) = (message.conversation_id, message.sender_id);
     let outcome = counted(app, app.persister.submit(message).map_err(submit_error))?;
     sent(app, conversation, user);
@@ -49,13 +49,13 @@ pub(crate) fn send(
 
 /// Validates, limits and queues one send from a socket: its outcome reaches the socket's shard
 /// through the fan-out, in the conversation's order.
-pub(crate) fn send_from_socket(
+pub(crate) async fn send_from_socket(
     app: &App,
     sender: Sender<'_>,
     asked: SendAsked<'_>,
     origin: SocketOrigin,
 ) -> Result<(), ErrorBody> {
-    let message = counted(app, prepare(app, sender, asked))?;
+    let message = counted(app, prepare(app, sender, asked).await)?;
     let (conversation, user) = (message.conversation_id, message.sender_id);
     counted(
         app,
@@ -76,7 +76,11 @@ fn counted<T>(app: &App, result: Result<T, ErrorBody>) -> Result<T, ErrorBody> {
 }
 
 /// The checks that need no database, and the message to queue.
-fn prepare(app: &App, sender: Sender<'_>, asked: SendAsked<'_>) -> Result<NewMessage, ErrorBody> {
+async fn prepare(
+    app: &App,
+    sender: Sender<'_>,
+    asked: SendAsked<'_>,
+) -> Result<NewMessage, ErrorBody> {
     let valid = send::validate(SendFields {
         client_message_id: &asked.client_message_id,
         content: &asked.content,
@@ -91,7 +95,7 @@ fn prepare(app: &App, sender: Sender<'_>, asked: SendAsked<'_>) -> Result<NewMes
     })?;
     let conversation: ConversationId = asked.conversation.parse().map_err(|_| not_found())?;
     if let Some(limits) = &app.limits {
-        let decision = limits.send.check(&Key::User(sender.user));
+        let decision = limits.send.check(&Key::User(sender.user)).await;
         if let Some(rate) = sender.rate {
             rate.set(Some(decision));
         }

@@ -9,8 +9,10 @@
 mod clock;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, Ipv6Addr};
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -34,6 +36,12 @@ pub fn ip_bucket(addr: IpAddr) -> IpAddr {
 /// A client address as limits see it (built only through [`ClientNet::of`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientNet(IpAddr);
+
+impl std::fmt::Display for ClientNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 impl ClientNet {
     pub fn of(addr: IpAddr) -> Self {
@@ -59,26 +67,18 @@ impl Key {
     }
 }
 
-/// One limit (e.g. "send: 30/1m") over all its keys, wherever its state lives.
+/// What a limit answers, possibly after a round trip to the shared store.
+pub type Decided<'a> = Pin<Box<dyn Future<Output = Decision> + Send + 'a>>;
+
+/// One limit (e.g. "send: 30/1m") over all its keys, wherever its state lives: in this process
+/// ([`Limiter`]) or shared by every instance through Redis (`cluster::limits`).
 pub trait RateLimit: Send + Sync + std::fmt::Debug {
     /// Counts one event for `key` and says whether it is allowed.
-    fn check(&self, key: &Key) -> Decision;
+    fn check<'a>(&'a self, key: &'a Key) -> Decided<'a>;
     /// What `check` would say now, without counting anything.
-    fn peek(&self, key: &Key) -> Decision;
+    fn peek<'a>(&'a self, key: &'a Key) -> Decided<'a>;
     /// Gives `key` its full allowance back.
-    fn reset(&self, key: &Key);
-}
-
-impl<T: RateLimit + ?Sized> RateLimit for Box<T> {
-    fn check(&self, key: &Key) -> Decision {
-        (**self).check(key)
-    }
-    fn peek(&self, key: &Key) -> Decision {
-        (**self).peek(key)
-    }
-    fn reset(&self, key: &Key) {
-        (**self).reset(key);
-    }
+    fn reset<'a>(&'a self, key: &'a Key) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 }
 
 /// One limit's state in this process.
@@ -134,8 +134,9 @@ impl Limiter {
     }
 }
 
-impl RateLimit for Limiter {
-    fn check(&self, key: &Key) -> Decision {
+impl Limiter {
+    /// `check`, answered at once.
+    pub fn check_now(&self, key: &Key) -> Decision {
         let now = self.now();
         let mut table = self.stripe(key);
         let stored = table.get(key);
@@ -148,14 +149,31 @@ impl RateLimit for Limiter {
         decision
     }
 
-    fn peek(&self, key: &Key) -> Decision {
+    /// `peek`, answered at once.
+    pub fn peek_now(&self, key: &Key) -> Decision {
         let now = self.now();
         let stored = self.stripe(key).peek(key);
         rate::check(self.rate, stored, now).0
     }
 
-    fn reset(&self, key: &Key) {
+    /// `reset`, at once.
+    pub fn reset_now(&self, key: &Key) {
         self.stripe(key).remove(key);
+    }
+}
+
+impl RateLimit for Limiter {
+    fn check<'a>(&'a self, key: &'a Key) -> Decided<'a> {
+        Box::pin(std::future::ready(self.check_now(key)))
+    }
+
+    fn peek<'a>(&'a self, key: &'a Key) -> Decided<'a> {
+        Box::pin(std::future::ready(self.peek_now(key)))
+    }
+
+    fn reset<'a>(&'a self, key: &'a Key) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        self.reset_now(key);
+        Box::pin(std::future::ready(()))
     }
 }
 
@@ -223,18 +241,38 @@ pub struct Limits {
 impl Limits {
     /// The limiters, or `None` when `limits.enabled` is false.
     pub fn from_config(config: &LimitsConfig) -> Option<Self> {
+        Self::build(config, None)
+    }
+
+    /// The limits of one instance: shared through `link` by every instance when there is one.
+    pub(crate) fn build(
+        config: &LimitsConfig,
+        link: Option<&std::sync::Arc<crate::cluster::Link>>,
+    ) -> Option<Self> {
         config.enabled.then(|| {
-            let make =
-                |rate| -> Box<dyn RateLimit> { Box::new(Limiter::new(rate, config.max_keys)) };
+            let make = |name: &'static str, rate| -> Box<dyn RateLimit> {
+                match link {
+                    Some(link) => Box::new(crate::cluster::limits::RedisLimit::new(
+                        name,
+                        rate,
+                        config.max_keys,
+                        std::sync::Arc::clone(link),
+                    )),
+                    None => Box::new(Limiter::new(rate, config.max_keys)),
+                }
+            };
             Self {
-                register: make(config.register),
-                login: make(config.login),
-                login_failures: make(config.login_failures),
-                login_account_failures: make(config.login_account_failures),
-                send: make(config.send),
-                history: make(config.history),
-                ws_connect: make(config.ws_connect),
-                api: make(config.api),
+                register: make("register", config.register),
+                login: make("login", config.login),
+                login_failures: make("login_failures", config.login_failures),
+                login_account_failures: make(
+                    "login_account_failures",
+                    config.login_account_failures,
+                ),
+                send: make("send", config.send),
+                history: make("history", config.history),
+                ws_connect: make("ws_connect", config.ws_connect),
+                api: make("api", config.api),
                 ws_events: config.ws_events,
             }
         })
@@ -278,15 +316,15 @@ mod tests {
         let limiter = Limiter::new(Rate::new(2, Duration::from_secs(60)), 64 * STRIPES);
         let alice = Key::Username("alice".to_owned());
         let bob = Key::Username("bob".to_owned());
-        assert!(limiter.check(&alice).allowed);
-        assert!(limiter.peek(&alice).allowed, "peek counts nothing");
-        assert!(limiter.check(&alice).allowed);
-        assert!(!limiter.peek(&alice).allowed);
-        assert!(!limiter.check(&alice).allowed);
-        assert!(limiter.check(&bob).allowed, "bob has his own allowance");
-        limiter.reset(&alice);
+        assert!(limiter.check_now(&alice).allowed);
+        assert!(limiter.peek_now(&alice).allowed, "peek counts nothing");
+        assert!(limiter.check_now(&alice).allowed);
+        assert!(!limiter.peek_now(&alice).allowed);
+        assert!(!limiter.check_now(&alice).allowed);
+        assert!(limiter.check_now(&bob).allowed, "bob has his own allowance");
+        limiter.reset_now(&alice);
         assert_eq!(
-            limiter.peek(&alice).remaining,
+            limiter.peek_now(&alice).remaining,
             1,
             "reset gives the allowance back"
         );
@@ -298,13 +336,13 @@ mod tests {
         let limiter = Limiter::new(Rate::new(1, Duration::from_secs(3600)), 16);
         for n in 0..1000 {
             let key = Key::Username(format!("u{n}"));
-            assert!(limiter.check(&key).allowed, "new key {n} is admitted");
-            assert!(!limiter.check(&key).allowed, "and then limited");
+            assert!(limiter.check_now(&key).allowed, "new key {n} is admitted");
+            assert!(!limiter.check_now(&key).allowed, "and then limited");
         }
         assert!(limiter.len() <= 16, "{} keys kept", limiter.len());
         let fresh = Key::ip("203.0.113.7".parse().expect("ip"));
         assert!(
-            limiter.check(&fresh).allowed,
+            limiter.check_now(&fresh).allowed,
             "a new client is still admitted"
         );
     }

@@ -5,6 +5,9 @@
 pub(crate) const NORMAL: u16 = 1000;
 /// The server is shutting down: reconnect (to another instance) with backoff.
 pub(crate) const GOING_AWAY: u16 = 1001;
+/// This instance is restarting and another can take the client: reconnect now (through the
+/// load balancer), resend unacknowledged sends with the same client ids, gap-fill by `seq`.
+pub(crate) const SERVICE_RESTART: u16 = 1012;
 /// A protocol violation: do not reconnect with the same behaviour.
 pub(crate) const PROTOCOL: u16 = 1002;
 /// A binary frame: Parley speaks JSON text only.

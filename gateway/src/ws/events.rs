@@ -120,7 +120,7 @@ pub(super) async fn change(
     }
     // Edits, deletes and reactions share the REST API's per-user allowance.
     if let Some(limits) = &session.state.app.limits {
-        let decision = limits.api.check(&Key::User(user));
+        let decision = limits.api.check(&Key::User(user)).await;
         if !decision.allowed {
             session.state.app.metrics.ws_rate_limited.inc();
             return session.fail(
@@ -252,7 +252,7 @@ pub(super) async fn sync(
 ) {
     let app = &session.state.app;
     if let Some(limits) = &app.limits {
-        let decision = limits.history.check(&Key::User(user));
+        let decision = limits.history.check(&Key::User(user)).await;
         if !decision.allowed {
             let seconds = decision.retry_after_secs();
             return session.fail(

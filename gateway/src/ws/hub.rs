@@ -334,7 +334,7 @@ impl Hub {
                 }
             }
             Delivery::Left { conversation, user } => self.left(*conversation, *user),
-            Delivery::Presence { user, frame } => {
+            Delivery::Presence { user, frame, .. } => {
                 let sessions = self.sessions.borrow();
                 let conns = self
                     .watchers
@@ -450,9 +450,14 @@ impl Hub {
         }
     }
 
-    /// Shutdown: stop taking sends, answer what is in flight, then close with 1001. Returns when
+    /// Shutdown: stop taking sends, answer what is in flight, then close with `code` (1001, or
+    /// 1012 when another instance can take the client). Returns when
     /// every session has ended or `grace` passed.
-    pub(crate) async fn drain(self: &Rc<Self>, grace: Duration) {
+    pub(crate) async fn drain(
+        self: &Rc<Self>,
+        grace: Duration,
+        (code, reason): (u16, &'static str),
+    ) {
         self.draining.set(true);
         let sessions: Vec<Rc<SessionHandle>> = self.sessions.borrow().values().cloned().collect();
         for session in sessions {
@@ -469,9 +474,7 @@ impl Hub {
                         tokio::time::sleep(DRAIN_QUIET - quiet).await;
                     }
                 }
-                session
-                    .outbox
-                    .close(close::GOING_AWAY, "server shutting down");
+                session.outbox.close(code, reason);
             });
         }
         let _ = tokio::time::timeout(grace, async {

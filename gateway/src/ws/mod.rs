@@ -86,7 +86,7 @@ pub(crate) async fn upgrade(
     // Registered once, here; `accept` binds the user (a refusal is queued and the session closes).
     state.hub.register(Rc::clone(&session.handle));
     if let Some(authed) = authed {
-        session.accept(None, authed);
+        session.accept(None, authed).await;
     }
     let client = crate::proxy::client_ip(peer, request.headers(), &state.app.trusted_proxies);
     let span = tracing::debug_span!("ws", shard = state.shard, conn, %peer, %client);

@@ -13,7 +13,7 @@ use crate::protocol::events::server;
 use crate::protocol::{self as codec, SendData};
 
 /// Handles one `message:send`.
-pub(super) fn send(session: &Rc<Session>, user: UserId, id: Option<&str>, data: SendData) {
+pub(super) async fn send(session: &Rc<Session>, user: UserId, id: Option<&str>, data: SendData) {
     let cmid = data.client_message_id.clone();
     let refuse = |body: ErrorBody| {
         session.push(codec::encode_error(
@@ -45,7 +45,7 @@ pub(super) fn send(session: &Rc<Session>, user: UserId, id: Option<&str>, data: 
         reply_to: data.reply_to,
     };
     let sender = Sender { user, rate: None };
-    match chat::send::send_from_socket(&session.state.app, sender, asked, origin) {
+    match chat::send::send_from_socket(&session.state.app, sender, asked, origin).await {
         Ok(()) => session.handle.pending.set(session.handle.pending.get() + 1),
         Err(body) => refuse(body),
     }

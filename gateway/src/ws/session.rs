@@ -96,7 +96,7 @@ impl Session {
 
     /// Takes `authed` as this connection's identity (first time: counts the connection).
     /// On refusal, queues `auth:error` and the close instead.
-    pub(crate) fn accept(&self, id: Option<&str>, authed: Authed) {
+    pub(crate) async fn accept(&self, id: Option<&str>, authed: Authed) {
         let app = &self.state.app;
         match self.authed.get() {
             Some(current) if current.user != authed.user => {
@@ -110,7 +110,11 @@ impl Session {
             Some(_) => {}
             None => {
                 if let Some(limits) = &app.limits
-                    && !limits.ws_connect.check(&Key::User(authed.user)).allowed
+                    && !limits
+                        .ws_connect
+                        .check(&Key::User(authed.user))
+                        .await
+                        .allowed
                 {
                     self.reject(
                         id,
@@ -334,7 +338,7 @@ async fn dispatch(session: &Rc<Session>, buf: &mut [u8]) {
         match event {
             ClientEvent::Auth { token } => match session.verify(&token) {
                 Some(authed) => {
-                    session.accept(id, authed);
+                    session.accept(id, authed).await;
                 }
                 None => session.reject(
                     id,
@@ -359,7 +363,7 @@ async fn dispatch(session: &Rc<Session>, buf: &mut [u8]) {
     match event {
         ClientEvent::Auth { token } => match session.verify(&token) {
             Some(fresh) => {
-                session.accept(id, fresh);
+                session.accept(id, fresh).await;
             }
             None => session.reject(
                 id,
@@ -368,7 +372,7 @@ async fn dispatch(session: &Rc<Session>, buf: &mut [u8]) {
             ),
         },
         ClientEvent::Ping => session.push(codec::encode(server::PONG, id, serde_json::json!({}))),
-        ClientEvent::Send(data) => super::send::send(session, authed.user, id, data),
+        ClientEvent::Send(data) => super::send::send(session, authed.user, id, data).await,
         ClientEvent::Subscribe { conversation_id } => {
             events::subscribe(session, authed.user, id, &conversation_id, true).await
         }

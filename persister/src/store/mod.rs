@@ -6,6 +6,7 @@ pub mod conversations;
 pub mod messages;
 pub mod reactions;
 pub mod receipts;
+pub mod repair;
 pub mod search;
 pub mod sessions;
 pub mod users;

@@ -5,10 +5,12 @@
 //! and every value of the wrong type is rejected with the dotted key and where it came from.
 //! `config/parley.toml` documents every key; a test keeps it in step with [`Config::default`].
 
+mod redis;
 mod sections;
 
 use serde::{Deserialize, Serialize};
 
+pub use redis::RedisConfig;
 pub use sections::*;
 
 /// Prefix of every environment variable Parley reads.
@@ -28,6 +30,7 @@ pub struct Config {
     pub ws: WsConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
+    pub redis: RedisConfig,
 }
 
 /// One value set from outside the file: an environment variable or a command-line flag.
@@ -309,6 +312,9 @@ impl Config {
         if pr.max_subscriptions == 0 {
             return Err(invalid("presence.max_subscriptions", "must be at least 1"));
         }
+        if let Err((key, message)) = self.redis.check() {
+            return Err(invalid(key, message));
+        }
         if self.log.level.trim().is_empty() {
             return Err(invalid("log.level", "must not be empty (e.g. \"info\")"));
         }
@@ -319,6 +325,7 @@ impl Config {
     pub fn to_redacted_toml(&self) -> String {
         let mut copy = self.clone();
         copy.database.url = redact_url(&copy.database.url);
+        copy.redis.url = redact_url(&copy.redis.url);
         if !copy.auth.jwt_secret.is_empty() {
             copy.auth.jwt_secret = "***".to_owned();
         }
