@@ -30,9 +30,11 @@ if [ "${1:-}" = browser ]; then
   command -v chromium >/dev/null 2>&1 || need chromium
   command -v chromedriver >/dev/null 2>&1 || need chromium-driver
 fi
-# `make test` runs the documented nginx configuration in front of Parley.
+# `make test` runs the documented nginx configuration in front of Parley, and several instances
+# joined by Redis (Debian's redis-server, started by the tests on their own ports).
 if [ "${1:-}" = proxy ]; then
   [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need nginx
+  command -v redis-server >/dev/null 2>&1 || need redis-server
 fi
 # `make test` checks the systemd unit in config/ with systemd-analyze.
 if [ "${1:-}" = unit ]; then
@@ -53,7 +55,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     mkdir -p /etc/postgresql-common
     echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
   fi
-  # Packages that come with a service (nginx) must not start one: tests run their own, on
+  # Packages that come with a service (nginx, redis-server) must not start one: tests run their own, on
   # 127.0.0.1, and stop it. policy-rc.d answering 101 is Debian's way to say so.
   blocker=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then

@@ -10,7 +10,7 @@ use parley_shared::config::WsConfig;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::{HashError, Hasher};
-use crate::limits::{ConnectionCounter, Limits};
+use crate::limits::{ConnectionCount, ConnectionCounter, Limits};
 
 /// Process-wide state; shards hold it in an `Arc`.
 #[derive(Debug)]
@@ -51,8 +51,8 @@ pub struct App {
     /// Where sends go to be committed.
     pub(crate) persister: PersisterHandle,
     pub(crate) ws: WsConfig,
-    /// Open WebSocket connections per user.
-    pub(crate) connections: ConnectionCounter,
+    /// Open WebSocket connections per user (over every instance when they are joined).
+    pub(crate) connections: Box<dyn ConnectionCount>,
     pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// The fan-out bus, for events that start in the gateway (session revocations).
     pub(crate) bus: std::sync::Arc<crate::fanout::Bus>,
@@ -105,7 +105,12 @@ impl App {
             presence_config: config.presence.clone(),
             persister,
             ws: config.ws.clone(),
-            connections: ConnectionCounter::default(),
+            connections: match bus.link() {
+                Some(link) => Box::new(crate::cluster::connections::RedisConnections::new(
+                    std::sync::Arc::clone(link),
+                )),
+                None => Box::new(ConnectionCounter::default()),
+            },
             metrics,
             bus,
         })

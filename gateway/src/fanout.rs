@@ -229,11 +229,10 @@ impl Bus {
         if let Delivery::Presence { user, status, .. } = &*delivery {
             link.observe(*user, *status);
         }
-        let released = link.offer(delivery);
-        self.release(released.items);
+        let rejected = link.offer(delivery, &mut |released| self.everywhere(released));
         // Already delivered (a repair read it from PostgreSQL first): its sender still gets the
         // acknowledgement the stream would have carried.
-        if let Some(rejected) = released.rejected
+        if let Some(rejected) = rejected
             && let Delivery::Message {
                 origin: Some(origin),
                 message_json,
@@ -249,14 +248,8 @@ impl Bus {
         }
     }
 
-    /// Hands released events to every shard, in order.
-    pub(crate) fn release(&self, deliveries: Vec<Arc<Delivery>>) {
-        for delivery in deliveries {
-            self.everywhere(delivery);
-        }
-    }
-
-    fn everywhere(&self, delivery: Arc<Delivery>) {
+    /// Hands one event to every shard.
+    pub(crate) fn everywhere(&self, delivery: Arc<Delivery>) {
         for shard in 0..self.shards.len() {
             self.send(shard, Arc::clone(&delivery));
         }

@@ -187,3 +187,38 @@ async fn logout_and_removal_on_one_instance_act_on_another() -> anyhow::Result<(
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_user_connection_cap_counts_every_instance() -> anyhow::Result<()> {
+    let fleet = TestFleet::start(2, |c| {
+        c.ws.max_per_user = 2;
+        c.limits.ws_connect = "100000/1m".parse().expect("rate");
+    })
+    .await?;
+    let ann = fleet.api(0).register("cc_ann").await?;
+    let first = WsClient::authed(fleet.addr(0), &ann.access_token).await?;
+    let _second = WsClient::authed(fleet.addr(1), &ann.access_token).await?;
+    // A third, on either instance, is one too many.
+    let mut third = WsClient::connect(fleet.addr(0), Some(&ann.access_token), &[]).await?;
+    assert_eq!(
+        third.expect("auth:error").await?["data"]["code"],
+        "RATE_LIMITED"
+    );
+    assert_eq!(third.closed().await?.code, Some(4429));
+    // One closes on instance 0: a new one is admitted on instance 1.
+    first.close().await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut again = WsClient::connect(fleet.addr(1), Some(&ann.access_token), &[]).await?;
+        let answer = again.next().await?;
+        if answer["event"] == "auth:success" {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "never admitted again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}

@@ -38,9 +38,9 @@ pub struct Resilient {
     pub acked: HashMap<String, i64>,
     /// Per conversation: seq → client id of every message seen (live or by sync).
     pub seen: HashMap<String, BTreeMap<i64, String>>,
-    /// Live deliveries on one connection whose seq was not above the previous one.
+    /// `message:received` on one connection whose seq was below the previous one.
     pub order_violations: u64,
-    /// The same seq delivered live twice on one connection.
+    /// The same seq received twice on one connection.
     pub duplicates: u64,
     /// Close codes of connections the server ended (`None`: no close frame).
     pub closes: Vec<Option<u16>>,
@@ -49,18 +49,20 @@ pub struct Resilient {
 }
 
 impl Resilient {
-    /// Connects with `token` to one of `pool` and follows `conversations`.
+    /// Connects with `token` to the `first`th address of `pool` (or the next that answers) and
+    /// follows `conversations`.
     pub async fn connect(
         pool: Pool,
         token: &str,
         label: &str,
         conversations: Vec<String>,
+        first: usize,
     ) -> anyhow::Result<Self> {
         let mut client = Self {
             pool,
             token: token.to_owned(),
             label: label.to_owned(),
-            next_addr: 0,
+            next_addr: first,
             stream: None,
             conversations,
             sent: 0,
@@ -119,6 +121,9 @@ impl Resilient {
                 }
                 Some(Ok(Message::Close(frame))) => {
                     self.closes.push(frame.map(|f| f.code.into()));
+                    // Answer the close (as browsers do) so the server need not wait for it.
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(200), stream.close(None)).await;
                     self.stream = None;
                 }
                 Some(Ok(_)) => {}
@@ -166,7 +171,9 @@ impl Resilient {
                 if let Some(seq) = message["seq"].as_i64() {
                     self.acked.insert(cid.to_owned(), seq);
                     self.unacked.retain(|(c, _, _)| c != cid);
-                    self.live(message);
+                    // Not an order check: a resent send is answered with the original message,
+                    // wherever it stands in the conversation.
+                    self.record(message);
                 }
             }
             "message:received" => self.live(&frame["data"]["message"]),

@@ -11,6 +11,7 @@
 //! PostgreSQL by the periodic catch-up, presence reads fall back to this instance's view and
 //! rate limits to local limiters, and `/health/ready` says `degraded`.
 
+pub(crate) mod connections;
 mod envelope;
 pub(crate) mod limits;
 mod metrics;
@@ -32,7 +33,7 @@ use tokio::sync::mpsc;
 pub(crate) use self::envelope::decode;
 pub(crate) use self::metrics::ClusterMetrics;
 pub(crate) use self::run::{ClusterHandle, start};
-pub(crate) use self::sequencer::Released;
+use self::sequencer::Released;
 use self::sequencer::Sequencer;
 use crate::fanout::Delivery;
 use crate::presence::Status;
@@ -79,6 +80,16 @@ impl Keys {
     /// Users whose presence entries expire, by the earliest expiry (for the sweep).
     pub(crate) fn presence_due(&self) -> String {
         format!("{}:presence-due", self.base)
+    }
+
+    /// A user's open connections: one field per instance.
+    pub(crate) fn connections(&self, user: parley_shared::UserId) -> String {
+        format!("{}:conns:{user}", self.base)
+    }
+
+    /// What an instance's liveness key starts with (followed by its id).
+    pub(crate) fn alive_prefix(&self) -> String {
+        format!("{}:alive:", self.base)
     }
 
     /// One limit's GCRA timestamp for one key.
@@ -183,24 +194,28 @@ impl Link {
         }
     }
 
-    /// What may be delivered now of `delivery`: a message passes the sequencer (it may be held,
-    /// or release held ones with it); every other event passes at once. A message already
-    /// delivered comes back as `rejected`.
-    pub(crate) fn offer(&self, delivery: Arc<Delivery>) -> Released<Arc<Delivery>> {
+    /// Hands `delivery` to `deliver` when it may be delivered: a message passes the sequencer
+    /// (it may be held, or release held ones with it), every other event passes at once.
+    /// `deliver` runs under the sequencer's lock, so what one thread releases reaches the shards
+    /// before what another releases next. A message already delivered comes back.
+    pub(crate) fn offer(
+        &self,
+        delivery: Arc<Delivery>,
+        deliver: &mut dyn FnMut(Arc<Delivery>),
+    ) -> Option<Arc<Delivery>> {
         let Delivery::Message {
             conversation, seq, ..
         } = &*delivery
         else {
-            let mut out = Released::default();
-            out.items.push(delivery);
-            return out;
+            deliver(delivery);
+            return None;
         };
         let (conversation, seq) = (*conversation, *seq);
-        let released = self
-            .sequencer()
-            .offer(conversation, seq, delivery, Instant::now());
+        let mut sequencer = self.sequencer();
+        let released = sequencer.offer(conversation, seq, delivery, Instant::now());
         self.count(&released);
-        released
+        released.items.into_iter().for_each(&mut *deliver);
+        released.rejected
     }
 
     /// A published presence change (this instance's or another's).

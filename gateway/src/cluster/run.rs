@@ -3,7 +3,8 @@
 //! sequencer's clock (releasing held messages, repairing gaps from PostgreSQL), keeps
 //! `redis_up` true only while both connections are up and subscribed, and catches up from
 //! PostgreSQL after anything may have been lost (a reconnect, an overflowed receive buffer) and
-//! every second while Redis is down.
+//! every second while Redis is down. It also keeps this instance's liveness key
+//! (`alive:<instance>`) fresh, which is what makes its per-user connection counts count.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::sequencer::Repair;
 use super::{ClusterError, Link, LinkParts};
 use crate::fanout::{Bus, Delivery};
+
+/// Marks this instance alive for ARGV[1] ms. KEYS: its liveness key.
+const ALIVE: &str = "redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) return 1";
 
 /// Most messages one repair reads; a longer gap takes several.
 const REPAIR_LIMIT: i64 = 1_000;
@@ -101,7 +105,8 @@ async fn run(
         Arc::clone(&bus),
         catch_up.clone(),
     ));
-    let publisher = tokio::spawn(publish(Arc::clone(&link), parts.publish));
+    let (flush, flushed) = oneshot::channel();
+    let publisher = tokio::spawn(publish(Arc::clone(&link), parts.publish, flushed));
     let clock = tokio::spawn(clock(
         Arc::clone(&link),
         Arc::clone(&bus),
@@ -112,6 +117,7 @@ async fn run(
     let health = tokio::spawn(health(Arc::clone(&link), catch_up));
     let _ = (&mut stopped).await;
     // The persister has stopped: what it published is queued. Give it a second to leave.
+    let _ = flush.send(());
     let _ = tokio::time::timeout(Duration::from_secs(1), publisher).await;
     receiver.abort();
     clock.abort();
@@ -121,11 +127,23 @@ async fn run(
     link.set_up(false);
 }
 
-/// Publishes queued envelopes in order, a window of them in flight.
-async fn publish(link: Arc<Link>, mut queue: mpsc::Receiver<Bytes>) {
+/// Publishes queued envelopes in order, a window of them in flight; after `flush`, what is
+/// queued and then returns.
+async fn publish(link: Arc<Link>, mut queue: mpsc::Receiver<Bytes>, flush: oneshot::Receiver<()>) {
     let channel = link.keys.events();
     let mut in_flight = tokio::task::JoinSet::new();
-    while let Some(bytes) = queue.recv().await {
+    let mut flush = std::pin::pin!(flush);
+    loop {
+        let bytes = tokio::select! {
+            bytes = queue.recv() => match bytes {
+                Some(bytes) => bytes,
+                None => break,
+            },
+            _ = &mut flush, if !queue.is_closed() => {
+                queue.close();
+                continue;
+            }
+        };
         while in_flight.len() >= PUBLISH_WINDOW {
             in_flight.join_next().await;
         }
@@ -182,6 +200,10 @@ async fn health(link: Arc<Link>, catch_up: mpsc::Sender<()>) {
     let mut subscribed = false;
     let mut every = tokio::time::interval(Duration::from_millis(100));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let alive = fred::types::scripts::Script::from_lua(ALIVE);
+    let alive_key = format!("{}{}", link.keys.alive_prefix(), link.instance);
+    let ttl = link.config.instance_ttl;
+    let mut announced: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = every.tick() => {}
@@ -189,6 +211,7 @@ async fn health(link: Arc<Link>, catch_up: mpsc::Sender<()>) {
                 if reconnected.is_ok() {
                     link.metrics().reconnects.inc();
                     subscribed = false;
+                    announced = None;
                 }
             }
         }
@@ -198,6 +221,17 @@ async fn health(link: Arc<Link>, catch_up: mpsc::Sender<()>) {
         }
         if !connected {
             subscribed = false;
+            announced = None;
+        }
+        if connected && announced.is_none_or(|at| at.elapsed() >= ttl / 3) {
+            let call = alive.evalsha_with_reload::<i64, _, _>(
+                &link.client,
+                vec![alive_key.clone()],
+                vec![ttl.as_millis().to_string()],
+            );
+            if let Ok(Ok(_)) = tokio::time::timeout(link.config.command_timeout, call).await {
+                announced = Some(Instant::now());
+            }
         }
         let up = connected && subscribed;
         if up != link.is_up() {
@@ -234,9 +268,14 @@ async fn clock(
                 continue;
             }
         }
-        let (released, repairs) = link.sequencer().due(Instant::now());
-        link.count(&released);
-        bus.release(released.items);
+        let repairs = {
+            // Delivered under the lock: see `Link::offer`.
+            let mut sequencer = link.sequencer();
+            let (released, repairs) = sequencer.due(Instant::now());
+            link.count(&released);
+            released.items.into_iter().for_each(|d| bus.everywhere(d));
+            repairs
+        };
         for repair in repairs {
             let (link, bus, pool) = (Arc::clone(&link), Arc::clone(&bus), pool.clone());
             tokio::spawn(async move { run_repair(&link, &bus, &pool, repair).await });
@@ -253,15 +292,14 @@ async fn run_repair(link: &Link, bus: &Bus, pool: &Pool, repair: Repair) {
     match read_range(pool, repair).await {
         Ok((items, complete)) => {
             let count = items.len() as u64;
-            let released =
-                link.sequencer()
-                    .filled(repair.conversation, items, complete, Instant::now());
+            let mut sequencer = link.sequencer();
+            let released = sequencer.filled(repair.conversation, items, complete, Instant::now());
             link.metrics().repairs.inc();
             link.metrics()
                 .repaired
                 .add(count.saturating_sub(released.duplicates));
             link.count(&released);
-            bus.release(released.items);
+            released.items.into_iter().for_each(|d| bus.everywhere(d));
         }
         Err(error) => {
             tracing::warn!(%error, conversation = %repair.conversation, "gap repair failed; will retry");

@@ -177,7 +177,36 @@ impl RateLimit for Limiter {
     }
 }
 
-/// Open WebSocket connections per user, over all shards.
+/// Counts open WebSocket connections per user, in this process ([`ConnectionCounter`]) or over
+/// every instance (`cluster::connections`).
+pub trait ConnectionCount: Send + Sync + std::fmt::Debug {
+    /// Counts one more connection for `user` unless they already hold `max`.
+    fn acquire<'a>(
+        &'a self,
+        user: UserId,
+        max: usize,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+    /// Forgets one of `user`'s connections.
+    fn release(&self, user: UserId);
+}
+
+impl ConnectionCount for ConnectionCounter {
+    fn acquire<'a>(
+        &'a self,
+        user: UserId,
+        max: usize,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+        Box::pin(std::future::ready(ConnectionCounter::acquire(
+            self, user, max,
+        )))
+    }
+
+    fn release(&self, user: UserId) {
+        ConnectionCounter::release(self, user);
+    }
+}
+
+/// Open WebSocket connections per user, over all shards of this process.
 #[derive(Debug, Default)]
 pub struct ConnectionCounter {
     stripes: [Mutex<HashMap<UserId, usize>>; STRIPES],

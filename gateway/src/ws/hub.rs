@@ -76,6 +76,10 @@ pub(crate) struct Recheck {
 /// How long a draining session must be quiet (every send answered, no frame read) before it is
 /// closed: frames the client sent before it learnt of the shutdown still get an answer.
 const DRAIN_QUIET: Duration = Duration::from_millis(100);
+/// A client that keeps sending while draining (each send refused, retryable) is closed this long
+/// after draining began, once its accepted sends are answered: it must not hold the instance
+/// for the whole grace period.
+const DRAIN_MOST: Duration = Duration::from_millis(500);
 
 /// The registry.
 #[derive(Debug)]
@@ -463,15 +467,20 @@ impl Hub {
         for session in sessions {
             session.draining.set(true);
             tokio::task::spawn_local(async move {
+                let began = tokio::time::Instant::now();
                 loop {
                     let quiet = session.last_frame.get().elapsed();
-                    if session.pending.get() == 0 && quiet >= DRAIN_QUIET {
+                    let settled = quiet >= DRAIN_QUIET || began.elapsed() >= DRAIN_MOST;
+                    if session.pending.get() == 0 && settled {
                         break;
                     }
                     if session.pending.get() > 0 {
                         session.answered.notified().await;
                     } else {
-                        tokio::time::sleep(DRAIN_QUIET - quiet).await;
+                        tokio::time::sleep(
+                            (DRAIN_QUIET - quiet.min(DRAIN_QUIET)).max(Duration::from_millis(10)),
+                        )
+                        .await;
                     }
                 }
                 session.outbox.close(code, reason);

@@ -124,7 +124,11 @@ impl Session {
                     );
                     return;
                 }
-                if !app.connections.acquire(authed.user, app.ws.max_per_user) {
+                if !app
+                    .connections
+                    .acquire(authed.user, app.ws.max_per_user)
+                    .await
+                {
                     self.reject(
                         id,
                         ErrorBody::new(ErrorCode::RateLimited, "Too many open connections"),
