@@ -55,6 +55,7 @@ async fn redis_killed_and_restarted_loses_nothing() -> anyhow::Result<()> {
     let ann = fleet.api(0).register("rk_ann").await?;
     let ben = fleet.api(1).register("rk_ben").await?;
     let cat = fleet.api(0).register("rk_cat").await?;
+    let dan = fleet.api(0).register("rk_dan").await?;
     let group = fleet.api(0).group(&ann, "Outage", &[&ben, &cat]).await?;
     let mut ben_ws = WsClient::authed(fleet.addr(1), &ben.access_token).await?;
     let mut cat_ws = WsClient::authed(fleet.addr(0), &cat.access_token).await?;
@@ -93,6 +94,18 @@ async fn redis_killed_and_restarted_loses_nothing() -> anyhow::Result<()> {
     }
     assert_eq!(seqs(&mut cat_ws, 10).await?, (6..=15).collect::<Vec<_>>());
     assert_eq!(seqs(&mut ben_ws, 10).await?, (6..=15).collect::<Vec<_>>());
+    // A logout on instance 0 still closes the session's socket on instance 1.
+    let mut dan_ws = WsClient::authed(fleet.addr(1), &dan.access_token).await?;
+    let logout = fleet
+        .api(0)
+        .post(
+            "/api/auth/logout",
+            None,
+            &json!({"refreshToken": dan.refresh_token}),
+        )
+        .await?;
+    assert_eq!(logout.status.as_u16(), 204);
+    assert_eq!(dan_ws.closed().await?.code, Some(4401));
 
     fleet.redis.restart().await?;
     wait_for(&fleet, "ready").await?;

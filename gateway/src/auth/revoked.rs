@@ -49,6 +49,11 @@ impl Revocations {
         }
     }
 
+    /// How long a revocation matters (the access-token lifetime plus leeway).
+    pub fn keep(&self) -> Duration {
+        self.keep
+    }
+
     /// Whether `session` was revoked.
     pub fn is_revoked(&self, session: SessionId) -> bool {
         let revoked = self

@@ -287,6 +287,27 @@ async fn clock(
     }
 }
 
+/// Revocations published while Redis was unreachable: closed here too.
+async fn catch_up_revocations(bus: &Bus, pool: &Pool) {
+    let revocations = bus.revocations();
+    let read = match pool.get().await {
+        Ok(conn) => {
+            parley_persister::store::repair::revoked_within(&conn, revocations.keep()).await
+        }
+        Err(error) => Err(error.into()),
+    };
+    match read {
+        Ok(rows) => {
+            for (user, session, _) in rows {
+                if !revocations.is_revoked(session) {
+                    bus.arrived(Arc::new(Delivery::Revoked { user, session }));
+                }
+            }
+        }
+        Err(error) => tracing::warn!(%error, "catch-up could not read revocations; will retry"),
+    }
+}
+
 /// Fills one gap from PostgreSQL.
 async fn run_repair(link: &Link, bus: &Bus, pool: &Pool, repair: Repair) {
     match read_range(pool, repair).await {
@@ -342,8 +363,9 @@ async fn read_range(
 }
 
 /// Asks PostgreSQL how far every tracked conversation has committed and repairs what this
-/// instance has not delivered.
+/// instance has not delivered, and which sessions were revoked that it has not heard of.
 async fn run_catch_up(link: &Arc<Link>, bus: &Arc<Bus>, pool: &Pool) {
+    catch_up_revocations(bus, pool).await;
     let positions = link.sequencer().positions();
     if positions.is_empty() {
         return;

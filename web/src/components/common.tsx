@@ -40,7 +40,7 @@ export function Avatar({ name, status }: { name: string; status?: Presence["stat
   return (
     <span className="avatar" aria-hidden="true">
       {initials}
-      {status && <PresenceDot status={status} />}
+      {status && status !== "unknown" && <PresenceDot status={status} />}
     </span>
   );
 }

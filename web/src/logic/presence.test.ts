@@ -7,6 +7,7 @@ const ago = (minutes: number) => new Date(now.getTime() - minutes * 60_000).toIS
 describe("presence text", () => {
   it("follows the seed's table", () => {
     expect(presenceText("online", null, now)).toBe("Online");
+    expect(presenceText("unknown", null, now)).toBe("");
     expect(presenceText("away", ago(10), now)).toBe("Away");
     expect(presenceText("dnd", null, now)).toBe("Do not disturb");
     expect(presenceText("offline", null, now)).toBe("Offline");

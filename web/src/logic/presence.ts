@@ -1,6 +1,7 @@
 // What the UI says about someone's presence and typing, per the design seed's tables.
 
-export type PresenceStatus = "online" | "away" | "dnd" | "offline";
+/** `unknown`: the server cannot tell now (several instances and their broker unreachable). */
+export type PresenceStatus = "online" | "away" | "dnd" | "offline" | "unknown";
 
 function time(date: Date): string {
   return date.toLocaleTimeString("en-US", { hour: "numeric", minute: "2-digit" });
@@ -12,6 +13,7 @@ export function presenceText(status: PresenceStatus, lastSeenAt: string | null, 
   if (status === "online") return "Online";
   if (status === "away") return "Away";
   if (status === "dnd") return "Do not disturb";
+  if (status === "unknown") return "";
   if (!lastSeenAt) return "Offline";
   const seen = new Date(lastSeenAt);
   const minutes = Math.floor((now.getTime() - seen.getTime()) / 60_000);

@@ -124,6 +124,22 @@ describe("protocol client", () => {
     expect(client.send("typing:start", { conversationId: "c" })).toBe(false);
   });
 
+  it("reconnects at once, spread a little, when an instance restarts (1012)", async () => {
+    const { client, sockets } = setup();
+    let ready = 0;
+    client.onReady(() => ready++);
+    client.connect();
+    await authenticate(sockets[0]);
+    sockets[0].drop(1012);
+    expect(client.state).toBe("reconnecting");
+    vi.advanceTimersByTime(124);
+    expect(sockets).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(sockets).toHaveLength(2);
+    await authenticate(sockets[1]);
+    expect(ready).toBe(2);
+  });
+
   it("asks for a fresh token after the server refused one (4401)", async () => {
     const { client, sockets, asked } = setup();
     client.connect();

@@ -256,7 +256,17 @@ export class ProtocolClient {
     // A revoked or expired token: getToken refreshes it on the next attempt (and a revoked
     // session's refresh fails, which logs this tab out).
     if (code === CLOSE.unauthorized) this.needFreshToken = true;
-    const delay = code === CLOSE.normal && this.attempt === 0 ? 0 : backoffDelay(this.attempt, this.options.random);
+    // 1012: a rolling restart; another instance is up now. Reconnect at once, spread over a
+    // quarter second so a drained instance's clients do not arrive in one burst.
+    const random = this.options.random ?? Math.random;
+    const delay =
+      this.attempt > 0
+        ? backoffDelay(this.attempt, this.options.random)
+        : code === CLOSE.normal
+          ? 0
+          : code === CLOSE.serviceRestart
+            ? Math.floor(random() * 250)
+            : backoffDelay(this.attempt, this.options.random);
     this.attempt += 1;
     this.reconnectTimer = setTimeout(() => this.open(), delay);
   }

@@ -52,7 +52,7 @@ export interface User {
   displayName: string;
   createdAt: string;
   lastSeenAt: string | null;
-  status?: "online" | "away" | "dnd" | "offline";
+  status?: "online" | "away" | "dnd" | "offline" | "unknown";
 }
 
 export interface Me extends User {
@@ -86,8 +86,8 @@ export interface ServerEvents {
   "receipt:updated": { conversationId: string; userId: string; seq: number; readAt: string };
   "receipt:count": { conversationId: string; messageId: string; readCount: number };
   "notification:badge": { conversationId: string; unreadCount: number; totalUnread: number };
-  "presence:update": { userId: string; status: "online" | "away" | "dnd" | "offline"; lastSeenAt: string | null };
-  "presence:subscribed": { users: { userId: string; status: "online" | "away" | "dnd" | "offline"; lastSeenAt: string | null }[] };
+  "presence:update": { userId: string; status: "online" | "away" | "dnd" | "offline" | "unknown"; lastSeenAt: string | null };
+  "presence:subscribed": { users: { userId: string; status: "online" | "away" | "dnd" | "offline" | "unknown"; lastSeenAt: string | null }[] };
   "typing:started": { conversationId: string; userId: string };
   "typing:stopped": { conversationId: string; userId: string };
   "sync:response": {
@@ -111,6 +111,8 @@ export type ServerEvent = keyof ServerEvents;
 export const CLOSE = {
   normal: 1000,
   goingAway: 1001,
+  /** This instance restarts; another takes the client: reconnect at once (spread a little). */
+  serviceRestart: 1012,
   unauthorized: 4401,
   silent: 4408,
   resync: 4409,

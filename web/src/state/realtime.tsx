@@ -8,6 +8,7 @@ import { createContext, useContext, useEffect, useMemo, useState, type ReactNode
 import type { Api } from "../api/rest";
 import { ProtocolClient, type ConnectionState } from "../protocol/client";
 import type { Conversation, Message, ServerEvents } from "../protocol/types";
+import type { PresenceStatus } from "../logic/presence";
 import {
   conversationsWithBadge,
   conversationsWithMessage,
@@ -23,7 +24,7 @@ import {
 } from "./cache";
 
 export interface Presence {
-  status: "online" | "away" | "dnd" | "offline";
+  status: PresenceStatus;
   lastSeenAt: string | null;
 }
 

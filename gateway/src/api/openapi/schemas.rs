@@ -131,8 +131,8 @@ fn core() -> Value {
                 "displayName": {"type": "string"},
                 "createdAt": timestamp(false),
                 "lastSeenAt": {"allOf": [timestamp(true)], "nullable": true, "description": "null unless the caller shares a conversation with the user (or is the user)"},
-                "status": {"type": "string", "enum": ["online", "away", "dnd", "offline"],
-                           "description": "Presence, on GET /api/users/{userId} only, and only to people who share a conversation with the user (and the user)"}
+                "status": {"type": "string", "enum": ["online", "away", "dnd", "offline", "unknown"],
+                           "description": "Presence, on GET /api/users/{userId} only, and only to people who share a conversation with the user (and the user); unknown while instances are joined and Redis is unreachable"}
             }
         },
         "Me": {
