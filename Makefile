@@ -4,7 +4,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: all setup run web build test bench bench-quick bench-micro fmt clippy clean-test
+.PHONY: all setup run web build test bench bench-quick bench-cluster bench-micro fmt clippy clean-test
 
 all: build
 
@@ -36,6 +36,12 @@ test: setup
 bench:
 	@scripts/setup.sh bench
 	@scripts/bench.sh full
+
+## Several instances joined by Redis: cross-instance fan-out, Redis commands per message, 100k idle
+## connections over six instances, a rolling restart under load: bench/results/<timestamp>/cluster.md.
+bench-cluster:
+	@scripts/setup.sh bench
+	@scripts/bench-cluster.sh full
 
 ## A smaller run (about 2 minutes with a warm build).
 bench-quick:

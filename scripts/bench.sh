@@ -182,3 +182,9 @@ curl -s -H "Authorization: Bearer $metrics_token" "http://127.0.0.1:$port/metric
 
 python3 scripts/bench_report.py "$out" "$mode"
 echo "== report: $out/report.md"
+
+# Several instances joined by Redis, into the same directory (cluster.md).
+kill -INT "$server" 2>/dev/null || true
+wait "$server" 2>/dev/null || true
+server=""
+scripts/bench-cluster.sh "$mode" "$out"

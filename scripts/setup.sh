@@ -24,6 +24,7 @@ command -v node >/dev/null 2>&1 || need nodejs
 command -v npm >/dev/null 2>&1 || need npm
 if [ "${1:-}" = bench ]; then
   command -v curl >/dev/null 2>&1 || need curl
+  command -v redis-server >/dev/null 2>&1 || need redis-server
 fi
 # `make test` drives Debian's Chromium for the web client's browser tests.
 if [ "${1:-}" = browser ]; then

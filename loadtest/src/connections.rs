@@ -25,8 +25,14 @@ pub(crate) struct Options {
     pub(crate) users: usize,
     /// How long to hold them all open, idle, before measuring memory.
     pub(crate) hold: Duration,
-    /// The gateway's process id, to read its resident memory from /proc.
+    /// The gateway's process id, to read its resident memory and CPU time from /proc.
     pub(crate) server_pid: Option<u32>,
+    /// While holding, each connection sends `presence:heartbeat` this often (as clients do),
+    /// spread evenly; the gateway's CPU time over the hold is reported.
+    pub(crate) heartbeat: Option<Duration>,
+    /// The first source address is 127.0.0.<source_base> (several generator processes each take
+    /// their own addresses: ephemeral ports are per source address).
+    pub(crate) source_base: u8,
 }
 
 pub(crate) async fn connections(o: Options) -> anyhow::Result<Report> {
@@ -54,7 +60,7 @@ pub(crate) async fn connections(o: Options) -> anyhow::Result<Report> {
             .map(|n| {
                 let token = accounts[n % users].1.clone();
                 let (addr, protocol) = (o.addr, o.protocol);
-                let source = source_for(addr, n);
+                let source = source_for(addr, o.source_base, n);
                 tokio::spawn(async move {
                     let begun = Instant::now();
                     let socket = client::connect(addr, protocol, &token, source).await;
@@ -88,7 +94,9 @@ pub(crate) async fn connections(o: Options) -> anyhow::Result<Report> {
     }
     eprintln!();
     let open_time = started.elapsed();
-    tokio::time::sleep(o.hold).await;
+    let cpu_before = o.server_pid.and_then(cpu_ticks);
+    let heartbeats = hold(&mut sockets, o.hold, o.heartbeat).await;
+    let cpu_after = o.server_pid.and_then(cpu_ticks);
     let rss_after = o.server_pid.and_then(rss_kib);
     recorder.count("opened", sockets.len() as u64);
     let mut summary = serde_json::Map::new();
@@ -99,6 +107,22 @@ pub(crate) async fn connections(o: Options) -> anyhow::Result<Report> {
         "connect_rate_per_s".into(),
         json!(sockets.len() as f64 / open_time.as_secs_f64()),
     );
+    summary.insert("hold_s".into(), json!(o.hold.as_secs_f64()));
+    summary.insert("heartbeats_sent".into(), json!(heartbeats));
+    if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
+        let seconds = after.saturating_sub(before) as f64 / TICKS_PER_S;
+        summary.insert("server_cpu_s_during_hold".into(), json!(seconds));
+        summary.insert(
+            "server_cpu_share_during_hold".into(),
+            json!(seconds / o.hold.as_secs_f64().max(0.001)),
+        );
+        if heartbeats > 0 {
+            summary.insert(
+                "server_cpu_us_per_heartbeat".into(),
+                json!((seconds * 1e6 / heartbeats as f64 * 100.0).round() / 100.0),
+            );
+        }
+    }
     if let (Some(before), Some(after)) = (rss_before, rss_after) {
         summary.insert("server_rss_before_kib".into(), json!(before));
         summary.insert("server_rss_after_kib".into(), json!(after));
@@ -119,15 +143,58 @@ pub(crate) async fn connections(o: Options) -> anyhow::Result<Report> {
     })
 }
 
-/// 127.0.0.1 for the first `PER_SOURCE`, then 127.0.0.2, ... (loopback targets only).
-fn source_for(addr: SocketAddr, n: usize) -> Option<IpAddr> {
+/// 127.0.0.<base> for the first `PER_SOURCE`, then the next address, ... (loopback targets only).
+fn source_for(addr: SocketAddr, base: u8, n: usize) -> Option<IpAddr> {
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_loopback() => {
-            let host = u8::try_from(1 + n / PER_SOURCE).unwrap_or(u8::MAX);
+            let host = u8::try_from(usize::from(base.max(1)) + n / PER_SOURCE).unwrap_or(u8::MAX);
             Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, host)))
         }
         _ => None,
     }
+}
+
+/// Clock ticks per second of /proc times (USER_HZ: 100 on Linux).
+const TICKS_PER_S: f64 = 100.0;
+
+/// Holds every socket open for `hold`, sending heartbeats every `every` spread over the period
+/// (answers are not expected). Returns how many were sent.
+async fn hold(sockets: &mut [Socket], hold: Duration, every: Option<Duration>) -> u64 {
+    use futures_util::SinkExt;
+    let Some(every) = every.filter(|e| !e.is_zero() && !sockets.is_empty()) else {
+        tokio::time::sleep(hold).await;
+        return 0;
+    };
+    let end = Instant::now() + hold;
+    let gap = every.div_f64(sockets.len() as f64);
+    let frame = r#"{"event":"presence:heartbeat","data":{}}"#;
+    let mut sent = 0;
+    let mut next = Instant::now();
+    'outer: loop {
+        for socket in sockets.iter_mut() {
+            if Instant::now() >= end {
+                break 'outer;
+            }
+            next += gap;
+            let message = tokio_tungstenite::tungstenite::Message::text(frame);
+            if socket.send(message).await.is_ok() {
+                sent += 1;
+            }
+            if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+    sent
+}
+
+/// User plus system CPU time of `pid` in clock ticks (Linux).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
 /// Resident memory of `pid` in KiB (Linux).

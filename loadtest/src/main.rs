@@ -35,6 +35,10 @@ struct Cli {
     /// The server's address.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
+    /// Another instance of the same deployment (repeat for more): `steady` spreads connections
+    /// over every instance, `fanout` puts every recipient on these and the publisher on `--addr`.
+    #[arg(long = "also-addr")]
+    also_addr: Vec<SocketAddr>,
     /// The server's protocol (the set-up REST calls are the same for both).
     #[arg(long, value_enum, default_value_t = Protocol::Parley)]
     protocol: Protocol,
@@ -86,9 +90,16 @@ enum Scenario {
         /// Seconds to hold them open before measuring.
         #[arg(long, default_value_t = 3)]
         hold: u64,
-        /// The server's pid, to read its resident memory.
+        /// The server's pid, to read its resident memory and CPU time.
         #[arg(long)]
         server_pid: Option<u32>,
+        /// While holding, send `presence:heartbeat` on every connection this many seconds apart
+        /// (0: none; the server's `presence.heartbeat_interval` must then be longer than the run).
+        #[arg(long, default_value_t = 0)]
+        heartbeat: u64,
+        /// Source addresses start at 127.0.0.<N> (give each generator process its own).
+        #[arg(long, default_value_t = 1)]
+        source_base: u8,
     },
     /// C members drop at once and reconnect within a jitter window, then fill the gap by REST.
     ReconnectStorm {
@@ -122,8 +133,11 @@ enum Scenario {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Lives for the whole run.
+    let also: &'static [SocketAddr] = Vec::leak(cli.also_addr.clone());
     let load = |rate: u64, duration: u64| Load {
         addr: cli.addr,
+        also,
         protocol: cli.protocol,
         arrivals: cli.arrivals,
         rate: rate.max(1),
@@ -154,6 +168,8 @@ async fn main() -> anyhow::Result<()> {
             users,
             hold,
             server_pid,
+            heartbeat,
+            source_base,
         } => {
             connections::connections(connections::Options {
                 addr: cli.addr,
@@ -162,6 +178,8 @@ async fn main() -> anyhow::Result<()> {
                 users,
                 hold: Duration::from_secs(hold),
                 server_pid,
+                heartbeat: (heartbeat > 0).then(|| Duration::from_secs(heartbeat)),
+                source_base,
             })
             .await?
         }

@@ -20,6 +20,10 @@ use crate::record::{Recorder, Report};
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Load {
     pub(crate) addr: SocketAddr,
+    /// Other instances of the same deployment (`--also-addr`): `steady` spreads its connections
+    /// over `addr` and these; `fanout` keeps the publisher on `addr` and puts every recipient on
+    /// these, so each delivery crosses instances.
+    pub(crate) also: &'static [SocketAddr],
     pub(crate) protocol: Protocol,
     pub(crate) arrivals: Arrivals,
     /// Total messages per second offered.
@@ -27,13 +31,31 @@ pub(crate) struct Load {
     pub(crate) duration: Duration,
 }
 
-/// Opens one authenticated connection per token, 64 at a time.
+/// Where connection `n` of a `steady` run goes: round robin over every instance.
+fn spread(load: &Load, n: usize) -> SocketAddr {
+    match n % (1 + load.also.len()) {
+        0 => load.addr,
+        k => load.also[k - 1],
+    }
+}
+
+/// Where connection `n` of a `fanout` run goes: the publisher (0) on `addr`, recipients on the
+/// other instances when there are any.
+fn across(load: &Load, n: usize) -> SocketAddr {
+    match (n, load.also.len()) {
+        (0, _) | (_, 0) => load.addr,
+        (n, others) => load.also[(n - 1) % others],
+    }
+}
+
+/// Opens one authenticated connection per token, 64 at a time, connection `n` to `place(n)`.
 pub(crate) async fn connect_all(
     load: &Load,
     users: &[(String, String)],
+    place: fn(&Load, usize) -> SocketAddr,
 ) -> anyhow::Result<Vec<Socket>> {
     http::in_batches(users.len(), 64, |n| {
-        let (addr, protocol, token) = (load.addr, load.protocol, users[n].1.clone());
+        let (addr, protocol, token) = (place(load, n), load.protocol, users[n].1.clone());
         async move { client::connect(addr, protocol, &token, None).await }
     })
     .await
@@ -92,7 +114,7 @@ pub(crate) async fn steady(
         let others: Vec<&str> = members.into_iter().filter(|id| *id != owner.0).collect();
         convs.push(http::group(load.addr, &owner.1, &format!("{prefix}-{c}"), &others).await?);
     }
-    let sockets = connect_all(&load, &users).await?;
+    let sockets = connect_all(&load, &users, spread).await?;
     progress(&format!(
         "steady: {} msgs/s for {:?}...",
         load.rate, load.duration
@@ -150,7 +172,7 @@ pub(crate) async fn fanout(load: Load, members: usize) -> anyhow::Result<Report>
     let users = http::register_many(load.addr, &prefix, members).await?;
     let others: Vec<&str> = users[1..].iter().map(|u| u.0.as_str()).collect();
     let group = http::group(load.addr, &users[0].1, &prefix, &others).await?;
-    let sockets = connect_all(&load, &users).await?;
+    let sockets = connect_all(&load, &users, across).await?;
     progress(&format!(
         "fanout: {} msgs/s to {} recipients for {:?}...",
         load.rate,
@@ -210,5 +232,6 @@ pub(crate) fn summary(load: &Load) -> serde_json::Map<String, serde_json::Value>
     summary.insert("arrivals".into(), json!(format!("{:?}", load.arrivals)));
     summary.insert("offered_rate".into(), json!(load.rate));
     summary.insert("duration_s".into(), json!(load.duration.as_secs_f64()));
+    summary.insert("instances".into(), json!(1 + load.also.len()));
     summary
 }

@@ -45,6 +45,9 @@ pub struct Resilient {
     /// Close codes of connections the server ended (`None`: no close frame).
     pub closes: Vec<Option<u16>>,
     pub reconnects: u64,
+    /// From losing a connection to being authenticated on the next one, per reconnect.
+    pub reconnect_times: Vec<Duration>,
+    lost_at: Option<tokio::time::Instant>,
     last_live: HashMap<String, i64>,
 }
 
@@ -73,10 +76,13 @@ impl Resilient {
             duplicates: 0,
             closes: Vec::new(),
             reconnects: 0,
+            reconnect_times: Vec::new(),
+            lost_at: None,
             last_live: HashMap::new(),
         };
         client.reconnect().await?;
         client.reconnects = 0;
+        client.reconnect_times.clear();
         Ok(client)
     }
 
@@ -120,6 +126,7 @@ impl Resilient {
                     self.handle(&frame).await;
                 }
                 Some(Ok(Message::Close(frame))) => {
+                    self.lost_at = Some(tokio::time::Instant::now());
                     self.closes.push(frame.map(|f| f.code.into()));
                     // Answer the close (as browsers do) so the server need not wait for it.
                     let _ =
@@ -128,6 +135,7 @@ impl Resilient {
                 }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => {
+                    self.lost_at = Some(tokio::time::Instant::now());
                     self.closes.push(None);
                     self.stream = None;
                 }
@@ -269,6 +277,10 @@ impl Resilient {
     async fn reconnect(&mut self) -> anyhow::Result<()> {
         self.stream = None;
         self.last_live.clear();
+        let lost_at = self
+            .lost_at
+            .take()
+            .unwrap_or_else(tokio::time::Instant::now);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let addrs = self
@@ -282,6 +294,7 @@ impl Resilient {
                 if let Ok(stream) = self.open(addr).await {
                     self.stream = Some(stream);
                     self.reconnects += 1;
+                    self.reconnect_times.push(lost_at.elapsed());
                     break;
                 }
             }

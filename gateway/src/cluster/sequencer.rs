@@ -5,7 +5,8 @@
 //! closes or `hold` passes, after which the gap is filled from PostgreSQL (where every seq below
 //! a committed one is already committed: seq is allocated under the conversation's row lock). A
 //! seq already released is a duplicate and dropped. A conversation seen for the first time (or
-//! again after being forgotten) is held once for `hold` to learn where it stands. Pure logic:
+//! again after being forgotten) is held once for `hold` to learn where it stands, unless it is
+//! the conversation's first message. Pure logic:
 //! the caller supplies the time and runs the repairs.
 
 use std::collections::{BTreeMap, HashMap};
@@ -98,6 +99,12 @@ impl<T> Sequencer<T> {
         });
         track.active = now;
         match track.next {
+            // A conversation's first message has nothing before it: no need to wait.
+            None if seq == 1 => {
+                track.next = Some(1);
+                track.held.insert(seq, item);
+                release_run(track, &mut out.items, now);
+            }
             None => {
                 track.held.insert(seq, item);
             }
@@ -339,6 +346,16 @@ mod tests {
             "handed back: its sender may need an answer"
         );
         assert_eq!(s.offer(c, 3, 3, t).duplicates, 1);
+    }
+
+    #[test]
+    fn a_conversations_first_message_is_not_held() {
+        let mut s = Sequencer::new(HOLD, 100);
+        let c = ConversationId::generate();
+        let t = Instant::now();
+        assert_eq!(s.offer(c, 1, 1, t).items, [1]);
+        assert!(s.offer(c, 3, 3, t).items.is_empty());
+        assert_eq!(s.offer(c, 2, 2, t).items, [2, 3]);
     }
 
     #[test]
