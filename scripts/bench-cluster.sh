@@ -4,9 +4,11 @@
 #
 # One PostgreSQL (initdb'd here, fsync on) and one redis-server (Debian's, no persistence) for
 # every phase; release builds; rate limits off for the load; nothing else changed from defaults.
-#  1. fanout, one instance without Redis: publish -> delivery at every member (the baseline);
+#  1. fanout, one instance without Redis: publish -> delivery at every member (the baseline),
+#     at a light and a heavy rung;
 #  2. fanout, the publisher on instance A and every member on instance B (each delivery crosses
-#     Redis), same rate and members; Redis commands per message from INFO commandstats;
+#     Redis), same rungs; Redis commands per message from INFO commandstats (the difference from
+#     a run of the same set-up with one message);
 #  3. connections: N idle authenticated WebSockets over six instances from six generator
 #     processes (each under the 20,000 open-file limit), heartbeats every 20 s as clients send
 #     them; memory per connection and heartbeat CPU per instance;
@@ -18,10 +20,11 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cd "$(dirname "$0")/.."
 
 mode="${1:-full}"
+# Fan-out rungs "members:rate": a light one (the machine far from busy) and a heavy one.
 if [ "$mode" = quick ]; then
-  members=100; rate=200; duration=5; conns_total=12000; hold=25; rolling_s=10
+  rungs=(100:100 200:500); duration=5; conns_total=12000; hold=25; rolling_s=10
 else
-  members=500; rate=500; duration=15; conns_total=100000; hold=60; rolling_s=30
+  rungs=(100:200 500:500); duration=15; conns_total=100000; hold=60; rolling_s=30
 fi
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 out="${2:-bench/results/$stamp}"
@@ -95,33 +98,40 @@ stop_all() {
 commands() { redis-cli -p "$redis_port" info commandstats | tr -d '\r'; }
 lt=(./target/release/parley-loadtest --json --hgrm-dir "$out/hgrm")
 
-echo "== 1. fanout on one instance (no Redis): $members members, $rate msgs/s, ${duration}s"
-start_instance single 18300 ""
-"${lt[@]}" --label warmup-single --addr 127.0.0.1:18300 fanout --members "$members" --rate "$rate" --duration 3 > /dev/null
-"${lt[@]}" --label fanout-single --addr 127.0.0.1:18300 fanout --members "$members" --rate "$rate" --duration "$duration" \
-  > "$out/cluster-fanout-single.json"
-stop_all
+for rung in "${rungs[@]}"; do
+  members="${rung%%:*}"; rate="${rung##*:}"
+  echo "== 1. fanout on one instance (no Redis): $members members, $rate msgs/s, ${duration}s"
+  start_instance single 18300 ""
+  "${lt[@]}" --label "warmup-single-$rung" --addr 127.0.0.1:18300 fanout --members "$members" --rate "$rate" --duration 3 > /dev/null
+  "${lt[@]}" --label "fanout-single-$members-$rate" --addr 127.0.0.1:18300 fanout --members "$members" --rate "$rate" --duration "$duration" \
+    > "$out/cluster-fanout-single-$members-$rate.json"
+  stop_all
 
-echo "== 2. fanout across two instances (publisher on A, members on B)"
-start_instance a 18301 "redis://127.0.0.1:$redis_port"
-start_instance b 18302 "redis://127.0.0.1:$redis_port"
-"${lt[@]}" --label warmup-cross --addr 127.0.0.1:18301 --also-addr 127.0.0.1:18302 fanout --members "$members" --rate "$rate" --duration 3 > /dev/null
-# Redis commands per message: a run of half the length is measured too, so what set-up costs
-# (sign-ups, connections, presence) cancels out of the difference.
-commands > "$out/cluster-redis-before-half.txt"
-"${lt[@]}" --label fanout-cross-half --addr 127.0.0.1:18301 --also-addr 127.0.0.1:18302 fanout --members "$members" --rate "$rate" --duration $((duration / 2)) \
-  > "$out/cluster-fanout-cross-half.json"
-commands > "$out/cluster-redis-before.txt"
-"${lt[@]}" --label fanout-cross --addr 127.0.0.1:18301 --also-addr 127.0.0.1:18302 fanout --members "$members" --rate "$rate" --duration "$duration" \
-  > "$out/cluster-fanout-cross.json"
-commands > "$out/cluster-redis-after.txt"
-for port in 18301 18302; do
-  curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/metrics" > "$out/cluster-metrics-$port.txt" || true
+  echo "== 2. fanout across two instances (publisher on A, members on B): $members members, $rate msgs/s"
+  start_instance a 18301 "redis://127.0.0.1:$redis_port"
+  start_instance b 18302 "redis://127.0.0.1:$redis_port"
+  "${lt[@]}" --label "warmup-cross-$rung" --addr 127.0.0.1:18301 --also-addr 127.0.0.1:18302 fanout --members "$members" --rate "$rate" --duration 3 > /dev/null
+  # Redis commands per message: the same set-up with one message per second for a second is
+  # measured too, and each window waits out the offline grace after its run, so what set-up and
+  # tear-down cost (connections, presence, counts) cancels out of the difference.
+  sleep 7
+  commands > "$out/cluster-redis-$members-$rate-0.txt"
+  "${lt[@]}" --label "fanout-cross-setup-$members-$rate" --addr 127.0.0.1:18301 --also-addr 127.0.0.1:18302 fanout --members "$members" --rate 1 --duration 1 \
+    > "$out/cluster-fanout-cross-setup-$members-$rate.json"
+  sleep 7
+  commands > "$out/cluster-redis-$members-$rate-1.txt"
+  "${lt[@]}" --label "fanout-cross-$members-$rate" --addr 127.0.0.1:18301 --also-addr 127.0.0.1:18302 fanout --members "$members" --rate "$rate" --duration "$duration" \
+    > "$out/cluster-fanout-cross-$members-$rate.json"
+  sleep 7
+  commands > "$out/cluster-redis-$members-$rate-2.txt"
+  for port in 18301 18302; do
+    curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/metrics" > "$out/cluster-metrics-$members-$rate-$port.txt" || true
+  done
+  stop_all
 done
-stop_all
 
 echo "== 3. $conns_total idle connections over six instances"
-per=$((conns_total / 6))
+per=$(((conns_total + 5) / 6))
 servers=()
 for i in 0 1 2 3 4 5; do
   start_instance "c$i" $((18310 + i)) "redis://127.0.0.1:$redis_port"
@@ -138,9 +148,9 @@ for g in "${gens[@]}"; do wait "$g" || { echo "a generator failed"; cat "$work"/
 stop_all
 
 echo "== 4. rolling restart of three instances under load (${rolling_s}s)"
-ROLLING_SECONDS="$rolling_s" ROLLING_OUT="$out/cluster-rolling.json" PARLEY_TEST_DIR="$work/tests" \
-  cargo test --release --locked -q -p parley-gateway --test cluster_rolling_bench -- --ignored \
-  > "$work/rolling.out" 2>&1 || { cat "$work/rolling.out" | tail -30; exit 1; }
+ROLLING_SECONDS="$rolling_s" ROLLING_OUT="$out/cluster-rolling.json" \
+  cargo test --release --locked -q -p parley-gateway --test cluster_rolling_bench -- --ignored --nocapture \
+  > "$out/cluster-rolling.out" 2>&1 || { grep -v '^ *[0-9]*: \|^ *at ' "$out/cluster-rolling.out" | tail -30; exit 1; }
 
 python3 scripts/bench_cluster_report.py "$out"
 echo "== report: $out/cluster.md"

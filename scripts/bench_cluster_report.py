@@ -34,61 +34,76 @@ def metric(path, name):
 def main(out):
     out = Path(out)
     machine = (out / "cluster-machine.txt").read_text().strip()
-    single = load(out / "cluster-fanout-single.json")
-    cross = load(out / "cluster-fanout-cross.json")
     lines = ["# Several instances: cluster benchmark", "", "```", machine, "```", ""]
+    rungs = []
+    for path in sorted(out.glob("cluster-fanout-single-*.json"), key=lambda p: [int(x) for x in p.stem.split("-")[-2:]]):
+        members, rate = path.stem.split("-")[-2:]
+        rungs.append((members, rate))
 
     lines += ["## Fan-out within one instance and across two", ""]
     lines.append(
-        f"One group of {single['members']} members, one publisher at {single['offered_rate']} msgs/s "
-        f"for {single['duration_s']:.0f} s; latency is publish to delivery at each member "
-        "(one clock: the generator runs publisher and members)."
+        "One group, one publisher; latency is publish to delivery at each member (one clock: the "
+        "generator runs publisher and members). Across: the publisher on instance A, every member "
+        "on instance B, so every delivery crosses Redis. Same machine, same rung, one run each."
     )
-    lines += ["", "| run | deliveries | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    for name, run in (("one instance, no Redis", single), ("publisher on A, members on B (Redis)", cross)):
-        d = run.get("send_to_delivery_us", {})
-        lines.append(
-            f"| {name} | {d.get('count', 0)} | {ms(d.get('p50', 0))} | {ms(d.get('p90', 0))} | "
-            f"{ms(d.get('p99', 0))} | {ms(d.get('p999', 0))} | {ms(d.get('max', 0))} |"
+    lines += ["", "| members | msgs/s | deliveries/s | run | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    verdicts = []
+    for members, rate in rungs:
+        single = load(out / f"cluster-fanout-single-{members}-{rate}.json")
+        cross = load(out / f"cluster-fanout-cross-{members}-{rate}.json")
+        for name, run in (("one instance, no Redis", single), ("across two (Redis)", cross)):
+            d = run.get("send_to_delivery_us", {})
+            lines.append(
+                f"| {members} | {rate} | {run.get('deliveries_per_s', 0):.0f} | {name} | {ms(d.get('p50', 0))} | "
+                f"{ms(d.get('p90', 0))} | {ms(d.get('p99', 0))} | {ms(d.get('p999', 0))} | {ms(d.get('max', 0))} |"
+            )
+        d50 = (cross["send_to_delivery_us"]["p50"] - single["send_to_delivery_us"]["p50"]) / 1000
+        d99 = (cross["send_to_delivery_us"]["p99"] - single["send_to_delivery_us"]["p99"]) / 1000
+        verdict = "within" if d99 <= 2.0 else "beyond"
+        verdicts.append(
+            f"At {members} members and {rate} msgs/s, crossing instances moved p50 by {d50:+.2f} ms and "
+            f"p99 by {d99:+.2f} ms ({verdict} the 2 ms goal)."
         )
-    s99 = single.get("send_to_delivery_us", {}).get("p99", 0)
-    c99 = cross.get("send_to_delivery_us", {}).get("p99", 0)
-    delta = (c99 - s99) / 1000
-    verdict = "within" if delta <= 2.0 else "beyond"
-    lines += ["", f"Crossing instances moved p99 by {delta:+.2f} ms ({verdict} the 2 ms goal at this rate)."]
+    lines += [""] + verdicts
 
-    half_before = commandstats(out / "cluster-redis-before-half.txt")
-    before = commandstats(out / "cluster-redis-before.txt")
-    after = commandstats(out / "cluster-redis-after.txt")
-    half = load(out / "cluster-fanout-cross-half.json")
-    full_cmds = {k: after.get(k, 0) - before.get(k, 0) for k in after}
-    half_cmds = {k: before.get(k, 0) - half_before.get(k, 0) for k in before}
-    # Each fanout run counts its own acknowledged messages.
-    full_msgs, half_msgs = cross.get("acked", 0), half.get("acked", 0)
     lines += ["", "## Redis commands per message", ""]
-    extra_msgs = full_msgs - half_msgs
-    if extra_msgs > 0:
-        marginal = {k: full_cmds.get(k, 0) - half_cmds.get(k, 0) for k in set(full_cmds) | set(half_cmds)}
+    for members, rate in rungs:
+        c0 = commandstats(out / f"cluster-redis-{members}-{rate}-0.txt")
+        c1 = commandstats(out / f"cluster-redis-{members}-{rate}-1.txt")
+        c2 = commandstats(out / f"cluster-redis-{members}-{rate}-2.txt")
+        setup = load(out / f"cluster-fanout-cross-setup-{members}-{rate}.json")
+        cross = load(out / f"cluster-fanout-cross-{members}-{rate}.json")
+        short = {k: c1.get(k, 0) - c0.get(k, 0) for k in set(c0) | set(c1)}
+        longer = {k: c2.get(k, 0) - c1.get(k, 0) for k in set(c1) | set(c2)}
+        extra = cross.get("acked", 0) - setup.get("acked", 0)
+        if extra <= 0:
+            continue
+        marginal = {k: longer.get(k, 0) - short.get(k, 0) for k in set(short) | set(longer)}
         publishes = marginal.get("publish", 0)
-        total = sum(v for v in marginal.values() if v > 0)
+        total = sum(marginal.values())
         lines.append(
-            f"Two cross-instance runs of {half['duration_s']:.0f} s and {cross['duration_s']:.0f} s "
-            f"({half_msgs} and {full_msgs} messages, each with its own set-up): the difference, "
-            f"{extra_msgs} messages, cost {publishes} PUBLISH ({publishes / extra_msgs:.2f} per message) "
-            f"and {total} commands of every kind ({total / extra_msgs:.2f} per message) to {cross['members'] - 1} "
-            "recipients each."
+            f"{members} members at {rate} msgs/s: the measured run ({cross.get('acked', 0)} messages) against "
+            f"the same set-up and tear-down with {setup.get('acked', 0)} message(s); the difference, {extra} "
+            f"messages to {int(members) - 1} recipients each, cost {publishes} PUBLISH "
+            f"({publishes / extra:.2f} per message) and {total} commands of every kind ({total / extra:.2f} per message)."
         )
-        lines += ["", "| command | calls, longer run | calls, shorter run | difference |", "| --- | --- | --- | --- |"]
-        for name in sorted(marginal, key=lambda k: -full_cmds.get(k, 0)):
-            if full_cmds.get(name, 0) or half_cmds.get(name, 0):
-                lines.append(f"| {name} | {full_cmds.get(name, 0)} | {half_cmds.get(name, 0)} | {marginal[name]} |")
-    for port in (18301, 18302):
-        path = out / f"cluster-metrics-{port}.txt"
-        if path.exists():
-            lost = metric(path, "parley_cluster_receive_lost_total")
-            repaired = metric(path, "parley_cluster_repaired_messages_total")
-            lines.append("")
-            lines.append(f"Instance on {port}: receive_lost={lost:.0f}, repaired_messages={repaired:.0f}.")
+        lines += ["", "| command | set-up run | measured run | difference |", "| --- | --- | --- | --- |"]
+        for name in sorted(marginal, key=lambda k: -longer.get(k, 0)):
+            if longer.get(name, 0) or short.get(name, 0):
+                lines.append(f"| {name} | {short.get(name, 0)} | {longer.get(name, 0)} | {marginal[name]} |")
+        lines.append("")
+        for port in (18301, 18302):
+            path = out / f"cluster-metrics-{members}-{rate}-{port}.txt"
+            if path.exists():
+                lost = metric(path, "parley_cluster_receive_lost_total") or 0
+                repaired = metric(path, "parley_cluster_repaired_messages_total") or 0
+                dup = metric(path, "parley_cluster_duplicates_total") or 0
+                lines.append(
+                    f"Instance on port {port} after these runs: receive_lost={lost:.0f}, "
+                    f"repaired_messages={repaired:.0f}, duplicates={dup:.0f}."
+                )
+                lines.append("")
 
     gens = sorted(out.glob("cluster-connections-*.json"))
     if gens:
@@ -101,13 +116,14 @@ def main(out):
             f"from {len(runs)} generator processes, held {runs[0].get('hold_s', 0):.0f} s with a "
             "heartbeat every 20 s per connection."
         )
-        lines += ["", "| instance | open | connect p50 ms | connect p99 ms | bytes/connection | heartbeats | CPU s during hold | CPU share | CPU us/heartbeat |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += ["", "| instance | open | connect p50 ms | connect p99 ms | bytes/connection (opening) | RSS open MiB | RSS after hold MiB | heartbeats | CPU s during hold | CPU share | CPU us/heartbeat |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for i, r in enumerate(runs):
             c = r.get("connect_us", {})
             lines.append(
                 f"| {i} | {r.get('opened', 0)} | {ms(c.get('p50', 0))} | {ms(c.get('p99', 0))} | "
-                f"{r.get('server_bytes_per_connection', 'n/a')} | {r.get('heartbeats_sent', 0)} | "
+                f"{r.get('server_bytes_per_connection', 'n/a')} | {r.get('server_rss_open_kib', 0) / 1024:.0f} | "
+                f"{r.get('server_rss_after_hold_kib', 0) / 1024:.0f} | {r.get('heartbeats_sent', 0)} | "
                 f"{r.get('server_cpu_s_during_hold', 0):.2f} | {100 * r.get('server_cpu_share_during_hold', 0):.1f}% | "
                 f"{r.get('server_cpu_us_per_heartbeat', 'n/a')} |"
             )

@@ -94,6 +94,9 @@ pub(crate) async fn connections(o: Options) -> anyhow::Result<Report> {
     }
     eprintln!();
     let open_time = started.elapsed();
+    // Memory with every connection open, before the hold (whose heartbeats may grow it).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_open = o.server_pid.and_then(rss_kib);
     let cpu_before = o.server_pid.and_then(cpu_ticks);
     let heartbeats = hold(&mut sockets, o.hold, o.heartbeat).await;
     let cpu_after = o.server_pid.and_then(cpu_ticks);
@@ -123,14 +126,15 @@ pub(crate) async fn connections(o: Options) -> anyhow::Result<Report> {
             );
         }
     }
-    if let (Some(before), Some(after)) = (rss_before, rss_after) {
+    if let (Some(before), Some(open), Some(after)) = (rss_before, rss_open, rss_after) {
         summary.insert("server_rss_before_kib".into(), json!(before));
-        summary.insert("server_rss_after_kib".into(), json!(after));
+        summary.insert("server_rss_open_kib".into(), json!(open));
+        summary.insert("server_rss_after_hold_kib".into(), json!(after));
         if let Some((Some(at_half), open_at_half)) = rss_half
             && sockets.len() > open_at_half
         {
             let added = (sockets.len() - open_at_half) as f64;
-            let per = (after.saturating_sub(at_half) * 1024) as f64 / added;
+            let per = (open.saturating_sub(at_half) * 1024) as f64 / added;
             summary.insert("server_rss_half_kib".into(), json!(at_half));
             summary.insert("server_bytes_per_connection".into(), json!(per.round()));
         }
