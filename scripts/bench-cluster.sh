@@ -29,6 +29,8 @@ fi
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 out="${2:-bench/results/$stamp}"
 mkdir -p "$out"
+# Absolute: the rolling-restart test runs with the gateway crate as its working directory.
+out="$(cd "$out" && pwd)"
 work="$(mktemp -d /tmp/parley-cluster-XXXXXX)"
 chmod 755 "$work"
 pids=()
