@@ -97,7 +97,24 @@ pub struct Inboxes {
     pub(crate) overflowed: Arc<[AtomicBool]>,
 }
 
-/// The in-process bus.
+/// The other instances of a deployment, as the bus sees them: chosen at start (`None` in the
+/// bus: this instance is alone; `cluster::Link`: through Redis).
+pub(crate) trait Peers: Send + Sync + std::fmt::Debug {
+    /// Publishes an event that started in this instance.
+    fn publish(&self, delivery: &Delivery);
+    /// Hands `delivery` to `deliver` when it may be delivered (messages in their conversation's
+    /// order, under one lock so deliveries from several threads keep it); an already delivered
+    /// message comes back.
+    fn offer(
+        &self,
+        delivery: Arc<Delivery>,
+        deliver: &mut dyn FnMut(Arc<Delivery>),
+    ) -> Option<Arc<Delivery>>;
+    /// A published presence change (for status reads).
+    fn observe(&self, user: UserId, status: crate::presence::Status);
+}
+
+/// The bus of one process.
 #[derive(Debug)]
 pub struct Bus {
     shards: Vec<mpsc::Sender<Arc<Delivery>>>,
@@ -107,7 +124,9 @@ pub struct Bus {
     revocations: Arc<Revocations>,
     /// This process, in connection addresses.
     instance: parley_shared::InstanceId,
-    /// The other instances, through Redis (`None`: this instance is alone).
+    /// The other instances (`None`: this instance is alone).
+    peers: Option<Arc<dyn Peers>>,
+    /// The same, as the Redis link the shared state (presence, limits, counts) is built on.
     link: Option<Arc<crate::cluster::Link>>,
 }
 
@@ -146,6 +165,7 @@ impl Bus {
                 metrics,
                 revocations,
                 instance,
+                peers: link.clone().map(|link| link as Arc<dyn Peers>),
                 link,
             }),
             Inboxes {
@@ -172,7 +192,7 @@ impl Bus {
         Arc::clone(&self.revocations)
     }
 
-    /// The link to the other instances, when there are any.
+    /// The Redis link to the other instances, when there are any (to build shared state on).
     pub(crate) fn link(&self) -> Option<&Arc<crate::cluster::Link>> {
         self.link.as_ref()
     }
@@ -204,32 +224,32 @@ impl Bus {
     /// any) and delivered here, messages in their conversation's order.
     fn fan(&self, delivery: Delivery) {
         let delivery = Arc::new(delivery);
-        match &self.link {
+        match &self.peers {
             None => self.everywhere(delivery),
-            Some(link) => {
-                link.publish(&delivery);
-                self.through(link, delivery);
+            Some(peers) => {
+                peers.publish(&delivery);
+                self.through(&**peers, delivery);
             }
         }
     }
 
     /// An event another instance published (from the cluster thread).
     pub(crate) fn arrived(&self, delivery: Arc<Delivery>) {
-        let Some(link) = &self.link else {
+        let Some(peers) = &self.peers else {
             return;
         };
         if let Delivery::Revoked { session, .. } = &*delivery {
             self.revocations.revoke(*session, std::time::Instant::now());
         }
-        self.through(link, delivery);
+        self.through(&**peers, delivery);
     }
 
     /// Delivers what the sequencer releases of `delivery`.
-    fn through(&self, link: &crate::cluster::Link, delivery: Arc<Delivery>) {
+    fn through(&self, peers: &dyn Peers, delivery: Arc<Delivery>) {
         if let Delivery::Presence { user, status, .. } = &*delivery {
-            link.observe(*user, *status);
+            peers.observe(*user, *status);
         }
-        let rejected = link.offer(delivery, &mut |released| self.everywhere(released));
+        let rejected = peers.offer(delivery, &mut |released| self.everywhere(released));
         // Already delivered (a repair read it from PostgreSQL first): its sender still gets the
         // acknowledgement the stream would have carried.
         if let Some(rejected) = rejected

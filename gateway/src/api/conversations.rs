@@ -233,7 +233,7 @@ pub(crate) async fn remove_member(ctx: &Ctx) -> Result<Reply, ApiError> {
     tracing::info!(conversation = %id, "member removed");
     // Every shard drops their subscriptions there (typing in or out) before anything else.
     ctx.state.app.bus.left(id, target);
-    crate::ws::end_typing(&ctx.state.app, id, target);
+    crate::chat::typing::stop(&ctx.state.app, id, target);
     Ok(Reply::no_content())
 }
 

@@ -1,7 +1,10 @@
 //! The use cases, apart from any transport: REST handlers and WebSocket events both call these,
 //! so each action has one path: `send` (validate, limit, queue on the conversation's lane, one
-//! mapping of every outcome to the catalog) and `change` (edits, deletes, reactions). The doors
-//! only parse their input and render the answer.
+//! mapping of every outcome to the catalog), `change` (edits, deletes, reactions), `marks` (read
+//! marks, one's own presence status) and `typing`. The doors only parse their input, check what
+//! only they can (a socket's subscriptions) and render the answer.
 
 pub(crate) mod change;
+pub(crate) mod marks;
 pub(crate) mod send;
+pub(crate) mod typing;

@@ -118,7 +118,7 @@ async fn prepare(
 /// After queueing: sending ends the sender's typing indicator there, whichever door it came
 /// through.
 fn sent(app: &App, conversation: ConversationId, user: UserId) {
-    crate::ws::end_typing(app, conversation, user);
+    super::typing::stop(app, conversation, user);
 }
 
 fn not_found() -> ErrorBody {

@@ -117,6 +117,53 @@ pub(crate) struct Link {
     statuses: Mutex<HashMap<UserId, Status>>,
 }
 
+impl crate::fanout::Peers for Link {
+    /// Publishes `delivery` to the other instances (never blocks: a full queue is counted as
+    /// loss, which receivers repair).
+    fn publish(&self, delivery: &Delivery) {
+        let Some(bytes) = envelope::encode(self.instance, delivery) else {
+            return;
+        };
+        if self.publish.try_send(bytes).is_err() {
+            self.metrics.cluster.publish_failed.inc();
+        }
+    }
+
+    /// Hands `delivery` to `deliver` when it may be delivered: a message passes the sequencer
+    /// (it may be held, or release held ones with it), every other event passes at once.
+    /// `deliver` runs under the sequencer's lock, so what one thread releases reaches the shards
+    /// before what another releases next. A message already delivered comes back.
+    fn offer(
+        &self,
+        delivery: Arc<Delivery>,
+        deliver: &mut dyn FnMut(Arc<Delivery>),
+    ) -> Option<Arc<Delivery>> {
+        let Delivery::Message {
+            conversation, seq, ..
+        } = &*delivery
+        else {
+            deliver(delivery);
+            return None;
+        };
+        let (conversation, seq) = (*conversation, *seq);
+        let mut sequencer = self.sequencer();
+        let released = sequencer.offer(conversation, seq, delivery, Instant::now());
+        self.count(&released);
+        released.items.into_iter().for_each(&mut *deliver);
+        released.rejected
+    }
+
+    /// A published presence change (this instance's or another's).
+    fn observe(&self, user: UserId, status: Status) {
+        let mut statuses = self.statuses();
+        if status == Status::Offline {
+            statuses.remove(&user);
+        } else {
+            statuses.insert(user, status);
+        }
+    }
+}
+
 /// The parts of the link only the cluster thread uses.
 #[derive(Debug)]
 pub(crate) struct LinkParts {
@@ -181,51 +228,6 @@ impl Link {
     fn set_up(&self, up: bool) {
         self.up.store(up, Ordering::Release);
         self.metrics.cluster.redis_up.set(i64::from(up));
-    }
-
-    /// Publishes `delivery` to the other instances (never blocks: a full queue is counted as
-    /// loss, which receivers repair).
-    pub(crate) fn publish(&self, delivery: &Delivery) {
-        let Some(bytes) = envelope::encode(self.instance, delivery) else {
-            return;
-        };
-        if self.publish.try_send(bytes).is_err() {
-            self.metrics.cluster.publish_failed.inc();
-        }
-    }
-
-    /// Hands `delivery` to `deliver` when it may be delivered: a message passes the sequencer
-    /// (it may be held, or release held ones with it), every other event passes at once.
-    /// `deliver` runs under the sequencer's lock, so what one thread releases reaches the shards
-    /// before what another releases next. A message already delivered comes back.
-    pub(crate) fn offer(
-        &self,
-        delivery: Arc<Delivery>,
-        deliver: &mut dyn FnMut(Arc<Delivery>),
-    ) -> Option<Arc<Delivery>> {
-        let Delivery::Message {
-            conversation, seq, ..
-        } = &*delivery
-        else {
-            deliver(delivery);
-            return None;
-        };
-        let (conversation, seq) = (*conversation, *seq);
-        let mut sequencer = self.sequencer();
-        let released = sequencer.offer(conversation, seq, delivery, Instant::now());
-        self.count(&released);
-        released.items.into_iter().for_each(&mut *deliver);
-        released.rejected
-    }
-
-    /// A published presence change (this instance's or another's).
-    pub(crate) fn observe(&self, user: UserId, status: Status) {
-        let mut statuses = self.statuses();
-        if status == Status::Offline {
-            statuses.remove(&user);
-        } else {
-            statuses.insert(user, status);
-        }
     }
 
     /// `user`'s status as last published by any instance (unknown while Redis is down).

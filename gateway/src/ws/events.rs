@@ -6,7 +6,7 @@
 use std::rc::Rc;
 
 use parley_persister::store::{messages, users};
-use parley_persister::writer::{FrameOrigin, ReadMark};
+use parley_persister::writer::FrameOrigin;
 use parley_shared::policy::Action;
 use parley_shared::time::format_timestamp;
 use parley_shared::{ConversationId, ErrorBody, ErrorCode, UserId};
@@ -14,12 +14,13 @@ use parley_shared::{ConversationId, ErrorBody, ErrorCode, UserId};
 use super::session::Session;
 use crate::api::views::MessageView;
 use crate::authz::{AuthzError, authorize};
-use crate::chat::change::{self as changes, Asked};
+use crate::chat::{
+    self,
+    change::{self as changes, Asked},
+};
 use crate::limits::Key;
-use crate::presence::Status;
 use crate::protocol as codec;
 use crate::protocol::events::server;
-use crate::typing::Start;
 
 /// Most conversations one connection may subscribe to.
 const MAX_SUBSCRIPTIONS: usize = 1024;
@@ -142,26 +143,20 @@ pub(super) async fn change(
     }
 }
 
-/// `receipt:read {conversationId, seq}`: queued for the coalesced write; its effects (badges,
-/// receipts) follow the commit. Only a non-member gets an answer (`error` NOT_FOUND).
+/// `receipt:read {conversationId, seq}`: `chat::marks::read`. Only a non-member gets an answer
+/// (`error` NOT_FOUND).
 pub(super) fn read(session: &Rc<Session>, user: UserId, id: Option<&str>, raw: &str, seq: i64) {
     let Ok(conversation) = raw.parse::<ConversationId>() else {
         return session.fail(server::ERROR, id, not_found());
     };
-    let mark = ReadMark {
-        conversation,
-        user,
-        seq,
-        origin: Some(origin(session, id)),
-    };
-    if let Err(error) = session.state.app.persister.submit_read(mark) {
-        session.fail(server::ERROR, id, changes::submit_error(error));
+    let origin = Some(origin(session, id));
+    if let Err(body) = chat::marks::read(&session.state.app, user, conversation, seq, origin) {
+        session.fail(server::ERROR, id, body);
     }
 }
 
 /// `typing:start` / `typing:stop`: the connection must have subscribed to the conversation (the
-/// subscription checked membership). Starts closer than `chat.typing_interval` are dropped; a
-/// start not renewed within `chat.typing_timeout` stops by itself.
+/// subscription checked membership); then `chat::typing`.
 pub(super) fn typing(
     session: &Rc<Session>,
     user: UserId,
@@ -188,55 +183,10 @@ pub(super) fn typing(
             .with_detail("conversationId", "is not subscribed on this connection"),
         );
     }
-    let app = &session.state.app;
-    if !start {
-        stop_typing(session, conversation, user);
-        return;
+    match start {
+        true => chat::typing::start(&session.state.app, conversation, user),
+        false => chat::typing::stop(&session.state.app, conversation, user),
     }
-    let Start::Accepted { began, generation } =
-        app.typing
-            .start(conversation, user, std::time::Instant::now())
-    else {
-        return;
-    };
-    if began {
-        app.bus
-            .ephemeral(conversation, user, typing_frame(conversation, user, true));
-    }
-    let app = std::sync::Arc::clone(app);
-    tokio::task::spawn_local(async move {
-        tokio::time::sleep(app.chat.typing_timeout).await;
-        if app.typing.expire(conversation, user, generation) {
-            app.bus
-                .ephemeral(conversation, user, typing_frame(conversation, user, false));
-        }
-    });
-}
-
-/// Ends `user`'s typing in `conversation` (a stop, or a message sent), telling the others.
-pub(super) fn stop_typing(session: &Session, conversation: ConversationId, user: UserId) {
-    end_typing(&session.state.app, conversation, user);
-}
-
-/// Ends `user`'s typing in `conversation` wherever it started (also when they leave it).
-pub(crate) fn end_typing(app: &crate::app::App, conversation: ConversationId, user: UserId) {
-    if app.typing.stop(conversation, user) {
-        app.bus
-            .ephemeral(conversation, user, typing_frame(conversation, user, false));
-    }
-}
-
-fn typing_frame(conversation: ConversationId, user: UserId, started: bool) -> bytes::Bytes {
-    let event = if started {
-        server::TYPING_STARTED
-    } else {
-        server::TYPING_STOPPED
-    };
-    codec::encode(
-        event,
-        None,
-        serde_json::json!({"conversationId": conversation, "userId": user}),
-    )
 }
 
 /// `sync:request {conversations: [{conversationId, lastSeq}]}`: per conversation, the messages
@@ -338,23 +288,16 @@ async fn sync_one(
     }
 }
 
-/// `presence:set {status}`: `away` or `dnd` until changed, `online` for automatic.
+/// `presence:set {status}`: `chat::marks::set_status`, answered `presence:status`.
 pub(super) fn presence_set(session: &Rc<Session>, user: UserId, id: Option<&str>, raw: &str) {
-    let Some(status) = Status::settable(raw) else {
-        return session.fail(
-            server::ERROR,
+    match chat::marks::set_status(&session.state.app, user, raw) {
+        Ok(status) => session.push(codec::encode(
+            server::PRESENCE_STATUS,
             id,
-            ErrorBody::new(ErrorCode::ValidationError, "Invalid status")
-                .with_detail("status", "must be \"online\", \"away\" or \"dnd\""),
-        );
-    };
-    let app = &session.state.app;
-    app.presence.set(user, status, std::time::Instant::now());
-    session.push(codec::encode(
-        server::PRESENCE_STATUS,
-        id,
-        serde_json::json!({"status": status.as_str()}),
-    ));
+            serde_json::json!({"status": status.as_str()}),
+        )),
+        Err(body) => session.fail(server::ERROR, id, body),
+    }
 }
 
 /// `presence:subscribe` / `presence:unsubscribe {userIds}`: watch people who share a

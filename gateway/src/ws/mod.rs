@@ -11,8 +11,6 @@ mod session;
 mod unread;
 mod watch;
 
-pub(crate) use events::end_typing;
-
 use std::rc::Rc;
 
 use bytes::Bytes;
