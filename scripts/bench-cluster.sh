@@ -98,6 +98,12 @@ stop_all() {
   pids=()
 }
 commands() { redis-cli -p "$redis_port" info commandstats | tr -d '\r'; }
+# User plus system CPU ticks of a process; events an instance received from the others.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+received() {
+  curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$1/metrics" |
+    awk '/^parley_cluster_received_total / {print $2}'
+}
 lt=(./target/release/parley-loadtest --json --hgrm-dir "$out/hgrm")
 
 for rung in "${rungs[@]}"; do
@@ -112,6 +118,10 @@ for rung in "${rungs[@]}"; do
   echo "== 2. fanout across two instances (publisher on A, members on B): $members members, $rate msgs/s"
   start_instance a 18301 "redis://127.0.0.1:$redis_port"
   start_instance b 18302 "redis://127.0.0.1:$redis_port"
+  # A third instance with no connections at all: what every instance pays for events it has no
+  # recipient for (the one shared channel's cost).
+  start_instance idle 18303 "redis://127.0.0.1:$redis_port"
+  idle_pid=$last_pid
   "${lt[@]}" --label "warmup-cross-$rung" --addr 127.0.0.1:18301 --also-addr 127.0.0.1:18302 fanout --members "$members" --rate "$rate" --duration 3 > /dev/null
   # Redis commands per message: the same set-up with one message per second for a second is
   # measured too, and each window waits out the offline grace after its run, so what set-up and
@@ -122,9 +132,13 @@ for rung in "${rungs[@]}"; do
     > "$out/cluster-fanout-cross-setup-$members-$rate.json"
   sleep 7
   commands > "$out/cluster-redis-$members-$rate-1.txt"
+  idle_sample() { echo "$(date +%s.%N) $(cpu_ticks "$idle_pid") $(received 18303)"; }
+  idle_sample > "$out/cluster-idle-$members-$rate.txt"
   "${lt[@]}" --label "fanout-cross-$members-$rate" --addr 127.0.0.1:18301 --also-addr 127.0.0.1:18302 fanout --members "$members" --rate "$rate" --duration "$duration" \
     > "$out/cluster-fanout-cross-$members-$rate.json"
+  idle_sample >> "$out/cluster-idle-$members-$rate.txt"
   sleep 7
+  idle_sample >> "$out/cluster-idle-$members-$rate.txt"
   commands > "$out/cluster-redis-$members-$rate-2.txt"
   for port in 18301 18302; do
     curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/metrics" > "$out/cluster-metrics-$members-$rate-$port.txt" || true

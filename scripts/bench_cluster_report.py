@@ -110,6 +110,32 @@ def main(out):
                 )
                 lines.append("")
 
+    idle_lines = []
+    for members, rate in rungs:
+        path = out / f"cluster-idle-{members}-{rate}.txt"
+        if not path.exists():
+            continue
+        rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+        if len(rows) < 3:
+            continue
+        (t0, c0, e0), (t1, c1, e1), (t2, c2, e2) = [(float(a), int(b), float(c)) for a, b, c in rows[:3]]
+        events = e1 - e0
+        run_cpu = (c1 - c0) / 100
+        quiet_rate = (c2 - c1) / 100 / max(t2 - t1, 0.001)
+        extra = run_cpu - quiet_rate * (t1 - t0)
+        if events > 0:
+            idle_lines.append(
+                f"| {members} | {rate} | {events:.0f} | {run_cpu:.2f} | {quiet_rate * 100:.2f}% | "
+                f"{max(extra, 0) * 1e6 / events:.1f} |"
+            )
+    if idle_lines:
+        lines += ["", "## What an instance with no recipients pays", "",
+                  "Every instance receives every event on the deployment's one channel. A third instance "
+                  "with no connection ran beside the cross-instance runs; its CPU over the run, less its "
+                  "rate in the quiet seconds after, divided by the events it received:", "",
+                  "| members | msgs/s | events received | CPU s over the run | CPU when quiet | CPU µs per event |",
+                  "| --- | --- | --- | --- | --- | --- |"] + idle_lines
+
     gens = sorted(out.glob("cluster-connections-*.json"))
     if gens:
         runs = [load(p) for p in gens]

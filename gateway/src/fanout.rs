@@ -112,6 +112,8 @@ pub(crate) trait Peers: Send + Sync + std::fmt::Debug {
     ) -> Option<Arc<Delivery>>;
     /// A published presence change (for status reads).
     fn observe(&self, user: UserId, status: crate::presence::Status);
+    /// Whether an event from another instance concerns this one at all.
+    fn wanted(&self, delivery: &Delivery) -> bool;
 }
 
 /// The bus of one process.
@@ -238,6 +240,9 @@ impl Bus {
         let Some(peers) = &self.peers else {
             return;
         };
+        if !peers.wanted(&delivery) {
+            return;
+        }
         if let Delivery::Revoked { session, .. } = &*delivery {
             self.revocations.revoke(*session, std::time::Instant::now());
         }

@@ -101,3 +101,58 @@ async fn a_group_spread_over_instances_sees_every_message_in_order() -> anyhow::
     assert_eq!(stored.len() as i64, total);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_without_recipients_skips_events_until_one_connects() -> anyhow::Result<()> {
+    let fleet = TestFleet::start(2, |_| {}).await?;
+    let ann = fleet.api(0).register("uw_ann").await?;
+    let ben = fleet.api(0).register("uw_ben").await?;
+    let dm = fleet.api(0).dm(&ann, &ben).await?;
+    let mut ben_zero = WsClient::authed(fleet.addr(0), &ben.access_token).await?;
+    let path = format!("/api/conversations/{dm}/messages");
+    for k in 0..5 {
+        let body = json!({"clientMessageId": format!("u{k}"), "content": "hi"});
+        assert_eq!(
+            fleet
+                .api(0)
+                .post(&path, Some(&ann), &body)
+                .await?
+                .status
+                .as_u16(),
+            201
+        );
+        ben_zero.expect("message:received").await?;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while fleet
+        .metric(1, "parley_cluster_unwanted_total")
+        .await?
+        .unwrap_or(0.0)
+        < 5.0
+    {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "instance 1 delivered them"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Ben connects to instance 1 too: from then on it delivers, in order.
+    let mut ben_one = WsClient::authed(fleet.addr(1), &ben.access_token).await?;
+    for k in 5..8 {
+        let body = json!({"clientMessageId": format!("u{k}"), "content": "hi"});
+        assert_eq!(
+            fleet
+                .api(0)
+                .post(&path, Some(&ann), &body)
+                .await?
+                .status
+                .as_u16(),
+            201
+        );
+    }
+    for seq in 6..=8 {
+        let frame = ben_one.expect("message:received").await?;
+        assert_eq!(frame["data"]["message"]["seq"], seq);
+    }
+    Ok(())
+}

@@ -15,6 +15,13 @@ use parley_shared::UserId;
 use super::Link;
 use crate::limits::{ConnectionCount, ConnectionCounter};
 
+impl RedisConnections {
+    /// This instance's own counts (kept by the link: delivery asks them too).
+    fn local(&self) -> &ConnectionCounter {
+        &self.link.local
+    }
+}
+
 /// KEYS: the user's hash. ARGV: this instance, its count with the new connection, the cap, the
 /// liveness key prefix, the hash's ttl ms. 1: admitted (and written), 0: refused.
 const ACQUIRE: &str = r"
@@ -48,7 +55,6 @@ const HASH_TTL_MS: u64 = 24 * 60 * 60 * 1000;
 /// The cap over every instance.
 #[derive(Debug)]
 pub(crate) struct RedisConnections {
-    local: ConnectionCounter,
     link: Arc<Link>,
     acquire: Script,
     set: Arc<Script>,
@@ -57,7 +63,6 @@ pub(crate) struct RedisConnections {
 impl RedisConnections {
     pub(crate) fn new(link: Arc<Link>) -> Self {
         Self {
-            local: ConnectionCounter::default(),
             link,
             acquire: Script::from_lua(ACQUIRE),
             set: Arc::new(Script::from_lua(SET)),
@@ -65,7 +70,7 @@ impl RedisConnections {
     }
 
     async fn admit(&self, user: UserId, max: usize) -> bool {
-        if !self.local.acquire(user, max) {
+        if !self.local().acquire(user, max) {
             return false;
         }
         if !self.link.is_up() {
@@ -74,7 +79,7 @@ impl RedisConnections {
         }
         let args = vec![
             self.link.instance.to_string(),
-            self.local.count(user).to_string(),
+            self.local().count(user).to_string(),
             max.to_string(),
             self.link.keys.alive_prefix(),
             HASH_TTL_MS.to_string(),
@@ -87,7 +92,7 @@ impl RedisConnections {
         match tokio::time::timeout(self.link.config.command_timeout, call).await {
             Ok(Ok(1)) => true,
             Ok(Ok(_)) => {
-                self.local.release(user);
+                self.local().release(user);
                 false
             }
             _ => {
@@ -108,7 +113,7 @@ impl ConnectionCount for RedisConnections {
     }
 
     fn release(&self, user: UserId) {
-        self.local.release(user);
+        self.local().release(user);
         if !self.link.is_up() {
             return;
         }
@@ -116,7 +121,7 @@ impl ConnectionCount for RedisConnections {
             return;
         };
         let (link, set) = (Arc::clone(&self.link), Arc::clone(&self.set));
-        let count = self.local.count(user);
+        let count = self.local().count(user);
         runtime.spawn(async move {
             let args = vec![link.instance.to_string(), count.to_string()];
             let call = set.evalsha_with_reload::<i64, _, _>(

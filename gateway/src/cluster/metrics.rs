@@ -24,6 +24,8 @@ pub(crate) struct ClusterMetrics {
     pub(crate) fallbacks: Counter,
     /// Times a Redis connection was re-established.
     pub(crate) reconnects: Counter,
+    /// Messages and changes from other instances with no recipient connected here (not delivered).
+    pub(crate) unwanted: Counter,
 }
 
 impl ClusterMetrics {
@@ -34,7 +36,7 @@ impl ClusterMetrics {
             "1 while this instance's Redis connections are up.",
         )
         .sample("parley_cluster_redis_up", "", self.redis_up.get());
-        let counters: [(&str, &str, &Counter); 10] = [
+        let counters: [(&str, &str, &Counter); 11] = [
             (
                 "parley_cluster_published_total",
                 "Events published to the other instances.",
@@ -84,6 +86,11 @@ impl ClusterMetrics {
                 "parley_cluster_reconnects_total",
                 "Times a Redis connection was re-established.",
                 &self.reconnects,
+            ),
+            (
+                "parley_cluster_unwanted_total",
+                "Messages and changes from other instances with no recipient connected here.",
+                &self.unwanted,
             ),
         ];
         for (name, help, counter) in counters {

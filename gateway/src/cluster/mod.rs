@@ -115,9 +115,31 @@ pub(crate) struct Link {
     metrics: Arc<crate::metrics::Metrics>,
     /// Every user's status as last published by any instance (offline ones are absent).
     statuses: Mutex<HashMap<UserId, Status>>,
+    /// Open WebSocket connections per user on this instance (the connection cap's local part):
+    /// an event from another instance with no recipient connected here is not delivered.
+    pub(crate) local: crate::limits::ConnectionCounter,
 }
 
 impl crate::fanout::Peers for Link {
+    /// A message or change from another instance matters here only if one of its recipients
+    /// has a connection here (everything else may concern anyone: it is delivered).
+    fn wanted(&self, delivery: &Delivery) -> bool {
+        let recipients = match delivery {
+            Delivery::Message { recipients, .. } | Delivery::Changed { recipients, .. } => {
+                recipients
+            }
+            _ => return true,
+        };
+        let wanted = recipients.iter().any(|user| self.local.count(*user) > 0);
+        if !wanted {
+            self.metrics.cluster.unwanted.inc();
+            if let Delivery::Message { conversation, .. } = delivery {
+                self.sequencer().forget_idle(*conversation);
+            }
+        }
+        wanted
+    }
+
     /// Publishes `delivery` to the other instances (never blocks: a full queue is counted as
     /// loss, which receivers repair).
     fn publish(&self, delivery: &Delivery) {
@@ -209,6 +231,7 @@ impl Link {
                 up: AtomicBool::new(false),
                 metrics,
                 statuses: Mutex::new(HashMap::new()),
+                local: crate::limits::ConnectionCounter::default(),
             }),
             LinkParts {
                 publish: publish_rx,

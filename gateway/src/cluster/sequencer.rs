@@ -208,6 +208,18 @@ impl<T> Sequencer<T> {
         out
     }
 
+    /// Forgets `conversation` unless something of it is held or being repaired (its messages stop
+    /// concerning this instance: the next one is a first sight again, not a gap to repair).
+    pub(crate) fn forget_idle(&mut self, conversation: ConversationId) {
+        if self
+            .tracks
+            .get(&conversation)
+            .is_some_and(|t| t.held.is_empty() && !t.repairing)
+        {
+            self.tracks.remove(&conversation);
+        }
+    }
+
     /// A repair could not run (PostgreSQL unreachable): it is asked for again after `hold`.
     pub(crate) fn failed(&mut self, conversation: ConversationId, now: Instant) {
         if let Some(track) = self.tracks.get_mut(&conversation) {
