@@ -85,19 +85,24 @@ done
 curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null || { echo "parley did not become ready"; cat "$out/parley.log"; exit 1; }
 
 lt=(./target/release/parley-loadtest --json --hgrm-dir "$out/hgrm")
+# CPU per message from /proc over each run's window: Parley (without its PostgreSQL child),
+# PostgreSQL (postmaster and backends), the generator itself.
+pg_pid="$(head -n 1 "$work/data/pg/data/postmaster.pid")"
+cpu_parley=(--cpu-of "parley=$server" --cpu-of "postgres=$pg_pid" --cpu-of generator=self)
 sustained() { python3 scripts/bench_report.py --sustained "$1"; }
 
-# peer_ladder NAME PROTOCOL PORT WARMUP_RATE RATE...: a discarded warm-up, then `steady` up the
+# peer_ladder NAME PROTOCOL PORT WARMUP_RATE PID RATE...: a discarded warm-up, then `steady` up the
 # rates until the peer stops sustaining one (past its knee a run only measures a queue).
 peer_ladder() {
-  local name="$1" protocol="$2" peer_addr="127.0.0.1:$3" warm="$4"; shift 4
+  local name="$1" protocol="$2" peer_addr="127.0.0.1:$3" warm="$4" pid="$5"; shift 5
+  local cpu=(--cpu-of "$name=$pid" --cpu-of "postgres=$pg_pid" --cpu-of generator=self)
   "${lt[@]}" --label "warmup-$name" --protocol "$protocol" --addr "$peer_addr" steady \
     --connections "$connections" --conversations "$conversations" --rate "$warm" --duration $((duration * 2)) \
     > "$out/warmup-$name.json" || true
   sleep 2
   for rate in "$@"; do
     echo "== $name steady at $rate msgs/s for ${duration}s"
-    "${lt[@]}" --label "steady-$name-$rate" --protocol "$protocol" --addr "$peer_addr" steady \
+    "${lt[@]}" "${cpu[@]}" --label "steady-$name-$rate" --protocol "$protocol" --addr "$peer_addr" steady \
       --connections "$connections" --conversations "$conversations" --rate "$rate" --duration "$duration" \
       > "$out/steady-$name-$rate.json" || break
     python3 scripts/bench_report.py --summary "$out/steady-$name-$rate.json"
@@ -117,7 +122,7 @@ sleep 5
 
 for rate in "${rates[@]}"; do
   echo "== parley steady at $rate msgs/s for ${duration}s"
-  "${lt[@]}" --label "steady-parley-$rate" --addr "127.0.0.1:$port" steady \
+  "${lt[@]}" "${cpu_parley[@]}" --label "steady-parley-$rate" --addr "127.0.0.1:$port" steady \
     --connections "$connections" --conversations "$conversations" --rate "$rate" --duration "$duration" \
     > "$out/steady-parley-$rate.json"
   python3 scripts/bench_report.py --summary "$out/steady-parley-$rate.json"
@@ -154,7 +159,7 @@ if command -v npm >/dev/null 2>&1; then
     sleep 0.1
   done
   # Warmed up like Parley (JIT, pool, caches) at a rate it sustains.
-  peer_ladder socketio socketio "$peer_port" 500 "${rates[@]}"
+  peer_ladder socketio socketio "$peer_port" 500 "$peer" "${rates[@]}"
   kill "$peer" 2>/dev/null || true
   wait "$peer" 2>/dev/null || true
 else
@@ -170,7 +175,7 @@ if synapse=$(benches/peers/synapse/start.sh "$work/synapse" "$work/data/pg/run" 
     curl -sf "http://127.0.0.1:$synapse_port/_matrix/client/versions" >/dev/null 2>&1 && break
     sleep 0.2
   done
-  peer_ladder synapse matrix "$synapse_port" "${synapse_rates[0]}" "${synapse_rates[@]}"
+  peer_ladder synapse matrix "$synapse_port" "${synapse_rates[0]}" "$synapse" "${synapse_rates[@]}"
   kill "$synapse" 2>/dev/null || true
   wait "$synapse" 2>/dev/null || true
   cp "$work/synapse/homeserver.log" "$out/synapse-homeserver.log" 2>/dev/null || true

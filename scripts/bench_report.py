@@ -149,15 +149,17 @@ for key, label in SYSTEMS:
               f"{r0['connections']} connections (one user each) over {r0['conversations']} group conversations, "
               f"{r0['duration_s']:.0f} s per rate; each message is acked to its sender and delivered to the "
               "group's other members.", "",
-              "| offered/s | acked/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | delivery p99 ms | generator lag p99 ms |",
-              "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
+              "| offered/s | acked/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | delivery p99 ms | generator lag p99 ms | CPU µs per acked message |",
+              "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
     for r in runs:
         a = r["send_to_ack_us"]
         d = r.get("send_to_delivery_us", {"p99": 0})
         errors = ", ".join(f"{k}: {v}" for k, v in sorted(r["errors"].items())) or "none"
         lag = r.get("generator_lag_us", {"p99": 0})["p99"]
+        # Measured from /proc over the run's window (`--cpu-of`), per acknowledged message.
+        cpu = ", ".join(f"{name} {us:g}" for name, us in r.get("cpu_us_per_acked", {}).items()) or "n/a"
         lines.append(f"| {r['offered_rate']} | {r['achieved_rate']:.0f} | {ms(a['p50'])} | {ms(a['p90'])} | "
-                     f"{ms(a['p99'])} | {ms(a['p999'])} | {ms(a['max'])} | {errors} | {ms(d['p99'])} | {ms(lag)} |")
+                     f"{ms(a['p99'])} | {ms(a['p999'])} | {ms(a['max'])} | {errors} | {ms(d['p99'])} | {ms(lag)} | {cpu} |")
     b = best(runs)
     if b:
         lines += ["", f"Highest rate sustained (every send acked, no error): **{b['achieved_rate']:.0f} msgs/s** "

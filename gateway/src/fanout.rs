@@ -37,6 +37,9 @@ pub(crate) enum Delivery {
         /// The message object alone, to build the sender's `message:sent` around.
         message_json: Bytes,
         origin: Option<SocketOrigin>,
+        /// When this process's persister committed it (`None`: from another instance, or read
+        /// back by a repair).
+        committed_at: Option<std::time::Instant>,
     },
     /// A login session of `user` was revoked (logout, password change, refresh-token reuse...):
     /// its sockets must close.
@@ -329,6 +332,7 @@ impl CommitSink for Bus {
                     message,
                     members,
                     origin,
+                    committed_at,
                 } => {
                     self.metrics.send("stored");
                     let message_json = Bytes::from(message_json(&message));
@@ -340,6 +344,7 @@ impl CommitSink for Bus {
                         received: codec::encode_received(&message_json),
                         message_json,
                         origin,
+                        committed_at: Some(committed_at),
                     });
                 }
                 SinkEvent::Answered { origin, outcome } => {
@@ -396,6 +401,7 @@ impl Delivery {
             received: codec::encode_received(&message_json),
             message_json,
             origin: None,
+            committed_at: None,
         }
     }
 }

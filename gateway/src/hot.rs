@@ -83,6 +83,7 @@ impl LocalFanout {
             received: received.clone(),
             message_json: Bytes::new(),
             origin: None,
+            committed_at: None,
         });
         let mut taken = 0;
         for session in &self.sessions {

@@ -39,6 +39,9 @@ pub struct Metrics {
     pub(crate) ws_rate_limited: Counter,
     /// Times the embedded PostgreSQL died and was started again.
     pub(crate) embedded_restarts: Counter,
+    /// From a message's COMMIT to its frames queued on the local members' connections (per
+    /// shard).
+    pub(crate) commit_to_delivery_seconds: parley_shared::metrics::Histogram,
     pub(crate) persister: Arc<PersisterMetrics>,
     /// The link between instances (Redis).
     pub(crate) cluster: crate::cluster::ClusterMetrics,
@@ -61,6 +64,9 @@ impl Metrics {
             body_timeouts: Counter::default(),
             ws_rate_limited: Counter::default(),
             embedded_restarts: Counter::default(),
+            commit_to_delivery_seconds: parley_shared::metrics::Histogram::new(
+                parley_shared::metrics::SECONDS,
+            ),
             persister: Arc::default(),
             cluster: crate::cluster::ClusterMetrics::default(),
         }
@@ -241,6 +247,16 @@ impl Metrics {
             "parley_persister_commit_seconds",
             "Time from BEGIN to COMMIT returned.",
             &self.persister.commit_seconds,
+        );
+        out.histogram(
+            "parley_persister_send_to_commit_seconds",
+            "Time from a send queued for the persister to its batch's COMMIT returned (or failed).",
+            &self.persister.send_to_commit_seconds,
+        );
+        out.histogram(
+            "parley_fanout_commit_to_delivery_seconds",
+            "Time from a message's COMMIT to its frames queued on the local members' connections, per shard.",
+            &self.commit_to_delivery_seconds,
         );
         out.family(
             "parley_persister_failed_attempts_total",

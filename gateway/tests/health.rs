@@ -163,6 +163,25 @@ async fn metrics_are_exposed_in_prometheus_text() -> anyhow::Result<()> {
         "each send was its own batch here"
     );
     assert!(value("parley_persister_commit_seconds_count").is_some_and(|n| n >= 4.0));
+    // Every send's wait for its commit, and each committed message's trip to the shards (two
+    // shards: each observes the three new messages).
+    assert_eq!(
+        value("parley_persister_send_to_commit_seconds_count"),
+        Some(4.0)
+    );
+    // (The shards take their inboxes on their own threads: wait for both.)
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while gw
+        .metric("parley_fanout_commit_to_delivery_seconds_count")
+        .await?
+        != Some(6.0)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "both shards observe"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let sockets: f64 = text
         .lines()
         .filter(|l| l.starts_with("parley_ws_connections{"))

@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 mod arrivals;
 mod client;
 mod connections;
+mod cpu;
 mod drive;
 mod history;
 mod http;
@@ -39,6 +40,10 @@ struct Cli {
     /// over every instance, `fanout` puts every recipient on these and the publisher on `--addr`.
     #[arg(long = "also-addr")]
     also_addr: Vec<SocketAddr>,
+    /// `NAME=PID` (or `NAME=self`): report that process's CPU seconds (with its children's) over
+    /// the measured window, and per acknowledged message (`steady`). Repeat for more.
+    #[arg(long = "cpu-of", value_parser = cpu::parse)]
+    cpu_of: Vec<cpu::Watched>,
     /// The server's protocol (the set-up REST calls are the same for both).
     #[arg(long, value_enum, default_value_t = Protocol::Parley)]
     protocol: Protocol,
@@ -135,9 +140,11 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Lives for the whole run.
     let also: &'static [SocketAddr] = Vec::leak(cli.also_addr.clone());
+    let cpu: &'static [cpu::Watched] = Vec::leak(cli.cpu_of.clone());
     let load = |rate: u64, duration: u64| Load {
         addr: cli.addr,
         also,
+        cpu,
         protocol: cli.protocol,
         arrivals: cli.arrivals,
         rate: rate.max(1),

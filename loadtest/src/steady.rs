@@ -24,6 +24,8 @@ pub(crate) struct Load {
     /// over `addr` and these; `fanout` keeps the publisher on `addr` and puts every recipient on
     /// these, so each delivery crosses instances.
     pub(crate) also: &'static [SocketAddr],
+    /// Processes whose CPU time over the measured window is reported (`--cpu-of`).
+    pub(crate) cpu: &'static [crate::cpu::Watched],
     pub(crate) protocol: Protocol,
     pub(crate) arrivals: Arrivals,
     /// Total messages per second offered.
@@ -124,6 +126,7 @@ pub(crate) async fn steady(
     let started = Instant::now() + Duration::from_millis(200);
     let deadline = started + load.duration;
     let ticker = Live::show_until(Arc::clone(&run), deadline);
+    let cpu = tokio::spawn(crate::cpu::measure(load.cpu.to_vec(), started, deadline));
     let total = run_all(
         sockets,
         &run,
@@ -140,7 +143,9 @@ pub(crate) async fn steady(
     )
     .await?;
     let _ = ticker.await;
-    Ok(steady_report(&load, connections, conversations, total))
+    let mut report = steady_report(&load, connections, conversations, total);
+    add_cpu(&mut report, cpu.await.unwrap_or_default(), "acked");
+    Ok(report)
 }
 
 /// The `steady` report, whatever the protocol.
@@ -224,6 +229,31 @@ pub(crate) async fn fanout(load: Load, members: usize) -> anyhow::Result<Report>
         summary,
         recorder: total,
     })
+}
+
+/// Adds each watched process's CPU seconds over the window, and per `per` (a count: "acked").
+pub(crate) fn add_cpu(report: &mut Report, cpu: Vec<(String, f64)>, per: &str) {
+    if cpu.is_empty() {
+        return;
+    }
+    let count = report.recorder.counts.get(per).copied().unwrap_or(0);
+    let seconds: serde_json::Map<String, serde_json::Value> =
+        cpu.iter().map(|(n, s)| (n.clone(), json!(s))).collect();
+    report.summary.insert("cpu_s".into(), json!(seconds));
+    if count > 0 {
+        let per_message: serde_json::Map<String, serde_json::Value> = cpu
+            .iter()
+            .map(|(n, s)| {
+                (
+                    n.clone(),
+                    json!((s * 1e6 / count as f64 * 10.0).round() / 10.0),
+                )
+            })
+            .collect();
+        report
+            .summary
+            .insert(format!("cpu_us_per_{per}"), json!(per_message));
+    }
 }
 
 pub(crate) fn summary(load: &Load) -> serde_json::Map<String, serde_json::Value> {

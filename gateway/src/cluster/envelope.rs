@@ -226,6 +226,7 @@ pub(crate) fn decode(bytes: &Bytes) -> Result<Received, EnvelopeError> {
             received: codec::encode_received(&payload),
             message_json: payload,
             origin: None,
+            committed_at: None,
         },
         Kind::Changed => {
             let name = h.e.as_deref().ok_or(EnvelopeError::Missing("e"))?;
@@ -315,6 +316,7 @@ mod tests {
             received: codec::encode_received(&json),
             message_json: json.clone(),
             origin: None,
+            committed_at: None,
         };
         let Delivery::Message {
             conversation,
@@ -324,6 +326,7 @@ mod tests {
             received,
             message_json,
             origin,
+            ..
         } = &*round_trip(&sent).delivery
         else {
             panic!("a message");

@@ -269,6 +269,7 @@ impl Hub {
                 received,
                 message_json,
                 origin,
+                committed_at,
             } => {
                 let origin_conn = self.local(origin.as_ref().map(|o| o.to));
                 for user in recipients.iter() {
@@ -285,6 +286,10 @@ impl Hub {
                     );
                     session.outbox.push(Class::Durable, frame);
                     session.answered_one();
+                }
+                if let Some(at) = committed_at {
+                    let waited = at.elapsed().as_secs_f64();
+                    self.metrics.commit_to_delivery_seconds.observe(waited);
                 }
                 let reload =
                     self.unread

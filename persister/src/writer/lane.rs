@@ -54,6 +54,7 @@ impl Lane {
         let mut sends: Vec<(NewMessage, Reply)> = Vec::with_capacity(self.settings.max_batch);
         let mut changes: Vec<(ChangeRequest, ChangeReply)> = Vec::new();
         let mut reads = reads::Pending::default();
+        let mut queued: Vec<std::time::Instant> = Vec::with_capacity(self.settings.max_batch);
         let mut flush_at: Option<Instant> = None;
         let mut open = true;
         while open || !reads.is_empty() {
@@ -74,7 +75,14 @@ impl Lane {
                 let mut next = Some(job);
                 while let Some(job) = next {
                     match job {
-                        Job::Send { message, reply } => sends.push((message, reply)),
+                        Job::Send {
+                            message,
+                            reply,
+                            queued_at,
+                        } => {
+                            sends.push((message, reply));
+                            queued.push(queued_at);
+                        }
                         Job::Change { request, reply } => changes.push((request, reply)),
                         Job::Read(mark) => {
                             reads.add(mark);
@@ -98,6 +106,14 @@ impl Lane {
                 let span =
                     tracing::debug_span!("batch", lane = self.index, batch.len = sends.len());
                 let (outcomes, members) = self.commit_with_retries(&sends).instrument(span).await;
+                let committed = std::time::Instant::now();
+                for at in queued.drain(..) {
+                    let waited = committed.saturating_duration_since(at);
+                    self.settings
+                        .metrics
+                        .send_to_commit_seconds
+                        .observe(waited.as_secs_f64());
+                }
                 self.answer(sends.drain(..).map(|(_, reply)| reply), outcomes, &members);
             }
             for (request, reply) in changes.drain(..) {
@@ -121,6 +137,7 @@ impl Lane {
         outcomes: Vec<Outcome>,
         members: &HashMap<ConversationId, Vec<UserId>>,
     ) {
+        let committed_at = std::time::Instant::now();
         let mut shared: HashMap<ConversationId, Arc<[UserId]>> = HashMap::new();
         let mut tops: HashMap<ConversationId, i64> = HashMap::new();
         let mut events = Vec::new();
@@ -159,6 +176,7 @@ impl Lane {
                         message,
                         members,
                         origin,
+                        committed_at,
                     });
                 }
                 outcome => {

@@ -62,6 +62,8 @@ pub struct PersisterMetrics {
     pub batch_size: parley_shared::metrics::Histogram,
     /// Time from BEGIN to COMMIT returned, seconds.
     pub commit_seconds: parley_shared::metrics::Histogram,
+    /// Time from a send being queued to its batch's COMMIT returned (or its failure), seconds.
+    pub send_to_commit_seconds: parley_shared::metrics::Histogram,
     /// Attempts that failed (each retry counts).
     pub failed_attempts: parley_shared::metrics::Counter,
     /// Messages added to the search index.
@@ -76,6 +78,7 @@ impl Default for PersisterMetrics {
         Self {
             batch_size: Histogram::new(SIZES),
             commit_seconds: Histogram::new(SECONDS),
+            send_to_commit_seconds: Histogram::new(SECONDS),
             failed_attempts: Counter::default(),
             search_indexed: Counter::default(),
             search_index_failures: Counter::default(),
@@ -157,6 +160,8 @@ pub enum SinkEvent {
         message: crate::store::messages::Message,
         members: std::sync::Arc<[parley_shared::UserId]>,
         origin: Option<SocketOrigin>,
+        /// When its COMMIT returned (for the fan-out's latency histogram).
+        committed_at: std::time::Instant,
     },
     /// Any other outcome of a socket send (a retried `clientMessageId`, a refusal, a failure).
     Answered {
@@ -204,6 +209,8 @@ pub(crate) enum Job {
     Send {
         message: NewMessage,
         reply: Reply,
+        /// When it was queued (for `send_to_commit_seconds`).
+        queued_at: std::time::Instant,
     },
     Change {
         request: ChangeRequest,
@@ -288,6 +295,7 @@ impl PersisterHandle {
         self.enqueue(Job::Send {
             message,
             reply: Reply::Direct(reply),
+            queued_at: std::time::Instant::now(),
         })?;
         Ok(outcome)
     }
@@ -333,6 +341,7 @@ impl PersisterHandle {
         self.enqueue(Job::Send {
             message,
             reply: Reply::Socket(origin),
+            queued_at: std::time::Instant::now(),
         })
     }
 
