@@ -4,9 +4,10 @@
 #
 # A fresh embedded PostgreSQL (fsync and synchronous_commit on: Parley refuses otherwise), a release
 # build, then the `steady` scenario at a ladder of offered rates, one Poisson run, `fanout`,
-# `history`, `reconnect-storm` and `connections`; then the seeds' own stack (Socket.IO +
-# node-postgres, benches/peers/socketio) on the same PostgreSQL and schema, up the same ladder, and
-# Matrix Synapse (PyPI, benches/peers/synapse) on the same PostgreSQL, up a ladder of its own.
+# `history`, `reconnect-storm` and `connections`; then, with Parley stopped, the seeds' own stack
+# (Socket.IO + node-postgres, benches/peers/socketio) alone on a fresh PostgreSQL with the same
+# schema, up the same ladder, and Matrix Synapse (PyPI, benches/peers/synapse) alone on another
+# fresh PostgreSQL, up a ladder of its own. CPU per message of every process is read from /proc.
 # Rate limits are off for the load (PARLEY_LIMITS__ENABLED=false), the connection caps raised
 # for the connections scenario (every generator socket comes from 127.0.0.x, so the per-address
 # cap is off too), metrics scraped with a bearer token, and the heartbeat interval made long, because that scenario holds
@@ -39,7 +40,25 @@ mkdir -p "$out"
 work="$(mktemp -d /tmp/parley-bench-XXXXXX)"
 chmod 755 "$work"
 
+# Each peer runs alone on a fresh PostgreSQL cluster of its own (same version and settings as
+# the embedded one: initdb defaults, fsync and synchronous_commit on), started as the postgres
+# user when root. fresh_pg NAME: starts it, sets pg_sock and pg_pid.
+as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$1"; else sh -c "$1"; fi; }
+fresh_pg() {
+  local dir="$work/pg-$1"
+  pg_sock="$work/sock-$1"
+  mkdir -p "$dir" "$pg_sock"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$dir" "$pg_sock"; fi
+  as_pg "$pg_bin/initdb -D $dir -U parley --auth=trust -E UTF8" >/dev/null
+  as_pg "$pg_bin/pg_ctl -D $dir -l $dir/server.log -w -o \"-k $pg_sock -c listen_addresses='' -c max_connections=200\" start" >/dev/null
+  as_pg "$pg_bin/createdb -h $pg_sock -U parley parley"
+  pg_pid="$(head -n 1 "$dir/postmaster.pid")"
+  fresh_dirs+=("$dir")
+}
+fresh_dirs=()
+
 cleanup() {
+  for dir in "${fresh_dirs[@]}"; do as_pg "$pg_bin/pg_ctl -D $dir -m fast -w stop" >/dev/null 2>&1 || true; done
   if [ -n "${peer:-}" ]; then kill "$peer" 2>/dev/null || true; fi
   if [ -n "${synapse:-}" ]; then kill "$synapse" 2>/dev/null || true; fi
   if [ -n "${server:-}" ] && kill -0 "$server" 2>/dev/null; then
@@ -147,11 +166,21 @@ echo "== connections: $connections_n idle"
 "${lt[@]}" --label connections --addr "127.0.0.1:$port" connections \
   --connections "$connections_n" --users 100 --server-pid "$server" > "$out/connections.json"
 
-# Peer 1: the seeds' own stack (Socket.IO + node-postgres) on the same PostgreSQL and schema.
+curl -s -H "Authorization: Bearer $metrics_token" "http://127.0.0.1:$port/metrics" > "$out/metrics.txt" || true
+# Parley stops: every peer runs alone, each on a fresh database.
+kill -INT "$server" 2>/dev/null || true
+wait "$server" 2>/dev/null || true
+server=""
+
+# Peer 1: the seeds' own stack (Socket.IO + node-postgres) on a fresh PostgreSQL with Parley's
+# schema (its tables are the seeds' schema; `parley migrate` creates them).
 if command -v npm >/dev/null 2>&1; then
-  echo "== peer: socket.io + node-postgres (benches/peers/socketio)"
+  echo "== peer: socket.io + node-postgres (benches/peers/socketio), alone on a fresh PostgreSQL"
+  fresh_pg socketio
+  PARLEY_DATABASE__URL="postgresql://parley@/parley?host=$pg_sock" PARLEY_LOG__LEVEL=warn \
+    ./target/release/parley migrate --data-dir "$work/migrate-socketio" > /dev/null
   (cd benches/peers/socketio && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-  PGHOST="$work/data/pg/run" PEER_PORT="$peer_port" node benches/peers/socketio/server.js \
+  PGHOST="$pg_sock" PEER_PORT="$peer_port" node benches/peers/socketio/server.js \
     > "$out/peer-socketio.log" 2>&1 &
   peer=$!
   for _ in $(seq 1 100); do
@@ -166,11 +195,12 @@ else
   echo "== peer: socket.io skipped (no npm; install nodejs and npm)" | tee "$out/peer-socketio.log"
 fi
 
-# Peer 2: Matrix Synapse (from PyPI) on the same PostgreSQL, its own database, rate limits off.
+# Peer 2: Matrix Synapse (from PyPI) alone on a fresh PostgreSQL, rate limits off.
 # Python: one process; it needs far lower rates than the others, so it gets its own ladder.
-echo "== peer: matrix synapse (benches/peers/synapse)"
+echo "== peer: matrix synapse (benches/peers/synapse), alone on a fresh PostgreSQL"
 mkdir -p "$work/synapse"
-if synapse=$(benches/peers/synapse/start.sh "$work/synapse" "$work/data/pg/run" "$synapse_port" 2>"$out/peer-synapse.log"); then
+fresh_pg synapse
+if synapse=$(benches/peers/synapse/start.sh "$work/synapse" "$pg_sock" "$synapse_port" 2>"$out/peer-synapse.log"); then
   for _ in $(seq 1 300); do
     curl -sf "http://127.0.0.1:$synapse_port/_matrix/client/versions" >/dev/null 2>&1 && break
     sleep 0.2
@@ -183,13 +213,8 @@ else
   echo "   synapse did not start (see peer-synapse.log)"
 fi
 
-curl -s -H "Authorization: Bearer $metrics_token" "http://127.0.0.1:$port/metrics" > "$out/metrics.txt" || true
-
 python3 scripts/bench_report.py "$out" "$mode"
 echo "== report: $out/report.md"
 
 # Several instances joined by Redis, into the same directory (cluster.md).
-kill -INT "$server" 2>/dev/null || true
-wait "$server" 2>/dev/null || true
-server=""
 scripts/bench-cluster.sh "$mode" "$out"

@@ -75,6 +75,9 @@ pub(crate) struct Plan {
     pub(crate) conversations: Vec<String>,
     pub(crate) schedule: Schedule,
     pub(crate) deadline: Instant,
+    /// Members each of this connection's messages must reach (its conversation's others), so a
+    /// run can check every delivery; 0 when the scenario does not check them.
+    pub(crate) recipients: u64,
 }
 
 /// How long a sender waits for its last acks after its deadline (then they count as TIMEOUT).
@@ -91,6 +94,9 @@ pub(crate) async fn drive(
     let intended: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
     let recorder = Arc::new(Mutex::new(Recorder::default()));
     let (pong, mut pongs) = mpsc::channel::<()>(4);
+    // Acks are counted for the achieved rate only while the run's window is open.
+    let window_end = plan.as_ref().map(|p| p.deadline);
+    let recipients = plan.as_ref().map_or(0, |p| p.recipients);
     let reader = {
         let (intended, recorder, run) = (
             Arc::clone(&intended),
@@ -107,6 +113,10 @@ pub(crate) async fn drive(
                             let mut rec = lock(&recorder);
                             rec.record("send_to_ack", now.saturating_duration_since(at));
                             rec.count("acked", 1);
+                            if window_end.is_some_and(|end| now <= end) {
+                                rec.count("acked_in_window", 1);
+                            }
+                            rec.count("deliveries_expected", recipients);
                             run.live.acked.fetch_add(1, Ordering::Relaxed);
                         }
                     }

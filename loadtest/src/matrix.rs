@@ -127,6 +127,10 @@ pub(crate) async fn steady(
             schedule,
             deadline,
             Arc::clone(&run),
+            (0..connections)
+                .filter(|i| i % conversations == n % conversations)
+                .count()
+                .saturating_sub(1) as u64,
         )));
         tasks.push(tokio::spawn(sync_loop(
             syncer,
@@ -151,6 +155,7 @@ async fn send_loop(
     mut schedule: Schedule,
     deadline: Instant,
     run: Arc<Run>,
+    recipients: u64,
 ) -> anyhow::Result<Recorder> {
     let mut rec = Recorder::default();
     let mut n = 0u64;
@@ -183,8 +188,13 @@ async fn send_loop(
             .await
         {
             Ok((200, _)) => {
-                rec.record("send_to_ack", Instant::now().saturating_duration_since(at));
+                let now = Instant::now();
+                rec.record("send_to_ack", now.saturating_duration_since(at));
                 rec.count("acked", 1);
+                if now <= deadline {
+                    rec.count("acked_in_window", 1);
+                }
+                rec.count("deliveries_expected", recipients);
                 run.live
                     .acked
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

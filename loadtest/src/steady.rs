@@ -137,6 +137,10 @@ pub(crate) async fn steady(
                 conversations: vec![convs[n % conversations].clone()],
                 schedule: Schedule::new(started + offset, per_connection, load.arrivals, n as u64),
                 deadline,
+                recipients: (0..connections)
+                    .filter(|i| i % conversations == n % conversations)
+                    .count()
+                    .saturating_sub(1) as u64,
             })
         },
         deadline + Duration::from_secs(1),
@@ -155,8 +159,11 @@ pub(crate) fn steady_report(
     conversations: usize,
     total: Recorder,
 ) -> Report {
-    let acked = total.counts.get("acked").copied().unwrap_or(0);
+    // The achieved rate counts the acks that arrived within the window (those drained after it
+    // say nothing about the rate the system sustained).
+    let acked = total.counts.get("acked_in_window").copied().unwrap_or(0);
     let mut summary = summary(load);
+    deliveries(&mut summary, &total);
     summary.insert("connections".into(), json!(connections));
     summary.insert("conversations".into(), json!(conversations));
     summary.insert(
@@ -198,6 +205,7 @@ pub(crate) async fn fanout(load: Load, members: usize) -> anyhow::Result<Report>
                 conversations: vec![group.clone()],
                 schedule: Schedule::new(started, interval, load.arrivals, 1),
                 deadline,
+                recipients: (members - 1) as u64,
             })
         },
         deadline + Duration::from_secs(2),
@@ -219,6 +227,7 @@ pub(crate) async fn fanout(load: Load, members: usize) -> anyhow::Result<Report>
         .get("send_to_delivery")
         .map_or(0, |h| h.len());
     let mut summary = summary(&load);
+    deliveries(&mut summary, &total);
     summary.insert("members".into(), json!(members));
     summary.insert(
         "deliveries_per_s".into(),
@@ -229,6 +238,26 @@ pub(crate) async fn fanout(load: Load, members: usize) -> anyhow::Result<Report>
         summary,
         recorder: total,
     })
+}
+
+/// Every acknowledged message must reach every other member of its conversation within the run:
+/// expected, received and missing deliveries.
+fn deliveries(summary: &mut serde_json::Map<String, serde_json::Value>, total: &Recorder) {
+    let expected = total
+        .counts
+        .get("deliveries_expected")
+        .copied()
+        .unwrap_or(0);
+    let received = total
+        .latencies
+        .get("send_to_delivery")
+        .map_or(0, |h| h.len());
+    summary.insert("deliveries_expected".into(), json!(expected));
+    summary.insert("deliveries_received".into(), json!(received));
+    summary.insert(
+        "deliveries_missing".into(),
+        json!(expected.saturating_sub(received)),
+    );
 }
 
 /// Adds each watched process's CPU seconds over the window, and per `per` (a count: "acked").

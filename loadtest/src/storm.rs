@@ -75,6 +75,8 @@ pub(crate) async fn storm(o: Options) -> anyhow::Result<Report> {
             conversations: convs.clone(),
             schedule: Schedule::new(start, interval, Arrivals::Fixed, 0),
             deadline: end,
+            // Members drop and refill by REST: their live deliveries are not the measure here.
+            recipients: 0,
         }),
         end,
     ));
