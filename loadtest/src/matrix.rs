@@ -112,6 +112,7 @@ pub(crate) async fn steady(
     let deadline = started + load.duration;
     let listen_until = deadline + DRAIN;
     let ticker = Live::show_until(Arc::clone(&run), deadline);
+    let cpu = tokio::spawn(crate::cpu::measure(load.cpu.to_vec(), started, deadline));
     let mut tasks = Vec::new();
     for (n, (user, since)) in users.into_iter().zip(since).enumerate() {
         let user = Arc::new(user);
@@ -145,7 +146,9 @@ pub(crate) async fn steady(
         total.merge(&task.await??);
     }
     let _ = ticker.await;
-    Ok(steady_report(&load, connections, conversations, total))
+    let mut report = steady_report(&load, connections, conversations, total);
+    crate::steady::add_cpu(&mut report, cpu.await.unwrap_or_default(), "acked");
+    Ok(report)
 }
 
 async fn send_loop(
