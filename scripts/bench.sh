@@ -20,14 +20,14 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cd "$(dirname "$0")/.."
 
 mode="${1:-full}"
+# One ladder for every system: each climbs it until its knee (the first rate most of whose runs
+# are not sustained, reported, then no higher), each rate run `runs` times.
 if [ "$mode" = quick ]; then
-  rates=(500 1000 2000 5000); duration=4
+  rates=(5 25 100 500 1000 2000 5000); duration=4; runs=3
   fanout_members=200; connections_n=2000; storm_n=200; history_rate=500
-  synapse_rates=(5 10 25)
 else
-  rates=(250 500 1000 2000 5000 10000 15000 20000 30000 40000); duration=10
+  rates=(5 10 25 50 100 250 500 1000 2000 5000 10000 15000 20000 30000 40000); duration=10; runs=3
   fanout_members=1000; connections_n=19000; storm_n=1000; history_rate=1000
-  synapse_rates=(5 10 25 50 100)
 fi
 connections=50
 conversations=10
@@ -105,47 +105,39 @@ curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null || { echo "parley did 
 
 lt=(./target/release/parley-loadtest --json --hgrm-dir "$out/hgrm")
 # CPU per message from /proc over each run's window: Parley (without its PostgreSQL child),
-# PostgreSQL (postmaster and backends), the generator itself.
+# PostgreSQL (postmaster and backends), the generator itself; each peer's own PostgreSQL later.
 pg_pid="$(head -n 1 "$work/data/pg/data/postmaster.pid")"
-cpu_parley=(--cpu-of "parley=$server" --cpu-of "postgres=$pg_pid" --cpu-of generator=self)
-sustained() { python3 scripts/bench_report.py --sustained "$1"; }
 
-# peer_ladder NAME PROTOCOL PORT WARMUP_RATE PID RATE...: a discarded warm-up, then `steady` up the
-# rates until the peer stops sustaining one (past its knee a run only measures a queue).
-peer_ladder() {
-  local name="$1" protocol="$2" peer_addr="127.0.0.1:$3" warm="$4" pid="$5"; shift 5
+# ladder NAME PROTOCOL PORT WARMUP_RATE PID: the same for every system. A warm-up at a rate it
+# sustains, twice a run's length (not reported: a new cluster zero-fills WAL segments, analyzes
+# its first rows and fills caches; JITs warm up), 5 s to settle, then `steady` at each rate of the
+# ladder, `runs` times, until the knee. CPU per message of the system, PostgreSQL and the
+# generator from /proc.
+ladder() {
+  local name="$1" protocol="$2" addr="127.0.0.1:$3" warm="$4" pid="$5"
   local cpu=(--cpu-of "$name=$pid" --cpu-of "postgres=$pg_pid" --cpu-of generator=self)
-  "${lt[@]}" --label "warmup-$name" --protocol "$protocol" --addr "$peer_addr" steady \
+  echo "== $name warm-up: steady at $warm msgs/s for $((duration * 2))s (not reported)"
+  "${lt[@]}" --label "warmup-$name" --protocol "$protocol" --addr "$addr" steady \
     --connections "$connections" --conversations "$conversations" --rate "$warm" --duration $((duration * 2)) \
     > "$out/warmup-$name.json" || true
-  sleep 2
-  for rate in "$@"; do
-    echo "== $name steady at $rate msgs/s for ${duration}s"
-    "${lt[@]}" "${cpu[@]}" --label "steady-$name-$rate" --protocol "$protocol" --addr "$peer_addr" steady \
-      --connections "$connections" --conversations "$conversations" --rate "$rate" --duration "$duration" \
-      > "$out/steady-$name-$rate.json" || break
-    python3 scripts/bench_report.py --summary "$out/steady-$name-$rate.json"
-    sustained "$out/steady-$name-$rate.json" || break
+  sleep 5
+  for rate in "${rates[@]}"; do
+    local files=()
+    for k in $(seq 1 "$runs"); do
+      local file="$out/steady-$name-$rate-r$k.json"
+      echo "== $name steady at $rate msgs/s for ${duration}s (run $k of $runs)"
+      "${lt[@]}" "${cpu[@]}" --label "steady-$name-$rate-r$k" --protocol "$protocol" --addr "$addr" steady \
+        --connections "$connections" --conversations "$conversations" --rate "$rate" --duration "$duration" \
+        > "$file" || { rm -f "$file"; break; }
+      python3 scripts/bench_report.py --summary "$file"
+      files+=("$file")
+    done
+    [ "${#files[@]}" -gt 0 ] || break
+    python3 scripts/bench_report.py --rung "${files[@]}" || break
   done
 }
 
-# Warm-up, not reported: a new cluster creates and zero-fills WAL segments, analyzes its first
-# rows and fills caches during its first minute; production servers are past that.
-echo "== warm-up: steady at 5000 msgs/s for $((duration * 2))s (not reported)"
-"${lt[@]}" --label warmup --addr "127.0.0.1:$port" steady \
-  --connections "$connections" --conversations "$conversations" --rate 5000 --duration $((duration * 2)) \
-  > "$out/warmup.json"
-
-# Let what the warm-up left behind (search indexing, autovacuum of the new rows) finish first.
-sleep 5
-
-for rate in "${rates[@]}"; do
-  echo "== parley steady at $rate msgs/s for ${duration}s"
-  "${lt[@]}" "${cpu_parley[@]}" --label "steady-parley-$rate" --addr "127.0.0.1:$port" steady \
-    --connections "$connections" --conversations "$conversations" --rate "$rate" --duration "$duration" \
-    > "$out/steady-parley-$rate.json"
-  python3 scripts/bench_report.py --summary "$out/steady-parley-$rate.json"
-done
+ladder parley parley "$port" 5000 "$server"
 
 echo "== parley steady, Poisson arrivals, at 5000 msgs/s"
 "${lt[@]}" --label steady-parley-poisson-5000 --arrivals poisson --addr "127.0.0.1:$port" steady \
@@ -188,7 +180,7 @@ if command -v npm >/dev/null 2>&1; then
     sleep 0.1
   done
   # Warmed up like Parley (JIT, pool, caches) at a rate it sustains.
-  peer_ladder socketio socketio "$peer_port" 500 "$peer" "${rates[@]}"
+  ladder socketio socketio "$peer_port" 500 "$peer"
   kill "$peer" 2>/dev/null || true
   wait "$peer" 2>/dev/null || true
 else
@@ -205,7 +197,7 @@ if synapse=$(benches/peers/synapse/start.sh "$work/synapse" "$pg_sock" "$synapse
     curl -sf "http://127.0.0.1:$synapse_port/_matrix/client/versions" >/dev/null 2>&1 && break
     sleep 0.2
   done
-  peer_ladder synapse matrix "$synapse_port" "${synapse_rates[0]}" "$synapse" "${synapse_rates[@]}"
+  ladder synapse matrix "$synapse_port" 5 "$synapse"
   kill "$synapse" 2>/dev/null || true
   wait "$synapse" 2>/dev/null || true
   cp "$work/synapse/homeserver.log" "$out/synapse-homeserver.log" 2>/dev/null || true

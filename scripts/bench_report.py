@@ -28,6 +28,8 @@ SLO_P99_US = 1_000_000
 
 
 def kept_up(r):
+    if "_kept" in r:
+        return r["_kept"]
     return (not r.get("errors")) and r.get("acked", 0) == r.get("sent", -1) \
         and r.get("deliveries_missing", 0) == 0 \
         and r.get("achieved_rate", 0) >= 0.95 * r["offered_rate"] \
@@ -43,16 +45,42 @@ if sys.argv[1] == "--summary":
 if sys.argv[1] == "--sustained":
     sys.exit(0 if kept_up(load(sys.argv[2])) else 1)
 
+
+def rung(runs):
+    """One rung's runs as one row: the run with the median send->ack p99 stands for the rung, with
+    the range of every run's figures; the rung is sustained when most of its runs are."""
+    ordered = sorted(runs, key=lambda r: r.get("send_to_ack_us", {}).get("p99", 0))
+    median = dict(ordered[len(ordered) // 2])
+    kept = sum(1 for r in runs if kept_up(r))
+    def span(get):
+        values = [get(r) for r in runs]
+        return (min(values), max(values))
+    median["_runs"] = len(runs)
+    median["_kept_runs"] = kept
+    median["_kept"] = kept * 2 > len(runs)
+    median["_range"] = {
+        "p50": span(lambda r: r.get("send_to_ack_us", {}).get("p50", 0)),
+        "p99": span(lambda r: r.get("send_to_ack_us", {}).get("p99", 0)),
+        "achieved": span(lambda r: r.get("achieved_rate", 0)),
+    }
+    return median
+
+
+if sys.argv[1] == "--rung":
+    sys.exit(0 if rung([load(p) for p in sys.argv[2:]])["_kept"] else 1)
+
 out, mode = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "full"
 SYSTEMS = [("parley", "Parley"), ("socketio", "Socket.IO + node-postgres (seeds' stack)"),
            ("synapse", "Matrix Synapse")]
 ladders = {}
 for key, _ in SYSTEMS:
-    runs = []
+    by_rate = {}
     for path in glob.glob(os.path.join(out, f"steady-{key}-*.json")):
-        if re.search(r"-\d+\.json$", path):
-            runs.append(load(path))
-    ladders[key] = sorted(runs, key=lambda r: r["offered_rate"])
+        # steady-<system>-<rate>-r<k>.json: run k of a rung (older reports: one run per rung).
+        if re.search(r"-\d+(-r\d+)?\.json$", path):
+            r = load(path)
+            by_rate.setdefault(r["offered_rate"], []).append(r)
+    ladders[key] = sorted((rung(runs) for runs in by_rate.values()), key=lambda r: r["offered_rate"])
 extra = {name: load(os.path.join(out, f"{name}.json"))
          for name in ["fanout", "history", "storm", "connections", "poisson-parley-5000"]
          if os.path.exists(os.path.join(out, f"{name}.json"))}
@@ -151,10 +179,11 @@ for key, label in SYSTEMS:
     r0 = runs[0]
     lines += ["", f"## steady: {label}", "",
               f"{r0['connections']} connections (one user each) over {r0['conversations']} group conversations, "
-              f"{r0['duration_s']:.0f} s per rate; each message is acked to its sender and delivered to the "
-              "group's other members.", "",
-              "| offered/s | acked/s in window | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | deliveries missing | delivery p99 ms | generator lag p99 ms | CPU µs per acked message |",
-              "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|"]
+              f"{r0['duration_s']:.0f} s per run, {r0.get('_runs', 1)} run(s) per rate (the row is the run with the "
+              "median send→ack p99, ranges over the runs in parentheses; a rate is sustained when most of its "
+              "runs are); each message is acked to its sender and delivered to the group's other members.", "",
+              "| offered/s | runs sustained | acked/s in window | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | deliveries missing | delivery p99 ms | generator lag p99 ms | CPU µs per acked message |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|"]
     for r in runs:
         a = r["send_to_ack_us"]
         d = r.get("send_to_delivery_us", {"p99": 0})
@@ -162,8 +191,13 @@ for key, label in SYSTEMS:
         lag = r.get("generator_lag_us", {"p99": 0})["p99"]
         # Measured from /proc over the run's window (`--cpu-of`), per acknowledged message.
         cpu = ", ".join(f"{name} {us:g}" for name, us in r.get("cpu_us_per_acked", {}).items()) or "n/a"
-        lines.append(f"| {r['offered_rate']} | {r['achieved_rate']:.0f} | {ms(a['p50'])} | {ms(a['p90'])} | "
-                     f"{ms(a['p99'])} | {ms(a['p999'])} | {ms(a['max'])} | {errors} | {r.get('deliveries_missing', 'n/a')} | "
+        rg = r.get("_range")
+        with_range = lambda v, key, fmt: f"{fmt(v)} ({fmt(rg[key][0])}-{fmt(rg[key][1])})" if rg and r["_runs"] > 1 else fmt(v)
+        whole = lambda v: f"{v:.0f}"
+        kept_runs = f"{r['_kept_runs']}/{r['_runs']}" if "_runs" in r else ("1/1" if kept_up(r) else "0/1")
+        lines.append(f"| {r['offered_rate']} | {kept_runs} | {with_range(r['achieved_rate'], 'achieved', whole)} | "
+                     f"{with_range(a['p50'], 'p50', ms)} | {ms(a['p90'])} | "
+                     f"{with_range(a['p99'], 'p99', ms)} | {ms(a['p999'])} | {ms(a['max'])} | {errors} | {r.get('deliveries_missing', 'n/a')} | "
                      f"{ms(d['p99'])} | {ms(lag)} | {cpu} |")
     b = best(runs)
     if b:
