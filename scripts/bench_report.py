@@ -70,7 +70,7 @@ if sys.argv[1] == "--rung":
     sys.exit(0 if rung([load(p) for p in sys.argv[2:]])["_kept"] else 1)
 
 out, mode = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "full"
-SYSTEMS = [("parley", "Parley"), ("socketio", "Socket.IO + node-postgres (seeds' stack)"),
+SYSTEMS = [("parley", "Parley"), ("socketio", "Socket.IO + node-postgres (the seeds' stack as written, literal)"),
            ("synapse", "Matrix Synapse")]
 ladders = {}
 for key, _ in SYSTEMS:

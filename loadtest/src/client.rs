@@ -144,7 +144,13 @@ pub(crate) fn classify(protocol: Protocol, text: &str) -> Event<'_> {
             } else if text.starts_with("42[\"message:received\"") {
                 content(text).map_or(Event::Other, Event::Delivered)
             } else if let Some(ack) = text.strip_prefix("43") {
-                let key = string_field(ack, "clientMessageId").unwrap_or("");
+                // The ack id (`43<id>[...]`) is the send's number whatever the payload holds: an
+                // error ack without the client id (the literal peer's) still ends its send once.
+                let digits = ack.len() - ack.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                let key = match digits {
+                    0 => string_field(ack, "clientMessageId").unwrap_or(""),
+                    n => &ack[..n],
+                };
                 if ack.contains("\"status\":\"ok\"") {
                     Event::Acked(key)
                 } else {
@@ -217,6 +223,14 @@ mod tests {
                 r#"43[{"status":"ok","message":{"clientMessageId":"k5"}}]"#
             ),
             Event::Acked("k5")
+        );
+        assert_eq!(
+            classify(
+                s,
+                r#"4312[{"status":"error","error":{"code":"DB_ERROR","message":"could not save"}}]"#
+            ),
+            Event::Failed("12", "DB_ERROR"),
+            "keyed by the ack id when the payload has no client id"
         );
         assert_eq!(
             classify(

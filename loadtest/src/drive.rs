@@ -211,8 +211,9 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The send number of a key: `k<n>` (a client id) or `<n>` (a Socket.IO ack id).
 fn key_number(key: &str) -> Option<u64> {
-    key.strip_prefix('k')?.parse().ok()
+    key.strip_prefix('k').unwrap_or(key).parse().ok()
 }
 
 /// `t=<micros>;i=<index>` → (offset from the epoch, index).
