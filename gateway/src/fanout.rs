@@ -129,9 +129,8 @@ pub struct Bus {
     revocations: Arc<Revocations>,
     /// This process, in connection addresses.
     instance: parley_shared::InstanceId,
-    /// The other instances (`None`: this instance is alone).
-    peers: Option<Arc<dyn Peers>>,
-    /// The same, as the Redis link the shared state (presence, limits, counts) is built on.
+    /// The other instances, through Redis (`None`: this instance is alone); the bus uses it as
+    /// its `Peers`, the shared state (presence, limits, counts) is built on it.
     link: Option<Arc<crate::cluster::Link>>,
 }
 
@@ -170,7 +169,6 @@ impl Bus {
                 metrics,
                 revocations,
                 instance,
-                peers: link.clone().map(|link| link as Arc<dyn Peers>),
                 link,
             }),
             Inboxes {
@@ -202,6 +200,11 @@ impl Bus {
         self.link.as_ref()
     }
 
+    /// The other instances, as the bus delivers through them.
+    fn peers(&self) -> Option<&dyn Peers> {
+        self.link.as_deref().map(|link| link as &dyn Peers)
+    }
+
     /// Tells every shard (of every instance) that `user` left `conversation`.
     pub(crate) fn left(&self, conversation: ConversationId, user: UserId) {
         self.fan(Delivery::Left { conversation, user });
@@ -229,18 +232,18 @@ impl Bus {
     /// any) and delivered here, messages in their conversation's order.
     fn fan(&self, delivery: Delivery) {
         let delivery = Arc::new(delivery);
-        match &self.peers {
+        match self.peers() {
             None => self.everywhere(delivery),
             Some(peers) => {
                 peers.publish(&delivery);
-                self.through(&**peers, delivery);
+                self.through(peers, delivery);
             }
         }
     }
 
     /// An event another instance published (from the cluster thread).
     pub(crate) fn arrived(&self, delivery: Arc<Delivery>) {
-        let Some(peers) = &self.peers else {
+        let Some(peers) = self.peers() else {
             return;
         };
         if !peers.wanted(&delivery) {
@@ -249,7 +252,7 @@ impl Bus {
         if let Delivery::Revoked { session, .. } = &*delivery {
             self.revocations.revoke(*session, std::time::Instant::now());
         }
-        self.through(&**peers, delivery);
+        self.through(peers, delivery);
     }
 
     /// Delivers what the sequencer releases of `delivery`.

@@ -99,16 +99,7 @@ impl TestFleet {
 
     /// `GET /metrics` of instance `i`: one sample's value.
     pub async fn metric(&self, i: usize, sample: &str) -> anyhow::Result<Option<f64>> {
-        let bearer = format!("Bearer {}", crate::gateway::TEST_METRICS_TOKEN);
-        let response = crate::http::request(
-            self.addr(i),
-            hyper::Method::GET,
-            "/metrics",
-            &[("authorization", bearer.as_str())],
-            None,
-        )
-        .await?;
-        let text = String::from_utf8(response.raw.to_vec())?;
+        let text = crate::gateway::metrics_at(self.addr(i)).await?;
         Ok(crate::gateway::metric_sample(&text, sample))
     }
 }

@@ -99,17 +99,7 @@ impl TestGateway {
 
     /// `GET /metrics` with the test token: the Prometheus text.
     pub async fn metrics(&self) -> anyhow::Result<String> {
-        let bearer = format!("Bearer {TEST_METRICS_TOKEN}");
-        let response = http::request(
-            self.addr(),
-            hyper::Method::GET,
-            "/metrics",
-            &[("authorization", bearer.as_str())],
-            None,
-        )
-        .await?;
-        anyhow::ensure!(response.status == 200, "metrics: {}", response.status);
-        Ok(String::from_utf8(response.raw.to_vec())?)
+        metrics_at(self.addr()).await
     }
 
     /// One sample of `/metrics`, e.g. `parley_sends_total{result="stored"}` (`None`: absent).
@@ -138,6 +128,21 @@ impl Drop for TestGateway {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// `GET /metrics` of the test gateway at `addr`, with the test token: the Prometheus text.
+pub async fn metrics_at(addr: SocketAddr) -> anyhow::Result<String> {
+    let bearer = format!("Bearer {TEST_METRICS_TOKEN}");
+    let response = http::request(
+        addr,
+        hyper::Method::GET,
+        "/metrics",
+        &[("authorization", bearer.as_str())],
+        None,
+    )
+    .await?;
+    anyhow::ensure!(response.status == 200, "metrics: {}", response.status);
+    Ok(String::from_utf8(response.raw.to_vec())?)
 }
 
 /// The value of one sample (`name{labels}`) in a Prometheus exposition.
