@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 export PARLEY_TEST_DIR="${PARLEY_TEST_DIR:-/tmp/parley-test}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# A clean clone gains nothing from incremental artifacts (2 GB of them): off under CI.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"; fi
 
 stop_strays() {
   local pattern="$PARLEY_TEST_DIR/cluster-" pid cmd
