@@ -3,7 +3,8 @@
 
 Also: `--summary FILE` prints one line for a run; `--sustained FILE` exits 0 when a steady run
 kept up (every send acked, every delivery received, no errors, achieved within the window >= 95%
-of offered).
+of offered); `--rung FILES` exits 0 when most of a rate's runs kept up; `--best-pool FILES` prints
+the pool size of the best sweep run (sustained with the lowest p99, else the most acked).
 """
 import glob
 import json
@@ -69,18 +70,37 @@ def rung(runs):
 if sys.argv[1] == "--rung":
     sys.exit(0 if rung([load(p) for p in sys.argv[2:]])["_kept"] else 1)
 
+
+def sweep_key(r):
+    """Sustained runs first, by lowest p99; then the others by the most acked within the window."""
+    p99 = r.get("send_to_ack_us", {}).get("p99", math.inf)
+    return (0, p99, 0) if kept_up(r) else (1, -r.get("achieved_rate", 0), p99)
+
+
+if sys.argv[1] == "--best-pool":
+    runs = [load(p) for p in sys.argv[2:]]
+    print(min(runs, key=sweep_key)["pool_size"] if runs else 10)
+    sys.exit(0)
+
 out, mode = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "full"
-SYSTEMS = [("parley", "Parley"), ("socketio", "Socket.IO + node-postgres (the seeds' stack as written, literal)"),
+SYSTEMS = [("parley", "Parley"),
+           ("socketio", "Socket.IO + node-postgres (the seeds' stack as written, literal)"),
+           ("socketio-tuned", "Socket.IO + node-postgres, tuned (2 workers, one prepared statement per message)"),
+           ("ejabberd", "ejabberd (MUC rooms, mod_mam in SQL)"),
            ("synapse", "Matrix Synapse")]
 ladders = {}
+sweeps = {}
 for key, _ in SYSTEMS:
     by_rate = {}
-    for path in glob.glob(os.path.join(out, f"steady-{key}-*.json")):
+    for path in glob.glob(os.path.join(out, "steady-*.json")):
         # steady-<system>-<rate>-r<k>.json: run k of a rung (older reports: one run per rung).
-        if re.search(r"-\d+(-r\d+)?\.json$", path):
+        if re.fullmatch(rf"steady-{re.escape(key)}-\d+(-r\d+)?\.json", os.path.basename(path)):
             r = load(path)
             by_rate.setdefault(r["offered_rate"], []).append(r)
     ladders[key] = sorted((rung(runs) for runs in by_rate.values()), key=lambda r: r["offered_rate"])
+    sweeps[key] = sorted((load(p) for p in glob.glob(os.path.join(out, f"sweep-{key}-*.json"))
+                          if re.fullmatch(rf"sweep-{re.escape(key)}-\d+\.json", os.path.basename(p))),
+                         key=lambda r: r["pool_size"])
 extra = {name: load(os.path.join(out, f"{name}.json"))
          for name in ["fanout", "history", "storm", "connections", "poisson-parley-5000"]
          if os.path.exists(os.path.join(out, f"{name}.json"))}
@@ -204,6 +224,23 @@ for key, label in SYSTEMS:
         lines += ["", f"Highest rate sustained (every send acked, no error): **{b['achieved_rate']:.0f} msgs/s** "
                   f"(p99 {ms(b['send_to_ack_us']['p99'])} ms)."]
 
+for key, label in SYSTEMS:
+    if not sweeps[key]:
+        continue
+    chosen = min(sweeps[key], key=sweep_key)["pool_size"]
+    lines += ["", f"## Pool size for {label}, chosen by measurement", "",
+              f"Each size alone on a fresh database, warmed up, then one run at {sweeps[key][0]['offered_rate']} "
+              f"msgs/s; the size with the lowest p99 among those that sustained it (if none did, the one that "
+              f"acked the most within the window) climbs the ladder: "
+              f"**{chosen}**.", "",
+              "| pool size | acked/s in window | p50 ms | p99 ms | errors | CPU µs per acked message |",
+              "|---:|---:|---:|---:|---|---|"]
+    for r in sweeps[key]:
+        a = r["send_to_ack_us"]
+        errors = ", ".join(f"{k}: {v}" for k, v in sorted(r["errors"].items())) or "none"
+        cpu = ", ".join(f"{name} {us:g}" for name, us in r.get("cpu_us_per_acked", {}).items()) or "n/a"
+        lines.append(f"| {r['pool_size']} | {r['achieved_rate']:.0f} | {ms(a['p50'])} | {ms(a['p99'])} | {errors} | {cpu} |")
+
 p = ladders["parley"]
 bp = best(p) if p else None
 if p:
@@ -229,6 +266,30 @@ if p:
             for r, o in rows:
                 a, b = r["send_to_ack_us"]["p99"], o["send_to_ack_us"]["p99"]
                 lines.append(f"| {r['offered_rate']} | {ms(a)} | {ms(b)} | {b/a:.2f} |")
+
+# CPU per durable message, server and its PostgreSQL, at the rates several systems sustain.
+def server_cost(r, key):
+    c = r.get("cpu_us_per_acked", {})
+    return c.get(key), c.get("postgres")
+
+
+sustained = {key: {r["offered_rate"]: r for r in ladders[key] if kept_up(r)} for key, _ in SYSTEMS}
+shared = sorted(rate for rate in {r for runs in sustained.values() for r in runs}
+                if sum(1 for runs in sustained.values() if rate in runs) >= 2)
+if shared:
+    present = [(key, label) for key, label in SYSTEMS if sustained[key]]
+    lines += ["", "## CPU per durable message", "",
+              "Microseconds of CPU per acknowledged message over each run's window (from /proc): the server "
+              "(all its processes) + its PostgreSQL, at every rate at least two systems sustain (median run).", "",
+              "| offered/s | " + " | ".join(key for key, _ in present) + " |",
+              "|---:|" + "---:|" * len(present)]
+    for rate in shared:
+        cells = []
+        for key, _ in present:
+            r = sustained[key].get(rate)
+            server, pg = server_cost(r, key) if r else (None, None)
+            cells.append(f"{server:g} + {pg:g}" if server is not None and pg is not None else "")
+        lines.append(f"| {rate} | " + " | ".join(cells) + " |")
 
 if "poisson-parley-5000" in extra:
     r = extra["poisson-parley-5000"]
@@ -283,22 +344,91 @@ if "connections" in extra:
               "This machine caps a process at 20,000 open files, which bounds the count.", ""]
     lines += lat_rows(r, ["connect"])
 
-lines += ["", "## What limits Parley on this machine", "",
-          "- **CPU, shared three ways.** At 15,000 msgs/s `top` shows PostgreSQL at about 105% of a core "
-          "(four writer lanes at 20-30% each plus the search indexer at about 20%), Parley at about 45% and "
-          "the load generator at about 37%, out of 200%. The knee is where the two cores run out; the "
-          "generator's own lag (last column) rises with it, so part of the latency at the top is its.",
-          "- **PostgreSQL per batch and per row.** A batch is one round trip (BEGIN, lock, write, members, "
-          "COMMIT pipelined) costing about 1 ms of backend time plus the WAL flush (`pg_test_fsync` above); "
-          "each row costs about 45 us inside the write statement (three index probes, the insert into three "
-          "b-tree indexes, WAL). Dropping the per-row foreign-key triggers and moving the GIN index behind "
-          "the writer (migration 0002) took the 10,000 msgs/s p99 from 913 ms to 76 ms; what remains is "
-          "the work a durable, deduplicated, gap-free insert needs.",
-          "- **Idle connection memory** is no longer a limit: an idle socket holds no read or write "
-          "buffer (fastwebsockets is handed one frame at a time and its reader lives per frame) and "
-          "its two tasks' futures are small (large states boxed).",
-          "- **Open files.** A process may hold 20,000 files here, so 100,000 connections cannot be opened "
-          "on this machine whatever Parley does."]
+
+
+def cores_used(r):
+    """Each watched process's CPU over the run's window, in cores."""
+    return {name: sec / r["duration_s"] for name, sec in r.get("cpu_s", {}).items()}
+
+
+def why_not(r):
+    """Which of the sustained criteria a run broke, in words."""
+    reasons = []
+    if r.get("errors"):
+        reasons.append("errors " + ", ".join(f"{k} {v}" for k, v in sorted(r["errors"].items())))
+    if r.get("achieved_rate", 0) < 0.95 * r["offered_rate"]:
+        reasons.append(f"acked {r.get('achieved_rate', 0):.0f}/s within the window "
+                       f"({100 * r.get('achieved_rate', 0) / r['offered_rate']:.0f}% of offered)")
+    p99 = r.get("send_to_ack_us", {}).get("p99", 0)
+    if p99 > SLO_P99_US:
+        reasons.append(f"send→ack p99 {ms(p99)} ms")
+    if r.get("deliveries_missing", 0):
+        reasons.append(f"{r['deliveries_missing']} deliveries missing")
+    return "; ".join(reasons) or "most of its runs fell short"
+
+
+def cpu_sentence(r, cores):
+    used = cores_used(r)
+    if not used:
+        return ""
+    total = sum(used.values())
+    parts = ", ".join(f"{name} {c:.2f}" for name, c in sorted(used.items(), key=lambda kv: -kv[1]))
+    return f"CPU in cores: {parts}; {total:.2f} of {cores} in all ({100 * total / cores:.0f}%)"
+
+
+machine_facts = dict(m.split("=", 1) for m in machine if "=" in m)
+cores = int(machine_facts.get("cores", "2") or 2)
+limits = []
+if p:
+    top = bp
+    failed = [r for r in p if not kept_up(r) and (top is None or r["offered_rate"] > top["offered_rate"])]
+    knee = failed[0] if failed else None
+    if top:
+        a = top["send_to_ack_us"]
+        limits.append(f"- **Highest rate sustained: {top['achieved_rate']:.0f} msgs/s** (offered "
+                      f"{top['offered_rate']}; p50 {ms(a['p50'])} ms, p99 {ms(a['p99'])} ms). "
+                      + cpu_sentence(top, cores) + ".")
+    if knee:
+        lag = knee.get("generator_lag_us", {}).get("p99", 0)
+        p99 = knee.get("send_to_ack_us", {}).get("p99", 0)
+        used = cores_used(knee)
+        total = sum(used.values())
+        line = (f"- **The knee: {knee['offered_rate']} msgs/s**, the first rate most of whose runs fell short "
+                f"(median run: {why_not(knee)}). " + cpu_sentence(knee, cores) + ". ")
+        if used and total >= 0.9 * cores:
+            biggest = max(used, key=used.get)
+            line += (f"The machine's CPU is the limit there: {100 * total / cores:.0f}% of it is busy, "
+                     f"{biggest} taking the largest share ({100 * used[biggest] / total:.0f}%).")
+        elif used:
+            line += (f"CPU is not exhausted there ({total:.2f} of {cores} cores), so the limit is elsewhere "
+                     "(a queue or lock in the path; see the errors above).")
+        if p99 and lag:
+            line += (f" The generator's own lag p99 was {ms(lag)} ms against a send→ack p99 of {ms(p99)} ms"
+                     + (", so part of the latency there is the generator's." if lag > 0.1 * p99
+                        else ": the generator kept its schedule."))
+        limits.append(line)
+    elif top:
+        limits.append(f"- **No knee within the ladder**: every rate up to {p[-1]['offered_rate']} msgs/s was "
+                      "sustained; the ladder, not Parley, stopped.")
+    costs = [(r["offered_rate"], r["cpu_us_per_acked"]) for r in p if kept_up(r) and r.get("cpu_us_per_acked")]
+    if costs:
+        rate, cost = costs[-1]
+        limits.append(f"- **Cost per durable message at {rate} msgs/s**: "
+                      + ", ".join(f"{name} {us:g} µs" for name, us in cost.items())
+                      + " of CPU (from /proc over the window, per acknowledged message).")
+if "connections" in extra:
+    r = extra["connections"]
+    per = r.get("server_bytes_per_connection")
+    fd = machine_facts.get("open_files_limit")
+    line = f"- **Connections**: {r.get('opened', 0)} of {r['requested']} idle sockets opened"
+    if per:
+        line += f", {per / 1024:.1f} KiB of gateway memory each (second half)"
+    if fd:
+        line += (f"; this machine allows a process {fd} open files, so one process holds at most about "
+                 f"that many sockets (several instances, `make bench-cluster`, hold more)")
+    limits.append(line + ".")
+if limits:
+    lines += ["", "## What limits Parley on this machine (derived from this run)", ""] + limits
 
 plots = []
 if ladders["parley"]:

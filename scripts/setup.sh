@@ -25,6 +25,9 @@ command -v npm >/dev/null 2>&1 || need npm
 if [ "${1:-}" = bench ]; then
   command -v curl >/dev/null 2>&1 || need curl
   command -v redis-server >/dev/null 2>&1 || need redis-server
+  # The XMPP peer: Debian's ejabberd and its PostgreSQL driver.
+  command -v ejabberdctl >/dev/null 2>&1 || need ejabberd
+  compgen -G "/usr/lib/erlang/lib/p1_pgsql-*" >/dev/null || need erlang-p1-pgsql
 fi
 # `make test` drives Debian's Chromium for the web client's browser tests.
 if [ "${1:-}" = browser ]; then

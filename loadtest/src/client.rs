@@ -1,6 +1,6 @@
 //! The wire protocols the generator speaks, so every system is measured the same way: Parley's
-//! WebSocket protocol (`docs/protocol.md`) and Socket.IO v4 (Engine.IO over a WebSocket), which the
-//! seeds' Node.js stack uses. Incoming frames are classified by cheap scanning: at 250k frames/s a
+//! WebSocket protocol (`docs/protocol.md`), Socket.IO v4 (Engine.IO over a WebSocket), which the
+//! seeds' Node.js stack uses, and XMPP over WebSocket (`xmpp`, for ejabberd). Incoming frames are classified by cheap scanning: at 250k frames/s a
 //! full JSON parse per frame would make the generator the bottleneck.
 
 use std::net::{IpAddr, SocketAddr};
@@ -24,6 +24,9 @@ pub(crate) enum Protocol {
     Socketio,
     /// The Matrix client-server API over HTTP (Synapse, `benches/peers/synapse`); `steady` only.
     Matrix,
+    /// XMPP over WebSocket on `/xmpp`, conversations as MUC rooms (ejabberd,
+    /// `benches/peers/ejabberd`); `steady` only.
+    Xmpp,
 }
 
 /// What an incoming frame means to a scenario.
@@ -35,6 +38,8 @@ pub(crate) enum Event<'a> {
     Delivered(&'a str),
     /// Our send failed: (client message id, error code).
     Failed(&'a str, &'a str),
+    /// A MUC room's groupchat message: ours reflected (an ack) or someone else's (a delivery).
+    Groupchat(crate::xmpp::Groupchat<'a>),
     /// Socket.IO's keep-alive: answer with `3`.
     Ping,
     Other,
@@ -60,6 +65,7 @@ pub(crate) async fn connect(
         Protocol::Parley => format!("ws://{addr}/ws"),
         Protocol::Socketio => format!("ws://{addr}/socket.io/?EIO=4&transport=websocket"),
         Protocol::Matrix => bail!("Matrix has no WebSocket: only `steady` speaks it"),
+        Protocol::Xmpp => bail!("XMPP set-up is its own (xmpp::setup): only `steady` speaks it"),
     };
     let mut request = url.into_client_request()?;
     if protocol == Protocol::Parley {
@@ -108,12 +114,15 @@ async fn next_text(ws: &mut Socket) -> anyhow::Result<String> {
 /// Written directly, not through a JSON value: ids and contents are the generator's own and need
 /// no escaping, and at tens of thousands of sends per second the generator must stay light.
 pub(crate) fn send_frame(protocol: Protocol, conversation: &str, n: u64, content: &str) -> Message {
+    if protocol == Protocol::Xmpp {
+        return crate::xmpp::send_frame(conversation, n, content);
+    }
     let data = format!(
         r#"{{"conversationId":"{conversation}","clientMessageId":"k{n}","content":"{content}"}}"#
     );
     match protocol {
         Protocol::Socketio => Message::text(format!(r#"42{n}["message:send",{data}]"#)),
-        Protocol::Parley | Protocol::Matrix => {
+        Protocol::Parley | Protocol::Matrix | Protocol::Xmpp => {
             Message::text(format!(r#"{{"event":"message:send","data":{data}}}"#))
         }
     }
@@ -138,6 +147,11 @@ pub(crate) fn classify(protocol: Protocol, text: &str) -> Event<'_> {
             }
         }
         Protocol::Matrix => Event::Other,
+        Protocol::Xmpp => match crate::xmpp::classify(text) {
+            crate::xmpp::Stanza::Groupchat(message) => Event::Groupchat(message),
+            crate::xmpp::Stanza::Error(id, condition) => Event::Failed(id, condition),
+            crate::xmpp::Stanza::Other => Event::Other,
+        },
         Protocol::Socketio => {
             if text == "2" {
                 Event::Ping

@@ -90,6 +90,33 @@ fn sample(watched: &[Watched]) -> Vec<u64> {
         .collect()
 }
 
+/// Quiet: the watched processes (other than the generator) used under 5% of a core in total
+/// over the last second.
+const QUIET_TICKS_PER_S: u64 = 5;
+/// Longest wait for quiet; a system busy with its own background work is measured anyway.
+const SETTLE_MOST: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits until the watched servers are idle (set-up work finished: a homeserver's background
+/// jobs, a cluster's first checkpoint), at most 30 s. Returns how long it waited.
+pub(crate) async fn settle(watched: &[Watched]) -> std::time::Duration {
+    let me = std::process::id();
+    let servers: Vec<Watched> = watched.iter().filter(|w| w.pid != me).cloned().collect();
+    let started = Instant::now();
+    if servers.is_empty() {
+        return started.elapsed();
+    }
+    let mut before = sample(&servers).iter().sum::<u64>();
+    while started.elapsed() < SETTLE_MOST {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let now = sample(&servers).iter().sum::<u64>();
+        if now.saturating_sub(before) < QUIET_TICKS_PER_S {
+            break;
+        }
+        before = now;
+    }
+    started.elapsed()
+}
+
 /// Waits for `start`, samples, waits for `end`, samples: each tree's CPU seconds in between.
 pub(crate) async fn measure(
     watched: Vec<Watched>,

@@ -78,6 +78,9 @@ pub(crate) struct Plan {
     /// Members each of this connection's messages must reach (its conversation's others), so a
     /// run can check every delivery; 0 when the scenario does not check them.
     pub(crate) recipients: u64,
+    /// This connection's own name where the protocol echoes sends as messages (XMPP's room
+    /// nickname: a groupchat message from it is our ack); empty otherwise.
+    pub(crate) me: String,
 }
 
 /// How long a sender waits for its last acks after its deadline (then they count as TIMEOUT).
@@ -97,6 +100,7 @@ pub(crate) async fn drive(
     // Acks are counted for the achieved rate only while the run's window is open.
     let window_end = plan.as_ref().map(|p| p.deadline);
     let recipients = plan.as_ref().map_or(0, |p| p.recipients);
+    let me = plan.as_ref().map(|p| p.me.clone()).unwrap_or_default();
     let reader = {
         let (intended, recorder, run) = (
             Arc::clone(&intended),
@@ -106,7 +110,12 @@ pub(crate) async fn drive(
         tokio::spawn(async move {
             while let Some(Ok(text)) = client::next(&mut read).await {
                 let now = Instant::now();
-                match client::classify(run.protocol, &text) {
+                let event = match client::classify(run.protocol, &text) {
+                    Event::Groupchat(m) if !me.is_empty() && m.nick == me => Event::Acked(m.id),
+                    Event::Groupchat(m) => Event::Delivered(m.body),
+                    event => event,
+                };
+                match event {
                     Event::Acked(key) => {
                         let at = key_number(key).and_then(|n| lock(&intended).remove(&n));
                         if let Some(at) = at {
@@ -141,7 +150,7 @@ pub(crate) async fn drive(
                     Event::Ping => {
                         let _ = pong.try_send(());
                     }
-                    Event::Other => {}
+                    Event::Groupchat(_) | Event::Other => {}
                 }
             }
         })

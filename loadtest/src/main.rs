@@ -2,8 +2,8 @@
 //! scheduled at its intended time (fixed or Poisson gaps) whatever the replies do, and latency is
 //! measured from that intended time (no coordinated omission). The generator reports its own lag
 //! so a saturated generator shows instead of hiding. Scenarios: `steady`, `fanout`,
-//! `connections`, `reconnect-storm`, `history`; protocols: Parley's and Socket.IO (the seeds'
-//! Node.js stack, for side-by-side numbers).
+//! `connections`, `reconnect-storm`, `history`; protocols: Parley's, Socket.IO (the seeds'
+//! Node.js stack), Matrix (Synapse) and XMPP over WebSocket (ejabberd), for side-by-side numbers.
 
 // A command-line report tool: printing is its output.
 #![allow(clippy::print_stdout)]
@@ -25,6 +25,7 @@ mod matrix;
 mod record;
 mod steady;
 mod storm;
+mod xmpp;
 
 use arrivals::Arrivals;
 use client::Protocol;

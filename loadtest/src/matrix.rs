@@ -61,7 +61,16 @@ pub(crate) async fn steady(
     let mut rooms = Vec::new();
     let mut conn = Conn::open(load.addr).await?;
     for (c, owner) in users.iter().take(conversations).enumerate() {
-        let body = json!({"preset": "public_chat", "name": format!("{prefix}-{c}")});
+        // A private room, as a group chat is: its members invited at creation, then joining.
+        let invite: Vec<&str> = users
+            .iter()
+            .enumerate()
+            .skip(conversations)
+            .filter(|(n, _)| n % conversations == c)
+            .map(|(_, u)| u.id.as_str())
+            .collect();
+        let body = json!({"preset": "private_chat", "name": format!("{prefix}-{c}"),
+                          "invite": invite});
         let (status, reply) = conn
             .request(
                 Method::POST,
@@ -102,6 +111,8 @@ pub(crate) async fn steady(
                 .to_owned(),
         );
     }
+    // Synapse keeps working after set-up (room state, push rules, caches): measure once idle.
+    let settled = crate::cpu::settle(load.cpu).await;
     eprintln!(
         "matrix steady: {} msgs/s for {:?}...",
         load.rate, load.duration
@@ -147,6 +158,9 @@ pub(crate) async fn steady(
     }
     let _ = ticker.await;
     let mut report = steady_report(&load, connections, conversations, total);
+    report
+        .summary
+        .insert("settle_s".into(), json!(settled.as_secs_f64()));
     crate::steady::add_cpu(&mut report, cpu.await.unwrap_or_default(), "acked");
     Ok(report)
 }

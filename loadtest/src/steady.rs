@@ -102,21 +102,15 @@ pub(crate) async fn steady(
     progress(&format!(
         "setting up {connections} users in {conversations} conversations..."
     ));
-    let prefix = format!("st{}", std::process::id());
-    let users = http::register_many(load.addr, &prefix, connections).await?;
-    let mut convs = Vec::new();
-    for c in 0..conversations {
-        let members: Vec<&str> = users
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % conversations == c)
-            .map(|(_, u)| u.0.as_str())
-            .collect();
-        let owner = &users[c];
-        let others: Vec<&str> = members.into_iter().filter(|id| *id != owner.0).collect();
-        convs.push(http::group(load.addr, &owner.1, &format!("{prefix}-{c}"), &others).await?);
-    }
-    let sockets = connect_all(&load, &users, spread).await?;
+    let (sockets, convs, nicks) = if load.protocol == Protocol::Xmpp {
+        crate::xmpp::setup(load.addr, connections, conversations).await?
+    } else {
+        let (sockets, convs) = setup(&load, connections, conversations).await?;
+        (sockets, convs, Vec::new())
+    };
+    // Set-up work (sign-ups, rooms, joins) must not land in the window: wait for the watched
+    // processes to go quiet first.
+    let settled = crate::cpu::settle(load.cpu).await;
     progress(&format!(
         "steady: {} msgs/s for {:?}...",
         load.rate, load.duration
@@ -141,6 +135,7 @@ pub(crate) async fn steady(
                     .filter(|i| i % conversations == n % conversations)
                     .count()
                     .saturating_sub(1) as u64,
+                me: nicks.get(n).cloned().unwrap_or_default(),
             })
         },
         deadline + Duration::from_secs(1),
@@ -148,8 +143,35 @@ pub(crate) async fn steady(
     .await?;
     let _ = ticker.await;
     let mut report = steady_report(&load, connections, conversations, total);
+    report
+        .summary
+        .insert("settle_s".into(), json!(settled.as_secs_f64()));
     add_cpu(&mut report, cpu.await.unwrap_or_default(), "acked");
     Ok(report)
+}
+
+/// Parley's and Socket.IO's set-up over REST: users, groups of them, one socket each.
+async fn setup(
+    load: &Load,
+    connections: usize,
+    conversations: usize,
+) -> anyhow::Result<(Vec<Socket>, Vec<String>)> {
+    let prefix = format!("st{}", std::process::id());
+    let users = http::register_many(load.addr, &prefix, connections).await?;
+    let mut convs = Vec::new();
+    for c in 0..conversations {
+        let members: Vec<&str> = users
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % conversations == c)
+            .map(|(_, u)| u.0.as_str())
+            .collect();
+        let owner = &users[c];
+        let others: Vec<&str> = members.into_iter().filter(|id| *id != owner.0).collect();
+        convs.push(http::group(load.addr, &owner.1, &format!("{prefix}-{c}"), &others).await?);
+    }
+    let sockets = connect_all(load, &users, spread).await?;
+    Ok((sockets, convs))
 }
 
 /// The `steady` report, whatever the protocol.
@@ -206,6 +228,7 @@ pub(crate) async fn fanout(load: Load, members: usize) -> anyhow::Result<Report>
                 schedule: Schedule::new(started, interval, load.arrivals, 1),
                 deadline,
                 recipients: (members - 1) as u64,
+                me: String::new(),
             })
         },
         deadline + Duration::from_secs(2),

@@ -77,6 +77,7 @@ pub(crate) async fn storm(o: Options) -> anyhow::Result<Report> {
             deadline: end,
             // Members drop and refill by REST: their live deliveries are not the measure here.
             recipients: 0,
+            me: String::new(),
         }),
         end,
     ));

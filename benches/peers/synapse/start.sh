@@ -7,11 +7,14 @@ work="$1"; pghost="$2"; port="$3"
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
 venv="$root/target/synapse-venv"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import synapse, psycopg2" 2>/dev/null; then
-  echo "installing matrix-synapse from PyPI into $venv" >&2
+# Pinned, so every report measures the same Synapse (the newest release when this peer was set up).
+synapse_version=1.163.2
+if [ ! -x "$venv/bin/python" ] ||
+   [ "$("$venv/bin/python" -c 'import psycopg2, importlib.metadata as m; print(m.version("matrix-synapse"))' 2>/dev/null)" != "$synapse_version" ]; then
+  echo "installing matrix-synapse $synapse_version from PyPI into $venv" >&2
   python3 -m venv "$venv"
   # psycopg2-binary provides the `psycopg2` module without building against libpq.
-  "$venv/bin/pip" install -q matrix-synapse psycopg2-binary >&2
+  "$venv/bin/pip" install -q "matrix-synapse==$synapse_version" "psycopg2-binary==2.9.13" >&2
 fi
 mkdir -p "$work/media"
 # Synapse requires C collation and ctype.
