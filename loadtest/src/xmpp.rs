@@ -92,9 +92,7 @@ fn condition(text: &str) -> &str {
     let Some(child) = inner.find("><").map(|i| &inner[i + 2..]) else {
         return "xmpp-error";
     };
-    let end = child
-        .find([' ', '/', '>'])
-        .unwrap_or(child.len());
+    let end = child.find([' ', '/', '>']).unwrap_or(child.len());
     &child[..end]
 }
 

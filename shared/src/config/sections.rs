@@ -410,7 +410,9 @@ impl Default for PresenceConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct PersisterConfig {
     /// Independent writer connections; each conversation always uses the same one, so its
-    /// messages commit in order, while lanes overlap their commits.
+    /// messages commit in order, while lanes overlap their commits. More lanes make smaller
+    /// batches, each with PostgreSQL CPU of its own: fewer cost less per message at moderate
+    /// rates, more sustain higher ones (docs/bench/lanes.md measures 1, 2 and 4).
     pub lanes: usize,
     /// Sends waiting to be written, over all lanes; past it a send is answered OVERLOADED.
     pub queue_capacity: usize,
