@@ -43,7 +43,7 @@ bench-cluster:
 	@scripts/setup.sh bench
 	@scripts/bench-cluster.sh full
 
-## A smaller run (about 2 minutes with a warm build).
+## A smaller run: shorter runs and ladder, every peer (about 15 minutes with a warm build).
 bench-quick:
 	@scripts/setup.sh bench
 	@scripts/bench.sh quick

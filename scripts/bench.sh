@@ -28,7 +28,7 @@ if [ "$mode" = quick ]; then
   rates=(5 25 100 500 1000 2000 5000); duration=4; runs=3
   fanout_members=200; connections_n=2000; storm_n=200; history_rate=500
 else
-  rates=(5 10 25 50 100 250 500 1000 2000 5000 10000 15000 20000 30000 40000); duration=10; runs=3
+  rates=(5 10 25 50 100 250 500 1000 2000 5000 10000 15000 20000 30000 40000 50000 60000 80000); duration=10; runs=3
   fanout_members=1000; connections_n=19000; storm_n=1000; history_rate=1000
 fi
 connections=50

@@ -184,7 +184,7 @@ def best(runs):
     return max(ok, key=lambda r: r["achieved_rate"]) if ok else None
 
 
-lines = [f"# Parley benchmark ({mode})", "",
+lines = [f"# Parley benchmark ({mode}), run {os.path.basename(os.path.normpath(out))}", "",
          "Open-loop load (`parley-loadtest`): sends are scheduled at the offered rate whatever the replies "
          "do, and latency is measured from each send's intended time (HdrHistogram, no coordinated "
          "omission). PostgreSQL with fsync and synchronous_commit on; the load generator, the server "
@@ -337,8 +337,8 @@ if "connections" in extra:
               f"{r.get('opened', 0)} of {r['requested']} idle WebSocket connections opened at "
               f"{r['connect_rate_per_s']:.0f}/s, errors {r['errors'] or 'none'}"
               + (f"; gateway resident memory {r['server_rss_before_kib']} KiB before, "
-                 f"{r.get('server_rss_half_kib', '?')} KiB at half, {r['server_rss_after_kib']} KiB with all open: "
-                 f"{(r['server_rss_after_kib'] - r['server_rss_before_kib']) / r.get('opened', 1):.1f} KiB per idle "
+                 f"{r.get('server_rss_half_kib', '?')} KiB at half, {r.get('server_rss_open_kib', r.get('server_rss_after_kib'))} KiB with all open: "
+                 f"{(r.get('server_rss_open_kib', r.get('server_rss_after_kib', 0)) - r['server_rss_before_kib']) / r.get('opened', 1):.1f} KiB per idle "
                  f"connection on average, **{per/1024:.1f} KiB** for each of the second half (the allocator "
                  "reuses memory earlier scenarios freed, so the first half can look cheaper)." if per else "."),
               "This machine caps a process at 20,000 open files, which bounds the count.", ""]

@@ -32,7 +32,9 @@ pub(crate) fn parse(spec: &str) -> Result<Watched, String> {
 /// Clock ticks per second of /proc times (USER_HZ: 100 on Linux).
 const TICKS_PER_S: f64 = 100.0;
 
-/// Every process's (parent, utime + stime ticks).
+/// Every process's (parent, ticks): its own utime + stime and its reaped children's cutime +
+/// cstime, so a child that exits within a window (a pooled PostgreSQL backend closed for being
+/// idle) moves its time to its parent instead of taking it out of the tree's total.
 fn table() -> HashMap<u32, (u32, u64)> {
     let mut out = HashMap::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -49,14 +51,19 @@ fn table() -> HashMap<u32, (u32, u64)> {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };
-        // Fields after the parenthesised command: state(0) ppid(1) ... utime(11) stime(12).
+        // Fields after the parenthesised command: state(0) ppid(1) ... utime(11) stime(12)
+        // cutime(13) cstime(14).
         let Some((_, rest)) = stat.rsplit_once(')') else {
             continue;
         };
         let fields: Vec<&str> = rest.split_whitespace().collect();
         let number = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
         if let (Some(ppid), Some(utime), Some(stime)) = (number(1), number(11), number(12)) {
-            out.insert(pid, (u32::try_from(ppid).unwrap_or(0), utime + stime));
+            let reaped = number(13).unwrap_or(0) + number(14).unwrap_or(0);
+            out.insert(
+                pid,
+                (u32::try_from(ppid).unwrap_or(0), utime + stime + reaped),
+            );
         }
     }
     out
