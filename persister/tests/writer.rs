@@ -332,6 +332,31 @@ async fn eventually(client: &tokio_postgres::Client, sql: &str, want: i64) -> an
     anyhow::bail!("{sql}: {last}, expected {want}")
 }
 
+/// Regression: a capped indexing statement was followed by a whole interval's wait, so indexing
+/// kept up with at most `search_index_batch` messages per interval (measured: 165,409 of 185,478
+/// messages indexed in a 10 s run at 20,000 msgs/s). Here 40 messages, 10 per statement and a 3 s
+/// interval: waiting an interval per statement would take 12 s; they are indexed right after the
+/// first interval.
+#[tokio::test]
+async fn a_capped_indexing_round_goes_on_without_waiting_an_interval() -> anyhow::Result<()> {
+    let f = fixture(1, 1).await?;
+    let observer = f.cluster.client().await?;
+    let settings = WriterSettings {
+        search_index_interval: Duration::from_secs(3),
+        search_index_batch: 10,
+        ..settings()
+    };
+    let (persister, handle) =
+        Persister::start(f.cluster.config(), settings, std::sync::Arc::new(NoSink))?;
+    for n in 0..40 {
+        send(&handle, message(f.groups[0], f.users[0], &format!("c{n}"))).await?;
+    }
+    eventually(&observer, "SELECT count(*) FROM message_search", 40).await?;
+    drop(handle);
+    persister.join();
+    Ok(())
+}
+
 #[tokio::test]
 async fn committed_messages_become_searchable_and_a_restart_catches_up() -> anyhow::Result<()> {
     let f = fixture(2, 2).await?;

@@ -117,8 +117,12 @@ impl Indexer {
                     None => open = false,
                 }
             }
-            if open {
-                // Let a batch's worth gather: fewer, larger statements.
+            // Let a batch's worth gather: fewer, larger statements. When work is known to be
+            // waiting (the last statement hit its cap, or the inbox overflowed), the next round
+            // starts at once: waiting an interval per capped statement would cap indexing at
+            // `search_index_batch` per interval (about 17,000 msgs/s with the defaults), and
+            // search would fall further behind for as long as sends came faster.
+            if open && !self.overflowed.load(Ordering::Relaxed) {
                 tokio::time::sleep(self.interval).await;
             }
             loop {
