@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 out="$1"; rate="$2"; duration="$3"; shift 3
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
-label="steady-$rate$(printf -- '-%s' "$@" | tr -c 'A-Za-z0-9=_.-' '_' | sed 's/PARLEY_//g')"
+label="steady-$rate"
+if [ "$#" -gt 0 ]; then label="$label$(printf -- '-%s' "$@" | tr -c 'A-Za-z0-9=_.-' '_' | sed 's/PARLEY_//g')"; fi
 work="$(mktemp -d /tmp/parley-profile-XXXXXX)"
 chmod 755 "$work"
 pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
