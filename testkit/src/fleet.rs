@@ -38,8 +38,26 @@ impl TestFleet {
         for _ in 0..count {
             let parley = fleet.launch().await?;
             fleet.instances.push(Some(parley));
+            fleet.joined(fleet.instances.len() - 1).await?;
         }
         Ok(fleet)
+    }
+
+    /// Waits until instance `i` has joined Redis (`parley_cluster_redis_up` 1: subscribed, its
+    /// liveness key written), so a test starts from a joined fleet; a connection counted before
+    /// that would count on its own instance only.
+    pub async fn joined(&self, i: usize) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if self.metric(i, "parley_cluster_redis_up").await? == Some(1.0) {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "instance {i} never joined Redis"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     async fn launch(&self) -> anyhow::Result<Parley> {

@@ -233,7 +233,9 @@ async fn health(link: Arc<Link>, catch_up: mpsc::Sender<()>) {
                 announced = Some(Instant::now());
             }
         }
-        let up = connected && subscribed;
+        // Joined only once the liveness key is written: until then the others drop this
+        // instance's connection counts as a dead instance's.
+        let up = connected && subscribed && announced.is_some();
         if up != link.is_up() {
             link.set_up(up);
             if up {
