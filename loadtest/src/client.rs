@@ -98,7 +98,8 @@ pub(crate) async fn connect(
     Ok(ws)
 }
 
-async fn next_text(ws: &mut Socket) -> anyhow::Result<String> {
+/// The next text frame during set-up; a close or the end of the stream is an error.
+pub(crate) async fn next_text(ws: &mut Socket) -> anyhow::Result<String> {
     loop {
         match ws.next().await.context("closed during set-up")?? {
             Message::Text(text) => return Ok(text.as_str().to_owned()),

@@ -148,6 +148,35 @@ pub(crate) async fn measure(
 mod tests {
     use super::*;
 
+    /// Regression: a child that exited within a window took its time out of the tree's total
+    /// (a pooled PostgreSQL backend closed for being idle showed as 0 µs per message). Its time
+    /// now stays with the parent that reaped it.
+    #[test]
+    fn a_reaped_childs_time_stays_in_the_tree() {
+        let mut shell = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("( i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done ); exec sleep 30")
+            .spawn()
+            .expect("sh runs");
+        let pid = shell.id();
+        // Once the shell has become `sleep`, its busy child has exited and been reaped.
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        while std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|c| c.trim() != "sleep")
+            .unwrap_or(true)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let ticks = tree_ticks(&table(), pid, &[]);
+        let _ = shell.kill();
+        let _ = shell.wait();
+        assert!(
+            ticks >= 2,
+            "the reaped child's CPU is counted: {ticks} ticks"
+        );
+    }
+
     #[test]
     fn specs_and_trees() {
         assert_eq!(parse("pg=42").map(|w| w.pid), Ok(42));

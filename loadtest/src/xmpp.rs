@@ -7,9 +7,9 @@
 
 use std::net::SocketAddr;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use base64::Engine;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -108,20 +108,10 @@ pub(crate) fn room(name: &str) -> String {
     format!("{name}@{MUC}")
 }
 
-async fn next_text(ws: &mut Socket) -> anyhow::Result<String> {
-    loop {
-        match ws.next().await.context("closed during set-up")?? {
-            Message::Text(text) => return Ok(text.as_str().to_owned()),
-            Message::Close(frame) => bail!("closed during set-up: {frame:?}"),
-            _ => {}
-        }
-    }
-}
-
 /// Reads frames until one contains `needle`; a stream error or a failure ends set-up.
 async fn until(ws: &mut Socket, needle: &str) -> anyhow::Result<String> {
     loop {
-        let text = next_text(ws).await?;
+        let text = crate::client::next_text(ws).await?;
         if text.contains(needle) {
             return Ok(text);
         }
