@@ -43,7 +43,7 @@ bench-cluster:
 	@scripts/setup.sh bench
 	@scripts/bench-cluster.sh full
 
-## A smaller run: shorter runs and ladder, every peer (about 15 minutes with a warm build).
+## A smaller run: shorter runs and ladder, every peer (about 20 minutes with a warm build, plus the cluster part).
 bench-quick:
 	@scripts/setup.sh bench
 	@scripts/bench.sh quick

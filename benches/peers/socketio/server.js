@@ -6,12 +6,12 @@
 // the same JSON shapes as Parley. Run: PEER_PORT=18182 PGHOST=/path/to/socket/dir node server.js
 'use strict';
 
-const http = require('node:http');
 const crypto = require('node:crypto');
 const { Server } = require('socket.io');
 const { Pool } = require('pg');
 const bcrypt = require('bcryptjs');
 const jwt = require('jsonwebtoken');
+const { json, readBody, userFrom: bearer, validRegistration, restServer } = require('./rest.js');
 
 const port = Number(process.env.PEER_PORT || 18182);
 const secret = process.env.PEER_JWT_SECRET || crypto.randomBytes(32).toString('hex');
@@ -23,30 +23,12 @@ const pool = new Pool({
   max: Number(process.env.PEER_POOL_SIZE || 10),
 });
 
-function json(res, status, body) {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
-}
-
-function readBody(req) {
-  return new Promise((resolve, reject) => {
-    let data = '';
-    req.on('data', (chunk) => { data += chunk; if (data.length > 1e6) req.destroy(); });
-    req.on('end', () => { try { resolve(data ? JSON.parse(data) : {}); } catch (e) { reject(e); } });
-    req.on('error', reject);
-  });
-}
-
-function userFrom(req) {
-  const header = req.headers.authorization || '';
-  try { return jwt.verify(header.replace(/^Bearer /, ''), secret).sub; } catch { return null; }
-}
-
 async function register(req, res) {
-  const { username, password } = await readBody(req);
-  if (!/^[a-z0-9_]{3,32}$/.test(username || '') || !password || password.length < 8) {
+  const valid = validRegistration(await readBody(req));
+  if (!valid) {
     return json(res, 400, { error: { code: 'VALIDATION_ERROR', message: 'bad username or password' } });
   }
+  const { username, password } = valid;
   const id = crypto.randomUUID();
   const hash = await bcrypt.hash(password, 10);
   try {
@@ -63,7 +45,7 @@ async function register(req, res) {
 }
 
 async function createGroup(req, res) {
-  const me = userFrom(req);
+  const me = bearer(req, (token) => jwt.verify(token, secret));
   if (!me) return json(res, 401, { error: { code: 'UNAUTHORIZED', message: 'sign in' } });
   const { name, memberIds = [] } = await readBody(req);
   const id = crypto.randomUUID();
@@ -95,17 +77,9 @@ async function createGroup(req, res) {
   return json(res, 201, { data: { id, type: 'group', name } });
 }
 
-const server = http.createServer((req, res) => {
-  const route = `${req.method} ${req.url.split('?')[0]}`;
-  const handler = {
-    'POST /api/auth/register': register,
-    'POST /api/conversations': createGroup,
-  }[route];
-  if (!handler) return json(res, 404, { error: { code: 'NOT_FOUND', message: route } });
-  handler(req, res).catch((e) => {
-    console.error(e);
-    json(res, 500, { error: { code: 'INTERNAL_ERROR', message: 'internal error' } });
-  });
+const server = restServer({
+  'POST /api/auth/register': register,
+  'POST /api/conversations': createGroup,
 });
 
 const io = new Server(server, { transports: ['websocket'], serveClient: false });
