@@ -2,15 +2,18 @@
 # Where a durable message's CPU goes: Parley (release) on a fresh PostgreSQL (initdb defaults, fsync
 # and synchronous_commit on, plus pg_stat_statements), a warm-up, then `steady` at RATE msgs/s for
 # DURATION s with CPU per message from /proc, Parley's user/system split, the statements' time
-# (pg_stat_statements) and the WAL written (pg_stat_wal); PERF=1 also records Parley with perf.
+# (pg_stat_statements) and the WAL written (pg_stat_wal); PERF=1 also records Parley with perf,
+# PERF=pg PostgreSQL's processes (flat profile: Debian's PostgreSQL has no frame pointers).
 # Extra arguments are environment settings for Parley (e.g. PARLEY_PERSISTER__LANES=2).
+# SCENARIO=fanout measures `fanout` instead (one group of 1,000, RATE messages/s published).
 # Usage: scripts/profile.sh OUT_DIR RATE DURATION [PARLEY_KEY=VALUE ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="$1"; rate="$2"; duration="$3"; shift 3
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
-label="steady-$rate"
+scenario="${SCENARIO:-steady}"
+label="$scenario-$rate"
 if [ "$#" -gt 0 ]; then label="$label$(printf -- '-%s' "$@" | tr -c 'A-Za-z0-9=_.-' '_' | sed 's/PARLEY_//g')"; fi
 work="$(mktemp -d /tmp/parley-profile-XXXXXX)"
 chmod 755 "$work"
@@ -33,7 +36,7 @@ sql() { psql -h "$work/sock" -U parley -d parley -P pager=off "$@"; }
 pg_pid="$(head -n 1 "$work/pg/postmaster.pid")"
 env PARLEY_DATABASE__URL="postgresql://parley@/parley?host=$work/sock" PARLEY_LIMITS__ENABLED=false \
   PARLEY_LOG__LEVEL=warn "$@" \
-  ./target/release/parley serve --data-dir "$work/data" --listen 127.0.0.1:18181 > /dev/null 2> "$out/$label.parley.log" &
+  "${PARLEY_BIN:-./target/release/parley}" serve --data-dir "$work/data" --listen 127.0.0.1:18181 > /dev/null 2> "$out/$label.parley.log" &
 server=$!
 for _ in $(seq 1 300); do curl -sf http://127.0.0.1:18181/health/ready >/dev/null 2>&1 && break; sleep 0.1; done
 lt=./target/release/parley-loadtest
@@ -42,12 +45,21 @@ sleep 3
 sql -qAtc "SELECT pg_stat_statements_reset(), pg_stat_reset_shared('wal'), pg_stat_reset()" >/dev/null
 read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$server/stat")
 perf_pid=""
-if [ -n "${PERF:-}" ]; then
+if [ "${PERF:-}" = pg ]; then
+  pg_pids="$(pgrep -d, -u postgres postgres)"
+  (sleep 2; perf record -e cpu-clock -F 999 -p "$pg_pids" -o "$out/$label.pg.perf.data" -- sleep 5 >/dev/null 2>&1) &
+  perf_pid=$!
+elif [ -n "${PERF:-}" ]; then
   (sleep 2; perf record -e cpu-clock -F 999 -g -p "$server" -o "$out/$label.perf.data" -- sleep 5 >/dev/null 2>&1) &
   perf_pid=$!
 fi
+if [ "$scenario" = fanout ]; then
+  load=(fanout --members 1000 --rate "$rate" --duration "$duration")
+else
+  load=(steady --connections 50 --conversations 10 --rate "$rate" --duration "$duration")
+fi
 "$lt" --json --addr 127.0.0.1:18181 --cpu-of "parley=$server" --cpu-of "postgres=$pg_pid" --cpu-of generator=self \
-  steady --connections 50 --conversations 10 --rate "$rate" --duration "$duration" > "$out/$label.json" 2>/dev/null
+  "${load[@]}" > "$out/$label.json" 2>/dev/null
 read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$server/stat")
 if [ -n "$perf_pid" ]; then wait "$perf_pid"; fi
 {
@@ -56,7 +68,7 @@ if [ -n "$perf_pid" ]; then wait "$perf_pid"; fi
   echo "parley: user $(( (u1 - u0) * 10 )) ms, system $(( (s1 - s0) * 10 )) ms of CPU during the run"
   echo
   echo '```'
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); a=r["send_to_ack_us"]; print("acked/s in window %.0f  p50 %.2f ms  p99 %.2f ms  errors %s  cpu us/msg %s" % (r["achieved_rate"], a["p50"]/1000, a["p99"]/1000, r["errors"] or "none", r.get("cpu_us_per_acked")))' "$out/$label.json"
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); a=r["send_to_ack_us"]; l=r.get("publish_to_last_us"); print("acked/s in window %.0f  p50 %.2f ms  p99 %.2f ms  errors %s  cpu us/msg %s%s" % (r.get("achieved_rate") or r.get("acked_in_window", 0) / r["duration_s"], a["p50"]/1000, a["p99"]/1000, r["errors"] or "none", r.get("cpu_us_per_acked"), "  publish->last p50 %.2f ms p99 %.2f ms p99.9 %.2f ms" % (l["p50"]/1000, l["p99"]/1000, l["p999"]/1000) if l else ""))' "$out/$label.json"
   sql -c "SELECT calls, round(total_exec_time::numeric) AS exec_ms, round(total_plan_time::numeric) AS plan_ms, rows,
                  round((total_exec_time + total_plan_time)::numeric * 1000 / greatest(calls, 1)) AS us_per_call,
                  left(regexp_replace(query, '\s+', ' ', 'g'), 60) AS statement

@@ -30,6 +30,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "sessions",
         sql: include_str!("../../migrations/0003_sessions.sql"),
     },
+    Migration {
+        version: 4,
+        name: "member_version",
+        sql: include_str!("../../migrations/0004_member_version.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "client_key",
+        sql: include_str!("../../migrations/0005_client_key.sql"),
+    },
 ];
 
 /// Serialises concurrent `migrate` runs (several processes starting at once).

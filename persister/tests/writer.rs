@@ -27,6 +27,8 @@ fn settings() -> WriterSettings {
         search_index_interval: Duration::from_millis(20),
         search_index_batch: 5_000,
         read_flush_interval: Duration::from_millis(20),
+        member_cache: 10_000,
+        batch_split: 128,
         metrics: std::sync::Arc::default(),
     }
 }

@@ -1,14 +1,18 @@
 //! One batch of sends as one transaction: lock the batch's conversations (in id order), then a
 //! single statement that checks membership and reply targets on the stored data, finds earlier
 //! copies of each `(conversation, sender, client_message_id)`, allocates gap-free `seq`s per
-//! conversation, inserts, bumps `last_seq`, and marks each sender's own messages read.
+//! conversation, inserts, bumps `last_seq`, and marks each sender's own messages read; then the
+//! members of conversations whose membership changed since the lane last read them.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use parley_shared::{ConversationId, MessageId, UserId};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
 
+use super::members::{MemberCache, Members};
 use crate::store::messages::{self, Message};
 
 /// A message to store, as validated by the gateway.
@@ -36,11 +40,19 @@ pub enum Verdict {
     BadReply,
 }
 
-/// `NO KEY UPDATE`: the batch changes no key, so adding members (whose foreign key takes a `KEY
-/// SHARE` lock on the conversation) never waits for a batch, nor a batch for them.
-const LOCK: &str = "SELECT id FROM conversations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE";
+/// `NO KEY UPDATE`: the batch changes no key, so a foreign key's `KEY SHARE` lock on the
+/// conversation never waits for a batch, nor a batch for it. Membership changes bump
+/// `members_version` with an UPDATE of the row, so they wait for the batch (and it for them):
+/// the version read here holds until COMMIT.
+const LOCK: &str = "SELECT id, members_version FROM conversations WHERE id = ANY($1)
+     ORDER BY id FOR NO KEY UPDATE";
 
-fn write_statement() -> String {
+/// `IS NOT DISTINCT FROM` (equality for these non-null ids) is a comparison no index serves: the
+/// look-ups of earlier copies and of reply targets can then only use the key's own index
+/// (`messages_client_id_key`, sender first) and the primary key, never a scan of the
+/// conversation's messages through `messages_seq_key`, whatever statistics the generic plan was
+/// made with (migration 0005).
+pub(crate) fn write_statement() -> String {
     let returned = messages::COLUMNS;
     format!(
         "WITH input AS (
@@ -54,11 +66,13 @@ fn write_statement() -> String {
                          WHEN i.reply_to IS NOT NULL AND r.id IS NULL THEN 'bad_reply'
                          ELSE 'ok' END AS verdict
              FROM input i
-             LEFT JOIN messages e ON e.conversation_id = i.conversation_id
-                  AND e.sender_id = i.sender_id AND e.client_message_id = i.client_message_id
+             LEFT JOIN messages e ON e.sender_id = i.sender_id
+                  AND e.client_message_id = i.client_message_id
+                  AND e.conversation_id IS NOT DISTINCT FROM i.conversation_id
              LEFT JOIN conversation_members m ON m.conversation_id = i.conversation_id
                   AND m.user_id = i.sender_id
-             LEFT JOIN messages r ON r.id = i.reply_to AND r.conversation_id = i.conversation_id
+             LEFT JOIN messages r ON r.id = i.reply_to
+                  AND r.conversation_id IS NOT DISTINCT FROM i.conversation_id
          ), firsts AS (
              SELECT DISTINCT ON (conversation_id, sender_id, client_message_id) *
              FROM checked WHERE verdict = 'ok'
@@ -103,8 +117,12 @@ fn prefixed(alias: &str) -> String {
         .join(", ")
 }
 
-const MEMBERS: &str =
-    "SELECT conversation_id, user_id FROM conversation_members WHERE conversation_id = ANY($1)";
+/// The members of each conversation whose `members_version` is not the one the lane holds (a row
+/// with a NULL user for a conversation without members), under the batch's locks.
+const MEMBERS: &str = "SELECT c.id, c.members_version, m.user_id
+     FROM unnest($1::uuid[], $2::int8[]) AS k(id, known)
+     JOIN conversations c ON c.id = k.id AND c.members_version <> k.known
+     LEFT JOIN conversation_members m ON m.conversation_id = c.id";
 
 /// The batch statements, prepared once per connection.
 pub(crate) struct Prepared {
@@ -117,7 +135,7 @@ pub(crate) struct Prepared {
 
 /// Verdicts, in input order, and the members (at commit) of each conversation that got a new
 /// message: exactly who the new messages go to.
-pub(crate) type Committed = (Vec<Verdict>, HashMap<ConversationId, Vec<UserId>>);
+pub(crate) type Committed = (Vec<Verdict>, HashMap<ConversationId, Arc<[UserId]>>);
 
 /// Prepares the statements on a new connection.
 pub(crate) async fn prepare(client: &Client) -> Result<Prepared, tokio_postgres::Error> {
@@ -172,13 +190,23 @@ impl<'a> Columns<'a> {
 /// round trip per batch instead of five. Each still takes its own snapshot, so the write sees
 /// `last_seq` as it is once the lock is held. If one fails, the transaction is aborted, the
 /// statements after it fail (and COMMIT ends it as a rollback); the first error is returned.
+/// `cache` holds the members the lane has read, by version; it gets whatever this batch read.
 pub(crate) async fn commit(
     client: &Client,
     prepared: &Prepared,
+    cache: &RefCell<MemberCache>,
     batch: &[&NewMessage],
 ) -> Result<Committed, tokio_postgres::Error> {
     let c = Columns::new(batch);
+    let known: Vec<i64> = {
+        let cache = cache.borrow();
+        c.conversations
+            .iter()
+            .map(|id| cache.version(*id))
+            .collect()
+    };
     let lock_params: [&(dyn ToSql + Sync); 1] = [&c.conversations];
+    let member_params: [&(dyn ToSql + Sync); 2] = [&c.conversations, &known];
     let write_params: [&(dyn ToSql + Sync); 8] = [
         &c.ord,
         &c.ids,
@@ -191,23 +219,45 @@ pub(crate) async fn commit(
     ];
     let (begun, locked, written, member_rows, committed) = tokio::join!(
         client.execute(&prepared.begin, &[]),
-        client.execute(&prepared.lock, &lock_params),
+        client.query(&prepared.lock, &lock_params),
         client.query(&prepared.write, &write_params),
-        client.query(&prepared.members, &lock_params),
+        client.query(&prepared.members, &member_params),
         client.execute(&prepared.commit, &[]),
     );
     begun?;
-    locked?;
+    let locked = locked?;
     let rows = written?;
     let member_rows = member_rows?;
     committed?;
 
-    let mut members: HashMap<ConversationId, Vec<UserId>> = HashMap::new();
+    let mut fetched: HashMap<uuid::Uuid, (i64, Vec<UserId>)> = HashMap::new();
     for row in &member_rows {
-        members
-            .entry(ConversationId(row.get(0)))
-            .or_default()
-            .push(UserId(row.get(1)));
+        let entry = fetched
+            .entry(row.get(0))
+            .or_insert_with(|| (row.get(1), Vec::new()));
+        if let Some(user) = row.get::<_, Option<uuid::Uuid>>(2) {
+            entry.1.push(UserId(user));
+        }
+    }
+    let fresh: HashMap<uuid::Uuid, Members> = fetched
+        .into_iter()
+        .map(|(conversation, (version, users))| (conversation, Members::new(version, users)))
+        .collect();
+    // Who each conversation's new messages go to: its members at the version locked above, read
+    // now or earlier (looked up before the cache takes what was read, which may evict).
+    let mut cache = cache.borrow_mut();
+    let mut members: HashMap<ConversationId, Arc<[UserId]>> = HashMap::new();
+    for row in &locked {
+        let (conversation, version): (uuid::Uuid, i64) = (row.get(0), row.get(1));
+        let current = fresh
+            .get(&conversation)
+            .or_else(|| cache.at(conversation, version));
+        if let Some(current) = current {
+            members.insert(ConversationId(conversation), current.users.clone());
+        }
+    }
+    for (conversation, current) in fresh {
+        cache.put(conversation, current);
     }
 
     let mut verdicts: Vec<Option<Verdict>> = vec![None; batch.len()];

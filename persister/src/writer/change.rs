@@ -105,7 +105,8 @@ pub(crate) async fn apply(
         return Ok(Err(Refusal::NotFound));
     };
     let select = format!(
-        "SELECT {} FROM messages WHERE id = $1 AND conversation_id = $2 FOR UPDATE",
+        "SELECT {} FROM messages
+             WHERE id = $1 AND conversation_id IS NOT DISTINCT FROM $2 FOR UPDATE",
         messages::COLUMNS
     );
     let Some(row) = tx

@@ -1,12 +1,14 @@
-//! One lane: a connection and a loop that takes whatever is queued (up to `max_batch`), commits it
-//! with retries, and only then answers each send, in order.
+//! One lane: a connection and a loop that claims waiting partitions (`partitions.rs`), takes
+//! whatever they hold (up to `max_batch`), commits it with retries, and only then answers each
+//! send, in order, and releases the partitions.
 
-use tokio::sync::mpsc;
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 use tracing::Instrument;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use parley_shared::{ConversationId, UserId};
@@ -16,6 +18,8 @@ use tokio::time::Instant;
 use super::batch::{self, NewMessage, Verdict};
 use super::change::{self, ChangeOutcome, ChangeRequest};
 use super::indexer::IndexFeed;
+use super::members::MemberCache;
+use super::partitions::Partitions;
 use super::reads;
 use super::{ChangeReply, CommitSink, Job, Outcome, Reply, SinkEvent, WriterSettings};
 use crate::PgConfig;
@@ -27,53 +31,67 @@ pub(super) struct Lane {
     sink: Arc<dyn CommitSink>,
     search: IndexFeed,
     client: Option<(Client, batch::Prepared)>,
+    parts: Rc<Partitions>,
+    members: Rc<RefCell<MemberCache>>,
+}
+
+/// What every lane shares: the settings, where events go, and the partitions and member cache.
+pub(super) struct Shared {
+    pub(super) db: PgConfig,
+    pub(super) settings: WriterSettings,
+    pub(super) sink: Arc<dyn CommitSink>,
+    pub(super) search: IndexFeed,
+    pub(super) parts: Rc<Partitions>,
+    pub(super) members: Rc<RefCell<MemberCache>>,
 }
 
 impl Lane {
-    pub(super) fn new(
-        index: usize,
-        db: PgConfig,
-        settings: WriterSettings,
-        sink: Arc<dyn CommitSink>,
-        index_feed: IndexFeed,
-    ) -> Self {
+    pub(super) fn new(index: usize, shared: &Shared) -> Self {
         Self {
             index,
-            db,
-            settings,
-            sink,
-            search: index_feed,
+            db: shared.db.clone(),
+            settings: shared.settings.clone(),
+            sink: Arc::clone(&shared.sink),
+            search: shared.search.clone(),
             client: None,
+            parts: Rc::clone(&shared.parts),
+            members: Rc::clone(&shared.members),
         }
     }
 
-    /// Runs until the channel is closed and empty. Each turn takes whatever is queued (up to
-    /// `max_batch`): the sends commit as one batch, then each change in its own transaction;
-    /// read marks wait up to `read_flush_interval` to be coalesced, then commit together.
-    pub(super) async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
+    /// Runs until every queue is closed and empty. Each turn claims the waiting partitions and
+    /// takes what they hold (up to `max_batch`): the sends commit as one batch, then each change
+    /// in its own transaction, then the partitions' read marks that are due (gathered for up to
+    /// `read_flush_interval`) in one more, and only then are the partitions released.
+    pub(super) async fn run(mut self) {
         let mut sends: Vec<(NewMessage, Reply)> = Vec::with_capacity(self.settings.max_batch);
         let mut changes: Vec<(ChangeRequest, ChangeReply)> = Vec::new();
-        let mut reads = reads::Pending::default();
         let mut queued: Vec<std::time::Instant> = Vec::with_capacity(self.settings.max_batch);
-        let mut flush_at: Option<Instant> = None;
-        let mut open = true;
-        while open || !reads.is_empty() {
-            let first = match (open, flush_at) {
-                (false, _) => None,
-                (true, None) => queue.recv().await,
-                (true, Some(at)) => tokio::select! {
-                    biased;
-                    job = queue.recv() => job,
-                    () = tokio::time::sleep_until(at) => {
-                        flush_at = Some(at);
-                        None
-                    }
-                },
-            };
-            if let Some(job) = first {
-                let mut taken = 0;
-                let mut next = Some(job);
-                while let Some(job) = next {
+        loop {
+            let claimed = self.parts.claim(Instant::now());
+            if claimed.is_empty() {
+                if self.parts.finished() {
+                    // Pass the last handle's wake-up on to the next idle lane.
+                    self.parts.work.notify_one();
+                    break;
+                }
+                match self.parts.next_flush() {
+                    None => self.parts.work.notified().await,
+                    Some(at) => tokio::select! {
+                        biased;
+                        () = self.parts.work.notified() => {}
+                        () = tokio::time::sleep_until(at) => {}
+                    },
+                }
+                continue;
+            }
+            let mut taken = 0;
+            for &partition in &claimed {
+                while taken < self.settings.max_batch {
+                    let Some(job) = self.parts.take(partition) else {
+                        break;
+                    };
+                    taken += 1;
                     match job {
                         Job::Send {
                             message,
@@ -84,49 +102,53 @@ impl Lane {
                             queued.push(queued_at);
                         }
                         Job::Change { request, reply } => changes.push((request, reply)),
-                        Job::Read(mark) => {
-                            reads.add(mark);
-                            flush_at.get_or_insert_with(|| {
-                                Instant::now() + self.settings.read_flush_interval
-                            });
-                        }
+                        Job::Read(mark) => self.parts.add_read(
+                            partition,
+                            mark,
+                            Instant::now() + self.settings.read_flush_interval,
+                        ),
                     }
-                    taken += 1;
-                    next = if taken < self.settings.max_batch {
-                        queue.try_recv().ok()
-                    } else {
-                        None
-                    };
                 }
-            } else if open && flush_at.is_none_or(|at| at > Instant::now()) {
-                // `recv` returned None: closed and drained.
-                open = false;
             }
-            if !sends.is_empty() {
-                let span =
-                    tracing::debug_span!("batch", lane = self.index, batch.len = sends.len());
-                let (outcomes, members) = self.commit_with_retries(&sends).instrument(span).await;
-                let committed = std::time::Instant::now();
-                for at in queued.drain(..) {
-                    let waited = committed.saturating_duration_since(at);
-                    self.settings
-                        .metrics
-                        .send_to_commit_seconds
-                        .observe(waited.as_secs_f64());
-                }
-                self.answer(sends.drain(..).map(|(_, reply)| reply), outcomes, &members);
+            if self.parts.waiting(Instant::now()) {
+                // More than this lane took: another lane commits it meanwhile.
+                self.parts.work.notify_one();
             }
-            for (request, reply) in changes.drain(..) {
-                let span = tracing::debug_span!("change", lane = self.index);
-                let outcome = self.change_with_retries(&request).instrument(span).await;
-                self.answer_change(outcome, reply);
-            }
-            if !reads.is_empty() && (!open || flush_at.is_some_and(|at| at <= Instant::now())) {
-                flush_at = None;
-                let span = tracing::debug_span!("reads", lane = self.index, marks = reads.len());
-                let marks = reads.take();
+            self.commit_taken(&mut sends, &mut queued, &mut changes)
+                .await;
+            let marks = self.parts.due_reads(&claimed, Instant::now());
+            if !marks.is_empty() {
+                let span = tracing::debug_span!("reads", lane = self.index, marks = marks.len());
                 self.flush_reads(&marks).instrument(span).await;
             }
+            self.parts.release(&claimed);
+        }
+    }
+
+    /// Commits the taken sends as one batch and answers them, then each change.
+    async fn commit_taken(
+        &mut self,
+        sends: &mut Vec<(NewMessage, Reply)>,
+        queued: &mut Vec<std::time::Instant>,
+        changes: &mut Vec<(ChangeRequest, ChangeReply)>,
+    ) {
+        if !sends.is_empty() {
+            let span = tracing::debug_span!("batch", lane = self.index, batch.len = sends.len());
+            let (outcomes, members) = self.commit_with_retries(sends).instrument(span).await;
+            let committed = std::time::Instant::now();
+            for at in queued.drain(..) {
+                let waited = committed.saturating_duration_since(at);
+                self.settings
+                    .metrics
+                    .send_to_commit_seconds
+                    .observe(waited.as_secs_f64());
+            }
+            self.answer(sends.drain(..).map(|(_, reply)| reply), outcomes, &members);
+        }
+        for (request, reply) in changes.drain(..) {
+            let span = tracing::debug_span!("change", lane = self.index);
+            let outcome = self.change_with_retries(&request).instrument(span).await;
+            self.answer_change(outcome, reply);
         }
     }
 
@@ -135,10 +157,9 @@ impl Lane {
         &self,
         replies: impl Iterator<Item = Reply>,
         outcomes: Vec<Outcome>,
-        members: &HashMap<ConversationId, Vec<UserId>>,
+        members: &HashMap<ConversationId, Arc<[UserId]>>,
     ) {
         let committed_at = std::time::Instant::now();
-        let mut shared: HashMap<ConversationId, Arc<[UserId]>> = HashMap::new();
         let mut tops: HashMap<ConversationId, i64> = HashMap::new();
         let mut events = Vec::new();
         let mut direct = Vec::new();
@@ -162,16 +183,10 @@ impl Lane {
                 Outcome::Stored(Verdict::Inserted(message)) => {
                     let top = tops.entry(message.conversation_id).or_insert(message.seq);
                     *top = (*top).max(message.seq);
-                    let members = shared
-                        .entry(message.conversation_id)
-                        .or_insert_with(|| {
-                            members
-                                .get(&message.conversation_id)
-                                .cloned()
-                                .unwrap_or_default()
-                                .into()
-                        })
-                        .clone();
+                    let members = members
+                        .get(&message.conversation_id)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::from(Vec::new()));
                     events.push(SinkEvent::Committed {
                         message,
                         members,
@@ -201,7 +216,7 @@ impl Lane {
     async fn commit_with_retries(
         &mut self,
         jobs: &[(NewMessage, Reply)],
-    ) -> (Vec<Outcome>, HashMap<ConversationId, Vec<UserId>>) {
+    ) -> (Vec<Outcome>, HashMap<ConversationId, Arc<[UserId]>>) {
         let messages: Vec<&NewMessage> = jobs.iter().map(|(message, _)| message).collect();
         let mut attempt = 0;
         loop {
@@ -242,10 +257,13 @@ impl Lane {
     async fn attempt(
         &mut self,
         messages: &[&NewMessage],
-    ) -> Result<(Vec<Outcome>, HashMap<ConversationId, Vec<UserId>>), AttemptError> {
-        let (client, prepared) = self.connected().await?;
+    ) -> Result<(Vec<Outcome>, HashMap<ConversationId, Arc<[UserId]>>), AttemptError> {
+        self.connected().await?;
+        let Some((client, prepared)) = self.client.as_ref() else {
+            return Err(AttemptError::retry("no connection"));
+        };
         let started = std::time::Instant::now();
-        match batch::commit(client, prepared, messages).await {
+        match batch::commit(client, prepared, &self.members, messages).await {
             Ok((verdicts, members)) => {
                 let elapsed = started.elapsed();
                 let metrics = &self.settings.metrics;
@@ -285,6 +303,7 @@ impl Lane {
         let prepared = batch::prepare(&client)
             .await
             .map_err(|e| AttemptError::retry(&e.to_string()))?;
+        self.members.borrow_mut().clear();
         Ok(self.client.insert((client, prepared)))
     }
 

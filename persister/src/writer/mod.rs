@@ -8,6 +8,8 @@ mod batch;
 mod change;
 mod indexer;
 mod lane;
+mod members;
+mod partitions;
 mod reads;
 
 use std::hash::{BuildHasher, RandomState};
@@ -28,6 +30,11 @@ pub mod hot {
     /// Builds a batch's parameter arrays; returns its number of distinct conversations.
     pub fn build_columns(batch: &[&NewMessage]) -> usize {
         Columns::new(batch).conversations.len()
+    }
+
+    /// The batch statement (its plan is checked by a test).
+    pub fn write_statement() -> String {
+        super::batch::write_statement()
     }
 }
 
@@ -51,6 +58,11 @@ pub struct WriterSettings {
     pub search_index_batch: usize,
     /// How long a lane gathers read marks before writing them in one transaction.
     pub read_flush_interval: Duration,
+    /// Member ids the lanes keep cached (see `members.rs`).
+    pub member_cache: usize,
+    /// Jobs one lane takes from the waiting partitions before leaving the rest to another lane
+    /// (see `partitions.rs`).
+    pub batch_split: usize,
     /// Where the lanes record batch sizes, commit latencies and failures.
     pub metrics: std::sync::Arc<PersisterMetrics>,
 }
@@ -243,6 +255,10 @@ impl CommitSink for NoSink {
 pub struct PersisterHandle {
     lanes: Vec<mpsc::Sender<Job>>,
     hasher: RandomState,
+    /// Wakes an idle lane for each queued job.
+    work: std::sync::Arc<tokio::sync::Notify>,
+    /// Wakes the lanes when the last handle is dropped (to see the queues closed).
+    _last: std::sync::Arc<partitions::Waker>,
 }
 
 impl std::fmt::Debug for Job {
@@ -282,6 +298,8 @@ impl WriterSettings {
             search_index_interval: p.search_index_interval,
             search_index_batch: p.search_index_batch,
             read_flush_interval: p.read_flush_interval,
+            member_cache: p.member_cache,
+            batch_split: p.batch_split,
             metrics,
         }
     }
@@ -347,10 +365,14 @@ impl PersisterHandle {
 
     fn enqueue(&self, job: Job) -> Result<(), SubmitError> {
         let lane = (self.hasher.hash_one(job.conversation()) as usize) % self.lanes.len();
-        self.lanes[lane].try_send(job).map_err(|error| match error {
-            mpsc::error::TrySendError::Full(_) => SubmitError::Overloaded,
-            mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped,
-        })
+        self.lanes[lane]
+            .try_send(job)
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => SubmitError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped,
+            })?;
+        self.work.notify_one();
+        Ok(())
     }
 
     /// Sends queued right now, over all lanes.
@@ -375,14 +397,16 @@ impl Persister {
         settings: WriterSettings,
         sink: std::sync::Arc<dyn CommitSink>,
     ) -> std::io::Result<(Self, PersisterHandle)> {
-        let lanes = settings.lanes.max(1);
-        let mut senders = Vec::with_capacity(lanes);
-        let mut receivers = Vec::with_capacity(lanes);
-        for _ in 0..lanes {
+        let lanes_n = settings.lanes.max(1);
+        let mut senders = Vec::with_capacity(lanes_n);
+        let mut receivers = Vec::with_capacity(lanes_n);
+        for _ in 0..lanes_n {
             let (sender, receiver) = mpsc::channel(settings.queue_per_lane.max(1));
             senders.push(sender);
             receivers.push(receiver);
         }
+        let work = std::sync::Arc::new(tokio::sync::Notify::new());
+        let lane_work = std::sync::Arc::clone(&work);
         let thread = std::thread::Builder::new()
             .name("parley-persister".to_owned())
             .spawn(move || {
@@ -400,18 +424,26 @@ impl Persister {
                 local.block_on(&runtime, async move {
                     let (indexer, feed) = indexer::Indexer::new(db.clone(), &settings);
                     let indexer = tokio::task::spawn_local(indexer.run());
+                    let shared = lane::Shared {
+                        db: db.clone(),
+                        parts: std::rc::Rc::new(partitions::Partitions::new(
+                            receivers,
+                            lane_work,
+                            settings.batch_split,
+                        )),
+                        members: std::rc::Rc::new(std::cell::RefCell::new(
+                            members::MemberCache::new(settings.member_cache),
+                        )),
+                        settings,
+                        sink,
+                        search: feed,
+                    };
                     let mut lanes = Vec::new();
-                    for (index, receiver) in receivers.into_iter().enumerate() {
-                        let lane = lane::Lane::new(
-                            index,
-                            db.clone(),
-                            settings.clone(),
-                            std::sync::Arc::clone(&sink),
-                            feed.clone(),
-                        );
-                        lanes.push(tokio::task::spawn_local(lane.run(receiver)));
+                    for index in 0..lanes_n {
+                        let lane = lane::Lane::new(index, &shared);
+                        lanes.push(tokio::task::spawn_local(lane.run()));
                     }
-                    drop(feed);
+                    drop(shared);
                     for lane in lanes {
                         let _ = lane.await;
                     }
@@ -427,6 +459,8 @@ impl Persister {
             PersisterHandle {
                 lanes: senders,
                 hasher: RandomState::new(),
+                _last: std::sync::Arc::new(partitions::Waker(std::sync::Arc::clone(&work))),
+                work,
             },
         ))
     }

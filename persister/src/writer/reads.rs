@@ -81,10 +81,6 @@ impl Pending {
         self.marks.is_empty()
     }
 
-    pub(super) fn len(&self) -> usize {
-        self.marks.len()
-    }
-
     pub(super) fn take(&mut self) -> Vec<Coalesced> {
         let mut marks: Vec<_> = self.marks.drain().collect();
         // Row locks in one order across flushes.

@@ -409,10 +409,10 @@ impl Default for PresenceConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PersisterConfig {
-    /// Independent writer connections; each conversation always uses the same one, so its
-    /// messages commit in order, while lanes overlap their commits. More lanes make smaller
-    /// batches, each with PostgreSQL CPU of its own: fewer cost less per message at moderate
-    /// rates, more sustain higher ones (docs/bench/lanes.md measures 1, 2 and 4).
+    /// Writer connections, and the queues conversations are hashed onto. An idle lane takes
+    /// every waiting queue into one transaction (up to `batch_split` jobs), so at moderate rates
+    /// one lane commits everything in large batches and under load the lanes overlap their
+    /// commits (docs/bench/lanes.md).
     pub lanes: usize,
     /// Sends waiting to be written, over all lanes; past it a send is answered OVERLOADED.
     pub queue_capacity: usize,
@@ -433,6 +433,12 @@ pub struct PersisterConfig {
     /// marks from scrolling becomes one write); also how late a read receipt may be.
     #[serde(with = "serde_human")]
     pub read_flush_interval: Duration,
+    /// Member ids the persister keeps in memory (16 bytes each) so a batch reads a
+    /// conversation's members only when they changed; past it the cache starts over.
+    pub member_cache: usize,
+    /// Conversations are hashed onto `lanes` queues; an idle lane takes every waiting queue into
+    /// one transaction until it holds this many jobs, and leaves the rest to another lane.
+    pub batch_split: usize,
 }
 
 impl Default for PersisterConfig {
@@ -446,6 +452,8 @@ impl Default for PersisterConfig {
             search_index_interval: Duration::from_millis(250),
             search_index_batch: 5_000,
             read_flush_interval: Duration::from_millis(100),
+            member_cache: 1_000_000,
+            batch_split: 128,
         }
     }
 }
