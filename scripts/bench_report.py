@@ -291,6 +291,18 @@ if shared:
             cells.append(f"{server:g} + {pg:g}" if server is not None and pg is not None else "")
         lines.append(f"| {rate} | " + " | ".join(cells) + " |")
 
+# Parley's own cost at every rate it sustained, against issue 15's goals at 20,000 msgs/s.
+parley_rates = sorted(sustained.get("parley", {}))
+if parley_rates:
+    lines += ["", "## CPU per durable message: Parley at every rate it sustained", "",
+              "Microseconds of CPU per acknowledged message over each run's window (from /proc), median run; "
+              "goals on this machine at 20,000 msgs/s: PostgreSQL ≤ 15, Parley ≤ 10.", "",
+              "| offered/s | Parley | PostgreSQL | generator |", "|---:|---:|---:|---:|"]
+    for rate in parley_rates:
+        c = sustained["parley"][rate].get("cpu_us_per_acked", {})
+        cells = [f"{c[k]:g}" if isinstance(c.get(k), (int, float)) else "" for k in ("parley", "postgres", "generator")]
+        lines.append(f"| {rate} | " + " | ".join(cells) + " |")
+
 if "poisson-parley-5000" in extra:
     r = extra["poisson-parley-5000"]
     a = r["send_to_ack_us"]
