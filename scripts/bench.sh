@@ -141,7 +141,11 @@ ladder() {
       echo "== $name steady at $rate msgs/s for ${duration}s (run $k of $runs)"
       "${lt[@]}" "${cpu[@]}" --label "steady-$name-$rate-r$k" --protocol "$protocol" --addr "$addr" steady \
         --connections "$connections" --conversations "$conversations" --rate "$rate" --duration "$duration" \
-        > "$file" || { rm -f "$file"; break; }
+        > "$file" 2> "$file.err" || {
+          # The generator gave up (e.g. the server closed connections): keep why, for the report.
+          grep -v '^ *[0-9]*s  sent' "$file.err" | head -n 5 > "${file%.json}.failed"
+          cat "${file%.json}.failed"; rm -f "$file" "$file.err"; break; }
+      rm -f "$file.err"
       python3 scripts/bench_report.py --summary "$file"
       files+=("$file")
     done

@@ -393,6 +393,12 @@ cores = int(machine_facts.get("cores", "2") or 2)
 limits = []
 if p:
     top = bp
+    # Runs whose generator gave up leave `steady-parley-RATE-rK.failed` (scripts/bench.sh) instead of JSON.
+    aborted = []
+    for path in sorted(glob.glob(os.path.join(out, "steady-parley-*-r*.failed")),
+                       key=lambda f: int(os.path.basename(f).split("-")[2])):
+        lines_ = [l.strip() for l in open(path) if l.strip()]
+        aborted.append((int(os.path.basename(path).split("-")[2]), lines_[0] if lines_ else "no reason given"))
     failed = [r for r in p if not kept_up(r) and (top is None or r["offered_rate"] > top["offered_rate"])]
     knee = failed[0] if failed else None
     if top:
@@ -419,6 +425,10 @@ if p:
                      + (", so part of the latency there is the generator's." if lag > 0.1 * p99
                         else ": the generator kept its schedule."))
         limits.append(line)
+    elif top and aborted:
+        rate, why = aborted[0]
+        limits.append(f"- **The knee: {rate} msgs/s**, where the load generator gave up within the run "
+                      f"(it said: {why}), so that rate was not sustained and the ladder stopped there.")
     elif top:
         limits.append(f"- **No knee within the ladder**: every rate up to {p[-1]['offered_rate']} msgs/s was "
                       "sustained; the ladder, not Parley, stopped.")
