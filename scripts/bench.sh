@@ -143,7 +143,8 @@ ladder() {
         --connections "$connections" --conversations "$conversations" --rate "$rate" --duration "$duration" \
         > "$file" 2> "$file.err" || {
           # The generator gave up (e.g. the server closed connections): keep why, for the report.
-          grep -v '^ *[0-9]*s  sent' "$file.err" | head -n 5 > "${file%.json}.failed"
+          { grep -aE '^(Error|Caused by)|panicked' "$file.err" || tail -n 3 "$file.err"; } | head -n 5 \
+            > "${file%.json}.failed"
           cat "${file%.json}.failed"; rm -f "$file" "$file.err"; break; }
       rm -f "$file.err"
       python3 scripts/bench_report.py --summary "$file"
