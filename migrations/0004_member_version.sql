@@ -14,24 +14,18 @@
 ALTER TABLE conversations ADD COLUMN members_version bigint NOT NULL DEFAULT 0
     CHECK (members_version >= 0);
 
-CREATE FUNCTION conversation_members_added() RETURNS trigger LANGUAGE plpgsql AS $$
+-- One function for both triggers: each names its transition table `changed`.
+CREATE FUNCTION conversation_members_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE conversations SET members_version = members_version + 1
-    WHERE id IN (SELECT DISTINCT conversation_id FROM added);
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION conversation_members_removed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE conversations SET members_version = members_version + 1
-    WHERE id IN (SELECT DISTINCT conversation_id FROM removed);
+    WHERE id IN (SELECT DISTINCT conversation_id FROM changed);
     RETURN NULL;
 END $$;
 
 CREATE TRIGGER conversation_members_added AFTER INSERT ON conversation_members
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION conversation_members_added();
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION conversation_members_changed();
 CREATE TRIGGER conversation_members_removed AFTER DELETE ON conversation_members
-    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION conversation_members_removed();
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION conversation_members_changed();
 
 -- A member row's keys never change (no code updates them); should one ever be updated, its
 -- conversation's lists must be read again too.

@@ -8,13 +8,14 @@ use std::time::Duration;
 use parley_persister::db;
 use parley_persister::store::Conn;
 use parley_persister::store::conversations;
-use parley_persister::store::users::{self, NewUser};
 use parley_persister::writer::{
     CommitSink, NewMessage, Outcome, Persister, SinkEvent, Verdict, WriterSettings,
 };
 use parley_shared::policy::Role;
 use parley_shared::{ConversationId, MessageId, UserId};
 use parley_testkit::TestCluster;
+
+mod common;
 
 fn settings(member_cache: usize) -> WriterSettings {
     WriterSettings {
@@ -62,26 +63,6 @@ impl Recipients {
     }
 }
 
-async fn create_users(conn: &Conn, n: usize) -> anyhow::Result<Vec<UserId>> {
-    let mut ids = Vec::new();
-    for i in 0..n {
-        let name = format!("member{i}");
-        let user = users::create(
-            conn,
-            &NewUser {
-                id: UserId::generate(),
-                username: &name,
-                display_name: &name,
-                email: None,
-                password_hash: "x",
-            },
-        )
-        .await?;
-        ids.push(user.id);
-    }
-    Ok(ids)
-}
-
 fn message(conversation: ConversationId, sender: UserId, n: usize) -> NewMessage {
     NewMessage {
         id: MessageId::generate(),
@@ -114,7 +95,7 @@ async fn every_membership_change_moves_the_version() -> anyhow::Result<()> {
     let cluster = TestCluster::migrated().await?;
     let pool = db::pool(cluster.config(), 2, Duration::from_secs(5));
     let mut conn = pool.get().await?;
-    let u = create_users(&conn, 4).await?;
+    let u = common::create_users(&conn, "member", 4).await?;
     let group = conversations::create_group(&mut conn, u[0], "g", &u[1..3]).await?;
     let created = version(&conn, group.id).await?;
     assert!(created >= 1, "creating the group with its members moved it");
@@ -149,7 +130,7 @@ async fn the_fan_out_and_the_member_check_follow_each_change() -> anyhow::Result
     let cluster = TestCluster::migrated().await?;
     let pool = db::pool(cluster.config(), 2, Duration::from_secs(5));
     let mut conn = pool.get().await?;
-    let u = create_users(&conn, 6).await?;
+    let u = common::create_users(&conn, "member", 6).await?;
     let a = conversations::create_group(&mut conn, u[0], "a", &u[1..3]).await?;
     let b = conversations::create_group(&mut conn, u[0], "b", &u[3..5]).await?;
     // A cache smaller than one group: every batch evicts what the previous one read.

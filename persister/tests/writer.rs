@@ -13,6 +13,8 @@ use parley_persister::writer::{
 use parley_shared::{ConversationId, MessageId, UserId};
 use parley_testkit::TestCluster;
 
+mod common;
+
 fn settings() -> WriterSettings {
     WriterSettings {
         lanes: 3,
@@ -44,22 +46,7 @@ async fn fixture(n_users: usize, n_groups: usize) -> anyhow::Result<Fixture> {
     let cluster = TestCluster::migrated().await?;
     let pool = db::pool(cluster.config(), 2, Duration::from_secs(5));
     let mut conn = pool.get().await?;
-    let mut ids = Vec::new();
-    for n in 0..n_users {
-        let name = format!("user{n}");
-        let user = users::create(
-            &conn,
-            &NewUser {
-                id: UserId::generate(),
-                username: &name,
-                display_name: &name,
-                email: None,
-                password_hash: "x",
-            },
-        )
-        .await?;
-        ids.push(user.id);
-    }
+    let ids = common::create_users(&conn, "user", n_users).await?;
     let mut groups = Vec::new();
     for n in 0..n_groups {
         let group =

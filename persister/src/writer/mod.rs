@@ -258,7 +258,7 @@ pub struct PersisterHandle {
     /// Wakes an idle lane for each queued job.
     work: std::sync::Arc<tokio::sync::Notify>,
     /// Wakes the lanes when the last handle is dropped (to see the queues closed).
-    _last: std::sync::Arc<partitions::Waker>,
+    _last: std::sync::Arc<partitions::LastHandle>,
 }
 
 impl std::fmt::Debug for Job {
@@ -459,7 +459,7 @@ impl Persister {
             PersisterHandle {
                 lanes: senders,
                 hasher: RandomState::new(),
-                _last: std::sync::Arc::new(partitions::Waker(std::sync::Arc::clone(&work))),
+                _last: std::sync::Arc::new(partitions::LastHandle(std::sync::Arc::clone(&work))),
                 work,
             },
         ))

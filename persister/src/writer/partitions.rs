@@ -99,6 +99,7 @@ impl Partitions {
                 self.flush_at[p].set(None);
             }
         }
+        // Row locks in one order across flushes.
         marks.sort_unstable_by_key(|(key, _)| (key.0.0, key.1.0));
         marks
     }
@@ -143,9 +144,9 @@ impl Partitions {
 /// Held (through an `Arc`) by every `PersisterHandle`: when the last one goes, the lanes are
 /// woken to see the queues closed. A lane that finds them finished passes the wake-up on.
 #[derive(Debug)]
-pub(super) struct Waker(pub(super) Arc<Notify>);
+pub(super) struct LastHandle(pub(super) Arc<Notify>);
 
-impl Drop for Waker {
+impl Drop for LastHandle {
     fn drop(&mut self) {
         self.0.notify_one();
     }

@@ -81,11 +81,9 @@ impl Pending {
         self.marks.is_empty()
     }
 
+    /// The marks, unordered (the caller sorts what it writes together).
     pub(super) fn take(&mut self) -> Vec<Coalesced> {
-        let mut marks: Vec<_> = self.marks.drain().collect();
-        // Row locks in one order across flushes.
-        marks.sort_unstable_by_key(|(key, _)| (key.0.0, key.1.0));
-        marks
+        self.marks.drain().collect()
     }
 }
 
