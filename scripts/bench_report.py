@@ -376,6 +376,10 @@ def why_not(r):
         reasons.append(f"send→ack p99 {ms(p99)} ms")
     if r.get("deliveries_missing", 0):
         reasons.append(f"{r['deliveries_missing']} deliveries missing")
+    if r.get("closed_by_server", 0):
+        reasons.append(f"the server closed {r['closed_by_server']} of its {r.get('connections', '?')} "
+                       "connections (a client too slow to read is closed to resync; CLOSED counts what "
+                       "those connections had outstanding or still to send)")
     return "; ".join(reasons) or "most of its runs fell short"
 
 

@@ -101,13 +101,17 @@ pub(crate) async fn drive(
     let window_end = plan.as_ref().map(|p| p.deadline);
     let recipients = plan.as_ref().map_or(0, |p| p.recipients);
     let me = plan.as_ref().map(|p| p.me.clone()).unwrap_or_default();
+    // Set when the server ends the connection (a close frame, a reset): the run goes on without it.
+    let closed = Arc::new(tokio::sync::Notify::new());
     let reader = {
-        let (intended, recorder, run) = (
+        let (intended, recorder, run, closed) = (
             Arc::clone(&intended),
             Arc::clone(&recorder),
             Arc::clone(&run),
+            Arc::clone(&closed),
         );
         tokio::spawn(async move {
+            let _closed = NotifyOnDrop(closed);
             while let Some(Ok(text)) = client::next(&mut read).await {
                 let now = Instant::now();
                 let event = match client::classify(run.protocol, &text) {
@@ -157,18 +161,37 @@ pub(crate) async fn drive(
     };
 
     let mut sent = 0u64;
+    let mut server_closed = false;
+    let mut unsent = 0u64;
+    let closing = closed.notified();
+    tokio::pin!(closing);
     if let Some(mut plan) = plan {
-        loop {
+        'schedule: loop {
             let next = plan.schedule.advance();
             if next >= plan.deadline {
                 break;
+            }
+            if server_closed {
+                unsent += 1;
+                continue;
             }
             let sleep = tokio::time::sleep_until(next.into());
             tokio::pin!(sleep);
             loop {
                 tokio::select! {
                     () = &mut sleep => break,
-                    Some(()) = pongs.recv() => write.send(Message::text("3")).await?,
+                    () = &mut closing => {
+                        server_closed = true;
+                        unsent += 1;
+                        continue 'schedule;
+                    }
+                    Some(()) = pongs.recv() => {
+                        if write.send(Message::text("3")).await.is_err() {
+                            server_closed = true;
+                            unsent += 1;
+                            continue 'schedule;
+                        }
+                    }
                 }
             }
             lock(&recorder).record(
@@ -181,27 +204,35 @@ pub(crate) async fn drive(
                 next.saturating_duration_since(run.epoch).as_micros()
             );
             let conversation = &plan.conversations[sent as usize % plan.conversations.len().max(1)];
-            write
-                .send(client::send_frame(
-                    run.protocol,
-                    conversation,
-                    sent,
-                    &content,
-                ))
-                .await?;
+            let frame = client::send_frame(run.protocol, conversation, sent, &content);
+            if write.send(frame).await.is_err() {
+                // Never reached the server: neither sent nor outstanding.
+                lock(&intended).remove(&sent);
+                server_closed = true;
+                unsent += 1;
+                continue;
+            }
             sent += 1;
             run.live.sent.fetch_add(1, Ordering::Relaxed);
         }
         let drain_until = Instant::now() + DRAIN;
-        while !lock(&intended).is_empty() && Instant::now() < drain_until {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        while !server_closed && !lock(&intended).is_empty() && Instant::now() < drain_until {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(10)) => {}
+                () = &mut closing => server_closed = true,
+            }
         }
     }
     // Listeners (and finished senders) keep reading until the run is over.
-    loop {
+    while !server_closed {
         tokio::select! {
             () = tokio::time::sleep_until(listen_until.into()) => break,
-            Some(()) = pongs.recv() => write.send(Message::text("3")).await?,
+            () = &mut closing => server_closed = true,
+            Some(()) = pongs.recv() => {
+                if write.send(Message::text("3")).await.is_err() {
+                    server_closed = true;
+                }
+            }
         }
     }
     let missing = lock(&intended).len() as u64;
@@ -210,10 +241,29 @@ pub(crate) async fn drive(
     let _ = reader.await;
     let mut rec = std::mem::take(&mut *lock(&recorder));
     rec.count("sent", sent);
-    for _ in 0..missing {
-        rec.error("TIMEOUT");
+    if server_closed {
+        // What the server had not answered when it closed is lost to this client, and what the
+        // schedule still held was never sent: both are failures of the run, not of the generator.
+        rec.count("closed_by_server", 1);
+        rec.count("unsent_after_close", unsent);
+        for _ in 0..missing + unsent {
+            rec.error("CLOSED");
+        }
+    } else {
+        for _ in 0..missing {
+            rec.error("TIMEOUT");
+        }
     }
     Ok(rec)
+}
+
+/// Wakes the sender when the reader stops, whatever stopped it.
+struct NotifyOnDrop(Arc<tokio::sync::Notify>);
+
+impl Drop for NotifyOnDrop {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
