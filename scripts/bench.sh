@@ -26,10 +26,10 @@ mode="${1:-full}"
 # are not sustained, reported, then no higher), each rate run `runs` times.
 if [ "$mode" = quick ]; then
   rates=(5 25 100 500 1000 2000 5000); duration=4; runs=3
-  fanout_members=200; connections_n=2000; storm_n=200; history_rate=500
+  fanout_members=200; connections_n=2000; storm_n=200; history_rate=500; goal_rate=5000
 else
   rates=(5 10 25 50 100 250 500 1000 2000 5000 10000 15000 20000 30000 40000 50000 60000 80000); duration=10; runs=3
-  fanout_members=1000; connections_n=19000; storm_n=1000; history_rate=1000
+  fanout_members=1000; connections_n=19000; storm_n=1000; history_rate=1000; goal_rate=20000
 fi
 connections=50
 conversations=10
@@ -181,6 +181,17 @@ curl -s -H "Authorization: Bearer $metrics_token" "http://127.0.0.1:$port/metric
 kill -INT "$server" 2>/dev/null || true
 wait "$server" 2>/dev/null || true
 server=""
+
+# Where Parley's cost goes, for the report's goals section: scripts/profile.sh (Parley alone on a
+# fresh PostgreSQL with pg_stat_statements; each PostgreSQL process, statement and the WAL per
+# message; Parley's syscalls per message) at the goals' rate and for fanout, into breakdown/.
+echo "== breakdown: steady at $goal_rate msgs/s and fanout (scripts/profile.sh)"
+CONNECTIONS="$connections" CONVERSATIONS="$conversations" \
+  scripts/profile.sh "$out/breakdown" "$goal_rate" "$duration" > "$out/breakdown.log" 2>&1 \
+  || echo "   steady breakdown failed (see breakdown.log)"
+SCENARIO=fanout MEMBERS="$fanout_members" \
+  scripts/profile.sh "$out/breakdown" 250 "$duration" >> "$out/breakdown.log" 2>&1 \
+  || echo "   fanout breakdown failed (see breakdown.log)"
 
 wait_port() {
   for _ in $(seq 1 300); do

@@ -455,6 +455,12 @@ if "connections" in extra:
     limits.append(line + ".")
 if limits:
     lines += ["", "## What limits Parley on this machine (derived from this run)", ""] + limits
+if p:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench_goals
+    fsync_fact = machine_facts.get("pg_test_fsync_fdatasync")
+    lines += bench_goals.section(out, sustained.get("parley", {}), extra.get("fanout"), bp, cores,
+                                 fsync_fact if fsync_fact and fsync_fact != "unavailable" else None)
 
 plots = []
 if ladders["parley"]:

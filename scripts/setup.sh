@@ -28,6 +28,8 @@ if [ "${1:-}" = bench ]; then
   # The XMPP peer: Debian's ejabberd and its PostgreSQL driver.
   command -v ejabberdctl >/dev/null 2>&1 || need ejabberd
   compgen -G "/usr/lib/erlang/lib/p1_pgsql-*" >/dev/null || need erlang-p1-pgsql
+  # The report's breakdown counts Parley's syscalls per message with perf (scripts/profile.sh).
+  command -v perf >/dev/null 2>&1 || need linux-perf
 fi
 # `make test` drives Debian's Chromium for the web client's browser tests.
 if [ "${1:-}" = browser ]; then

@@ -207,6 +207,7 @@ pub(crate) async fn fanout(load: Load, members: usize) -> anyhow::Result<Report>
     let others: Vec<&str> = users[1..].iter().map(|u| u.0.as_str()).collect();
     let group = http::group(load.addr, &users[0].1, &prefix, &others).await?;
     let sockets = connect_all(&load, &users, across).await?;
+    let settled = crate::cpu::settle(load.cpu).await;
     progress(&format!(
         "fanout: {} msgs/s to {} recipients for {:?}...",
         load.rate,
@@ -219,6 +220,7 @@ pub(crate) async fn fanout(load: Load, members: usize) -> anyhow::Result<Report>
     let deadline = started + load.duration;
     let interval = Duration::from_secs_f64(1.0 / load.rate.max(1) as f64);
     let ticker = Live::show_until(Arc::clone(&run), deadline);
+    let cpu = tokio::spawn(crate::cpu::measure(load.cpu.to_vec(), started, deadline));
     let mut total = run_all(
         sockets,
         &run,
@@ -256,11 +258,14 @@ pub(crate) async fn fanout(load: Load, members: usize) -> anyhow::Result<Report>
         "deliveries_per_s".into(),
         json!(delivered as f64 / load.duration.as_secs_f64()),
     );
-    Ok(Report {
+    summary.insert("settle_s".into(), json!(settled.as_secs_f64()));
+    let mut report = Report {
         scenario: "fanout",
         summary,
         recorder: total,
-    })
+    };
+    add_cpu(&mut report, cpu.await.unwrap_or_default(), "acked");
+    Ok(report)
 }
 
 /// Every acknowledged message must reach every other member of its conversation within the run:

@@ -20,6 +20,17 @@ pub struct PgConfig {
 }
 
 impl PgConfig {
+    /// The same settings with ` ROLE` appended to the application name (`parley lane`).
+    pub(crate) fn with_role(&self, role: &str) -> Self {
+        let mut pg = self.pg.clone();
+        let name = format!("{} {role}", pg.get_application_name().unwrap_or("parley"));
+        pg.application_name(&name);
+        Self {
+            pg,
+            tls: self.tls.clone(),
+        }
+    }
+
     /// Plain connections only (Unix sockets, `sslmode=disable`).
     pub fn plain(pg: tokio_postgres::Config) -> Self {
         Self { pg, tls: None }

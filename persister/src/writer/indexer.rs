@@ -231,8 +231,13 @@ impl Indexer {
             return Ok(());
         }
         self.client = None;
-        let client =
-            super::connect(&self.db, self.connect_timeout, "SET enable_seqscan = off").await?;
+        let client = super::connect(
+            &self.db,
+            self.connect_timeout,
+            "indexer",
+            "SET enable_seqscan = off",
+        )
+        .await?;
         let index = client.prepare(INDEX).await.map_err(|e| e.to_string())?;
         self.client = Some((client, index));
         Ok(())

@@ -296,6 +296,7 @@ impl Lane {
         let client = super::connect(
             &self.db,
             self.settings.connect_timeout,
+            "lane",
             "SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan",
         )
         .await

@@ -99,13 +99,17 @@ impl Default for PersisterMetrics {
 }
 
 /// Opens one of the persister's own connections (a lane's or the indexer's) within `timeout` and
-/// applies its session settings; errors as text (every failure here is retried).
+/// applies its session settings; errors as text (every failure here is retried). `role` is
+/// appended to the connection's `application_name`, so `pg_stat_activity` (and the cost
+/// breakdown of `scripts/profile.sh`) tells a lane from the indexer from the request pool.
 async fn connect(
     db: &PgConfig,
     timeout: Duration,
+    role: &str,
     settings: &str,
 ) -> Result<tokio_postgres::Client, String> {
-    let client = tokio::time::timeout(timeout, crate::db::connect(db))
+    let db = db.with_role(role);
+    let client = tokio::time::timeout(timeout, crate::db::connect(&db))
         .await
         .map_err(|_| "connect timed out".to_owned())?
         .map_err(|e| e.to_string())?;
