@@ -35,6 +35,8 @@ fi
 if [ "${1:-}" = browser ]; then
   command -v chromium >/dev/null 2>&1 || need chromium
   command -v chromedriver >/dev/null 2>&1 || need chromium-driver
+  # Reactions are emoji: without a colour emoji font the screenshots show empty boxes.
+  [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need fonts-noto-color-emoji
 fi
 # `make test` runs the documented nginx configuration in front of Parley, and several instances
 # joined by Redis (Debian's redis-server, started by the tests on their own ports).

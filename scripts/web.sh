@@ -21,7 +21,7 @@ fi
 
 stale() {
   [ ! -f dist/index.html ] && return 0
-  [ -n "$(find src index.html package-lock.json vite.config.ts tsconfig.json -newer dist/index.html -print -quit)" ]
+  [ -n "$(find src packages public index.html package-lock.json vite.config.ts tsconfig.json -newer dist/index.html -print -quit)" ]
 }
 
 case "${1:-build}" in
@@ -33,6 +33,8 @@ case "${1:-build}" in
     ;;
   test)
     echo "== web: type check, unit tests (Vitest), build"
+    # The REST types are generated from the server's OpenAPI document (test.sh writes it first).
+    if [ -f ../target/openapi.json ]; then node scripts/openapi-types.mjs ../target/openapi.json --check; fi
     npx --no-install tsc -p tsconfig.json --noEmit
     npx --no-install vitest run
     npx --no-install vite build --logLevel warn

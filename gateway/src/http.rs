@@ -66,7 +66,13 @@ pub(crate) async fn handle(
         (&Method::GET | &Method::HEAD, "/health/ready") => ready(&state).await,
         (method, path) => {
             let web = matches!(*method, Method::GET | Method::HEAD)
-                .then(|| state.app.web.serve(path))
+                .then(|| {
+                    let accept = request
+                        .headers()
+                        .get(hyper::header::ACCEPT_ENCODING)
+                        .and_then(|v| v.to_str().ok());
+                    state.app.web.serve(path, accept)
+                })
                 .flatten();
             web.unwrap_or_else(|| {
                 error_response(&ErrorBody::new(

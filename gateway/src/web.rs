@@ -1,6 +1,9 @@
 //! The web client's files, built by Vite: the build embedded in the binary (`build.rs`), or
 //! `server.web_dir` read into memory once at start; served at `/`: hashed assets cached for a year, `index.html` revalidated every time, and any
-//! other path that is not a file (a client-side route) answered with `index.html`. Every file goes
+//! other path that is not a file (a client-side route) answered with `index.html`. A file the
+//! build also compressed (`NAME.br`, `NAME.gz`, made by the web build) goes out compressed when
+//! the request's `Accept-Encoding` takes it (brotli first), with `Vary: Accept-Encoding`; the
+//! compressed copies and source maps are never served under their own names. Every file goes
 //! out with a strict Content-Security-Policy (scripts and styles from this origin only, no inline
 //! script, no framing), `nosniff`, no referrer and no opener sharing.
 
@@ -10,8 +13,8 @@ use std::path::Path;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY as CONTENT_SECURITY_POLICY_HEADER, CONTENT_TYPE,
-    HeaderValue, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY as CONTENT_SECURITY_POLICY_HEADER,
+    CONTENT_TYPE, HeaderValue, REFERRER_POLICY, VARY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use hyper::{Response, StatusCode};
 
@@ -117,17 +120,35 @@ impl WebAssets {
         self.files.is_empty()
     }
 
-    /// The answer to `GET path`, or `None` when there is no web client.
-    pub(crate) fn serve(&self, path: &str) -> Option<HttpResponse> {
-        let index = self.files.get("/index.html")?;
-        let (file, immutable) = match self.files.get(path) {
-            Some(file) if path != "/index.html" => (file, path.starts_with("/assets/")),
-            _ => (index, false),
+    /// The answer to `GET path` (compressed as `accept_encoding` allows), or `None` when there is
+    /// no web client.
+    pub(crate) fn serve(&self, path: &str, accept_encoding: Option<&str>) -> Option<HttpResponse> {
+        self.files.get("/index.html")?;
+        let hidden = path.ends_with(".br") || path.ends_with(".gz") || path.ends_with(".map");
+        let (url, immutable) = match self.files.get(path) {
+            Some(_) if path != "/index.html" && !hidden => (path, path.starts_with("/assets/")),
+            _ => ("/index.html", false),
         };
-        let mut response = Response::new(Full::new(file.body.clone()));
+        let file = self.files.get(url)?;
+        let variants = [("br", ".br"), ("gzip", ".gz")];
+        let compressed = variants.iter().find_map(|(coding, suffix)| {
+            let copy = self.files.get(&format!("{url}{suffix}"))?;
+            accepts(accept_encoding.unwrap_or_default(), coding).then_some((*coding, copy))
+        });
+        let has_variants = variants
+            .iter()
+            .any(|(_, suffix)| self.files.contains_key(&format!("{url}{suffix}")));
+        let body = compressed.map_or(&file.body, |(_, copy)| &copy.body);
+        let mut response = Response::new(Full::new(body.clone()));
         *response.status_mut() = StatusCode::OK;
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(file.content_type));
+        if let Some((coding, _)) = compressed {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding));
+        }
+        if has_variants {
+            headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+        }
         headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
         headers.insert(
             CONTENT_SECURITY_POLICY_HEADER,
@@ -155,6 +176,28 @@ impl WebAssets {
     }
 }
 
+/// Whether an `Accept-Encoding` value takes `coding` (listed, or `*`, and not with `q=0`).
+fn accepts(header: &str, coding: &str) -> bool {
+    let mut star = None;
+    for item in header.split(',') {
+        let mut parts = item.split(';');
+        let name = parts.next().unwrap_or_default().trim();
+        let refused = parts.any(|p| {
+            let p = p.trim();
+            p.strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        if name.eq_ignore_ascii_case(coding) {
+            return !refused;
+        }
+        if name == "*" {
+            star = Some(!refused);
+        }
+    }
+    star.unwrap_or(false)
+}
+
 fn content_type(path: &Path) -> &'static str {
     match path
         .extension()
@@ -169,7 +212,31 @@ fn content_type(path: &Path) -> &'static str {
         "png" => "image/png",
         "ico" => "image/x-icon",
         "woff2" => "font/woff2",
+        "webmanifest" => "application/manifest+json",
         "txt" => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts;
+
+    #[test]
+    fn accept_encoding_is_read_as_the_rfc_says() {
+        for (header, coding, expected) in [
+            ("gzip, deflate, br", "br", true),
+            ("gzip, deflate, br", "gzip", true),
+            ("gzip", "br", false),
+            ("br;q=0, gzip", "br", false),
+            ("br;q=0.5", "br", true),
+            ("*", "br", true),
+            ("*;q=0", "gzip", false),
+            ("identity", "gzip", false),
+            ("", "br", false),
+            ("BR", "br", true),
+        ] {
+            assert_eq!(accepts(header, coding), expected, "{header} / {coding}");
+        }
     }
 }

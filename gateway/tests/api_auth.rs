@@ -313,6 +313,12 @@ async fn profiles_and_prefix_search() -> anyhow::Result<()> {
         &json!({"username": "zoe", "password": "password123", "displayName": "Alma"}),
     )
     .await?;
+    api.post(
+        "/api/auth/register",
+        None,
+        &json!({"username": "walt", "password": "password123"}),
+    )
+    .await?;
 
     let profile = api
         .get(&format!("/api/users/{}", gina.id), Some(&gina))
@@ -340,9 +346,25 @@ async fn profiles_and_prefix_search() -> anyhow::Result<()> {
         .collect();
     assert_eq!(
         names,
-        ["al_one", "alx", "zoe"],
-        "username or display-name prefix, by username"
+        ["al_one", "alx", "zoe", "walt"],
+        "any part of a username or display name: prefixes first, then by username"
     );
+    for (query, expected) in [
+        ("lm", vec!["zoe"]),
+        ("_on", vec!["al_one"]),
+        ("LT", vec!["walt"]),
+    ] {
+        let found = api
+            .get(&format!("/api/users?query={query}"), Some(&gina))
+            .await?;
+        let names: Vec<&str> = found.body["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u["username"].as_str())
+            .collect();
+        assert_eq!(names, expected, "{query}");
+    }
     let literal = api.get("/api/users?query=al_", Some(&gina)).await?;
     let names: Vec<&str> = literal.body["data"]
         .as_array()

@@ -1,4 +1,5 @@
-//! History pages: newest-first paging with no gaps or repeats, oldest-first gap-fill, limits.
+//! History pages: newest-first paging with no gaps or repeats, oldest-first gap-fill, a page
+//! around a message (jump), limits.
 
 use parley_testkit::TestGateway;
 use parley_testkit::api::{check_schema, seed_messages};
@@ -79,6 +80,9 @@ async fn pages_cover_history_exactly_once() -> anyhow::Result<()> {
         ("before=0", "before"),
         ("after=-1", "after"),
         ("before=10&after=5", "after"),
+        ("around=0", "around"),
+        ("around=5&before=3", "around"),
+        ("around=5&after=3", "around"),
     ] {
         let response = api
             .get(
@@ -93,5 +97,69 @@ async fn pages_cover_history_exactly_once() -> anyhow::Result<()> {
             response.body
         );
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_page_around_a_message_continues_both_ways() -> anyhow::Result<()> {
+    let gw = TestGateway::start().await?;
+    let api = gw.api();
+    let (a, b) = (
+        api.register("around_a").await?,
+        api.register("around_b").await?,
+    );
+    let outsider = api.register("around_c").await?;
+    let conv = api.dm(&a, &b).await?;
+    let db = gw.cluster.client().await?;
+    seed_messages(&db, &conv, &a.id, 120).await?;
+    let around = |query: String| {
+        let api = &api;
+        let b = &b;
+        let conv = &conv;
+        async move {
+            api.get(
+                &format!("/api/conversations/{conv}/messages?{query}"),
+                Some(b),
+            )
+            .await
+        }
+    };
+
+    // Limit 10 around 100: five newer (101..=105), then 100 and four older; newest first.
+    let page = around("around=100&limit=10".into()).await?;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(seqs(&page.body), (96..=105).rev().collect::<Vec<_>>());
+    let meta = &page.body["meta"];
+    assert_eq!(meta["hasMore"], true);
+    assert_eq!(meta["cursor"], "96");
+    assert_eq!(meta["hasNewer"], true);
+    assert_eq!(meta["newerCursor"], "105");
+    // Both cursors go on without gaps.
+    let older = around("before=96&limit=5".into()).await?;
+    assert_eq!(seqs(&older.body), (91..=95).rev().collect::<Vec<_>>());
+    let newer = around("after=105&limit=5".into()).await?;
+    assert_eq!(seqs(&newer.body), (106..=110).collect::<Vec<_>>());
+
+    // At the ends of the conversation.
+    let end = around("around=119&limit=10".into()).await?;
+    assert_eq!(seqs(&end.body), (111..=120).rev().collect::<Vec<_>>());
+    assert_eq!(end.body["meta"]["hasNewer"], false);
+    let start = around("around=2&limit=10".into()).await?;
+    assert_eq!(seqs(&start.body), (1..=7).rev().collect::<Vec<_>>());
+    assert_eq!(start.body["meta"]["hasMore"], false);
+    assert_eq!(start.body["meta"]["cursor"], Value::Null);
+    // Past the end: the newest messages, nothing newer.
+    let past = around("around=500&limit=4".into()).await?;
+    assert_eq!(seqs(&past.body), vec![120, 119, 118, 117]);
+    assert_eq!(past.body["meta"]["hasNewer"], false);
+
+    // A non-member gets what a missing conversation gets.
+    let refused = api
+        .get(
+            &format!("/api/conversations/{conv}/messages?around=100"),
+            Some(&outsider),
+        )
+        .await?;
+    assert_eq!(refused.status, 404, "{}", refused.body);
     Ok(())
 }

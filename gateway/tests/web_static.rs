@@ -1,5 +1,6 @@
 //! The web client served at `/` from `server.web_dir`: files with their types, hashed assets
-//! cached for a year, `index.html` revalidated, client-side routes answered with `index.html`,
+//! cached for a year, precompressed copies by Accept-Encoding (never by their own names, nor
+//! source maps), `index.html` revalidated, client-side routes answered with `index.html`,
 //! security headers (CSP, frame and referrer policy) on every page, and the API's own 404s
 //! untouched.
 
@@ -15,6 +16,10 @@ async fn serves_the_built_client_with_cache_headers_and_fallback() -> anyhow::Re
         "<!doctype html><title>Parley</title>",
     )?;
     std::fs::write(dir.join("assets/index-1a2b.js"), "console.log(1)")?;
+    std::fs::write(dir.join("assets/index-1a2b.js.map"), "{}")?;
+    std::fs::write(dir.join("assets/big-1a2b.js"), "x".repeat(4000))?;
+    std::fs::write(dir.join("assets/big-1a2b.js.br"), "brotli bytes")?;
+    std::fs::write(dir.join("assets/big-1a2b.js.gz"), "gzip bytes")?;
     let web_dir = dir.clone();
     let gw = TestGateway::start_with(move |c| {
         c.server.web_client = true;
@@ -57,6 +62,43 @@ async fn serves_the_built_client_with_cache_headers_and_fallback() -> anyhow::Re
         "public, max-age=31536000, immutable"
     );
     assert_eq!(asset.headers["x-content-type-options"], "nosniff");
+
+    // A precompressed copy goes out when the client takes it, brotli first; never by its name.
+    let accept = |value: &'static str| {
+        let addr = gw.addr();
+        async move {
+            http::request(
+                addr,
+                hyper::Method::GET,
+                "/assets/big-1a2b.js",
+                &[("accept-encoding", value)],
+                None,
+            )
+            .await
+        }
+    };
+    let br = accept("gzip, deflate, br").await?;
+    assert_eq!(br.headers["content-encoding"], "br");
+    assert_eq!(br.headers["vary"], "accept-encoding");
+    assert_eq!(br.headers["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(&br.raw[..], b"brotli bytes");
+    let gz = accept("gzip").await?;
+    assert_eq!(gz.headers["content-encoding"], "gzip");
+    assert_eq!(&gz.raw[..], b"gzip bytes");
+    let plain = accept("br;q=0, identity").await?;
+    assert!(plain.headers.get("content-encoding").is_none());
+    assert_eq!(plain.raw.len(), 4000);
+    for path in [
+        "/assets/big-1a2b.js.br",
+        "/assets/big-1a2b.js.gz",
+        "/assets/index-1a2b.js.map",
+    ] {
+        let page = http::get(gw.addr(), path).await?;
+        assert!(
+            String::from_utf8_lossy(&page.raw).contains("<title>Parley</title>"),
+            "{path} served by its own name"
+        );
+    }
 
     // A client-side route is the app; so is a path that tries to climb out of the directory.
     for path in [

@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "client_key",
         sql: include_str!("../../migrations/0005_client_key.sql"),
     },
+    Migration {
+        version: 6,
+        name: "people_search",
+        sql: include_str!("../../migrations/0006_people_search.sql"),
+    },
 ];
 
 /// Serialises concurrent `migrate` runs (several processes starting at once).

@@ -2,7 +2,8 @@
 // (the debug or release binary, started here with its embedded PostgreSQL in a scratch
 // directory) serving the built web client. Screenshots go to web/test-results/.
 //
-// Usage: node e2e/run.mjs [path/to/parley]   (from web/, after `npm run build`)
+// Usage: node e2e/run.mjs [path/to/parley]   (from web/, after `npm run build`; E2E_ONLY=<regex>
+// runs only the matching scenarios)
 
 import { spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -75,10 +76,22 @@ const server = {
     await new Promise((r) => setTimeout(r, 1500));
     parley = await startParley();
   },
+  /** kill -9: the server is gone until `start`. */
+  stop: async () => {
+    await stopParley(parley, "SIGKILL");
+  },
+  start: async () => {
+    parley = await startParley();
+  },
 };
 let failed = 0;
+let ran = 0;
 try {
+  // E2E_ONLY=<regex> runs only the scenarios whose names match (while working on one).
+  const only = process.env.E2E_ONLY ? new RegExp(process.env.E2E_ONLY) : null;
   for (const [name, run] of Object.entries(scenarios)) {
+    if (only && !only.test(name)) continue;
+    ran += 1;
     const started = Date.now();
     try {
       await run({ browser, server, shot: (page, label) => page.screenshot({ path: join(out, `${label}.png`), animations: "disabled" }) });
@@ -86,6 +99,14 @@ try {
     } catch (error) {
       failed += 1;
       console.log(`FAIL ${name}: ${error?.stack ?? error}`);
+      // Every page still open, as it looked when the scenario failed.
+      let n = 0;
+      for (const context of browser.contexts()) {
+        for (const page of context.pages()) {
+          await page.screenshot({ path: join(out, `FAIL-${ran}-${n++}.png`) }).catch(() => undefined);
+        }
+        await context.close().catch(() => undefined);
+      }
     }
   }
 } finally {
@@ -93,5 +114,5 @@ try {
   await stopParley(parley);
   rmSync(data, { recursive: true, force: true });
 }
-console.log(`browser tests: ${Object.keys(scenarios).length - failed} passed, ${failed} failed`);
+console.log(`browser tests: ${ran - failed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

@@ -74,6 +74,11 @@ function bubble(user, text) {
   return user.page.getByTestId("message").filter({ hasText: text });
 }
 
+/** The message row whose own text (not a quote in it) holds `text`. */
+function row(user, text) {
+  return user.page.getByTestId("message").filter({ has: user.page.locator(".bubble .content", { hasText: text }) });
+}
+
 /** The bubble whose content is exactly `text`. */
 function exactly(user, text) {
   return user.page.locator('[data-testid="message"] .content').getByText(text, { exact: true });
@@ -91,13 +96,13 @@ export const scenarios = {
 
     // Bob sees the conversation with an unread badge, opens it: the badge clears, Alice's tick
     // turns to read.
-    const item = bob.page.getByRole("button", { name: /Alice, 1 unread/ });
+    const item = bob.page.getByRole("button", { name: /^Alice.*1 unread$/ });
     await item.waitFor();
     await shot(bob.page, "unread-badge");
     await item.click();
     await bubble(bob, "Hello Bob, <b>not bold</b>").waitFor();
     await waitStatus(alice, "Hello Bob", "read");
-    await bob.page.getByRole("button", { name: "Alice", exact: true }).waitFor();
+    await bob.page.getByTestId("unread-badge").waitFor({ state: "detached" });
     assert((await bob.page.getByTestId("unread-badge").count()) === 0, "badge still shown after reading");
 
     // Presence: Bob sees Alice online.
@@ -184,6 +189,26 @@ export const scenarios = {
     await fay.page.getByRole("button", { name: "Back to conversations" }).click();
     await fay.page.getByRole("complementary", { name: "Conversations" }).waitFor();
     await shot(fay.page, "phone-list");
+    // The conversation is the route: the phone's Back and Forward move between list and chat,
+    // and a reload keeps the chat open.
+    await fay.page.getByRole("button", { name: /Gus/ }).click();
+    await fay.page.getByRole("heading", { name: "Gus" }).waitFor();
+    assert(/^\/c\/conv_/.test(new URL(fay.page.url()).pathname), `no route: ${fay.page.url()}`);
+    await fay.page.goBack();
+    await fay.page.getByRole("complementary", { name: "Conversations" }).waitFor();
+    assert(!(await fay.page.getByRole("heading", { name: "Gus" }).isVisible()), "Back left the chat open");
+    await fay.page.goForward();
+    await fay.page.getByRole("heading", { name: "Gus" }).waitFor();
+    await fay.page.reload();
+    await bubble(fay, "hi from my phone").waitFor();
+    // The draft stays with its conversation, across a reload.
+    await fay.page.getByLabel("Message", { exact: true }).fill("half a thought");
+    await fay.page.waitForTimeout(500);
+    await fay.page.reload();
+    assert(
+      (await fay.page.getByLabel("Message", { exact: true }).inputValue()) === "half a thought",
+      "draft lost on reload",
+    );
     await fay.context.close();
     await gus.context.close();
   },
@@ -192,13 +217,13 @@ export const scenarios = {
     const hal = await signUp(browser, server, "Hal");
     const ivy = await signUp(browser, server, "Ivy");
     await openDm(hal, ivy);
-    // 80 messages through the REST API (a page is 50).
+    // 130 messages through the REST API (a page is 50).
     const token = await hal.page.evaluate(() => JSON.parse(localStorage.getItem("parley.session")).accessToken);
     const conversation = await hal.page.evaluate(async (t) => {
       const r = await fetch("/api/conversations", { headers: { authorization: `Bearer ${t}` } });
       return (await r.json()).data[0].id;
     }, token);
-    for (let n = 1; n <= 80; n++) {
+    for (let n = 1; n <= 130; n++) {
       const r = await fetch(`${server.base}/api/conversations/${conversation}/messages`, {
         method: "POST",
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
@@ -207,14 +232,89 @@ export const scenarios = {
       assert(r.status === 201, `seed ${n}: ${r.status}`);
     }
     await ivy.page.getByRole("button", { name: /Hal/ }).click();
-    await bubble(ivy, "history 80").waitFor();
-    assert((await exactly(ivy, "history 30").count()) === 0, "the first page holds only the newest 50");
+    // All 130 are unread (Ivy never read any): the view opens at the divider before the first of
+    // the newest page (history 81), and stays there while the page before it loads.
+    await ivy.page.getByTestId("new-messages-divider").waitFor();
+    await bubble(ivy, "history 81").waitFor();
     const list = ivy.page.getByRole("log", { name: "Messages" });
+    await list.evaluate((el) => (el.scrollTop = el.scrollHeight));
+    await bubble(ivy, "history 130").waitFor();
+    // Loading a page in front never moves what is on screen: the row at the top stays put. (The
+    // page is held back until the row on top is noted.)
+    let release;
+    const held = new Promise((resolve) => (release = resolve));
+    const older = /\/messages\?.*before=/;
+    await ivy.page.route(older, async (route) => {
+      await held;
+      await route.continue();
+    });
+    await list.evaluate((el) => (el.scrollTop = 0));
+    await ivy.page.waitForTimeout(300);
+    const anchor = await list.evaluate((el) => {
+      const top = el.getBoundingClientRect().top;
+      const row = [...el.querySelectorAll("[data-message-id]")].find((r) => r.getBoundingClientRect().bottom > top);
+      return { id: row.dataset.messageId, top: row.getBoundingClientRect().top };
+    });
+    release();
+    await exactly(ivy, "history 30").waitFor({ state: "attached" });
+    await ivy.page.waitForTimeout(500);
+    const moved = await list.evaluate(
+      (el, id) => el.querySelector(`[data-message-id="${id}"]`)?.getBoundingClientRect().top ?? null,
+      anchor.id,
+    );
+    assert(moved !== null && Math.abs(moved - anchor.top) < 4, `the view moved: ${anchor.top} -> ${moved}`);
+    await ivy.page.unroute(older);
     for (let i = 0; i < 20 && (await exactly(ivy, "history 1").count()) === 0; i++) {
       await list.evaluate((el) => (el.scrollTop = 0));
       await ivy.page.waitForTimeout(300);
     }
     await exactly(ivy, "history 1").waitFor();
+    await hal.context.close();
+    await ivy.context.close();
+  },
+
+  async "search finds a message 500 back and opens the conversation at it"({ browser, server, shot }) {
+    const hal = await signUp(browser, server, "Hallie");
+    const ivy = await signUp(browser, server, "Ivo");
+    await openDm(hal, ivy);
+    const token = await hal.page.evaluate(() => JSON.parse(localStorage.getItem("parley.session")).accessToken);
+    const conversation = new URL(hal.page.url()).pathname.split("/").pop();
+    const post = async (n, content) => {
+      const r = await fetch(`${server.base}/api/conversations/${conversation}/messages`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ clientMessageId: `search-${n}`, content }),
+      });
+      assert(r.status === 201, `seed ${n}: ${r.status}`);
+    };
+    await post(0, "the pineapple pizza question");
+    for (let n = 1; n <= 500; n++) await post(n, `filler ${n}`);
+    await ivy.page.getByRole("button", { name: /Hallie/ }).click();
+    await ivy.page.getByTestId("new-messages-divider").waitFor();
+
+    await ivy.page.keyboard.press("Control+k");
+    const dialog = ivy.page.getByRole("dialog", { name: "Search messages" });
+    await dialog.getByRole("combobox").fill("pineapple");
+    const hit = dialog.getByTestId("search-hit").first();
+    await hit.waitFor({ timeout: 30_000 });
+    assert((await hit.locator("mark").first().textContent()) === "pineapple", "the match is not highlighted");
+    await shot(ivy.page, "search");
+    await dialog.getByRole("combobox").press("Enter");
+    await dialog.waitFor({ state: "detached" });
+    // The conversation opens at the message, highlighted, 500 messages back.
+    const target = ivy.page.locator(".bubble-row.highlighted").filter({ hasText: "the pineapple pizza question" });
+    await target.waitFor();
+    await shot(ivy.page, "search-jump");
+    // Escape closes the search without picking; in-conversation search is scoped.
+    await ivy.page.getByRole("button", { name: "Search in this conversation" }).click();
+    const scoped = ivy.page.getByRole("dialog", { name: /Search in Hallie/ });
+    await scoped.waitFor();
+    await ivy.page.keyboard.press("Escape");
+    await scoped.waitFor({ state: "detached" });
+    // People search matches any part of a name.
+    await ivy.page.getByRole("button", { name: "New conversation" }).click();
+    await ivy.page.getByLabel("Find people").fill(hal.username.slice(3, 8));
+    await ivy.page.getByText(`@${hal.username}`).waitFor();
     await hal.context.close();
     await ivy.context.close();
   },
@@ -253,6 +353,262 @@ export const scenarios = {
     await panel.waitFor({ state: "detached" });
     await desk.context.close();
     await phone.context.close();
+  },
+
+  async "react, reply, edit and delete, each seen on the other side"({ browser, server, shot }) {
+    const ann = await signUp(browser, server, "Annika");
+    const ben = await signUp(browser, server, "Bendt");
+    await openDm(ann, ben);
+    await send(ann, "the original text");
+    await waitStatus(ann, "the original text", "delivered");
+    await ben.page.getByRole("button", { name: /Annika/ }).click();
+    const theirs = row(ben, "the original text");
+    await theirs.waitFor();
+
+    // React: Ben's 👍 shows on Ann's side with its count; a second tap takes it back.
+    await theirs.hover();
+    await theirs.getByRole("button", { name: "Message actions" }).click();
+    await shot(ben.page, "message-actions");
+    await ben.page.getByRole("menuitem", { name: "React with 👍" }).click();
+    await row(ann, "the original text").getByRole("button", { name: /^👍 1/ }).waitFor();
+    await theirs.getByRole("button", { name: /^👍 1/ }).click();
+    await row(ann, "the original text").getByRole("button", { name: /^👍/ }).waitFor({ state: "detached" });
+
+    // Reply: quoted in the composer and on the message; the quote leads back to the original.
+    await theirs.getByRole("button", { name: "Message actions" }).click();
+    await ben.page.getByRole("menuitem", { name: "Reply" }).click();
+    await ben.page.getByTestId("reply-preview").filter({ hasText: "the original text" }).waitFor();
+    await send(ben, "my answer to it");
+    const reply = row(ann, "my answer to it");
+    await reply.waitFor();
+    await reply.locator(".reply-quote").filter({ hasText: "the original text" }).click();
+    await ann.page.locator(".bubble-row.highlighted").filter({ has: ann.page.locator(".bubble .content", { hasText: "the original text" }) }).waitFor();
+
+    // Edit inline (Escape cancels; Enter saves): Ben sees the new text and "edited".
+    const mine = row(ann, "the original text");
+    await mine.hover();
+    await mine.getByRole("button", { name: "Message actions" }).click();
+    await ann.page.getByRole("menuitem", { name: "Edit" }).click();
+    await ann.page.getByLabel("Edit message").press("Escape");
+    await ann.page.getByLabel("Edit message").waitFor({ state: "detached" });
+    await mine.getByRole("button", { name: "Message actions" }).click();
+    await ann.page.getByRole("menuitem", { name: "Edit" }).click();
+    await ann.page.getByLabel("Edit message").fill("the corrected text");
+    await ann.page.getByLabel("Edit message").press("Enter");
+    await row(ben, "the corrected text").locator(".edited").waitFor();
+
+    // Delete, after a confirmation: gone for Ben too. Ben cannot edit or delete Ann's message.
+    await row(ben, "the corrected text").getByRole("button", { name: "Message actions" }).click();
+    assert((await ben.page.getByRole("menuitem", { name: "Edit" }).count()) === 0, "edit offered on their message");
+    assert((await ben.page.getByRole("menuitem", { name: "Delete" }).count()) === 0, "delete offered in a DM");
+    await ben.page.keyboard.press("Escape");
+    const corrected = row(ann, "the corrected text");
+    await corrected.getByRole("button", { name: "Message actions" }).click();
+    await ann.page.getByRole("menuitem", { name: "Delete" }).click();
+    await ann.page.getByRole("alertdialog", { name: "Delete message?" }).getByRole("button", { name: "Delete" }).click();
+    await row(ben, "Message deleted").waitFor();
+    // The reply still stands, its quote now says the original was deleted.
+    await row(ben, "my answer to it").locator(".reply-quote").filter({ hasText: "Message deleted" }).waitFor();
+    await ann.context.close();
+    await ben.context.close();
+  },
+
+  async "the new-messages divider and pill; unseen messages stay unread"({ browser, server, shot }) {
+    const jo = await signUp(browser, server, "Jo");
+    const kai = await signUp(browser, server, "Kai");
+    const lee = await signUp(browser, server, "Lee");
+    await openDm(kai, jo);
+    await openDm(jo, lee);
+    const token = await kai.page.evaluate(() => JSON.parse(localStorage.getItem("parley.session")).accessToken);
+    const conversation = await kai.page.evaluate(() => location.pathname.split("/").pop());
+    const post = async (id, content) => {
+      const r = await fetch(`${server.base}/api/conversations/${conversation}/messages`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ clientMessageId: id, content }),
+      });
+      assert(r.status === 201, `${id}: ${r.status}`);
+    };
+    await post("early", "an early message");
+    await jo.page.getByRole("button", { name: /Kai/ }).click();
+    await exactly(jo, "an early message").waitFor();
+    await jo.page.getByRole("button", { name: /Lee/ }).click();
+    for (let n = 1; n <= 40; n++) await post(`later-${n}`, `later ${n}`);
+
+    // Opening: the divider sits before the first unread, the view there, the rest counted below.
+    await jo.page.getByRole("button", { name: /^Kai.*40 unread$/ }).click();
+    const divider = jo.page.getByTestId("new-messages-divider");
+    await divider.waitFor();
+    const pill = jo.page.getByRole("button", { name: /new messages ↓/ });
+    await pill.waitFor();
+    await shot(jo.page, "new-messages");
+    // Not seen yet, so not read.
+    await jo.page.waitForTimeout(1500);
+    await waitStatus(kai, "later 40", "delivered");
+    await pill.click();
+    await waitStatus(kai, "later 40", "read");
+
+    // Scrolled up, a new message brings the pill back and is not read until seen.
+    const list = jo.page.getByRole("log", { name: "Messages" });
+    await list.evaluate((el) => (el.scrollTop = 0));
+    await jo.page.waitForTimeout(300);
+    await send(kai, "while you were up there");
+    await jo.page.getByRole("button", { name: "1 new message ↓" }).waitFor();
+    await jo.page.waitForTimeout(1500);
+    await waitStatus(kai, "while you were up there", "delivered");
+    await jo.page.getByRole("button", { name: "1 new message ↓" }).click();
+    await waitStatus(kai, "while you were up there", "read");
+    for (const who of [jo, kai, lee]) await who.context.close();
+  },
+
+  async "dark mode, and no serious accessibility violation on the sign-in, chat and account pages"({ browser, server, shot }) {
+    const axe = await import("node:fs").then((fs) =>
+      fs.readFileSync(new URL("../node_modules/axe-core/axe.min.js", import.meta.url), "utf8"),
+    );
+    const check = async (page, what) => {
+      await page.addScriptTag({ content: axe });
+      const result = await page.evaluate(async () =>
+        (await axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] })).violations.map((v) => ({
+          id: v.id,
+          impact: v.impact,
+          nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 3),
+        })),
+      );
+      const serious = result.filter((v) => v.impact === "serious" || v.impact === "critical");
+      assert(serious.length === 0, `${what}: ${JSON.stringify(serious)}`);
+    };
+    for (const colorScheme of ["light", "dark"]) {
+      const context = await browser.newContext({
+        viewport: { width: 1200, height: 800 },
+        colorScheme,
+        reducedMotion: "reduce",
+        bypassCSP: true,
+      });
+      const page = await context.newPage();
+      page.setDefaultTimeout(TIMEOUT);
+      await page.goto(server.base);
+      await page.getByRole("button", { name: "Log in", exact: true }).waitFor();
+      await check(page, `sign-in (${colorScheme})`);
+      const username = `axe_${colorScheme}_${suffix}${counter++}`;
+      await page.getByRole("tab", { name: "Register" }).click();
+      await page.getByLabel("Username").fill(username);
+      await page.getByLabel("Display name").fill(`Axe${colorScheme}`);
+      await page.getByLabel("Password").fill("correct horse battery");
+      await page.getByRole("button", { name: "Create account" }).click();
+      await page.getByRole("button", { name: "New conversation" }).waitFor();
+      const other = await signUp(browser, server, `Peer${colorScheme}`);
+      await other.page.getByRole("button", { name: "New conversation" }).click();
+      await other.page.getByLabel("Find people").fill(username);
+      await other.page.getByRole("button", { name: "Message", exact: true }).click();
+      await send(other, "a message to check the colours");
+      await page.getByRole("button", { name: /Peer/ }).click();
+      await exactly({ page }, "a message to check the colours").waitFor();
+      await page.getByLabel("Message", { exact: true }).fill("mine too");
+      await page.getByLabel("Message", { exact: true }).press("Enter");
+      await page.locator('[data-testid="message"][data-status="read"], [data-testid="message"][data-status="delivered"]').first().waitFor();
+      assert((await page.evaluate(() => document.documentElement.dataset.theme)) === colorScheme, "theme not followed");
+      await check(page, `chat (${colorScheme})`);
+      await shot(page, `chat-${colorScheme}`);
+      await page.getByRole("button", { name: "Account" }).click();
+      await page.getByRole("dialog", { name: "Account security" }).waitFor();
+      await check(page, `account (${colorScheme})`);
+      await context.close();
+      await other.context.close();
+    }
+  },
+
+  async "a message sent while the server is down survives a reload and is delivered once"({ browser, server, shot }) {
+    const dan = await signUp(browser, server, "Dana");
+    const eva = await signUp(browser, server, "Evan");
+    await openDm(dan, eva);
+    await send(dan, "before the outage");
+    await waitStatus(dan, "before the outage", "delivered");
+    await eva.page.getByRole("button", { name: /Dana/ }).click();
+    await bubble(eva, "before the outage").waitFor();
+    // The app shell is cached (service worker) and the snapshot of the conversations written.
+    await dan.page.evaluate(() => navigator.serviceWorker.ready);
+    await dan.page.waitForTimeout(1500);
+
+    await server.stop();
+    await send(dan, "sent while the server was down");
+    await waitStatus(dan, "sent while the server was down", "sending");
+    // A reload now would have shown the browser's error page and lost the message.
+    await dan.page.reload();
+    await dan.page.getByRole("button", { name: /Evan/ }).waitFor();
+    await dan.page.getByRole("status").filter({ hasText: "Reconnecting..." }).waitFor();
+    await shot(dan.page, "offline-reload");
+    await server.start();
+    await bubble(eva, "sent while the server was down").waitFor();
+    await dan.page.getByRole("button", { name: /Evan/ }).click();
+    await waitStatus(dan, "sent while the server was down", "read");
+    await eva.page.waitForTimeout(1000);
+    assert((await bubble(eva, "sent while the server was down").count()) === 1, "delivered more than once");
+    assert((await bubble(dan, "sent while the server was down").count()) === 1, "shown twice to the sender");
+    await dan.context.close();
+    await eva.context.close();
+  },
+
+  async "reconnect never gives up, and the network's return retries at once"({ browser, server }) {
+    const gil = await signUp(browser, server, "Gil");
+    await server.stop();
+    await gil.context.setOffline(true);
+    await gil.page.getByRole("status").filter({ hasText: "You're offline." }).waitFor();
+    await gil.context.setOffline(false);
+    // The server stays down: the attempts space out (1, 2, 4, 8 s ...), never "Connection lost".
+    const bar = gil.page.getByRole("status").filter({ hasText: "Reconnecting..." });
+    // Wait for a long gap (16 s, give or take the jitter), so the next attempt cannot be what
+    // reconnects below.
+    await bar.filter({ hasText: /Next try in (1[2-9]|[2-9]\d) s/ }).waitFor({ timeout: 45_000 });
+    assert((await gil.page.getByText("Connection lost").count()) === 0, "the client gave up");
+    await server.start();
+    // Back online: the waiting attempt is not waited out.
+    await gil.page.evaluate(() => window.dispatchEvent(new Event("online")));
+    await gil.page.getByRole("status").filter({ hasText: "Connected" }).waitFor({ timeout: 3000 });
+    await gil.context.close();
+  },
+
+  async "a read mark lost in a drop is sent again after the reconnect"({ browser, server }) {
+    const amy = await signUp(browser, server, "Amy");
+    const bo = await signUp(browser, server, "Bo");
+    await openDm(amy, bo);
+    await send(amy, "read me");
+    await waitStatus(amy, "read me", "delivered");
+    // Bo's socket goes through a relay that swallows the first read mark and then drops the
+    // connection: the mark was sent, and never arrived.
+    let swallowed = 0;
+    await bo.page.routeWebSocket(/\/ws$/, (ws) => {
+      const upstream = ws.connectToServer();
+      ws.onMessage((message) => {
+        if (swallowed === 0 && String(message).includes('"receipt:read"')) {
+          swallowed += 1;
+          ws.close({ code: 1011, reason: "lost" });
+          return;
+        }
+        upstream.send(message);
+      });
+      upstream.onMessage((message) => ws.send(message));
+    });
+    await bo.page.reload();
+    await bo.page.getByRole("button", { name: /Amy/ }).click();
+    await bubble(bo, "read me").waitFor();
+    await waitStatus(amy, "read me", "read");
+    assert(swallowed === 1, "the relay did not swallow a mark");
+    await amy.context.close();
+    await bo.context.close();
+  },
+
+  async "logging out in one tab signs out the others"({ browser, server }) {
+    const kit = await signUp(browser, server, "Kit");
+    const other = await kit.context.newPage();
+    other.setDefaultTimeout(TIMEOUT);
+    await other.goto(server.base);
+    await other.getByRole("button", { name: "New conversation" }).waitFor();
+    await kit.page.getByRole("button", { name: "Log out", exact: true }).click();
+    await kit.page.getByRole("button", { name: "Log in", exact: true }).waitFor();
+    await other.getByRole("button", { name: "Log in", exact: true }).waitFor();
+    // Nothing of the session is left to send with.
+    assert((await other.evaluate(() => localStorage.getItem("parley.session"))) === null, "session kept");
+    await kit.context.close();
   },
 
   async "no page broke its Content-Security-Policy"() {

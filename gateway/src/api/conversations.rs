@@ -152,13 +152,7 @@ pub(crate) async fn list(ctx: &Ctx) -> Result<Reply, ApiError> {
         )
     });
     let items: Vec<ConversationView> = summaries.iter().map(ConversationView::from).collect();
-    Ok(views::page(
-        &items,
-        PageMeta {
-            cursor: next,
-            has_more,
-        },
-    ))
+    Ok(views::page(&items, PageMeta::new(next, has_more)))
 }
 
 /// `GET /api/conversations/{conversationId}`.

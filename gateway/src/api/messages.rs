@@ -143,11 +143,5 @@ pub(crate) async fn receipts(ctx: &Ctx) -> Result<Reply, ApiError> {
         .map_err(|_| ApiError::not_found("Message"))?;
     let list = receipts::for_message(&conn, id, MAX_RECEIPTS).await?;
     let items: Vec<ReceiptView> = list.iter().map(ReceiptView::from).collect();
-    Ok(views::page(
-        &items,
-        PageMeta {
-            cursor: None,
-            has_more: false,
-        },
-    ))
+    Ok(views::page(&items, PageMeta::new(None, false)))
 }

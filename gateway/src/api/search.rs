@@ -165,7 +165,7 @@ pub(crate) async fn messages(ctx: &Ctx) -> Result<Reply, ApiError> {
             rank: h.rank,
         })
         .collect();
-    Ok(views::page(&items, PageMeta { cursor, has_more }))
+    Ok(views::page(&items, PageMeta::new(cursor, has_more)))
 }
 
 #[cfg(test)]

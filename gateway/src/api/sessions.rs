@@ -73,10 +73,7 @@ pub(crate) async fn list(ctx: &Ctx) -> Result<Reply, ApiError> {
         .collect();
     Ok(views::page(
         &items,
-        PageMeta {
-            cursor: None,
-            has_more: found.len() as i64 >= sessions::MAX_LISTED,
-        },
+        PageMeta::new(None, found.len() as i64 >= sessions::MAX_LISTED),
     ))
 }
 

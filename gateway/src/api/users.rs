@@ -76,11 +76,5 @@ pub(crate) async fn search(ctx: &Ctx) -> Result<Reply, ApiError> {
         })
         .collect();
     // A search narrows by typing more, not by paging: `hasMore` says the list was cut.
-    Ok(views::page(
-        &items,
-        PageMeta {
-            cursor: None,
-            has_more,
-        },
-    ))
+    Ok(views::page(&items, PageMeta::new(None, has_more)))
 }

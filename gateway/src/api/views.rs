@@ -43,6 +43,23 @@ pub(crate) struct PageMeta {
     /// Pass back to get the next page; `null` at the end.
     pub(crate) cursor: Option<String>,
     pub(crate) has_more: bool,
+    /// A page around a message (`around=`) also pages forward: pass as `after`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) newer_cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) has_newer: Option<bool>,
+}
+
+impl PageMeta {
+    /// A page that goes one way.
+    pub(crate) fn new(cursor: Option<String>, has_more: bool) -> Self {
+        Self {
+            cursor,
+            has_more,
+            newer_cursor: None,
+            has_newer: None,
+        }
+    }
 }
 
 /// `{"data": value}` with `status`.

@@ -101,7 +101,7 @@ mod tests {
     use super::{client, server};
 
     const DOCS: &str = include_str!("../../../docs/protocol.md");
-    const WEB_TYPES: &str = include_str!("../../../web/src/protocol/types.ts");
+    const WEB_TYPES: &str = include_str!("../../../web/packages/protocol/src/types.ts");
 
     /// The keys of the web client's `ServerEvents` interface: `"auth:success": ...` or
     /// `pong: ...`, two spaces in (deeper lines are the events' fields).

@@ -150,17 +150,22 @@ pub async fn change_password(
     Ok(rows.iter().map(|r| SessionId(r.get(0))).collect())
 }
 
-/// Users whose username or display name starts with `prefix` (case-insensitive), by username.
-pub async fn search(conn: &Conn, prefix: &str, limit: i64) -> Result<Vec<User>, DbError> {
-    let pattern = format!("{}%", escape_like(&prefix.to_lowercase()));
+/// Users whose username or display name contains `part` (case-insensitive): those starting with it
+/// first, then by username.
+pub async fn search(conn: &Conn, part: &str, limit: i64) -> Result<Vec<User>, DbError> {
+    let escaped = escape_like(&part.to_lowercase());
+    let (anywhere, prefix) = (format!("%{escaped}%"), format!("{escaped}%"));
+    // Any part of either name (trigram indexes, migration 0006); prefix matches first.
     let statement = conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM users
              WHERE username LIKE $1 OR lower(display_name) LIKE $1
-             ORDER BY username LIMIT $2"
+             ORDER BY (username LIKE $2 OR lower(display_name) LIKE $2) DESC, username LIMIT $3"
         ))
         .await?;
-    let rows = conn.query(&statement, &[&pattern, &limit]).await?;
+    let rows = conn
+        .query(&statement, &[&anywhere, &prefix, &limit])
+        .await?;
     Ok(rows.iter().map(from_row).collect())
 }
 

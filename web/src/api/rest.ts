@@ -1,7 +1,9 @@
 // The REST side: the session (tokens kept in localStorage, refreshed a minute before they expire,
-// one refresh at a time) and JSON requests in the `{data, meta}` / `{error}` envelope.
+// one refresh at a time, shared by the tabs: a refresh or a logout in one tab reaches the others
+// over a BroadcastChannel) and JSON requests in the `{data, meta}` / `{error}` envelope.
 
-import type { ErrorBody, Me } from "../protocol/types";
+import type { ErrorBody, Me } from "@parley/protocol";
+import type * as Rest from "./openapi";
 
 export class ApiError extends Error {
   constructor(
@@ -21,41 +23,51 @@ export interface Session {
 }
 
 /** A login session of mine (GET /api/auth/sessions). */
-export interface DeviceSession {
-  id: string;
-  device: string;
-  userAgent: string | null;
-  ipAddress: string | null;
-  createdAt: string;
-  lastUsedAt: string;
-  current: boolean;
-}
+export type DeviceSession = Rest.Session;
 
 export interface Page<T> {
   data: T[];
-  meta: { cursor: string | null; hasMore: boolean };
+  /** `newerCursor`/`hasNewer` on a page around a message (`around=`). */
+  meta: Rest.PageMeta;
 }
 
 const KEY = "parley.session";
+/** Tabs tell each other that the stored session changed (a refresh, a login, a logout). */
+const CHANNEL = "parley.session";
 
-interface AuthAnswer {
-  user: Me;
-  accessToken: string;
-  refreshToken: string;
-  expiresIn: number;
-}
+type AuthAnswer = Rest.AuthResponse;
 
 export class Api {
   session: Session | null;
   private refreshing: Promise<string | null> | null = null;
   private readonly listeners = new Set<(session: Session | null) => void>();
+  private readonly channel: BroadcastChannel | null;
 
   constructor(
     private readonly base = "",
     private readonly storage: Storage | null = typeof localStorage === "undefined" ? null : localStorage,
   ) {
-    const saved = this.storage?.getItem(KEY);
-    this.session = saved ? (JSON.parse(saved) as Session) : null;
+    this.session = this.stored();
+    this.channel = typeof BroadcastChannel === "undefined" ? null : new BroadcastChannel(CHANNEL);
+    // Another tab changed the session: take what it stored (null: it logged out, so do we).
+    this.channel?.addEventListener("message", () => this.adopt(this.stored()));
+  }
+
+  private stored(): Session | null {
+    try {
+      const saved = this.storage?.getItem(KEY);
+      return saved ? (JSON.parse(saved) as Session) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Takes a session another tab stored, without storing or announcing it again. */
+  private adopt(session: Session | null): void {
+    if (session?.refreshToken === this.session?.refreshToken && session?.accessToken === this.session?.accessToken) return;
+    if (session && this.session && session.user.id !== this.session.user.id) return;
+    this.session = session;
+    for (const listener of this.listeners) listener(session);
   }
 
   onSession(listener: (session: Session | null) => void): () => void {
@@ -67,6 +79,7 @@ export class Api {
     this.session = session;
     if (session) this.storage?.setItem(KEY, JSON.stringify(session));
     else this.storage?.removeItem(KEY);
+    this.channel?.postMessage(session ? "changed" : "logout");
     for (const listener of this.listeners) listener(session);
   }
 
@@ -110,6 +123,12 @@ export class Api {
   }
 
   private async refresh(): Promise<string | null> {
+    // Another tab may have refreshed already (refresh tokens rotate): use its tokens if fresh.
+    const stored = this.stored();
+    if (stored && this.session && stored.refreshToken !== this.session.refreshToken) {
+      this.adopt(stored);
+      if (stored.expiresAt - Date.now() > 60_000) return stored.accessToken;
+    }
     const session = this.session;
     if (!session) return null;
     try {

@@ -1,15 +1,17 @@
-// The sidebar: search, new conversation (find people, open a DM, or name a group), and the
-// conversations with avatar + presence dot, title, last message preview, relative time and
-// unread badge.
+// The sidebar: filter, message search, new conversation (find people, open a DM, or name a
+// group), and the conversations with avatar + presence dot, title, last message preview,
+// relative time and unread badge. The list is one tab stop: the arrow keys (and Home/End) move
+// through it, Enter opens.
 
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { useRef, useState, type KeyboardEvent } from "react";
 import { ApiError } from "../api/rest";
-import type { Conversation, User } from "../protocol/types";
+import type { Conversation, User } from "@parley/protocol";
 import { relativeTime } from "../logic/presence";
 import { keys } from "../state/realtime";
 import { useApi, useSession } from "../state/session";
 import { AccountPanel } from "./AccountPanel";
+import { currentTheme, nextTheme, setTheme, type ThemeChoice } from "../state/theme";
 import { Avatar, partnerOf, titleOf, useNow, usePresence } from "./common";
 
 interface Props {
@@ -17,9 +19,11 @@ interface Props {
   loading: boolean;
   selected: string | null;
   onSelect: (id: string) => void;
+  /** Opens message search (also Ctrl/Cmd+K). */
+  onSearch: () => void;
 }
 
-export function ConversationList({ conversations, loading, selected, onSelect }: Props) {
+export function ConversationList({ conversations, loading, selected, onSelect, onSearch }: Props) {
   const api = useApi();
   const session = useSession()!;
   const me = session.user;
@@ -28,6 +32,18 @@ export function ConversationList({ conversations, loading, selected, onSelect }:
   const [creating, setCreating] = useState(false);
   const [account, setAccount] = useState(false);
   const shown = conversations.filter((c) => titleOf(c, me.id).toLowerCase().includes(filter.trim().toLowerCase()));
+  const list = useRef<HTMLUListElement>(null);
+  // The one item in the tab order: the open conversation, else the first.
+  const focusable = shown.some((c) => c.id === selected) ? selected : (shown[0]?.id ?? null);
+  const arrows = (e: KeyboardEvent<HTMLUListElement>) => {
+    const items = [...(list.current?.querySelectorAll<HTMLButtonElement>(".conversation-item") ?? [])];
+    const at = items.indexOf(document.activeElement as HTMLButtonElement);
+    if (at < 0) return;
+    const to = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: items.length - 1 }[e.key];
+    if (to === undefined) return;
+    e.preventDefault();
+    items[Math.max(0, Math.min(items.length - 1, to))]?.focus();
+  };
   return (
     <aside className="sidebar" aria-label="Conversations">
       <header className="sidebar-header">
@@ -45,19 +61,25 @@ export function ConversationList({ conversations, loading, selected, onSelect }:
         >
           Account
         </button>
+        <ThemeToggle />
         <button type="button" className="link" onClick={() => void api.logout()}>
           Log out
         </button>
       </header>
       {account && <AccountPanel onClose={() => setAccount(false)} />}
-      <input
-        className="search"
-        type="search"
-        placeholder="Search conversations"
-        aria-label="Search conversations"
-        value={filter}
-        onChange={(e) => setFilter(e.target.value)}
-      />
+      <div className="sidebar-search">
+        <input
+          className="search"
+          type="search"
+          placeholder="Filter"
+          aria-label="Filter conversations"
+          value={filter}
+          onChange={(e) => setFilter(e.target.value)}
+        />
+        <button type="button" className="secondary" onClick={onSearch} title="Search messages (Ctrl+K)">
+          Search messages
+        </button>
+      </div>
       {creating && (
         <NewConversation
           onCreated={(id) => {
@@ -66,10 +88,18 @@ export function ConversationList({ conversations, loading, selected, onSelect }:
           }}
         />
       )}
-      <ul className="conversation-list">
+      <ul className="conversation-list" ref={list} onKeyDown={arrows}>
         {loading && <li className="muted">Loading...</li>}
         {shown.map((c) => (
-          <Item key={c.id} conversation={c} me={me.id} now={now} selected={c.id === selected} onSelect={onSelect} />
+          <Item
+            key={c.id}
+            conversation={c}
+            me={me.id}
+            now={now}
+            selected={c.id === selected}
+            tabbable={c.id === focusable}
+            onSelect={onSelect}
+          />
         ))}
       </ul>
     </aside>
@@ -81,12 +111,14 @@ function Item({
   me,
   now,
   selected,
+  tabbable,
   onSelect,
 }: {
   conversation: Conversation;
   me: string;
   now: Date;
   selected: boolean;
+  tabbable: boolean;
   onSelect: (id: string) => void;
 }) {
   const partner = partnerOf(conversation, me);
@@ -101,7 +133,7 @@ function Item({
         type="button"
         className={`conversation-item ${selected ? "selected" : ""} ${unread ? "unread" : ""}`}
         aria-current={selected ? "true" : undefined}
-        aria-label={`${title}${unread ? `, ${conversation.unreadCount} unread` : ""}`}
+        tabIndex={tabbable ? 0 : -1}
         onClick={() => onSelect(conversation.id)}
       >
         <Avatar name={title} status={partner ? (presence?.status ?? "offline") : undefined} />
@@ -114,6 +146,7 @@ function Item({
           {unread && (
             <span className="badge" data-testid="unread-badge">
               {conversation.unreadCount}
+              <span className="sr-only"> unread</span>
             </span>
           )}
         </span>
@@ -196,3 +229,25 @@ function NewConversation({ onCreated }: { onCreated: (id: string) => void }) {
     </section>
   );
 }
+
+/** Theme: system, dark or light (the choice stays on the device). */
+function ThemeToggle() {
+  const [choice, setChoice] = useState<ThemeChoice>(currentTheme);
+  const label = { system: "System theme", dark: "Dark theme", light: "Light theme" }[choice];
+  return (
+    <button
+      type="button"
+      className="icon"
+      aria-label={`${label}. Change theme`}
+      title={label}
+      onClick={() => {
+        const next = nextTheme(choice);
+        setTheme(next);
+        setChoice(next);
+      }}
+    >
+      {{ system: "◐", dark: "☾", light: "☀" }[choice]}
+    </button>
+  );
+}
+

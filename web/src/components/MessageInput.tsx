@@ -1,18 +1,45 @@
-// The composer: auto-resizing text area, Enter sends (Shift+Enter for a new line), the send
-// button disabled while empty; typing:start at most once a second while typing, typing:stop when
-// cleared or sent.
+// The composer: auto-resizing text area, focused when the conversation opens, Enter sends
+// (Shift+Enter for a new line), the send button disabled while empty or over the 4,000-character
+// limit (text past it is kept and marked, never cut silently); the draft kept per conversation
+// (state/drafts.ts); typing:start at most once a second while typing, typing:stop when cleared
+// or sent.
 
 import { useEffect, useRef, useState } from "react";
+import { quote } from "../logic/actions";
+import type { Message } from "@parley/protocol";
+import { loadDraft, saveDraft } from "../state/drafts";
 import { useRealtime } from "../state/realtime";
 
-const MAX_CHARS = 4000;
+/** The server's limit on a message's content (limits in the seeds: 4,000 characters). */
+export const MAX_CHARS = 4000;
+/** How long the draft waits after the last keystroke before it is saved. */
+const DRAFT_SAVE_MS = 300;
 
-export function MessageInput({ conversationId, onSend }: { conversationId: string; onSend: (text: string) => void }) {
+interface Props {
+  conversationId: string;
+  userId: string;
+  /** The message being answered (a quote above the text; Escape or ✕ drops it). */
+  replyTo: Message | null;
+  replyAuthor: string;
+  onCancelReply: () => void;
+  onSend: (text: string) => void;
+}
+
+export function MessageInput({ conversationId, userId, replyTo, replyAuthor, onCancelReply, onSend }: Props) {
   const { client } = useRealtime();
-  const [text, setText] = useState("");
+  const [text, setText] = useState(() => loadDraft(userId, conversationId));
   const area = useRef<HTMLTextAreaElement>(null);
   const lastStart = useRef(0);
   const typing = useRef(false);
+  const length = [...text].length;
+  const over = length - MAX_CHARS;
+
+  useEffect(() => area.current?.focus(), [conversationId, replyTo]);
+
+  useEffect(() => {
+    const timer = setTimeout(() => saveDraft(userId, conversationId, text), DRAFT_SAVE_MS);
+    return () => clearTimeout(timer);
+  }, [userId, conversationId, text]);
 
   useEffect(() => {
     const el = area.current;
@@ -43,9 +70,10 @@ export function MessageInput({ conversationId, onSend }: { conversationId: strin
 
   function submit() {
     const content = text.trim();
-    if (!content) return;
+    if (!content || [...content].length > MAX_CHARS) return;
     onSend(content);
     setText("");
+    saveDraft(userId, conversationId, "");
     typing.current = false;
     lastStart.current = 0;
   }
@@ -58,12 +86,23 @@ export function MessageInput({ conversationId, onSend }: { conversationId: strin
         submit();
       }}
     >
+      {replyTo && (
+        <div className="reply-preview" data-testid="reply-preview">
+          <span>
+            Replying to <strong>{replyAuthor}</strong>: {quote(replyTo, 80)}
+          </span>
+          <button type="button" className="icon" aria-label="Cancel reply" onClick={onCancelReply}>
+            ✕
+          </button>
+        </div>
+      )}
       <textarea
         ref={area}
         rows={1}
         aria-label="Message"
         placeholder="Write a message"
-        maxLength={MAX_CHARS}
+        aria-invalid={over > 0}
+        aria-describedby={over > 0 ? `too-long-${conversationId}` : undefined}
         value={text}
         onChange={(e) => changed(e.target.value)}
         onKeyDown={(e) => {
@@ -71,11 +110,18 @@ export function MessageInput({ conversationId, onSend }: { conversationId: strin
             e.preventDefault();
             submit();
           }
+          if (e.key === "Escape" && replyTo) onCancelReply();
         }}
       />
-      <button type="submit" className="primary" disabled={!text.trim()} aria-label="Send">
+      <button type="submit" className="primary" disabled={!text.trim() || over > 0} aria-label="Send">
         Send
       </button>
+      {over > 0 && (
+        <p className="too-long" id={`too-long-${conversationId}`} role="alert">
+          {over.toLocaleString()} {over === 1 ? "character" : "characters"} over the{" "}
+          {MAX_CHARS.toLocaleString()}-character limit
+        </p>
+      )}
     </form>
   );
 }

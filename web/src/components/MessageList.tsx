@@ -1,41 +1,54 @@
-// The scrollable history: virtualised rows (date separators and sender groups), more history
-// loaded when scrolled to the top (keeping the view still), kept at the bottom as messages
-// arrive while the reader is there. Bubbles show their status: ticks for my messages, "Read by N"
-// in groups (with who and when on click), "Taking longer than usual..." after 3 s of sending,
-// and a retry button on failure. Text is rendered as text, never as HTML.
+// The scrollable history: virtualised rows (one per message, date separators, the "New
+// messages" divider at the first unread when the conversation opened), more history loaded when
+// the top is near (keeping the view still: the row that was on top stays where it was), kept at
+// the bottom as messages arrive while the reader is there, and a "N new messages" pill when they
+// arrive while the reader is further up (they count as read only once seen). Bubbles and their
+// actions are in Bubble.tsx. Text is rendered as text, never as HTML.
 
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { useLayoutEffect, useRef, useState } from "react";
-import { bubbleRadius, layout, type BubblePosition } from "../logic/grouping";
-import { committedStatus, isSlow, type MessageStatus } from "../logic/status";
-import type { Conversation, Message } from "../protocol/types";
+import { useCallback, useEffect, useImperativeHandle, useLayoutEffect, useRef, useState, type Ref } from "react";
+import { layout, type Row } from "../logic/grouping";
+import { committedStatus, type MessageStatus } from "../logic/status";
+import type { Conversation, Message } from "@parley/protocol";
 import { readCount, type Pending, type Receipts } from "../state/cache";
-import { useApi } from "../state/session";
+import { Bubble, type BubbleContext, type Item } from "./Bubble";
+import { Avatar } from "./common";
+
+/** What the chat window can ask of the list. */
+export interface MessageListHandle {
+  /** Scrolls to a loaded message and highlights it; false when it is not loaded. */
+  show: (messageId: string) => boolean;
+}
 
 interface Props {
   conversation: Conversation;
   me: string;
   messages: Message[];
   hasMore: boolean;
+  /** The loaded messages are a window: newer ones are paged in near the bottom. */
+  hasNewer: boolean;
   loading: boolean;
   pending: Pending[];
   receipts: Receipts | undefined;
-  now: Date;
+  /** The first message unread when the conversation opened (the divider goes before it). */
+  unreadFrom: string | undefined;
+  /** The reader's watermark when the conversation opened. */
+  readAtOpen: number;
+  context: Omit<BubbleContext, "conversation" | "me" | "names" | "find">;
   onLoadOlder: () => Promise<void>;
-  onRetry: (p: Pending) => void;
+  onLoadNewer: () => Promise<void>;
+  /** The highest seq the reader has had on screen (what may be marked read). */
+  onSeen: (seq: number) => void;
+  handle?: Ref<MessageListHandle>;
 }
 
-/** A row item: a committed message, or a pending send shown in its place at the end. */
-interface Item {
-  id: string;
-  senderId: string;
-  createdAt: string;
-  message?: Message;
-  pending?: Pending;
-}
+type ListRow = Row<Item> | { kind: "start"; key: string };
+
+/** Within this many pixels of the bottom counts as at the bottom; of the top, loads older. */
+const NEAR = 80;
 
 export function MessageList(props: Props) {
-  const { conversation, me, messages, pending, receipts, now } = props;
+  const { conversation, me, messages, pending, receipts } = props;
   const scroller = useRef<HTMLDivElement>(null);
   const items: Item[] = [
     ...messages.map((m) => ({ id: m.id, senderId: m.senderId, createdAt: m.createdAt, message: m })),
@@ -46,85 +59,211 @@ export function MessageList(props: Props) {
       pending: p,
     })),
   ];
-  const rows = layout(items, now);
+  // "The start of the conversation" is a row too: it must not shift the rows when it appears.
+  const rows: ListRow[] = [
+    ...(!props.hasMore && messages.length > 0 ? [{ kind: "start", key: "start" } as const] : []),
+    ...layout(items, props.context.now, props.unreadFrom),
+  ];
   const virtual = useVirtualizer({
     count: rows.length,
     getScrollElement: () => scroller.current,
-    estimateSize: () => 64,
+    estimateSize: () => 56,
     overscan: 8,
     getItemKey: (index) => rows[index].key,
   });
+  const [highlight, setHighlight] = useState<string | null>(null);
 
-  // Stay at the bottom when new rows arrive (if the reader was there); keep the view still when
-  // older rows are put in front.
+  // Where the reader is: at the bottom (follow new rows), or anchored on the row at the top of
+  // the view (kept in place when rows are put in front of it).
   const atBottom = useRef(true);
-  const before = useRef<{ height: number; first: string | undefined } | null>(null);
+  const anchor = useRef<{ key: string; offset: number } | null>(null);
+  const firstKey = useRef<string | undefined>(undefined);
+  const opened = useRef(false);
+  /** The last seq when the reader was last at the bottom: what came after is "new". */
+  const leftAt = useRef(props.readAtOpen);
+  const remember = () => {
+    const el = scroller.current;
+    if (!el) return;
+    atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < NEAR;
+    if (atBottom.current) leftAt.current = messages.at(-1)?.seq ?? 0;
+    const top = virtual.getVirtualItems().find((v) => v.end > el.scrollTop);
+    anchor.current = top ? { key: String(top.key), offset: top.start - el.scrollTop } : null;
+  };
   useLayoutEffect(() => {
     const el = scroller.current;
-    if (!el) return;
-    const first = rows[0]?.key;
-    if (before.current && before.current.first !== first && !atBottom.current) {
-      el.scrollTop += el.scrollHeight - before.current.height;
-    } else if (atBottom.current) {
+    if (!el || rows.length === 0) return;
+    // The first message's row (a day's separator stays first when its day gets older messages).
+    const first = rows.find((r) => r.kind === "message")?.key;
+    if (!opened.current) {
+      // Opening: at the divider if there is one, else at the bottom.
+      opened.current = true;
+      const divider = rows.findIndex((r) => r.kind === "unread");
+      if (divider >= 0) {
+        atBottom.current = false;
+        virtual.scrollToIndex(divider, { align: "start" });
+        // Older pages load at once when the divider is near the top: it stays where it is.
+        anchor.current = { key: rows[divider].key, offset: 0 };
+      } else el.scrollTop = el.scrollHeight;
+    } else if (firstKey.current !== first && anchor.current && !atBottom.current) {
+      const index = rows.findIndex((r) => r.key === anchor.current!.key);
+      if (index >= 0) {
+        const [offset] = virtual.getOffsetForIndex(index, "start") ?? [el.scrollTop];
+        el.scrollTop = offset - anchor.current.offset;
+      }
+    } else if (atBottom.current && !props.hasNewer) {
       el.scrollTop = el.scrollHeight;
     }
-    before.current = { height: el.scrollHeight, first };
+    firstKey.current = first;
   });
+
+  // Older history when the top is near: on scroll, and again after a page if still near it
+  // (the view does not move, so no scroll event would come).
   const [loadingOlder, setLoadingOlder] = useState(false);
-  function scrolled() {
+  const { hasMore, onLoadOlder } = props;
+  const maybeLoad = useCallback(() => {
+    const el = scroller.current;
+    if (!el || loadingOlder || !hasMore || el.scrollTop >= NEAR || el.scrollHeight <= el.clientHeight) return;
+    setLoadingOlder(true);
+    void onLoadOlder().finally(() => setLoadingOlder(false));
+  }, [hasMore, loadingOlder, onLoadOlder]);
+  useEffect(() => {
+    if (!loadingOlder) maybeLoad();
+  }, [loadingOlder, maybeLoad, messages.length]);
+  const [loadingNewer, setLoadingNewer] = useState(false);
+  const { hasNewer, onLoadNewer } = props;
+  const maybeLoadNewer = useCallback(() => {
+    const el = scroller.current;
+    if (!el || loadingNewer || !hasNewer || el.scrollHeight - el.scrollTop - el.clientHeight >= NEAR * 4) return;
+    setLoadingNewer(true);
+    void onLoadNewer().finally(() => setLoadingNewer(false));
+  }, [hasNewer, loadingNewer, onLoadNewer]);
+
+  // What has been on screen: everything when at the bottom, else the last row fully in view.
+  const lastSeq = messages.at(-1)?.seq ?? 0;
+  const [seen, setSeen] = useState(0);
+  const { onSeen } = props;
+  const measureSeen = useCallback(() => {
     const el = scroller.current;
     if (!el) return;
-    atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-    if (el.scrollTop < 80 && props.hasMore && !loadingOlder) {
-      setLoadingOlder(true);
-      void props.onLoadOlder().finally(() => setLoadingOlder(false));
+    if (el.scrollHeight - el.scrollTop - el.clientHeight < NEAR) {
+      setSeen(lastSeq);
+      return;
     }
-  }
+    const bottom = el.scrollTop + el.clientHeight;
+    let best = 0;
+    for (const v of virtual.getVirtualItems()) {
+      const row = rows[v.index];
+      if (row?.kind === "message" && row.message.message && v.end <= bottom + 4) best = Math.max(best, row.message.message.seq);
+    }
+    setSeen((s) => Math.max(s, best));
+  }, [lastSeq, rows, virtual]);
+  useEffect(measureSeen, [measureSeen]);
+  useEffect(() => onSeen(seen), [seen, onSeen]);
+  const unseen = messages.filter((m) => m.seq > Math.max(seen, leftAt.current) && m.senderId !== me).length;
+
+  useImperativeHandle(props.handle, () => ({
+    show: (messageId: string) => {
+      const index = rows.findIndex((r) => r.kind === "message" && r.message.id === messageId);
+      if (index < 0) return false;
+      atBottom.current = false;
+      virtual.scrollToIndex(index, { align: "center" });
+      setHighlight(messageId);
+      setTimeout(() => setHighlight((h) => (h === messageId ? null : h)), 2500);
+      return true;
+    },
+  }));
 
   const partner = conversation.type === "dm" ? conversation.members.find((m) => m.userId !== me) : undefined;
   const names = new Map(conversation.members.map((m) => [m.userId, m.displayName]));
+  const byId = new Map(messages.map((m) => [m.id, m]));
+  const context: BubbleContext = { ...props.context, conversation, me, names, find: (id) => byId.get(id) };
+  const group = conversation.type === "group";
   return (
-    <div className="message-list" ref={scroller} onScroll={scrolled} role="log" aria-label="Messages">
-      {props.loading && <p className="muted center">Loading...</p>}
-      {!props.loading && items.length === 0 && <p className="muted center">No messages yet. Say hello!</p>}
-      {loadingOlder && <p className="muted center">Loading earlier messages...</p>}
-      <div style={{ height: virtual.getTotalSize(), position: "relative" }}>
-        {virtual.getVirtualItems().map((v) => {
-          const row = rows[v.index];
-          return (
-            <div
-              key={v.key}
-              data-index={v.index}
-              ref={virtual.measureElement}
-              style={{ position: "absolute", top: 0, left: 0, width: "100%", transform: `translateY(${v.start}px)` }}
-            >
-              {row.kind === "date" ? (
-                <div className="date-separator" role="separator">
-                  {row.label}
-                </div>
-              ) : (
-                <div className={`message-group ${row.senderId === me ? "sent" : "received"}`}>
-                  {row.senderId !== me && conversation.type === "group" && (
-                    <div className="sender-name">{names.get(row.senderId) ?? "Someone"}</div>
-                  )}
-                  {row.items.map(({ message: item, position }) => (
-                    <Bubble
-                      key={item.id}
-                      item={item}
-                      position={position}
-                      sent={row.senderId === me}
-                      status={statusOf(item, partner?.userId, receipts)}
-                      readBy={conversation.type === "group" && item.message ? readCount(receipts, item.message) : 0}
-                      now={now}
-                      onRetry={props.onRetry}
-                    />
-                  ))}
-                </div>
-              )}
-            </div>
-          );
-        })}
+    <div className="message-list-frame">
+      <div
+        className="message-list"
+        ref={scroller}
+        onScroll={() => {
+          remember();
+          measureSeen();
+          maybeLoad();
+          maybeLoadNewer();
+        }}
+        role="log"
+        aria-label="Messages"
+      >
+        {props.loading && <p className="muted center">Loading...</p>}
+        {!props.loading && items.length === 0 && <p className="muted center">No messages yet. Say hello!</p>}
+        <div style={{ height: virtual.getTotalSize(), position: "relative" }}>
+          {virtual.getVirtualItems().map((v) => {
+            const row = rows[v.index];
+            return (
+              <div
+                key={v.key}
+                data-index={v.index}
+                ref={virtual.measureElement}
+                style={{ position: "absolute", top: 0, left: 0, width: "100%", transform: `translateY(${v.start}px)` }}
+              >
+                {row.kind === "start" && <p className="muted center history-start">The start of the conversation</p>}
+                {row.kind === "date" && (
+                  <div className="date-separator" role="separator">
+                    {row.label}
+                  </div>
+                )}
+                {row.kind === "unread" && (
+                  <div className="unread-divider" role="separator" data-testid="new-messages-divider">
+                    New messages
+                  </div>
+                )}
+                {row.kind === "message" && (
+                  <div className={`message-row ${row.senderId === me ? "sent" : "received"} ${row.position}`}>
+                    {group && row.senderId !== me && (row.position === "first" || row.position === "solo") && (
+                      <div className="sender-name">{names.get(row.senderId) ?? "Someone"}</div>
+                    )}
+                    <div className="message-line">
+                      {group && row.senderId !== me && (
+                        <span className="sender-avatar">
+                          {(row.position === "last" || row.position === "solo") && (
+                            <Avatar name={names.get(row.senderId) ?? "?"} />
+                          )}
+                        </span>
+                      )}
+                      <Bubble
+                        item={row.message}
+                        position={row.position}
+                        sent={row.senderId === me}
+                        status={statusOf(row.message, partner?.userId, receipts)}
+                        readBy={group && row.message.message ? readCount(receipts, row.message.message) : 0}
+                        highlighted={highlight === row.message.id}
+                        context={context}
+                      />
+                    </div>
+                  </div>
+                )}
+              </div>
+            );
+          })}
+        </div>
       </div>
+      {loadingOlder && (
+        <p className="loading-older muted" role="status">
+          Loading earlier messages...
+        </p>
+      )}
+      {unseen > 0 && !atBottom.current && (
+        <button
+          type="button"
+          className="new-messages-pill"
+          onClick={() => {
+            const el = scroller.current;
+            if (el) el.scrollTop = el.scrollHeight;
+            atBottom.current = true;
+            measureSeen();
+          }}
+        >
+          {unseen} new {unseen === 1 ? "message" : "messages"} ↓
+        </button>
+      )}
     </div>
   );
 }
@@ -133,105 +272,4 @@ function statusOf(item: Item, partner: string | undefined, receipts: Receipts | 
   if (item.pending) return item.pending.status;
   const seq = item.message?.seq ?? 0;
   return partner ? committedStatus(seq, receipts?.watermarks[partner] ?? 0) : "delivered";
-}
-
-function Bubble({
-  item,
-  position,
-  sent,
-  status,
-  readBy,
-  now,
-  onRetry,
-}: {
-  item: Item;
-  position: BubblePosition;
-  sent: boolean;
-  status: MessageStatus;
-  readBy: number;
-  now: Date;
-  onRetry: (p: Pending) => void;
-}) {
-  const message = item.message;
-  const content = message ? (message.deletedAt ? "Message deleted" : message.content) : (item.pending?.content ?? "");
-  const time = new Date(item.createdAt).toLocaleTimeString("en-US", { hour: "numeric", minute: "2-digit" });
-  const slow = item.pending ? isSlow(item.pending.status, item.pending.sentAt, now.getTime()) : false;
-  return (
-    <div className={`bubble-row ${sent ? "sent" : "received"}`} data-testid="message" data-status={sent ? status : undefined}>
-      <div
-        className={`bubble ${sent ? "sent" : "received"} ${message?.deletedAt ? "deleted" : ""}`}
-        style={{ borderRadius: bubbleRadius(position, sent) }}
-      >
-        <span className="content">{content}</span>
-        <span className="bubble-meta">
-          {message?.editedAt && !message.deletedAt && <span className="edited">edited</span>}
-          <time dateTime={item.createdAt}>{time}</time>
-          {sent && <StatusIcon status={status} />}
-        </span>
-        {message && message.reactions.length > 0 && (
-          <span className="reactions">
-            {message.reactions.map((r) => (
-              <span key={r.emoji} className="reaction" title={`${r.count}`}>
-                {r.emoji} {r.count}
-              </span>
-            ))}
-          </span>
-        )}
-      </div>
-      {slow && <p className="slow-note">Taking longer than usual...</p>}
-      {status === "error" && item.pending && (
-        <button type="button" className="retry" onClick={() => onRetry(item.pending!)}>
-          Not sent. Retry
-        </button>
-      )}
-      {sent && readBy > 0 && message && <ReadBy messageId={message.id} count={readBy} />}
-    </div>
-  );
-}
-
-function StatusIcon({ status }: { status: MessageStatus }) {
-  const label = { sending: "Sending", delivered: "Delivered", read: "Read", error: "Not sent" }[status];
-  const glyph = { sending: "✓", delivered: "✓", read: "✓✓", error: "!" }[status];
-  return (
-    <span className={`tick tick-${status}`} aria-label={label} title={label} data-testid="tick">
-      {glyph}
-    </span>
-  );
-}
-
-interface Receipt {
-  userId: string;
-  displayName: string;
-  readAt: string | null;
-}
-
-/** "Read by N", and on click who read it and when (GET /api/messages/{id}/receipts). */
-function ReadBy({ messageId, count }: { messageId: string; count: number }) {
-  const api = useApi();
-  const [open, setOpen] = useState(false);
-  const [list, setList] = useState<Receipt[] | null>(null);
-  async function toggle() {
-    setOpen(!open);
-    if (!open) setList((await api.page<Receipt>(`/api/messages/${messageId}/receipts`)).data);
-  }
-  return (
-    <div className="read-by">
-      <button type="button" className="link" aria-expanded={open} onClick={() => void toggle()} data-testid="read-by">
-        Read by {count}
-      </button>
-      {open && (
-        <ul className="popover" role="dialog" aria-label="Read by">
-          {list === null && <li className="muted">Loading...</li>}
-          {list?.map((r) => (
-            <li key={r.userId}>
-              {r.displayName}
-              <span className="muted">
-                {r.readAt ? new Date(r.readAt).toLocaleTimeString("en-US", { hour: "numeric", minute: "2-digit" }) : ""}
-              </span>
-            </li>
-          ))}
-        </ul>
-      )}
-    </div>
-  );
 }

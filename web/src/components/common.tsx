@@ -2,7 +2,7 @@
 
 import { useQuery } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
-import type { Conversation } from "../protocol/types";
+import type { Conversation } from "@parley/protocol";
 import { keys, type Presence } from "../state/realtime";
 
 /** The other member of a DM (undefined for groups). */

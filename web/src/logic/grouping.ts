@@ -10,9 +10,13 @@ export interface Groupable {
   createdAt: string; // ISO 8601
 }
 
+/** One row of the list: a day's separator, the "New messages" divider, or one message with its
+ * place in its sender's run (a row per message, keyed by its id, so loading older messages in
+ * front never changes the rows already shown). */
 export type Row<M extends Groupable> =
   | { kind: "date"; key: string; label: string }
-  | { kind: "group"; key: string; senderId: string; items: { message: M; position: BubblePosition }[] };
+  | { kind: "unread"; key: string }
+  | { kind: "message"; key: string; senderId: string; message: M; position: BubblePosition };
 
 /** Messages from one sender closer together than this stay in one group. */
 export const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -21,8 +25,9 @@ function dayKey(date: Date): string {
   return `${date.getFullYear()}-${date.getMonth()}-${date.getDate()}`;
 }
 
-/** "Today", "Yesterday", "Jan 15", or "Jan 15, 2025" for another year. */
-export function dateLabel(date: Date, now: Date): string {
+/** "Today", "Yesterday", "Jan 15", or "Jan 15, 2025" for another year (in `locale`: the
+ * browser's by default). */
+export function dateLabel(date: Date, now: Date, locale?: string): string {
   const today = new Date(now.getFullYear(), now.getMonth(), now.getDate());
   const day = new Date(date.getFullYear(), date.getMonth(), date.getDate());
   const days = Math.round((today.getTime() - day.getTime()) / 86_400_000);
@@ -30,7 +35,7 @@ export function dateLabel(date: Date, now: Date): string {
   if (days === 1) return "Yesterday";
   const options: Intl.DateTimeFormatOptions = { month: "short", day: "numeric" };
   if (date.getFullYear() !== now.getFullYear()) options.year = "numeric";
-  return date.toLocaleDateString("en-US", options);
+  return date.toLocaleDateString(locale, options);
 }
 
 export function positionOf(index: number, length: number): BubblePosition {
@@ -40,20 +45,22 @@ export function positionOf(index: number, length: number): BubblePosition {
   return "middle";
 }
 
-/** Rows for `messages` (oldest first). */
-export function layout<M extends Groupable>(messages: M[], now: Date): Row<M>[] {
+/** Rows for `messages` (oldest first); the "New messages" divider before `unreadFrom` (an id). */
+export function layout<M extends Groupable>(messages: M[], now: Date, unreadFrom?: string): Row<M>[] {
   const rows: Row<M>[] = [];
-  let runs: M[] = [];
+  let run: M[] = [];
   let lastDay = "";
   const flush = () => {
-    if (runs.length === 0) return;
-    rows.push({
-      kind: "group",
-      key: `g-${runs[0].id}`,
-      senderId: runs[0].senderId,
-      items: runs.map((message, i) => ({ message, position: positionOf(i, runs.length) })),
-    });
-    runs = [];
+    run.forEach((message, i) =>
+      rows.push({
+        kind: "message",
+        key: `m-${message.id}`,
+        senderId: message.senderId,
+        message,
+        position: positionOf(i, run.length),
+      }),
+    );
+    run = [];
   };
   for (const message of messages) {
     const at = new Date(message.createdAt);
@@ -63,15 +70,17 @@ export function layout<M extends Groupable>(messages: M[], now: Date): Row<M>[] 
       rows.push({ kind: "date", key: `d-${day}`, label: dateLabel(at, now) });
       lastDay = day;
     }
-    const previous = runs[runs.length - 1];
+    const previous = run[run.length - 1];
     if (
-      previous &&
-      (previous.senderId !== message.senderId ||
-        at.getTime() - new Date(previous.createdAt).getTime() > GROUP_WINDOW_MS)
+      message.id === unreadFrom ||
+      (previous &&
+        (previous.senderId !== message.senderId ||
+          at.getTime() - new Date(previous.createdAt).getTime() > GROUP_WINDOW_MS))
     ) {
       flush();
     }
-    runs.push(message);
+    if (message.id === unreadFrom) rows.push({ kind: "unread", key: "unread" });
+    run.push(message);
   }
   flush();
   return rows;

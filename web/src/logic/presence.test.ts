@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { presenceText, relativeTime, typingText } from "./presence";
+import { formatting, presenceText, relativeTime, typingText } from "./presence";
+
+formatting.locale = "en-US";
 
 const now = new Date(2026, 10, 22, 15, 0);
 const ago = (minutes: number) => new Date(now.getTime() - minutes * 60_000).toISOString();

@@ -3,8 +3,12 @@
 /** `unknown`: the server cannot tell now (several instances and their broker unreachable). */
 export type PresenceStatus = "online" | "away" | "dnd" | "offline" | "unknown";
 
+/** Dates and times are written in the browser's locale (`undefined`); tests pin one. */
+export const formatting: { locale: string | undefined } = { locale: undefined };
+
 function time(date: Date): string {
-  return date.toLocaleTimeString("en-US", { hour: "numeric", minute: "2-digit" });
+  const { locale } = formatting;
+  return date.toLocaleTimeString(locale, { hour: "numeric", minute: "2-digit" });
 }
 
 /** "Online", "Away", "Do not disturb", "Last seen 5 minutes ago", "Last seen today at 2:30 PM",
@@ -25,7 +29,7 @@ export function presenceText(status: PresenceStatus, lastSeenAt: string | null, 
   if (seen >= startOfYesterday) return "Last seen yesterday";
   const options: Intl.DateTimeFormatOptions = { month: "short", day: "numeric" };
   if (seen.getFullYear() !== now.getFullYear()) options.year = "numeric";
-  return `Last seen ${seen.toLocaleDateString("en-US", options)}`;
+  return `Last seen ${seen.toLocaleDateString(formatting.locale, options)}`;
 }
 
 /** "Alice is typing...", "Alice and Bob are typing...", "Alice and 2 others are typing...". */
@@ -45,5 +49,5 @@ export function relativeTime(iso: string, now: Date): string {
   const hours = Math.floor(minutes / 60);
   if (hours < 24) return `${hours}h`;
   if (hours < 48) return "Yesterday";
-  return then.toLocaleDateString("en-US", { month: "short", day: "numeric" });
+  return then.toLocaleDateString(formatting.locale, { month: "short", day: "numeric" });
 }

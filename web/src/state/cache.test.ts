@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { Conversation, Message } from "../protocol/types";
+import type { Conversation, Message } from "@parley/protocol";
 import {
+  appendPage,
   conversationsWithBadge,
   conversationsWithMessage,
   mergeMessages,
@@ -10,6 +11,7 @@ import {
   withCount,
   withoutPending,
   withWatermark,
+  type History,
 } from "./cache";
 
 const message = (seq: number, senderId = "usr_a", conversationId = "conv_1"): Message => ({
@@ -86,5 +88,30 @@ describe("cache updates", () => {
     r = withCount(r, "msg_4", 3);
     expect(readCount(r, message(4))).toBe(3);
     expect(withCount(r, "msg_4", 1).counts.msg_4).toBe(3);
+  });
+});
+
+describe("a window around an older message", () => {
+  const window: History = { messages: [message(10), message(11), message(12)], hasMore: true, hasNewer: true };
+
+  it("takes only what continues it, and edits of what it holds", () => {
+    const live = mergeMessages(window, [message(40)]);
+    expect(live.messages.map((m) => m.seq)).toEqual([10, 11, 12]);
+    const edited = { ...message(11), content: "changed" };
+    expect(mergeMessages(window, [edited]).messages[1].content).toBe("changed");
+    // A sync from its last seq continues it in order.
+    const synced = mergeMessages(window, [message(14), message(13)]);
+    expect(synced.messages.map((m) => m.seq)).toEqual([10, 11, 12, 13, 14]);
+    expect(synced.hasNewer).toBe(true);
+  });
+
+  it("ends when paging forward finds nothing newer", () => {
+    const more = appendPage(window, [message(13), message(14)], true);
+    expect(more.hasNewer).toBe(true);
+    const done = appendPage(more, [message(15)], false);
+    expect(done.messages.map((m) => m.seq)).toEqual([10, 11, 12, 13, 14, 15]);
+    expect(done.hasNewer).toBeUndefined();
+    // Live again: a new message is merged.
+    expect(mergeMessages(done, [message(40)]).messages.at(-1)!.seq).toBe(40);
   });
 });

@@ -2,7 +2,7 @@
 // React side calls them through queryClient.setQueryData). Kept free of React so they are tested
 // as tables.
 
-import type { Conversation, Message, Reaction } from "../protocol/types";
+import type { Conversation, Message, Reaction } from "@parley/protocol";
 import type { MessageStatus } from "../logic/status";
 
 /** One conversation's loaded history, oldest first. */
@@ -10,6 +10,9 @@ export interface History {
   messages: Message[];
   /** Older messages exist before the first one loaded. */
   hasMore: boolean;
+  /** Set when the loaded messages are a window around an older message (a jump): newer ones
+   * exist after the last loaded and are paged in, not merged with a gap. */
+  hasNewer?: boolean;
 }
 
 /** A send not yet committed (or failed), shown optimistically. */
@@ -17,6 +20,8 @@ export interface Pending {
   clientMessageId: string;
   conversationId: string;
   content: string;
+  /** The message this one answers, if any. */
+  replyTo?: string | null;
   status: MessageStatus;
   sentAt: number;
   error?: string;
@@ -28,17 +33,30 @@ export interface Receipts {
   counts: Record<string, number>;
 }
 
-/** Inserts or replaces `incoming` messages by id, keeping seq order. */
+/** Inserts or replaces `incoming` messages by id, keeping seq order. In a window (`hasNewer`),
+ * a new message is taken only if it continues the loaded ones without a gap. */
 export function mergeMessages(history: History | undefined, incoming: Message[]): History {
   const byId = new Map((history?.messages ?? []).map((m) => [m.id, m]));
-  for (const message of incoming) byId.set(message.id, message);
+  let last = history?.messages.at(-1)?.seq ?? 0;
+  for (const message of [...incoming].sort((a, b) => a.seq - b.seq)) {
+    if (history?.hasNewer && !byId.has(message.id) && message.seq > last + 1) continue;
+    byId.set(message.id, message);
+    last = Math.max(last, message.seq);
+  }
   const messages = [...byId.values()].sort((a, b) => a.seq - b.seq);
-  return { messages, hasMore: history?.hasMore ?? false };
+  return { messages, hasMore: history?.hasMore ?? false, hasNewer: history?.hasNewer };
 }
 
 /** Older messages loaded (a page from `before=`), put in front. */
 export function prependPage(history: History | undefined, page: Message[], hasMore: boolean): History {
   return { ...mergeMessages(history, page), hasMore };
+}
+
+/** Newer messages of a window loaded (a page from `after=`), put behind; the window ends when
+ * nothing newer is left. */
+export function appendPage(history: History | undefined, page: Message[], hasNewer: boolean): History {
+  const merged = mergeMessages(history ? { ...history, hasNewer: false } : history, page);
+  return { ...merged, hasNewer: hasNewer || undefined };
 }
 
 /** A message's reactions changed. */

@@ -1,13 +1,15 @@
 // The WebSocket connection for the logged-in user, and how its events land in TanStack Query's
 // cache (server state) as the design seed's state-management boundaries describe: pushed events
 // update cached data with setQueryData; a reconnect re-subscribes, syncs from the last seq held
-// per conversation and invalidates the caches.
+// per conversation, re-sends the latest read marks and invalidates the caches. Pending sends
+// and a snapshot of the last conversations are kept on the device (state/offline.ts) and come
+// back after a reload; the network's return (`online`, the tab shown again) retries at once.
 
 import { useQueryClient, type QueryClient } from "@tanstack/react-query";
-import { createContext, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
+import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
 import type { Api } from "../api/rest";
-import { ProtocolClient, type ConnectionState } from "../protocol/client";
-import type { Conversation, Message, ServerEvents } from "../protocol/types";
+import { ProtocolClient, type ConnectionState } from "@parley/protocol";
+import type { Conversation, Message, ServerEvents } from "@parley/protocol";
 import type { PresenceStatus } from "../logic/presence";
 import {
   conversationsWithBadge,
@@ -22,6 +24,8 @@ import {
   type Pending,
   type Receipts,
 } from "./cache";
+import { OfflineState, snapshotOf } from "./offline";
+import { deviceStore } from "./store";
 
 export interface Presence {
   status: PresenceStatus;
@@ -32,6 +36,8 @@ export const keys = {
   conversations: ["conversations"] as const,
   messages: (id: string) => ["messages", id] as const,
   pending: (id: string) => ["pending", id] as const,
+  /** My reaction toggles not answered yet (state/actions.ts). */
+  toggles: (id: string) => ["toggles", id] as const,
   receipts: (id: string) => ["receipts", id] as const,
   presence: (userId: string) => ["presence", userId] as const,
   total: ["totalUnread"] as const,
@@ -40,7 +46,15 @@ export const keys = {
 interface Realtime {
   client: ProtocolClient;
   state: ConnectionState;
+  /** Marks `conversationId` read up to `seq`: sent now if connected, and again after every
+   * reconnect (a mark sent just before a drop may never have arrived). */
+  markRead: (conversationId: string, seq: number) => void;
 }
+
+/** Read marks kept for resending: the conversations most recently marked. */
+const MARKS_KEPT = 100;
+/** How long the snapshot waits after a change before it is written (changes come in bursts). */
+const SNAPSHOT_EVERY_MS = 1000;
 
 const RealtimeContext = createContext<Realtime | null>(null);
 
@@ -64,7 +78,7 @@ function onMessage(queries: QueryClient, message: Message) {
 }
 
 /** Wires every server event into the cache; returns the unsubscribe function. */
-function bind(client: ProtocolClient, queries: QueryClient): () => void {
+function bind(client: ProtocolClient, queries: QueryClient, marks: Map<string, number>): () => void {
   const offs = [
     client.on("message:received", ({ message }) => onMessage(queries, message)),
     client.on("message:sent", ({ clientMessageId, message }) => {
@@ -124,41 +138,116 @@ function bind(client: ProtocolClient, queries: QueryClient): () => void {
       if (held.length > 0) client.send("sync:request", { conversations: held });
       void queries.invalidateQueries({ queryKey: keys.conversations });
       void queries.invalidateQueries({ queryKey: ["receipts"] });
+      for (const [conversationId, seq] of marks) client.send("receipt:read", { conversationId, seq });
       resendPending(client, queries);
     }),
   );
   return () => offs.forEach((off) => off());
 }
 
-/** Sends (again) every pending message, with its original clientMessageId (idempotent). */
+/** Sends (again) every pending message, with its original clientMessageId (idempotent); its
+ * timeout counts from now. */
 export function resendPending(client: ProtocolClient, queries: QueryClient) {
-  for (const [, list] of queries.getQueriesData<Pending[]>({ queryKey: ["pending"] })) {
-    for (const p of list ?? []) {
-      if (p.status === "sending") {
-        client.send("message:send", {
-          conversationId: p.conversationId,
-          clientMessageId: p.clientMessageId,
-          content: p.content,
-        });
-      }
+  const now = Date.now();
+  for (const [key, list] of queries.getQueriesData<Pending[]>({ queryKey: ["pending"] })) {
+    const waiting = (list ?? []).filter((p) => p.status === "sending");
+    for (const p of waiting) {
+      client.send("message:send", {
+        conversationId: p.conversationId,
+        clientMessageId: p.clientMessageId,
+        content: p.content,
+        ...(p.replyTo ? { replyTo: p.replyTo } : {}),
+      });
+    }
+    if (waiting.length > 0) {
+      queries.setQueryData<Pending[]>(key, (l) => l?.map((p) => (p.status === "sending" ? { ...p, sentAt: now } : p)));
     }
   }
 }
 
-export function RealtimeProvider({ api, children }: { api: Api; children: ReactNode }) {
+/** Puts what the device kept (the last conversations, pending sends) into the cache, where the
+ * network has not filled it yet; pending sends go out once connected. */
+async function restore(offline: OfflineState, queries: QueryClient, client: ProtocolClient): Promise<void> {
+  const [snapshot, outbox] = await Promise.all([offline.loadSnapshot(), offline.loadPending(Date.now())]);
+  if (snapshot) {
+    // Stale at once (updatedAt 0): shown until the network answers, then replaced.
+    if (queries.getQueryData(keys.conversations) === undefined) {
+      queries.setQueryData(keys.conversations, snapshot.conversations, { updatedAt: 0 });
+    }
+    for (const [id, history] of Object.entries(snapshot.histories)) {
+      if (queries.getQueryData(keys.messages(id)) === undefined) {
+        queries.setQueryData(keys.messages(id), history, { updatedAt: 0 });
+      }
+    }
+  }
+  for (const [conversationId, list] of outbox) {
+    queries.setQueryData<Pending[]>(keys.pending(conversationId), (current = []) => [
+      ...list.filter((p) => !current.some((c) => c.clientMessageId === p.clientMessageId)),
+      ...current,
+    ]);
+  }
+  if (outbox.size > 0 && client.state === "connected") resendPending(client, queries);
+}
+
+/** Keeps the device's copy in step with the cache: pending sends at once, the snapshot after a
+ * burst of changes. Returns the unsubscribe function. */
+function persist(offline: OfflineState, queries: QueryClient): () => void {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const snapshot = () => {
+    timer = null;
+    const list = queries.getQueryData<Conversation[]>(keys.conversations);
+    if (list) void offline.saveSnapshot(snapshotOf(list, (id) => queries.getQueryData<History>(keys.messages(id))));
+  };
+  const off = queries.getQueryCache().subscribe((event) => {
+    if (event.type !== "updated") return;
+    const [kind, id] = event.query.queryKey as [string, string?];
+    if (kind === "pending" && id) void offline.savePending(id, (event.query.state.data as Pending[]) ?? []);
+    if ((kind === "conversations" || kind === "messages") && !timer) timer = setTimeout(snapshot, SNAPSHOT_EVERY_MS);
+  });
+  return () => {
+    off();
+    if (timer) clearTimeout(timer);
+  };
+}
+
+export function RealtimeProvider({ api, userId, children }: { api: Api; userId: string; children: ReactNode }) {
   const queries = useQueryClient();
   const client = useMemo(() => new ProtocolClient({ url: wsUrl(), getToken: (fresh) => api.token(fresh) }), [api]);
+  const offline = useMemo(() => new OfflineState(deviceStore(), userId), [userId]);
+  const marks = useMemo(() => new Map<string, number>(), []);
   const [state, setState] = useState<ConnectionState>(client.state);
   useEffect(() => {
     const offState = client.onState(setState);
-    const unbind = bind(client, queries);
+    const unbind = bind(client, queries, marks);
+    const unpersist = persist(offline, queries);
+    void restore(offline, queries, client).catch(() => undefined);
     client.connect();
+    // The network is back, or the tab is shown again: no waiting out the backoff.
+    const online = () => client.retryNow();
+    const shown = () => {
+      if (document.visibilityState === "visible") client.retryNow();
+    };
+    window.addEventListener("online", online);
+    document.addEventListener("visibilitychange", shown);
     return () => {
       offState();
       unbind();
+      unpersist();
+      window.removeEventListener("online", online);
+      document.removeEventListener("visibilitychange", shown);
       client.close();
     };
-  }, [client, queries]);
-  const value = useMemo(() => ({ client, state }), [client, state]);
+  }, [client, queries, offline, marks]);
+  const markRead = useCallback(
+    (conversationId: string, seq: number) => {
+      if ((marks.get(conversationId) ?? 0) >= seq) return;
+      marks.delete(conversationId);
+      marks.set(conversationId, seq);
+      if (marks.size > MARKS_KEPT) marks.delete(marks.keys().next().value!);
+      client.send("receipt:read", { conversationId, seq });
+    },
+    [client, marks],
+  );
+  const value = useMemo(() => ({ client, state, markRead }), [client, state, markRead]);
   return <RealtimeContext.Provider value={value}>{children}</RealtimeContext.Provider>;
 }

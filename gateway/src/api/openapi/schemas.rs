@@ -63,7 +63,11 @@ fn core() -> Value {
         },
         "PageMeta": {
             "type": "object", "required": ["cursor", "hasMore"],
-            "properties": {"cursor": {"type": "string", "nullable": true}, "hasMore": {"type": "boolean"}}
+            "properties": {
+                "cursor": {"type": "string", "nullable": true}, "hasMore": {"type": "boolean"},
+                "newerCursor": {"type": "string", "nullable": true, "description": "A page around a message (`around`): pass as `after` for newer messages"},
+                "hasNewer": {"type": "boolean", "description": "A page around a message (`around`): newer messages exist"}
+            }
         },
         "RegisterRequest": {
             "type": "object", "required": ["username", "password"], "additionalProperties": false,

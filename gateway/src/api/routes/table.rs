@@ -43,11 +43,17 @@ const HISTORY: &[QueryParam] = &[
         kind: "integer",
         required: false,
     },
+    QueryParam {
+        name: "around",
+        description: "Newest first, the page around this `seq` (it and up to half the page of newer ones): jump to a message. `meta.cursor` pages older, `meta.newerCursor` (as `after`) newer. Not with `before` or `after`.",
+        kind: "integer",
+        required: false,
+    },
 ];
 const SEARCH: &[QueryParam] = &[
     QueryParam {
         name: "query",
-        description: "Prefix of a username or display name, 1 to 64 characters.",
+        description: "Any part of a username or display name, 1 to 64 characters.",
         kind: "string",
         required: true,
     },

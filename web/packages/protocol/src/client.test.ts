@@ -45,7 +45,6 @@ function setup() {
     },
     random: () => 0.5,
     heartbeatMs: 15_000,
-    maxAttempts: 3,
   });
   client.onState((s) => states.push(s));
   return { client, sockets, states, asked };
@@ -91,7 +90,7 @@ describe("protocol client", () => {
     expect(states).toEqual(["connecting", "connected"]);
   });
 
-  it("reconnects with backoff, re-authenticates, and gives up after the attempts", async () => {
+  it("reconnects with backoff capped at 30 s, never gives up, and retries at once when asked", async () => {
     const { client, sockets, states } = setup();
     let ready = 0;
     client.onReady(() => ready++);
@@ -107,20 +106,31 @@ describe("protocol client", () => {
     expect(sockets).toHaveLength(2);
     await authenticate(sockets[1]);
     expect(ready).toBe(2);
-    // The server goes away for good: 1 s, 2 s, 4 s, then "disconnected".
+    // The server goes away for a long time: 1, 2, 4, 8, 16, then 30 s between attempts, forever.
     sockets[1].drop(1001);
-    for (const wait of [1000, 2000, 4000]) {
-      vi.advanceTimersByTime(wait);
+    for (const wait of [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000, 30000]) {
+      expect(client.nextAttemptAt).not.toBeNull();
+      vi.advanceTimersByTime(wait - 1);
+      const before = sockets.length;
+      vi.advanceTimersByTime(1);
+      expect(sockets.length).toBe(before + 1);
       sockets.at(-1)!.drop(1006);
+      expect(client.state).toBe("reconnecting");
     }
-    expect(client.state).toBe("disconnected");
-    expect(states.at(-1)).toBe("disconnected");
-    client.retry();
-    expect(client.state).toBe("reconnecting");
+    expect(states).not.toContain("disconnected");
+    // The network is back (or the tab visible again): no waiting out the 30 s.
+    const before = sockets.length;
+    client.retryNow();
+    expect(sockets.length).toBe(before + 1);
+    expect(client.nextAttemptAt).toBeNull();
     await authenticate(sockets.at(-1)!);
     expect(client.state).toBe("connected");
+    // Connected: retryNow does nothing.
+    client.retryNow();
+    expect(sockets.length).toBe(before + 1);
     expect(client.send("typing:start", { conversationId: "c" })).toBe(true);
     client.close();
+    expect(client.state).toBe("disconnected");
     expect(client.send("typing:start", { conversationId: "c" })).toBe(false);
   });
 

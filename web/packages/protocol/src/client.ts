@@ -1,10 +1,13 @@
 // The WebSocket side of docs/protocol.md: connect, authenticate (and re-authenticate before the
 // token expires), correlate replies by `id`, heartbeat, and reconnect with exponential backoff
-// and jitter. It knows nothing of React; the app subscribes to events and to connection state.
+// and jitter (capped at 30 s, never giving up until `close`). It knows nothing of React; the app
+// subscribes to events and to connection state, and calls `retryNow` when the network returns.
 
 import { backoffDelay } from "./backoff";
 import { CLOSE, type ErrorBody, type Frame, type ServerEvent, type ServerEvents } from "./types";
 
+/** `disconnected` only before `connect` and after `close` (logout): otherwise the client is
+ * connected or on its way back. */
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "disconnected";
 
 /** What the client needs of a WebSocket (the browser's, or a fake in tests). */
@@ -27,8 +30,6 @@ export interface ClientOptions {
   random?: () => number;
   /** presence:heartbeat interval (the server closes a socket silent for twice its own). */
   heartbeatMs?: number;
-  /** Failed reconnects before giving up ("Connection lost. Tap to retry."). */
-  maxAttempts?: number;
   /** How long a request waits for its answer. */
   requestTimeoutMs?: number;
 }
@@ -67,6 +68,8 @@ export class ProtocolClient {
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   private reauthTimer: ReturnType<typeof setTimeout> | null = null;
+  /** When the next reconnect attempt starts (epoch ms), while one is scheduled. */
+  nextAttemptAt: number | null = null;
   /** The server refused our token (4401: expired, or its session was revoked): refresh it. */
   private needFreshToken = false;
 
@@ -78,12 +81,14 @@ export class ProtocolClient {
     this.open();
   }
 
-  /** "Tap to retry": reconnect now, with the backoff reset. */
-  retry(): void {
+  /** Reconnects now, with the backoff reset, if a reconnect is waiting for its turn (the network
+   * came back, the tab became visible, "Retry now"); does nothing when connected or stopped. */
+  retryNow(): void {
+    if (this.stopped || this.reconnectTimer === null) return;
     this.attempt = 0;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
-    this.stopped = false;
+    this.nextAttemptAt = null;
     this.open();
   }
 
@@ -233,6 +238,7 @@ export class ProtocolClient {
     for (const timer of [this.reconnectTimer, this.reauthTimer]) if (timer) clearTimeout(timer);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.reconnectTimer = this.reauthTimer = this.heartbeatTimer = null;
+    this.nextAttemptAt = null;
   }
 
   private lost(code: number): void {
@@ -244,11 +250,6 @@ export class ProtocolClient {
     }
     this.pending.clear();
     if (this.stopped) {
-      this.setState("disconnected");
-      return;
-    }
-    const max = this.options.maxAttempts ?? 8;
-    if (this.attempt >= max) {
       this.setState("disconnected");
       return;
     }
@@ -268,6 +269,11 @@ export class ProtocolClient {
             ? Math.floor(random() * 250)
             : backoffDelay(this.attempt, this.options.random);
     this.attempt += 1;
-    this.reconnectTimer = setTimeout(() => this.open(), delay);
+    this.nextAttemptAt = Date.now() + delay;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.nextAttemptAt = null;
+      this.open();
+    }, delay);
   }
 }

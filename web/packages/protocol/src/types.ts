@@ -59,8 +59,24 @@ export interface Me extends User {
   email: string | null;
 }
 
+/** The error catalog's codes (docs/protocol.md, "Errors"). */
+export type ErrorCode =
+  | "VALIDATION_ERROR"
+  | "UNAUTHORIZED"
+  | "FORBIDDEN"
+  | "NOT_FOUND"
+  | "CONFLICT"
+  | "RATE_LIMITED"
+  | "PAYLOAD_TOO_LARGE"
+  | "REQUEST_TIMEOUT"
+  | "DB_ERROR"
+  | "OVERLOADED"
+  | "INTERNAL_ERROR";
+
 export interface ErrorBody {
-  code: string;
+  /** A catalog code; the client itself adds TIMEOUT and DISCONNECTED for requests that got no
+   * answer. */
+  code: ErrorCode | "TIMEOUT" | "DISCONNECTED";
   message: string;
   retryable: boolean;
   retryAfter?: number;

@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import type { Conversation, Message } from "@parley/protocol";
+import { canDelete, canEdit, EDIT_WINDOW_MS, quote } from "./actions";
+
+const at = Date.UTC(2026, 11, 1, 12);
+const message = (over: Partial<Message> = {}): Message => ({
+  id: "m1",
+  conversationId: "c1",
+  senderId: "me",
+  seq: 1,
+  content: "hello",
+  contentType: "text",
+  replyTo: null,
+  clientMessageId: "k1",
+  createdAt: new Date(at).toISOString(),
+  editedAt: null,
+  deletedAt: null,
+  reactions: [],
+  ...over,
+});
+const conversation = (type: Conversation["type"], role: Conversation["role"]) =>
+  ({ type, role }) as unknown as Conversation;
+
+describe("message actions", () => {
+  it.each([
+    ["mine, just sent", message(), at + 1000, true],
+    ["mine, window closed", message(), at + EDIT_WINDOW_MS, false],
+    ["someone else's", message({ senderId: "u2" }), at + 1000, false],
+    ["deleted", message({ deletedAt: new Date(at).toISOString() }), at + 1000, false],
+    ["system", message({ contentType: "system" }), at + 1000, false],
+  ])("edit: %s", (_, m, now, allowed) => {
+    expect(canEdit(m, "me", now)).toBe(allowed);
+  });
+
+  it.each([
+    ["mine in a DM", message(), conversation("dm", "member"), true],
+    ["theirs in a DM", message({ senderId: "u2" }), conversation("dm", "owner"), false],
+    ["theirs, I am a group member", message({ senderId: "u2" }), conversation("group", "member"), false],
+    ["theirs, I am a group admin", message({ senderId: "u2" }), conversation("group", "admin"), true],
+    ["theirs, I own the group", message({ senderId: "u2" }), conversation("group", "owner"), true],
+    ["already deleted", message({ deletedAt: "x" }), conversation("group", "owner"), false],
+  ])("delete: %s", (_, m, c, allowed) => {
+    expect(canDelete(m, "me", c)).toBe(allowed);
+  });
+
+  it("quotes one line, shortened", () => {
+    expect(quote(message({ content: "a\n\nb   c" }))).toBe("a b c");
+    expect(quote(message({ content: "x".repeat(200) }), 10)).toBe(`${"x".repeat(9)}…`);
+    expect(quote(undefined)).toBe("Original message");
+    expect(quote(message({ deletedAt: "x" }))).toBe("Message deleted");
+  });
+});

@@ -1,0 +1,30 @@
+// Which actions a message offers me: edit my own text within the server's edit window
+// (`chat.edit_window`, 15 minutes by default; the server has the last word), delete my own, or
+// anyone's in a group I own or administer; nothing on a deleted or system message. Pure.
+
+import type { Conversation, Message } from "@parley/protocol";
+
+export const EDIT_WINDOW_MS = 15 * 60 * 1000;
+
+export function canEdit(message: Message, me: string, now: number): boolean {
+  return (
+    message.senderId === me &&
+    !message.deletedAt &&
+    message.contentType === "text" &&
+    now - new Date(message.createdAt).getTime() < EDIT_WINDOW_MS
+  );
+}
+
+export function canDelete(message: Message, me: string, conversation: Conversation): boolean {
+  if (message.deletedAt || message.contentType === "system") return false;
+  if (message.senderId === me) return true;
+  return conversation.type === "group" && (conversation.role === "owner" || conversation.role === "admin");
+}
+
+/** A one-line preview of a message for a reply's quote (at most `max` characters). */
+export function quote(message: Message | undefined, max = 120): string {
+  if (!message) return "Original message";
+  if (message.deletedAt) return "Message deleted";
+  const text = message.content.replace(/\s+/g, " ").trim();
+  return [...text].length > max ? `${[...text].slice(0, max - 1).join("")}…` : text;
+}
