@@ -88,6 +88,11 @@ export const scenarios = {
   async "two people chat in a DM: ticks, typing, unread badge, presence"({ browser, server, shot }) {
     const alice = await signUp(browser, server, "Alice", undefined, shot);
     const bob = await signUp(browser, server, "Bob");
+    // A page load is not a reconnect: the connection bar says nothing.
+    await bob.page.reload();
+    await bob.page.getByRole("button", { name: "New conversation" }).waitFor();
+    await bob.page.waitForTimeout(1500);
+    assert((await bob.page.locator(".status-bar").count()) === 0, "the connection bar showed on a page load");
     await openDm(alice, bob);
     await send(alice, "Hello Bob, <b>not bold</b>");
     await waitStatus(alice, "Hello Bob", "delivered");
