@@ -242,8 +242,12 @@ export const scenarios = {
     await ivy.page.getByTestId("new-messages-divider").waitFor();
     await bubble(ivy, "history 81").waitFor();
     const list = ivy.page.getByRole("log", { name: "Messages" });
+    // (The view holds its place for a moment after a page came in front; a reader's wheel or
+    // touch would end that at once, a script's scroll does not.)
+    await ivy.page.waitForTimeout(1700);
     await list.evaluate((el) => (el.scrollTop = el.scrollHeight));
     await bubble(ivy, "history 130").waitFor();
+    await ivy.page.waitForTimeout(300);
     // Loading a page in front never moves what is on screen: the row at the top stays put. (The
     // page is held back until the row on top is noted.)
     let release;

@@ -44,6 +44,9 @@ interface Props {
 
 type ListRow = Row<Item> | { kind: "start"; key: string };
 
+/** How long the view holds its anchor after rows were put in front (they are measured meanwhile). */
+const PIN_MS = 1500;
+
 /** Within this many pixels of the bottom counts as at the bottom; of the top, loads older. */
 const NEAR = 80;
 
@@ -64,6 +67,7 @@ export function MessageList(props: Props) {
     ...(!props.hasMore && messages.length > 0 ? [{ kind: "start", key: "start" } as const] : []),
     ...layout(items, props.context.now, props.unreadFrom),
   ];
+  const pinned = useRef<number>(0);
   const virtual = useVirtualizer({
     count: rows.length,
     getScrollElement: () => scroller.current,
@@ -71,6 +75,11 @@ export function MessageList(props: Props) {
     overscan: 8,
     getItemKey: (index) => rows[index].key,
   });
+  // A row above the view that turns out taller or shorter than estimated moves the view by the
+  // difference, so what is shown stays put, except while the anchor is pinned below (the pin
+  // places the view itself; both would count the difference twice).
+  virtual.shouldAdjustScrollPositionOnItemSizeChange = (item, _delta, instance) =>
+    Date.now() >= pinned.current && item.start < (instance.scrollOffset ?? 0);
   const [highlight, setHighlight] = useState<string | null>(null);
 
   // Where the reader is: at the bottom (follow new rows), or anchored on the row at the top of
@@ -81,14 +90,29 @@ export function MessageList(props: Props) {
   const opened = useRef(false);
   /** The last seq when the reader was last at the bottom: what came after is "new". */
   const leftAt = useRef(props.readAtOpen);
+  /** After rows were put in front: the anchor is held in place while the new rows are measured
+   * (their real heights replace estimates over the next renders), until the reader scrolls. */
   const remember = () => {
     const el = scroller.current;
     if (!el) return;
     atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < NEAR;
     if (atBottom.current) leftAt.current = messages.at(-1)?.seq ?? 0;
-    const top = virtual.getVirtualItems().find((v) => v.end > el.scrollTop);
-    anchor.current = top ? { key: String(top.key), offset: top.start - el.scrollTop } : null;
   };
+  /** The row on top of the view now, from this render's measurements (a scroll event's own list
+   * of rows is the previous render's). A message's row, never a day's separator or the divider:
+   * a separator keeps its key (and its place at the top) when its day gets older messages. */
+  const noteAnchor = (el: HTMLDivElement) => {
+    if (Date.now() < pinned.current) return;
+    const top = virtual
+      .getVirtualItems()
+      .find((v) => v.end > el.scrollTop && rows[v.index]?.kind === "message");
+    if (top) anchor.current = { key: String(top.key), offset: top.start - el.scrollTop };
+  };
+  /** The reader moves the view: the anchor follows them. */
+  const unpin = () => {
+    pinned.current = 0;
+  };
+
   useLayoutEffect(() => {
     const el = scroller.current;
     if (!el || rows.length === 0) return;
@@ -103,17 +127,20 @@ export function MessageList(props: Props) {
         virtual.scrollToIndex(divider, { align: "start" });
         // Older pages load at once when the divider is near the top: it stays where it is.
         anchor.current = { key: rows[divider].key, offset: 0 };
+        pinned.current = Date.now() + PIN_MS;
       } else el.scrollTop = el.scrollHeight;
-    } else if (firstKey.current !== first && anchor.current && !atBottom.current) {
+    } else if (anchor.current && !atBottom.current && (firstKey.current !== first || Date.now() < pinned.current)) {
+      if (firstKey.current !== first) pinned.current = Date.now() + PIN_MS;
       const index = rows.findIndex((r) => r.key === anchor.current!.key);
-      if (index >= 0) {
-        const [offset] = virtual.getOffsetForIndex(index, "start") ?? [el.scrollTop];
-        el.scrollTop = offset - anchor.current.offset;
+      const start = index >= 0 ? virtual.measurementsCache[index]?.start : undefined;
+      if (start !== undefined && Math.abs(el.scrollTop - (start - anchor.current.offset)) > 1) {
+        el.scrollTop = start - anchor.current.offset;
       }
     } else if (atBottom.current && !props.hasNewer) {
       el.scrollTop = el.scrollHeight;
     }
     firstKey.current = first;
+    noteAnchor(el);
   });
 
   // Older history when the top is near: on scroll, and again after a page if still near it
@@ -183,6 +210,10 @@ export function MessageList(props: Props) {
       <div
         className="message-list"
         ref={scroller}
+        onWheel={unpin}
+        onTouchMove={unpin}
+        onKeyDown={unpin}
+        onPointerDown={unpin}
         onScroll={() => {
           remember();
           measureSeen();
