@@ -9,6 +9,16 @@ async fn openapi(gw: &TestGateway) -> anyhow::Result<Value> {
     Ok(gw.get("/api/openapi.json").await?.body)
 }
 
+/// The usernames of a `GET /api/users` page, in order.
+fn usernames(body: &serde_json::Value) -> Vec<&str> {
+    body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u["username"].as_str())
+        .collect()
+}
+
 #[tokio::test]
 async fn register_then_me_and_validation_names_fields() -> anyhow::Result<()> {
     let gw = TestGateway::start().await?;
@@ -338,12 +348,7 @@ async fn profiles_and_prefix_search() -> anyhow::Result<()> {
 
     let found = api.get("/api/users?query=al", Some(&gina)).await?;
     assert_eq!(found.status, 200);
-    let names: Vec<&str> = found.body["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|u| u["username"].as_str())
-        .collect();
+    let names = usernames(&found.body);
     assert_eq!(
         names,
         ["al_one", "alx", "zoe", "walt"],
@@ -357,21 +362,11 @@ async fn profiles_and_prefix_search() -> anyhow::Result<()> {
         let found = api
             .get(&format!("/api/users?query={query}"), Some(&gina))
             .await?;
-        let names: Vec<&str> = found.body["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|u| u["username"].as_str())
-            .collect();
+        let names = usernames(&found.body);
         assert_eq!(names, expected, "{query}");
     }
     let literal = api.get("/api/users?query=al_", Some(&gina)).await?;
-    let names: Vec<&str> = literal.body["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|u| u["username"].as_str())
-        .collect();
+    let names = usernames(&literal.body);
     assert_eq!(names, ["al_one"], "_ matches itself, not any character");
     let limited = api.get("/api/users?query=al&limit=1", Some(&gina)).await?;
     assert_eq!(limited.body["data"].as_array().map(Vec::len), Some(1));

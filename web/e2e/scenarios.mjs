@@ -62,6 +62,21 @@ async function send(user, text) {
   await input.press("Enter");
 }
 
+/** Sends through the REST API, as `user`, into the conversation open on their page: returns
+ * `post(clientMessageId, content)`, which waits for the 201 (answered after commit). */
+async function restSender(user, server) {
+  const token = await user.page.evaluate(() => JSON.parse(localStorage.getItem("parley.session")).accessToken);
+  const conversation = new URL(user.page.url()).pathname.split("/").pop();
+  return async (clientMessageId, content) => {
+    const r = await fetch(`${server.base}/api/conversations/${conversation}/messages`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ clientMessageId, content }),
+    });
+    assert(r.status === 201, `${clientMessageId}: ${r.status}`);
+  };
+}
+
 /** The status of my bubble holding `text`, once it is `status`. */
 async function waitStatus(user, text, status) {
   await user.page
@@ -223,27 +238,17 @@ export const scenarios = {
     const ivy = await signUp(browser, server, "Ivy");
     await openDm(hal, ivy);
     // 130 messages through the REST API (a page is 50).
-    const token = await hal.page.evaluate(() => JSON.parse(localStorage.getItem("parley.session")).accessToken);
-    const conversation = await hal.page.evaluate(async (t) => {
-      const r = await fetch("/api/conversations", { headers: { authorization: `Bearer ${t}` } });
-      return (await r.json()).data[0].id;
-    }, token);
-    for (let n = 1; n <= 130; n++) {
-      const r = await fetch(`${server.base}/api/conversations/${conversation}/messages`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: JSON.stringify({ clientMessageId: `seed-${n}`, content: `history ${n}` }),
-      });
-      assert(r.status === 201, `seed ${n}: ${r.status}`);
-    }
+    const post = await restSender(hal, server);
+    for (let n = 1; n <= 130; n++) await post(`seed-${n}`, `history ${n}`);
     await ivy.page.getByRole("button", { name: /Hal/ }).click();
     // All 130 are unread (Ivy never read any): the view opens at the divider before the first of
     // the newest page (history 81), and stays there while the page before it loads.
     await ivy.page.getByTestId("new-messages-divider").waitFor();
     await bubble(ivy, "history 81").waitFor();
     const list = ivy.page.getByRole("log", { name: "Messages" });
-    // (The view holds its place for a moment after a page came in front; a reader's wheel or
-    // touch would end that at once, a script's scroll does not.)
+    // The page before it (31-80) comes in front at once, the view holding its place for a moment
+    // after; a reader's wheel or touch would end that at once, a script's scroll does not.
+    await exactly(ivy, "history 80").waitFor({ state: "attached" });
     await ivy.page.waitForTimeout(1700);
     await list.evaluate((el) => (el.scrollTop = el.scrollHeight));
     await bubble(ivy, "history 130").waitFor();
@@ -286,18 +291,9 @@ export const scenarios = {
     const hal = await signUp(browser, server, "Hallie");
     const ivy = await signUp(browser, server, "Ivo");
     await openDm(hal, ivy);
-    const token = await hal.page.evaluate(() => JSON.parse(localStorage.getItem("parley.session")).accessToken);
-    const conversation = new URL(hal.page.url()).pathname.split("/").pop();
-    const post = async (n, content) => {
-      const r = await fetch(`${server.base}/api/conversations/${conversation}/messages`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: JSON.stringify({ clientMessageId: `search-${n}`, content }),
-      });
-      assert(r.status === 201, `seed ${n}: ${r.status}`);
-    };
-    await post(0, "the pineapple pizza question");
-    for (let n = 1; n <= 500; n++) await post(n, `filler ${n}`);
+    const post = await restSender(hal, server);
+    await post("search-0", "the pineapple pizza question");
+    for (let n = 1; n <= 500; n++) await post(`search-${n}`, `filler ${n}`);
     await ivy.page.getByRole("button", { name: /Hallie/ }).click();
     await ivy.page.getByTestId("new-messages-divider").waitFor();
 
@@ -428,16 +424,7 @@ export const scenarios = {
     const lee = await signUp(browser, server, "Lee");
     await openDm(kai, jo);
     await openDm(jo, lee);
-    const token = await kai.page.evaluate(() => JSON.parse(localStorage.getItem("parley.session")).accessToken);
-    const conversation = await kai.page.evaluate(() => location.pathname.split("/").pop());
-    const post = async (id, content) => {
-      const r = await fetch(`${server.base}/api/conversations/${conversation}/messages`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: JSON.stringify({ clientMessageId: id, content }),
-      });
-      assert(r.status === 201, `${id}: ${r.status}`);
-    };
+    const post = await restSender(kai, server);
     await post("early", "an early message");
     await jo.page.getByRole("button", { name: /Kai/ }).click();
     await exactly(jo, "an early message").waitFor();

@@ -2,13 +2,9 @@
 // (GET /api/messages/{id}/receipts).
 
 import { useEffect, useState } from "react";
+import type { Receipt } from "../api/openapi";
 import { useApi } from "../state/session";
 
-interface Receipt {
-  userId: string;
-  displayName: string;
-  readAt: string | null;
-}
 
 /** "Read by N", and on click who read it and when (GET /api/messages/{id}/receipts). */
 export function ReadBy({ messageId, count }: { messageId: string; count: number }) {

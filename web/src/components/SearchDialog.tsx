@@ -4,17 +4,15 @@
 
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useId, useRef, useState } from "react";
-import { moveSelection, searchParams, snippetParts, type Snippet } from "../logic/search";
-import type { Conversation, Message } from "@parley/protocol";
+import type { SearchHit } from "../api/openapi";
+import { moveSelection, searchParams, snippetParts } from "../logic/search";
+import type { Conversation } from "@parley/protocol";
 import { keys } from "../state/realtime";
 import { useApi, useSession } from "../state/session";
 import { titleOf } from "./common";
 
-export interface Hit {
-  message: Message;
-  snippet: Snippet;
-  rank: number;
-}
+/** One result, as the server's OpenAPI document describes it. */
+export type Hit = SearchHit;
 
 interface Props {
   /** Search only this conversation. */

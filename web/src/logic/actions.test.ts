@@ -1,23 +1,11 @@
 import { describe, expect, it } from "vitest";
 import type { Conversation, Message } from "@parley/protocol";
+import { testMessage } from "../test/fixtures";
 import { canDelete, canEdit, EDIT_WINDOW_MS, quote } from "./actions";
 
 const at = Date.UTC(2026, 11, 1, 12);
-const message = (over: Partial<Message> = {}): Message => ({
-  id: "m1",
-  conversationId: "c1",
-  senderId: "me",
-  seq: 1,
-  content: "hello",
-  contentType: "text",
-  replyTo: null,
-  clientMessageId: "k1",
-  createdAt: new Date(at).toISOString(),
-  editedAt: null,
-  deletedAt: null,
-  reactions: [],
-  ...over,
-});
+const message = (over: Partial<Message> = {}): Message =>
+  testMessage(1, { id: "m1", conversationId: "c1", senderId: "me", content: "hello", clientMessageId: "k1", createdAt: new Date(at).toISOString(), ...over });
 const conversation = (type: Conversation["type"], role: Conversation["role"]) =>
   ({ type, role }) as unknown as Conversation;
 

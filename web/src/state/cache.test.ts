@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Conversation, Message } from "@parley/protocol";
+import { testConversation, testMessage } from "../test/fixtures";
 import {
   appendPage,
   conversationsWithBadge,
@@ -14,36 +15,10 @@ import {
   type History,
 } from "./cache";
 
-const message = (seq: number, senderId = "usr_a", conversationId = "conv_1"): Message => ({
-  id: `msg_${seq}`,
-  conversationId,
-  senderId,
-  seq,
-  content: `m${seq}`,
-  contentType: "text",
-  replyTo: null,
-  clientMessageId: `c${seq}`,
-  createdAt: new Date(2026, 10, 22, 10, seq).toISOString(),
-  editedAt: null,
-  deletedAt: null,
-  reactions: [],
-});
+const message = (seq: number, senderId = "usr_a", conversationId = "conv_1"): Message =>
+  testMessage(seq, { senderId, conversationId });
 
-const conversation = (id: string, seq: number): Conversation => ({
-  id,
-  type: "dm",
-  name: null,
-  ownerId: null,
-  createdAt: "",
-  lastActivityAt: "",
-  lastSeq: seq,
-  role: "member",
-  lastReadSeq: 0,
-  unreadCount: 0,
-  memberCount: 2,
-  members: [],
-  lastMessage: null,
-});
+const conversation = (id: string, seq: number): Conversation => testConversation(id, { lastSeq: seq });
 
 describe("cache updates", () => {
   it("merges messages by id in seq order, once each", () => {

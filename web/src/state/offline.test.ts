@@ -1,39 +1,14 @@
 import { describe, expect, it } from "vitest";
 import type { Conversation, Message } from "@parley/protocol";
+import { testConversation, testMessage } from "../test/fixtures";
 import type { History, Pending } from "./cache";
 import { OfflineState, restored, SNAPSHOT_HISTORIES, SNAPSHOT_MESSAGES, snapshotOf } from "./offline";
 import { memoryStore } from "./store";
 
-const message = (seq: number, conversationId: string): Message => ({
-  id: `msg_${conversationId}_${seq}`,
-  conversationId,
-  senderId: "usr_a",
-  seq,
-  content: `m${seq}`,
-  contentType: "text",
-  replyTo: null,
-  clientMessageId: `c${seq}`,
-  createdAt: "",
-  editedAt: null,
-  deletedAt: null,
-  reactions: [],
-});
+const message = (seq: number, conversationId: string): Message =>
+  testMessage(seq, { id: `msg_${conversationId}_${seq}`, conversationId, createdAt: "" });
 
-const conversation = (id: string): Conversation => ({
-  id,
-  type: "dm",
-  name: null,
-  ownerId: null,
-  createdAt: "",
-  lastActivityAt: "",
-  lastSeq: 0,
-  role: "member",
-  lastReadSeq: 0,
-  unreadCount: 0,
-  memberCount: 2,
-  members: [],
-  lastMessage: null,
-});
+const conversation = (id: string): Conversation => testConversation(id);
 
 const pending = (id: string, status: Pending["status"], sentAt = 1): Pending => ({
   clientMessageId: id,
