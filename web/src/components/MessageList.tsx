@@ -130,8 +130,9 @@ export function MessageList(props: Props) {
         pinned.current = Date.now() + PIN_MS;
       } else el.scrollTop = el.scrollHeight;
     } else if (anchor.current && !atBottom.current && (firstKey.current !== first || Date.now() < pinned.current)) {
-      if (firstKey.current !== first) pinned.current = Date.now() + PIN_MS;
       const index = rows.findIndex((r) => r.key === anchor.current!.key);
+      // Rows put in front of the anchor pin it; rows replaced (a jump's window) do not.
+      if (firstKey.current !== first) pinned.current = index >= 0 ? Date.now() + PIN_MS : 0;
       const start = index >= 0 ? virtual.measurementsCache[index]?.start : undefined;
       if (start !== undefined && Math.abs(el.scrollTop - (start - anchor.current.offset)) > 1) {
         el.scrollTop = start - anchor.current.offset;
@@ -193,6 +194,7 @@ export function MessageList(props: Props) {
       const index = rows.findIndex((r) => r.kind === "message" && r.message.id === messageId);
       if (index < 0) return false;
       atBottom.current = false;
+      pinned.current = 0;
       virtual.scrollToIndex(index, { align: "center" });
       setHighlight(messageId);
       setTimeout(() => setHighlight((h) => (h === messageId ? null : h)), 2500);
