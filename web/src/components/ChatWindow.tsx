@@ -229,8 +229,8 @@ export function ChatWindow({ conversation, onBack, jumpTo, onJumped, onSearch }:
           hasMore: page.meta.hasMore,
           hasNewer: page.meta.hasNewer || undefined,
         });
-        await new Promise((r) => requestAnimationFrame(() => r(undefined)));
-        if (!cancelled) list.current?.show(jumpTo.messageId);
+        // The list shows it once it has rendered the page (not necessarily by the next frame).
+        if (!cancelled) list.current?.reveal(jumpTo.messageId);
       }
       if (!cancelled) jumped.current();
     })().catch(() => jumped.current());
@@ -246,7 +246,7 @@ export function ChatWindow({ conversation, onBack, jumpTo, onJumped, onSearch }:
         // Let the list render the new page before looking again.
         await new Promise((r) => requestAnimationFrame(() => r(undefined)));
       }
-      list.current?.show(messageId);
+      list.current?.reveal(messageId);
     },
     [olderPage],
   );

@@ -18,6 +18,9 @@ import { Avatar } from "./common";
 export interface MessageListHandle {
   /** Scrolls to a loaded message and highlights it; false when it is not loaded. */
   show: (messageId: string) => boolean;
+  /** Shows the message now if it is loaded, else as soon as a render has it (within a few
+   * seconds): for a page that was just put in the cache and is not rendered yet. */
+  reveal: (messageId: string) => void;
 }
 
 interface Props {
@@ -46,6 +49,9 @@ type ListRow = Row<Item> | { kind: "start"; key: string };
 
 /** How long the view holds its anchor after rows were put in front (they are measured meanwhile). */
 const PIN_MS = 1500;
+
+/** How long a message asked for by `reveal` is waited for. */
+const REVEAL_MS = 5000;
 
 /** Within this many pixels of the bottom counts as at the bottom; of the top, loads older. */
 const NEAR = 80;
@@ -113,6 +119,20 @@ export function MessageList(props: Props) {
     pinned.current = 0;
   };
 
+  /** A message to show once a render has it (see `reveal`). */
+  const wanted = useRef<{ id: string; until: number } | null>(null);
+  const show = (messageId: string) => {
+    const index = rows.findIndex((r) => r.kind === "message" && r.message.id === messageId);
+    if (index < 0) return false;
+    wanted.current = null;
+    atBottom.current = false;
+    pinned.current = 0;
+    virtual.scrollToIndex(index, { align: "center" });
+    setHighlight(messageId);
+    setTimeout(() => setHighlight((h) => (h === messageId ? null : h)), 2500);
+    return true;
+  };
+
   useLayoutEffect(() => {
     const el = scroller.current;
     if (!el || rows.length === 0) return;
@@ -131,8 +151,13 @@ export function MessageList(props: Props) {
       } else el.scrollTop = el.scrollHeight;
     } else if (anchor.current && !atBottom.current && (firstKey.current !== first || Date.now() < pinned.current)) {
       const index = rows.findIndex((r) => r.key === anchor.current!.key);
-      // Rows put in front of the anchor pin it; rows replaced (a jump's window) do not.
-      if (firstKey.current !== first) pinned.current = index >= 0 ? Date.now() + PIN_MS : 0;
+      // Rows put in front of the anchor pin it; rows replaced (a jump's window) do not. A scroll
+      // the virtualizer is still settling (to the divider at open, to a shown message) aims at a
+      // row index, which now names another row: it ends here, the pin holds the view instead.
+      if (firstKey.current !== first) {
+        if (index >= 0) virtual.cancelScroll();
+        pinned.current = index >= 0 ? Date.now() + PIN_MS : 0;
+      }
       const start = index >= 0 ? virtual.measurementsCache[index]?.start : undefined;
       if (start !== undefined && Math.abs(el.scrollTop - (start - anchor.current.offset)) > 1) {
         el.scrollTop = start - anchor.current.offset;
@@ -142,6 +167,8 @@ export function MessageList(props: Props) {
     }
     firstKey.current = first;
     noteAnchor(el);
+    const want = wanted.current;
+    if (want && (Date.now() > want.until || show(want.id))) wanted.current = null;
   });
 
   // Older history when the top is near: on scroll, and again after a page if still near it
@@ -190,15 +217,9 @@ export function MessageList(props: Props) {
   const unseen = messages.filter((m) => m.seq > Math.max(seen, leftAt.current) && m.senderId !== me).length;
 
   useImperativeHandle(props.handle, () => ({
-    show: (messageId: string) => {
-      const index = rows.findIndex((r) => r.kind === "message" && r.message.id === messageId);
-      if (index < 0) return false;
-      atBottom.current = false;
-      pinned.current = 0;
-      virtual.scrollToIndex(index, { align: "center" });
-      setHighlight(messageId);
-      setTimeout(() => setHighlight((h) => (h === messageId ? null : h)), 2500);
-      return true;
+    show,
+    reveal: (messageId: string) => {
+      wanted.current = show(messageId) ? null : { id: messageId, until: Date.now() + REVEAL_MS };
     },
   }));
 
