@@ -26,6 +26,8 @@ fn message() -> Message {
         created_at: time::OffsetDateTime::UNIX_EPOCH,
         edited_at: None,
         deleted_at: None,
+        mentions: Vec::new(),
+        mention_everyone: false,
     }
 }
 
@@ -79,6 +81,7 @@ fn batch(c: &mut Criterion) {
                 content: "hello there, this is a chat message of typical length".to_owned(),
                 content_type: "text".to_owned(),
                 reply_to: None,
+                mentions: Default::default(),
             })
             .collect();
         let refs: Vec<&NewMessage> = messages.iter().collect();

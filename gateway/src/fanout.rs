@@ -32,6 +32,9 @@ pub(crate) enum Delivery {
         sender: UserId,
         seq: i64,
         recipients: Arc<[UserId]>,
+        /// Members it mentions by name, and whether it mentions everyone (for badges).
+        mentions: Arc<[UserId]>,
+        everyone: bool,
         /// `message:received`, encoded once.
         received: Bytes,
         /// The message object alone, to build the sender's `message:sent` around.
@@ -344,6 +347,8 @@ impl CommitSink for Bus {
                         sender: message.sender_id,
                         seq: message.seq,
                         recipients: members,
+                        mentions: message.mentions.as_slice().into(),
+                        everyone: message.mention_everyone,
                         received: codec::encode_received(&message_json),
                         message_json,
                         origin,
@@ -401,6 +406,8 @@ impl Delivery {
             sender: message.sender_id,
             seq: message.seq,
             recipients: Arc::clone(recipients),
+            mentions: message.mentions.as_slice().into(),
+            everyone: message.mention_everyone,
             received: codec::encode_received(&message_json),
             message_json,
             origin: None,

@@ -80,6 +80,8 @@ impl LocalFanout {
             sender: self.sender,
             seq: 1,
             recipients: Arc::clone(&self.recipients),
+            mentions: Arc::new([]),
+            everyone: false,
             received: received.clone(),
             message_json: Bytes::new(),
             origin: None,

@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "people_search",
         sql: include_str!("../../migrations/0006_people_search.sql"),
     },
+    Migration {
+        version: 7,
+        name: "mentions",
+        sql: include_str!("../../migrations/0007_mentions.sql"),
+    },
 ];
 
 /// Serialises concurrent `migrate` runs (several processes starting at once).

@@ -72,6 +72,7 @@ fn message(conversation: ConversationId, sender: UserId, n: usize) -> NewMessage
         content: format!("hello {n}"),
         content_type: "text".to_owned(),
         reply_to: None,
+        mentions: Default::default(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The batch statement's generic plan, as the lanes run it (`enable_seqscan = off`,
 //! `force_generic_plan`): earlier copies and reply targets are looked up by key, never by scanning
-//! a conversation's messages, with no statistics and with a large analysed table alike.
+//! a conversation's messages (and mentioned names by the username key), with no statistics and
+//! with a large analysed table alike.
 //! Regression: a lane whose plan was made at another moment looked earlier copies up through
 //! `messages_seq_key`, reading every message of the batch's conversations (200 ms commits).
 
@@ -8,7 +9,7 @@ use parley_persister::writer::hot::write_statement;
 use parley_testkit::TestCluster;
 use tokio_postgres::Client;
 
-const ARGS: &str = "int4[], uuid[], uuid[], uuid[], text[], text[], text[], uuid[]";
+const ARGS: &str = "int4[], uuid[], uuid[], uuid[], text[], text[], text[], uuid[], text[], bool[]";
 
 async fn generic_plan(client: &Client, name: &str) -> anyhow::Result<String> {
     client
@@ -16,7 +17,7 @@ async fn generic_plan(client: &Client, name: &str) -> anyhow::Result<String> {
         .await?;
     let rows = client
         .simple_query(&format!(
-            "EXPLAIN (COSTS OFF) EXECUTE {name}(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
+            "EXPLAIN (COSTS OFF) EXECUTE {name}(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
         ))
         .await?;
     let mut plan = String::new();
@@ -41,6 +42,14 @@ fn check(plan: &str) {
     assert!(
         plan.contains("Index Scan using messages_pkey on messages r"),
         "reply targets are found by id:\n{plan}"
+    );
+    assert!(
+        plan.contains("Index Cond: (username = named.name)"),
+        "mentioned names are found by their key:\n{plan}"
+    );
+    assert!(
+        !plan.contains("Recheck Cond: (conversation_id = numbered.conversation_id)"),
+        "a mention's membership is one key look-up, not a read of every member:\n{plan}"
     );
 }
 

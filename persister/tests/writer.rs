@@ -69,6 +69,7 @@ fn message(conversation: ConversationId, sender: UserId, client_id: &str) -> New
         content: format!("hello {client_id}"),
         content_type: "text".to_owned(),
         reply_to: None,
+        mentions: Default::default(),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod duration;
 pub mod error;
 pub mod ids;
 pub mod libpq;
+pub mod mentions;
 pub mod metrics;
 pub mod policy;
 pub mod rate;

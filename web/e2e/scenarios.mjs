@@ -236,6 +236,8 @@ export const scenarios = {
   async "history loads older pages when scrolled to the top"({ browser, server }) {
     const hal = await signUp(browser, server, "Hal");
     const ivy = await signUp(browser, server, "Ivy");
+    const pages = [];
+    ivy.page.on("request", (r) => /\/messages\?.*before=/.test(r.url()) && pages.push(r.url()));
     await openDm(hal, ivy);
     // 130 messages through the REST API (a page is 50).
     const post = await restSender(hal, server);
@@ -262,6 +264,9 @@ export const scenarios = {
       await held;
       await route.continue();
     });
+    // One page at a time: opening near the top loaded the page before, not two (the first page's
+    // load settled before its rows were on screen, and the view, still at the top, asked again).
+    assert(pages.length === 1, `pages loaded at open: ${pages.length}`);
     await list.evaluate((el) => (el.scrollTop = 0));
     await ivy.page.waitForTimeout(300);
     const anchor = await list.evaluate((el) => {

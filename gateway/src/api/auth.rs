@@ -83,6 +83,9 @@ pub(crate) async fn register(ctx: &Ctx) -> Result<Reply, ApiError> {
     let mut problems = Problems::default();
     if !valid_username(&request.username) {
         problems.add("username", "must be 3 to 32 characters of a-z, 0-9 and _");
+    } else if request.username == parley_shared::mentions::EVERYONE {
+        // `@everyone` mentions a whole group; nobody may be called that.
+        problems.add("username", "is reserved");
     }
     if let Err(problem) = check_new_password(&request.password) {
         problems.add("password", problem);

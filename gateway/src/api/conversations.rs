@@ -241,7 +241,14 @@ async fn render_one(
     let membership = authorize(conn, me, id, Action::Read).await?;
     let members = conversations::members(conn, id).await?;
     let last = parley_persister::store::messages::page_before(conn, id, None, 1).await?;
-    let view = ConversationView::new(&membership, &members, members.len() as i64, last.first());
+    let mentions = conversations::mention_count(conn, id, me, membership.last_read_seq).await?;
+    let view = ConversationView::new(
+        &membership,
+        &members,
+        members.len() as i64,
+        last.first(),
+        mentions,
+    );
     Ok(views::data(status, &view))
 }
 

@@ -216,6 +216,10 @@ pub(crate) struct MessageView {
     pub(crate) edited_at: Option<OffsetDateTime>,
     #[serde(with = "serde_ts::option")]
     pub(crate) deleted_at: Option<OffsetDateTime>,
+    /// Members it mentions by `@username` (resolved when it was sent).
+    pub(crate) mentions: Vec<UserId>,
+    /// It mentions every member (`@everyone`, by a group's owner or admin).
+    pub(crate) mentions_everyone: bool,
     /// Each emoji with who reacted, in the order first used.
     pub(crate) reactions: Vec<ReactionView>,
 }
@@ -279,6 +283,8 @@ impl From<&Message> for MessageView {
             created_at: m.created_at,
             edited_at: m.edited_at,
             deleted_at: m.deleted_at,
+            mentions: m.mentions.clone(),
+            mentions_everyone: m.mention_everyone,
             reactions: Vec::new(),
         }
     }
@@ -324,6 +330,8 @@ pub(crate) struct ConversationView {
     pub(crate) role: Role,
     pub(crate) last_read_seq: i64,
     pub(crate) unread_count: i64,
+    /// Unread messages that mention the caller (at most `MAX_MENTION_COUNT`).
+    pub(crate) mention_count: i64,
     pub(crate) member_count: i64,
     /// Every member (single conversation) or the first few (lists).
     pub(crate) members: Vec<MemberView>,
@@ -336,6 +344,7 @@ impl ConversationView {
         members: &[Member],
         member_count: i64,
         last_message: Option<&Message>,
+        mention_count: i64,
     ) -> Self {
         let c = &membership.conversation;
         Self {
@@ -349,6 +358,7 @@ impl ConversationView {
             role: membership.role,
             last_read_seq: membership.last_read_seq,
             unread_count: membership.unread(),
+            mention_count,
             member_count,
             members: members.iter().map(MemberView::from).collect(),
             last_message: last_message.map(MessageView::from),
@@ -363,6 +373,7 @@ impl From<&Summary> for ConversationView {
             &s.members,
             s.member_count,
             s.last_message.as_ref(),
+            s.mention_count,
         )
     }
 }

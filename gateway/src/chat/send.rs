@@ -109,9 +109,10 @@ async fn prepare(
         conversation_id: conversation,
         sender_id: sender.user,
         client_message_id: asked.client_message_id,
-        content: asked.content,
         content_type: valid.content_type.to_owned(),
         reply_to: valid.reply_to,
+        mentions: parley_shared::mentions::parse(&asked.content),
+        content: asked.content,
     })
 }
 

@@ -59,6 +59,12 @@ struct Header {
     e: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     s: Option<SessionId>,
+    /// A message's mentions by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    m: Vec<UserId>,
+    /// A message mentions everyone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    a: bool,
     /// Read notices: (user, frame text).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     n: Vec<(UserId, String)>,
@@ -105,6 +111,8 @@ fn header(instance: InstanceId, kind: Kind) -> Header {
         e: None,
         s: None,
         n: Vec::new(),
+        m: Vec::new(),
+        a: false,
     }
 }
 
@@ -117,6 +125,8 @@ pub(crate) fn encode(instance: InstanceId, delivery: &Delivery) -> Option<Bytes>
             sender,
             seq,
             recipients,
+            mentions,
+            everyone,
             message_json,
             ..
         } => {
@@ -125,6 +135,8 @@ pub(crate) fn encode(instance: InstanceId, delivery: &Delivery) -> Option<Bytes>
             h.u = Some(*sender);
             h.q = *seq;
             h.r = recipients.to_vec();
+            h.m = mentions.to_vec();
+            h.a = *everyone;
             (h, message_json)
         }
         Delivery::Changed {
@@ -223,6 +235,8 @@ pub(crate) fn decode(bytes: &Bytes) -> Result<Received, EnvelopeError> {
             sender: user()?,
             seq: h.q,
             recipients: h.r.into(),
+            mentions: h.m.into(),
+            everyone: h.a,
             received: codec::encode_received(&payload),
             message_json: payload,
             origin: None,
@@ -313,6 +327,8 @@ mod tests {
             sender: u,
             seq: 7,
             recipients: vec![u, v].into(),
+            mentions: vec![v].into(),
+            everyone: true,
             received: codec::encode_received(&json),
             message_json: json.clone(),
             origin: None,
@@ -323,6 +339,8 @@ mod tests {
             sender,
             seq,
             recipients,
+            mentions,
+            everyone,
             received,
             message_json,
             origin,
@@ -333,6 +351,7 @@ mod tests {
         };
         assert_eq!((*conversation, *sender, *seq), (c, u, 7));
         assert_eq!(&recipients[..], &[u, v]);
+        assert_eq!((&mentions[..], *everyone), (&[v][..], true));
         assert_eq!(message_json, &json);
         assert_eq!(received, &codec::encode_received(&json));
         assert!(origin.is_none());

@@ -83,15 +83,30 @@ pub(crate) fn encode_raw(event: &str, id: Option<&str>, data: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
+/// The counts of a `notification:badge`: one conversation's, and over all of the user's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BadgeCounts {
+    pub(crate) unread: i64,
+    pub(crate) total: i64,
+    pub(crate) mentions: i64,
+    pub(crate) total_mentions: i64,
+}
+
 /// `notification:badge`, written directly: one per user and conversation per burst of fan-out,
 /// so it skips building a JSON value (ids are `[a-z0-9_]` and need no escaping).
-pub(crate) fn encode_badge(conversation: ConversationId, unread: i64, total: i64) -> Bytes {
+pub(crate) fn encode_badge(conversation: ConversationId, counts: BadgeCounts) -> Bytes {
     use std::io::Write;
-    let mut out = Vec::with_capacity(128);
+    let BadgeCounts {
+        unread,
+        total,
+        mentions,
+        total_mentions,
+    } = counts;
+    let mut out = Vec::with_capacity(160);
     // Writing to a Vec cannot fail.
     let _ = write!(
         out,
-        r#"{{"event":"{}","data":{{"conversationId":"{conversation}","unreadCount":{unread},"totalUnread":{total}}}}}"#,
+        r#"{{"event":"{}","data":{{"conversationId":"{conversation}","unreadCount":{unread},"totalUnread":{total},"mentionCount":{mentions},"totalMentions":{total_mentions}}}}}"#,
         server::BADGE
     );
     Bytes::from(out)

@@ -8,7 +8,8 @@ pub(crate) mod events;
 mod parse;
 
 pub(crate) use encode::{
-    encode, encode_badge, encode_error, encode_raw, encode_received, encode_sent, frame_head,
+    BadgeCounts, encode, encode_badge, encode_error, encode_raw, encode_received, encode_sent,
+    frame_head,
 };
 pub(crate) use parse::{ClientEvent, SendData, parse};
 

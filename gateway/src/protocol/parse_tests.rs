@@ -3,7 +3,9 @@
 use parley_shared::ConversationId;
 
 use super::*;
-use crate::protocol::{encode_badge, encode_error, encode_received, encode_sent, frame_head};
+use crate::protocol::{
+    BadgeCounts, encode_badge, encode_error, encode_received, encode_sent, frame_head,
+};
 
 fn parse_str(text: &str) -> Result<(Option<String>, ClientEvent), Box<FrameError>> {
     let mut buf = text.as_bytes().to_vec();
@@ -230,12 +232,21 @@ fn encodes_server_frames() {
         serde_json::json!({"event": "message:sent", "id": "r\"1", "data": {"clientMessageId": "c-1", "message": {"seq": 1}}})
     );
     let conversation = ConversationId::generate();
-    let badge: serde_json::Value =
-        serde_json::from_slice(&encode_badge(conversation, 3, 12)).expect("json");
+    let badge: serde_json::Value = serde_json::from_slice(&encode_badge(
+        conversation,
+        BadgeCounts {
+            unread: 3,
+            total: 12,
+            mentions: 1,
+            total_mentions: 2,
+        },
+    ))
+    .expect("json");
     assert_eq!(
         badge,
         serde_json::json!({"event": "notification:badge", "data": {
-            "conversationId": conversation, "unreadCount": 3, "totalUnread": 12}})
+            "conversationId": conversation, "unreadCount": 3, "totalUnread": 12,
+            "mentionCount": 1, "totalMentions": 2}})
     );
     let received = encode_received(br#"{"seq":2}"#);
     let value: serde_json::Value = serde_json::from_slice(&received).expect("json");

@@ -15,7 +15,7 @@ use parley_shared::{ConversationId, ErrorBody, ErrorCode, SessionId, UserId};
 use tokio::sync::Notify;
 
 use super::outbox::{Class, Outbox};
-use super::unread::Unread;
+use super::unread::{Arrival, Unread};
 use super::watch::Watchers;
 use crate::fanout::Delivery;
 use crate::protocol::events::server;
@@ -193,7 +193,13 @@ impl Hub {
             unread.take_badges()
         };
         for badge in badges {
-            let frame = codec::encode_badge(badge.conversation, badge.unread, badge.total);
+            let counts = codec::BadgeCounts {
+                unread: badge.unread,
+                total: badge.total,
+                mentions: badge.mentions,
+                total_mentions: badge.total_mentions,
+            };
+            let frame = codec::encode_badge(badge.conversation, counts);
             self.to_user(badge.user, None, &frame, Class::Durable);
         }
     }
@@ -266,6 +272,8 @@ impl Hub {
                 sender,
                 seq,
                 recipients,
+                mentions,
+                everyone,
                 received,
                 message_json,
                 origin,
@@ -291,10 +299,14 @@ impl Hub {
                     let waited = at.elapsed().as_secs_f64();
                     self.metrics.commit_to_delivery_seconds.observe(waited);
                 }
-                let reload =
-                    self.unread
-                        .borrow_mut()
-                        .message(*conversation, recipients, *sender, *seq);
+                let arrival = Arrival {
+                    conversation: *conversation,
+                    sender: *sender,
+                    seq: *seq,
+                    mentions,
+                    everyone: *everyone,
+                };
+                let reload = self.unread.borrow_mut().message(arrival, recipients);
                 self.to_load.borrow_mut().extend(reload);
             }
             Delivery::Changed {

@@ -64,10 +64,16 @@ pub struct Member {
     pub last_read_seq: i64,
 }
 
+/// Unread mentions are counted up to this many per conversation (badges and lists show the
+/// bound past it): a count stays one index range read however many there are.
+pub const MAX_MENTION_COUNT: i64 = 1000;
+
 /// One entry of the caller's conversation list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
     pub membership: Membership,
+    /// Unread messages that mention the caller (at most [`MAX_MENTION_COUNT`]).
+    pub mention_count: i64,
     pub last_message: Option<Message>,
     pub member_count: i64,
     /// The first few members (owner and admins first).
@@ -218,7 +224,10 @@ pub async fn list_for_user(
         .prepare_cached(&format!(
             "SELECT {COLUMNS}, me.role, me.last_read_seq,
                     (SELECT count(*) FROM conversation_members x WHERE x.conversation_id = c.id),
-                    {last}
+                    {last},
+                    (SELECT count(*) FROM (SELECT 1 FROM message_mentions mm
+                         WHERE mm.conversation_id = c.id AND mm.user_id = me.user_id
+                           AND mm.seq > me.last_read_seq LIMIT {MAX_MENTION_COUNT}) mentioned)
              FROM conversation_members me
              JOIN conversations c ON c.id = me.conversation_id
              LEFT JOIN messages lm ON lm.conversation_id = c.id AND lm.seq = c.last_seq
@@ -251,6 +260,7 @@ pub async fn list_for_user(
                 last_read_seq: row.get(8),
             },
             member_count: row.get(9),
+            mention_count: row.get(10 + messages::COLUMN_COUNT),
             last_message,
             members: Vec::new(),
         });
@@ -386,13 +396,36 @@ pub async fn remove_member(
 }
 
 /// One conversation of a user, as the gateway's unread table and presence index need it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadState {
     pub conversation: ConversationId,
     pub last_seq: i64,
     pub last_read_seq: i64,
     /// In a DM, the other member.
     pub partner: Option<UserId>,
+    /// The seqs of unread messages that mention the user (the newest [`MAX_MENTION_COUNT`]).
+    pub mentions: Vec<i64>,
+}
+
+/// Unread messages of `conversation` that mention `user`, after their watermark `read` (at most
+/// [`MAX_MENTION_COUNT`]).
+pub async fn mention_count(
+    conn: &Conn,
+    conversation: ConversationId,
+    user: UserId,
+    read: i64,
+) -> Result<i64, DbError> {
+    let statement = conn
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM (SELECT 1 FROM message_mentions
+                 WHERE conversation_id = $1 AND user_id = $2 AND seq > $3
+                 LIMIT {MAX_MENTION_COUNT}) mentioned"
+        ))
+        .await?;
+    let row = conn
+        .query_one(&statement, &[&conversation.0, &user.0, &read])
+        .await?;
+    Ok(row.get(0))
 }
 
 /// Every conversation of `user` with its `last_seq` and the user's read watermark: the unread
@@ -407,6 +440,24 @@ pub async fn read_states(conn: &Conn, user: UserId) -> Result<Vec<ReadState>, Db
         )
         .await?;
     let rows = conn.query(&statement, &[&user.0]).await?;
+    let mentioned = conn
+        .prepare_cached(&format!(
+            "SELECT m.conversation_id, x.seq
+             FROM conversation_members m
+             CROSS JOIN LATERAL (
+                 SELECT mm.seq FROM message_mentions mm
+                 WHERE mm.conversation_id = m.conversation_id AND mm.user_id = m.user_id
+                   AND mm.seq > m.last_read_seq
+                 ORDER BY mm.seq DESC LIMIT {MAX_MENTION_COUNT}
+             ) x
+             WHERE m.user_id = $1"
+        ))
+        .await?;
+    let mut mentions: std::collections::HashMap<uuid::Uuid, Vec<i64>> =
+        std::collections::HashMap::new();
+    for row in conn.query(&mentioned, &[&user.0]).await? {
+        mentions.entry(row.get(0)).or_default().push(row.get(1));
+    }
     Ok(rows
         .iter()
         .map(|r| ReadState {
@@ -414,6 +465,9 @@ pub async fn read_states(conn: &Conn, user: UserId) -> Result<Vec<ReadState>, Db
             last_seq: r.get(1),
             last_read_seq: r.get(2),
             partner: r.get::<_, Option<uuid::Uuid>>(3).map(UserId),
+            mentions: mentions
+                .remove(&r.get::<_, uuid::Uuid>(0))
+                .unwrap_or_default(),
         })
         .collect())
 }

@@ -22,11 +22,19 @@ pub struct Message {
     pub created_at: OffsetDateTime,
     pub edited_at: Option<OffsetDateTime>,
     pub deleted_at: Option<OffsetDateTime>,
+    /// Members it mentions by name (resolved at commit; never the sender's own name).
+    pub mentions: Vec<UserId>,
+    /// It mentions every member (`@everyone` in a group, by an owner or admin).
+    pub mention_everyone: bool,
 }
 
 /// Column list matching [`from_row`], for use in other modules' joins.
 pub(crate) const COLUMNS: &str = "id, conversation_id, sender_id, seq, client_message_id, content, \
-                                  content_type, reply_to, created_at, edited_at, deleted_at";
+                                  content_type, reply_to, created_at, edited_at, deleted_at, \
+                                  mentions, mention_everyone";
+
+/// How many columns `COLUMNS` has.
+pub(crate) const COLUMN_COUNT: usize = 13;
 
 /// Reads a message from `COLUMNS` starting at column `at`.
 pub(crate) fn from_row(row: &Row, at: usize) -> Message {
@@ -42,6 +50,11 @@ pub(crate) fn from_row(row: &Row, at: usize) -> Message {
         created_at: row.get(at + 8),
         edited_at: row.get(at + 9),
         deleted_at: row.get(at + 10),
+        mentions: row
+            .get::<_, Option<Vec<uuid::Uuid>>>(at + 11)
+            .map(|ids| ids.into_iter().map(UserId).collect())
+            .unwrap_or_default(),
+        mention_everyone: row.get(at + 12),
     }
 }
 

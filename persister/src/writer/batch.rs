@@ -1,8 +1,9 @@
 //! One batch of sends as one transaction: lock the batch's conversations (in id order), then a
 //! single statement that checks membership and reply targets on the stored data, finds earlier
 //! copies of each `(conversation, sender, client_message_id)`, allocates gap-free `seq`s per
-//! conversation, inserts, bumps `last_seq`, and marks each sender's own messages read; then the
-//! members of conversations whose membership changed since the lane last read them.
+//! conversation, resolves mentions to members, inserts, bumps `last_seq`, and marks each sender's
+//! own messages read; the mention rows (only when the batch mentions anyone); then the members
+//! of conversations whose membership changed since the lane last read them.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -11,6 +12,8 @@ use std::sync::Arc;
 use parley_shared::{ConversationId, MessageId, UserId};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
+
+use parley_shared::mentions::Mentioned;
 
 use super::members::{MemberCache, Members};
 use crate::store::messages::{self, Message};
@@ -25,6 +28,8 @@ pub struct NewMessage {
     pub content: String,
     pub content_type: String,
     pub reply_to: Option<MessageId>,
+    /// The names the text mentions, resolved to members when it commits.
+    pub mentions: Mentioned,
 }
 
 /// What became of one send.
@@ -57,10 +62,11 @@ pub(crate) fn write_statement() -> String {
     format!(
         "WITH input AS (
              SELECT * FROM unnest($1::int4[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[],
-                                  $6::text[], $7::text[], $8::uuid[])
-                 AS t(ord, id, conversation_id, sender_id, client_message_id, content, content_type, reply_to)
+                                  $6::text[], $7::text[], $8::uuid[], $9::text[], $10::bool[])
+                 AS t(ord, id, conversation_id, sender_id, client_message_id, content, content_type,
+                      reply_to, mention_names, everyone)
          ), checked AS (
-             SELECT i.*, e.id AS existing_id,
+             SELECT i.*, e.id AS existing_id, m.role AS sender_role,
                     CASE WHEN e.id IS NOT NULL THEN 'duplicate'
                          WHEN m.user_id IS NULL THEN 'not_member'
                          WHEN i.reply_to IS NOT NULL AND r.id IS NULL THEN 'bad_reply'
@@ -78,12 +84,24 @@ pub(crate) fn write_statement() -> String {
              FROM checked WHERE verdict = 'ok'
              ORDER BY conversation_id, sender_id, client_message_id, ord
          ), numbered AS (
-             SELECT f.*, c.last_seq + row_number() OVER (PARTITION BY f.conversation_id ORDER BY f.ord) AS seq
+             SELECT f.*, c.last_seq + row_number() OVER (PARTITION BY f.conversation_id ORDER BY f.ord) AS seq,
+                    c.kind
              FROM firsts f JOIN conversations c ON c.id = f.conversation_id
          ), inserted AS (
              INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, content,
-                                   content_type, reply_to)
-             SELECT id, conversation_id, seq, sender_id, client_message_id, content, content_type, reply_to
+                                   content_type, reply_to, mentions, mention_everyone)
+             SELECT id, conversation_id, seq, sender_id, client_message_id, content, content_type, reply_to,
+                    CASE WHEN mention_names IS NOT NULL THEN
+                        (SELECT array_agg(found.id ORDER BY found.id) FROM (
+                             SELECT (SELECT u.id FROM users u WHERE u.username = named.name) AS id
+                             FROM unnest(string_to_array(mention_names, ' ')) AS named(name)
+                         ) found
+                         WHERE found.id <> numbered.sender_id
+                           AND (SELECT true FROM conversation_members x
+                                WHERE x.conversation_id = numbered.conversation_id
+                                  AND x.user_id = found.id))
+                    END,
+                    everyone AND kind = 'group' AND sender_role IN ('owner', 'admin')
              FROM numbered
              RETURNING {returned}
          ), bumped AS (
@@ -124,11 +142,27 @@ const MEMBERS: &str = "SELECT c.id, c.members_version, m.user_id
      JOIN conversations c ON c.id = k.id AND c.members_version <> k.known
      LEFT JOIN conversation_members m ON m.conversation_id = c.id";
 
+/// One row per member each new message mentions (by name, or every member but the sender for
+/// `@everyone`): what unread mention counts are computed from. Sent only for a batch with
+/// mentions, after the write, so it reads what the write resolved.
+const MENTIONED: &str = "INSERT INTO message_mentions (conversation_id, user_id, seq)
+     SELECT m.conversation_id, t.user_id, m.seq
+     FROM messages m
+     CROSS JOIN LATERAL (
+         SELECT unnest(m.mentions) AS user_id
+         UNION
+         SELECT x.user_id FROM conversation_members x
+         WHERE m.mention_everyone AND x.conversation_id = m.conversation_id AND x.user_id <> m.sender_id
+     ) t
+     WHERE m.id = ANY($1)
+     ON CONFLICT DO NOTHING";
+
 /// The batch statements, prepared once per connection.
 pub(crate) struct Prepared {
     begin: Statement,
     lock: Statement,
     write: Statement,
+    mentioned: Statement,
     members: Statement,
     commit: Statement,
 }
@@ -143,6 +177,7 @@ pub(crate) async fn prepare(client: &Client) -> Result<Prepared, tokio_postgres:
         begin: client.prepare("BEGIN").await?,
         lock: client.prepare(LOCK).await?,
         write: client.prepare(&write_statement()).await?,
+        mentioned: client.prepare(MENTIONED).await?,
         members: client.prepare(MEMBERS).await?,
         commit: client.prepare("COMMIT").await?,
     })
@@ -160,6 +195,11 @@ pub(crate) struct Columns<'a> {
     contents: Vec<&'a str>,
     types: Vec<&'a str>,
     replies: Vec<Option<uuid::Uuid>>,
+    /// Space-separated names, or none.
+    mention_names: Vec<Option<String>>,
+    everyone: Vec<bool>,
+    /// The messages that mention anyone.
+    mentioning: Vec<uuid::Uuid>,
 }
 
 impl<'a> Columns<'a> {
@@ -180,15 +220,26 @@ impl<'a> Columns<'a> {
             contents: batch.iter().map(|m| m.content.as_str()).collect(),
             types: batch.iter().map(|m| m.content_type.as_str()).collect(),
             replies: batch.iter().map(|m| m.reply_to.map(|r| r.0)).collect(),
+            mention_names: batch
+                .iter()
+                .map(|m| (!m.mentions.names.is_empty()).then(|| m.mentions.names.join(" ")))
+                .collect(),
+            everyone: batch.iter().map(|m| m.mentions.everyone).collect(),
+            mentioning: batch
+                .iter()
+                .filter(|m| !m.mentions.is_empty())
+                .map(|m| m.id.0)
+                .collect(),
         }
     }
 }
 
 /// Commits `batch` in one transaction and returns one verdict per input, in input order.
 ///
-/// The five statements go out pipelined, in one write, and PostgreSQL runs them in order: one
-/// round trip per batch instead of five. Each still takes its own snapshot, so the write sees
-/// `last_seq` as it is once the lock is held. If one fails, the transaction is aborted, the
+/// The five statements (six when the batch mentions anyone) go out pipelined, in one write, and
+/// PostgreSQL runs them in order: one round trip per batch instead of five. Each still takes its
+/// own snapshot, so the write sees `last_seq` as it is once the lock is held, and the mention rows
+/// see the messages the write inserted. If one fails, the transaction is aborted, the
 /// statements after it fail (and COMMIT ends it as a rollback); the first error is returned.
 /// `cache` holds the members the lane has read, by version; it gets whatever this batch read.
 pub(crate) async fn commit(
@@ -207,7 +258,8 @@ pub(crate) async fn commit(
     };
     let lock_params: [&(dyn ToSql + Sync); 1] = [&c.conversations];
     let member_params: [&(dyn ToSql + Sync); 2] = [&c.conversations, &known];
-    let write_params: [&(dyn ToSql + Sync); 8] = [
+    let mentioned_params: [&(dyn ToSql + Sync); 1] = [&c.mentioning];
+    let write_params: [&(dyn ToSql + Sync); 10] = [
         &c.ord,
         &c.ids,
         &c.convs,
@@ -216,17 +268,29 @@ pub(crate) async fn commit(
         &c.contents,
         &c.types,
         &c.replies,
+        &c.mention_names,
+        &c.everyone,
     ];
-    let (begun, locked, written, member_rows, committed) = tokio::join!(
+    // Polled in order, each sends its statement at its first poll: still one write.
+    let mentioned = async {
+        if c.mentioning.is_empty() {
+            Ok(0)
+        } else {
+            client.execute(&prepared.mentioned, &mentioned_params).await
+        }
+    };
+    let (begun, locked, written, mentioned, member_rows, committed) = tokio::join!(
         client.execute(&prepared.begin, &[]),
         client.query(&prepared.lock, &lock_params),
         client.query(&prepared.write, &write_params),
+        mentioned,
         client.query(&prepared.members, &member_params),
         client.execute(&prepared.commit, &[]),
     );
     begun?;
     let locked = locked?;
     let rows = written?;
+    mentioned?;
     let member_rows = member_rows?;
     committed?;
 

@@ -155,7 +155,7 @@ pub(crate) async fn apply(
             let row = tx
                 .query_one(
                     &format!(
-                        "UPDATE messages SET content = '',
+                        "UPDATE messages SET content = '', mentions = NULL, mention_everyone = false,
                              deleted_at = coalesce(deleted_at, now()), mod_seq = $2
                          WHERE id = $1 RETURNING {returning}"
                     ),
@@ -167,6 +167,16 @@ pub(crate) async fn apply(
                 &[&request.message.0],
             )
             .await?;
+            // Its mentions no longer count (the rows were written from what it mentioned).
+            if stored.mention_everyone || !stored.mentions.is_empty() {
+                let named: Vec<uuid::Uuid> = stored.mentions.iter().map(|u| u.0).collect();
+                tx.execute(
+                    "DELETE FROM message_mentions
+                     WHERE conversation_id = $1 AND seq = $2 AND ($4 OR user_id = ANY($3))",
+                    &[&conversation, &stored.seq, &named, &stored.mention_everyone],
+                )
+                .await?;
+            }
             index(&tx, request, "").await?;
             (ChangeEvent::Deleted, row)
         }

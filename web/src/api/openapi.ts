@@ -28,6 +28,8 @@ export type Conversation = {
   lastSeq: number;
   memberCount: number;
   members: Member[];
+  /** Unread messages that mention the caller (by name or @everyone), at most 1000 */
+  mentionCount: number;
   name: string | null;
   ownerId: string | null;
   role: "owner" | "admin" | "member";
@@ -94,6 +96,10 @@ export type Message = {
   deletedAt: string | null;
   editedAt: string | null;
   id: string;
+  /** Members mentioned by @username when it was sent (never the sender) */
+  mentions: string[];
+  /** @everyone by a group's owner or admin: every member but the sender is mentioned */
+  mentionsEveryone: boolean;
   reactions: Reaction[];
   replyTo: string | null;
   senderId: string;

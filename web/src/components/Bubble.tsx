@@ -6,9 +6,10 @@
 import { useEffect, useRef, useState } from "react";
 import { canDelete, canEdit, quote } from "../logic/actions";
 import { splitLinks } from "../logic/links";
+import { mentionsMe, splitMentions } from "../logic/mentions";
 import { PICKER_REACTIONS, QUICK_REACTIONS, reconcile, type Toggle } from "../logic/reactions";
 import { isSlow, type MessageStatus } from "../logic/status";
-import type { Conversation, Message } from "@parley/protocol";
+import type { Conversation, Member, Message } from "@parley/protocol";
 import type { Pending } from "../state/cache";
 import type { MessageActions } from "../state/actions";
 import { bubbleRadius, type BubblePosition } from "../logic/grouping";
@@ -153,10 +154,14 @@ export function Bubble({ item, position, sent, status, readBy, highlighted, cont
         </form>
       ) : (
         <div
-          className={`bubble ${sent ? "sent" : "received"} ${deleted ? "deleted" : ""}`}
+          className={`bubble ${sent ? "sent" : "received"} ${deleted ? "deleted" : ""} ${
+            message && mentionsMe(message.mentions, message.mentionsEveryone, message.senderId, me) ? "mentions-me" : ""
+          }`}
           style={{ borderRadius: bubbleRadius(position, sent) }}
         >
-          <span className="content">{deleted ? content : <Linked text={content} />}</span>
+          <span className="content">
+            {deleted ? content : <Linked text={content} message={message} members={context.conversation.members} />}
+          </span>
           <span className="bubble-meta">
             {message?.editedAt && !deleted && <span className="edited">edited</span>}
             <time dateTime={item.createdAt}>{time}</time>
@@ -266,9 +271,14 @@ export function Bubble({ item, position, sent, status, readBy, highlighted, cont
   );
 }
 
-/** Text with its web links clickable: the link's text is the text as written, it opens in a new
- * tab with no opener and no referrer, and nothing else is ever interpreted. */
-function Linked({ text }: { text: string }) {
+/** Text with its web links clickable (the link's text is the text as written, it opens in a new
+ * tab with no opener and no referrer) and the mentions the message resolved marked; nothing else
+ * is ever interpreted. */
+function Linked({ text, message, members }: { text: string; message?: Message; members: Member[] }) {
+  const names = new Set(
+    (message?.mentions ?? []).flatMap((id) => members.filter((m) => m.userId === id).map((m) => m.username)),
+  );
+  const everyone = message?.mentionsEveryone ?? false;
   return (
     <>
       {splitLinks(text).map((part, i) =>
@@ -277,7 +287,15 @@ function Linked({ text }: { text: string }) {
             {part.text}
           </a>
         ) : (
-          part.text
+          splitMentions(part.text, names, everyone).map((piece, j) =>
+            piece.mention ? (
+              <span key={`${i}-${j}`} className="mention">
+                {piece.text}
+              </span>
+            ) : (
+              piece.text
+            ),
+          )
         ),
       )}
     </>

@@ -144,9 +144,16 @@ function Item({
         <span className="conversation-meta">
           <time dateTime={conversation.lastActivityAt}>{relativeTime(conversation.lastActivityAt, now)}</time>
           {unread && (
-            <span className="badge" data-testid="unread-badge">
-              {conversation.unreadCount}
-              <span className="sr-only"> unread</span>
+            <span className="badges">
+              {conversation.mentionCount > 0 && (
+                <span className="badge mention" data-testid="mention-badge">
+                  @<span className="sr-only"> {conversation.mentionCount} mentioning you,</span>
+                </span>
+              )}
+              <span className="badge" data-testid="unread-badge">
+                {conversation.unreadCount}
+                <span className="sr-only"> unread</span>
+              </span>
             </span>
           )}
         </span>

@@ -50,6 +50,9 @@ type ListRow = Row<Item> | { kind: "start"; key: string };
 /** How long the view holds its anchor after rows were put in front (they are measured meanwhile). */
 const PIN_MS = 1500;
 
+/** How long a loaded page of older messages is waited for on screen before another may load. */
+const SETTLE_MS = 1000;
+
 /** How long a message asked for by `reveal` is waited for. */
 const REVEAL_MS = 5000;
 
@@ -94,6 +97,9 @@ export function MessageList(props: Props) {
   const anchor = useRef<{ key: string; offset: number } | null>(null);
   const firstKey = useRef<string | undefined>(undefined);
   const opened = useRef(false);
+  /** The page of older messages being loaded: how many messages there were when it was asked
+   * for, and whether its load has settled (see `maybeLoad`). */
+  const olderInFlight = useRef<{ length: number; settled: boolean } | null>(null);
   /** The last seq when the reader was last at the bottom: what came after is "new". */
   const leftAt = useRef(props.readAtOpen);
   /** After rows were put in front: the anchor is held in place while the new rows are measured
@@ -167,31 +173,53 @@ export function MessageList(props: Props) {
     }
     firstKey.current = first;
     noteAnchor(el);
+    if (olderInFlight.current?.settled && olderInFlight.current.length !== messages.length) {
+      olderInFlight.current = null;
+    }
     const want = wanted.current;
     if (want && (Date.now() > want.until || show(want.id))) wanted.current = null;
   });
 
   // Older history when the top is near: on scroll, and again after a page if still near it
-  // (the view does not move, so no scroll event would come).
+  // (the view does not move, so no scroll event would come). One page at a time, until its rows
+  // are on screen: the ref says so at once (two scroll events before the next render both saw
+  // the state still false), and holds until a render has the page's rows and has put the view
+  // back in place (the load's promise settles before that render, when the view is still at
+  // the top: a second page was loaded at once).
   const [loadingOlder, setLoadingOlder] = useState(false);
   const { hasMore, onLoadOlder } = props;
   const maybeLoad = useCallback(() => {
     const el = scroller.current;
-    if (!el || loadingOlder || !hasMore || el.scrollTop >= NEAR || el.scrollHeight <= el.clientHeight) return;
+    if (!el || olderInFlight.current || !hasMore || el.scrollTop >= NEAR || el.scrollHeight <= el.clientHeight) {
+      return;
+    }
+    const asked = { length: messages.length, settled: false };
+    olderInFlight.current = asked;
     setLoadingOlder(true);
-    void onLoadOlder().finally(() => setLoadingOlder(false));
-  }, [hasMore, loadingOlder, onLoadOlder]);
+    void onLoadOlder().finally(() => {
+      asked.settled = true;
+      setLoadingOlder(false);
+      // A page that brought nothing new renders nothing: give up waiting for it.
+      setTimeout(() => {
+        if (olderInFlight.current === asked) olderInFlight.current = null;
+      }, SETTLE_MS);
+    });
+  }, [hasMore, onLoadOlder, messages.length]);
   useEffect(() => {
     if (!loadingOlder) maybeLoad();
   }, [loadingOlder, maybeLoad, messages.length]);
-  const [loadingNewer, setLoadingNewer] = useState(false);
+  const newerInFlight = useRef(false);
   const { hasNewer, onLoadNewer } = props;
   const maybeLoadNewer = useCallback(() => {
     const el = scroller.current;
-    if (!el || loadingNewer || !hasNewer || el.scrollHeight - el.scrollTop - el.clientHeight >= NEAR * 4) return;
-    setLoadingNewer(true);
-    void onLoadNewer().finally(() => setLoadingNewer(false));
-  }, [hasNewer, loadingNewer, onLoadNewer]);
+    if (!el || newerInFlight.current || !hasNewer || el.scrollHeight - el.scrollTop - el.clientHeight >= NEAR * 4) {
+      return;
+    }
+    newerInFlight.current = true;
+    void onLoadNewer().finally(() => {
+      newerInFlight.current = false;
+    });
+  }, [hasNewer, onLoadNewer]);
 
   // What has been on screen: everything when at the bottom, else the last row fully in view.
   const lastSeq = messages.at(-1)?.seq ?? 0;

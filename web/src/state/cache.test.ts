@@ -40,7 +40,8 @@ describe("cache updates", () => {
     expect(moved[0].lastSeq).toBe(6);
     // An older message (a late edit) does not replace a newer last message.
     expect(conversationsWithMessage(moved, message(2, "usr_a", "conv_2"))![0].lastMessage!.seq).toBe(6);
-    expect(conversationsWithBadge(moved, "conv_1", 4)![1].unreadCount).toBe(4);
+    const badged = conversationsWithBadge(moved, "conv_1", 4, 2)![1];
+    expect([badged.unreadCount, badged.mentionCount]).toEqual([4, 2]);
   });
 
   it("tracks pending sends", () => {

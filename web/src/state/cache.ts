@@ -84,13 +84,14 @@ export function conversationsWithMessage(list: Conversation[] | undefined, messa
   return [updated, ...list.slice(0, index), ...list.slice(index + 1)];
 }
 
-/** A badge: the server's unread count for one conversation. */
+/** A badge: the server's unread and mention counts for one conversation. */
 export function conversationsWithBadge(
   list: Conversation[] | undefined,
   conversationId: string,
   unreadCount: number,
+  mentionCount: number,
 ): Conversation[] | undefined {
-  return list?.map((c) => (c.id === conversationId ? { ...c, unreadCount } : c));
+  return list?.map((c) => (c.id === conversationId ? { ...c, unreadCount, mentionCount } : c));
 }
 
 /** The send answered: drop it from the pending list. */

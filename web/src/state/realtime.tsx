@@ -104,9 +104,9 @@ function bind(client: ProtocolClient, queries: QueryClient, marks: Map<string, n
     client.on("receipt:count", ({ conversationId, messageId, readCount }) =>
       queries.setQueryData<Receipts>(keys.receipts(conversationId), (r) => withCount(r, messageId, readCount)),
     ),
-    client.on("notification:badge", ({ conversationId, unreadCount, totalUnread }) => {
+    client.on("notification:badge", ({ conversationId, unreadCount, totalUnread, mentionCount }) => {
       queries.setQueryData<Conversation[]>(keys.conversations, (list) =>
-        conversationsWithBadge(list, conversationId, unreadCount),
+        conversationsWithBadge(list, conversationId, unreadCount, mentionCount),
       );
       queries.setQueryData<number>(keys.total, totalUnread);
     }),

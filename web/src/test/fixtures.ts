@@ -17,6 +17,8 @@ export function testMessage(seq: number, over: Partial<Message> = {}): Message {
     createdAt: new Date(2026, 10, 22, 10, seq).toISOString(),
     editedAt: null,
     deletedAt: null,
+    mentions: [],
+    mentionsEveryone: false,
     reactions: [],
     ...over,
   };
@@ -35,6 +37,7 @@ export function testConversation(id: string, over: Partial<Conversation> = {}): 
     role: "member",
     lastReadSeq: 0,
     unreadCount: 0,
+    mentionCount: 0,
     memberCount: 2,
     members: [],
     lastMessage: null,

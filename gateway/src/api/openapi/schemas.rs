@@ -164,7 +164,8 @@ fn core() -> Value {
         "Message": {
             "type": "object",
             "required": ["id", "conversationId", "senderId", "seq", "content", "contentType", "replyTo",
-                         "clientMessageId", "createdAt", "editedAt", "deletedAt", "reactions"],
+                         "clientMessageId", "createdAt", "editedAt", "deletedAt", "mentions",
+                         "mentionsEveryone", "reactions"],
             "properties": {
                 "id": id("msg_"),
                 "conversationId": id("conv_"),
@@ -177,6 +178,10 @@ fn core() -> Value {
                 "createdAt": timestamp(false),
                 "editedAt": timestamp(true),
                 "deletedAt": timestamp(true),
+                "mentions": {"type": "array", "items": id("usr_"), "maxItems": 50,
+                             "description": "Members mentioned by @username when it was sent (never the sender)"},
+                "mentionsEveryone": {"type": "boolean",
+                                     "description": "@everyone by a group's owner or admin: every member but the sender is mentioned"},
                 "reactions": {"type": "array", "items": {"$ref": "#/components/schemas/Reaction"}}
             }
         },
@@ -228,7 +233,7 @@ fn core() -> Value {
         "Conversation": {
             "type": "object",
             "required": ["id", "type", "name", "ownerId", "createdAt", "lastActivityAt", "lastSeq", "role",
-                         "lastReadSeq", "unreadCount", "memberCount", "members", "lastMessage"],
+                         "lastReadSeq", "unreadCount", "mentionCount", "memberCount", "members", "lastMessage"],
             "properties": {
                 "id": id("conv_"),
                 "type": {"type": "string", "enum": ["dm", "group"]},
@@ -240,6 +245,8 @@ fn core() -> Value {
                 "role": {"type": "string", "enum": ["owner", "admin", "member"]},
                 "lastReadSeq": {"type": "integer"},
                 "unreadCount": {"type": "integer", "minimum": 0},
+                "mentionCount": {"type": "integer", "minimum": 0, "maximum": 1000,
+                                 "description": "Unread messages that mention the caller (by name or @everyone), at most 1000"},
                 "memberCount": {"type": "integer"},
                 "members": {"type": "array", "items": {"$ref": "#/components/schemas/Member"}},
                 "lastMessage": {"allOf": [{"$ref": "#/components/schemas/Message"}], "nullable": true}

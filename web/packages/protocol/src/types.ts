@@ -18,6 +18,10 @@ export interface Message {
   createdAt: string;
   editedAt: string | null;
   deletedAt: string | null;
+  /** Members it mentions by @username (never the sender). */
+  mentions: string[];
+  /** @everyone by a group's owner or admin. */
+  mentionsEveryone: boolean;
   reactions: Reaction[];
 }
 
@@ -41,6 +45,8 @@ export interface Conversation {
   role: "owner" | "admin" | "member";
   lastReadSeq: number;
   unreadCount: number;
+  /** Unread messages that mention the caller (at most 1000). */
+  mentionCount: number;
   memberCount: number;
   members: Member[];
   lastMessage: Message | null;
@@ -101,7 +107,13 @@ export interface ServerEvents {
   "message:reacted": { messageId: string; conversationId: string; reactions: Reaction[] };
   "receipt:updated": { conversationId: string; userId: string; seq: number; readAt: string };
   "receipt:count": { conversationId: string; messageId: string; readCount: number };
-  "notification:badge": { conversationId: string; unreadCount: number; totalUnread: number };
+  "notification:badge": {
+    conversationId: string;
+    unreadCount: number;
+    totalUnread: number;
+    mentionCount: number;
+    totalMentions: number;
+  };
   "presence:update": { userId: string; status: "online" | "away" | "dnd" | "offline" | "unknown"; lastSeenAt: string | null };
   "presence:subscribed": { users: { userId: string; status: "online" | "away" | "dnd" | "offline" | "unknown"; lastSeenAt: string | null }[] };
   "typing:started": { conversationId: string; userId: string };

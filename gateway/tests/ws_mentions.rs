@@ -1,0 +1,167 @@
+//! Mentions over real WebSockets and REST against PostgreSQL: `@username` of a member resolved at
+//! commit (a non-member's name, the sender's own and a member's `@everyone` stay plain text),
+//! `@everyone` by a group's owner, unread mention counts in `notification:badge` and
+//! `GET /api/conversations` that agree, fall with read marks and lose a deleted message's mention.
+
+use parley_testkit::TestGateway;
+use parley_testkit::api::{Api, TestUser};
+use parley_testkit::ws::WsClient;
+use serde_json::{Value, json};
+
+/// Sends over `ws` and returns the committed message.
+async fn sent(
+    ws: &mut WsClient,
+    conv: &str,
+    client_id: &str,
+    content: &str,
+) -> anyhow::Result<Value> {
+    ws.send_message(client_id, conv, client_id, content).await?;
+    let frame = ws
+        .expect_where("message:sent", |f| f["id"] == client_id)
+        .await?;
+    Ok(frame["data"]["message"].clone())
+}
+
+/// `mentionCount` of `conv` in `user`'s conversation list, and in the conversation itself.
+async fn mention_count(api: &Api, user: &TestUser, conv: &str) -> anyhow::Result<i64> {
+    let list = api.get("/api/conversations", Some(user)).await?;
+    let listed = list.body["data"]
+        .as_array()
+        .and_then(|items| items.iter().find(|c| c["id"] == conv))
+        .and_then(|c| c["mentionCount"].as_i64());
+    let one = api
+        .get(&format!("/api/conversations/{conv}"), Some(user))
+        .await?;
+    let single = one.body["data"]["mentionCount"].as_i64();
+    anyhow::ensure!(
+        listed == single,
+        "list says {listed:?}, the conversation {single:?}"
+    );
+    listed.ok_or_else(|| anyhow::anyhow!("no mentionCount: {}", one.body))
+}
+
+fn ids(message: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = message["mentions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn mentions_resolve_to_members_and_count_until_read() -> anyhow::Result<()> {
+    let gw = TestGateway::start().await?;
+    let api = gw.api();
+    let ann = api.register("men_ann").await?;
+    let ben = api.register("men_ben").await?;
+    let cat = api.register("men_cat").await?;
+    let dan = api.register("men_dan").await?;
+    let group = api.group(&ann, "Design", &[&ben, &cat]).await?;
+    let mut ann_ws = WsClient::authed(gw.addr(), &ann.access_token).await?;
+    let mut ben_ws = WsClient::authed(gw.addr(), &ben.access_token).await?;
+    let mut cat_ws = WsClient::authed(gw.addr(), &cat.access_token).await?;
+
+    // Names of members resolve (any case); a non-member's and the sender's own do not.
+    let first = sent(
+        &mut ann_ws,
+        &group,
+        "m1",
+        "hi @men_ben, @MEN_CAT and @men_dan; me: @men_ann; mail men_ben@example.com",
+    )
+    .await?;
+    let mut expected = vec![ben.id.clone(), cat.id.clone()];
+    expected.sort();
+    assert_eq!(ids(&first), expected);
+    assert_eq!(first["mentionsEveryone"], false);
+    let badge = ben_ws
+        .expect_where("notification:badge", |f| {
+            f["data"]["conversationId"] == group.as_str()
+        })
+        .await?;
+    assert_eq!(
+        (
+            badge["data"]["mentionCount"].as_i64(),
+            badge["data"]["totalMentions"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+
+    // A member's @everyone is plain text (and sending reads what came before: cat's mention at
+    // seq 1 no longer counts); the owner's mentions everyone but her.
+    let plain = sent(&mut cat_ws, &group, "m2", "@everyone lunch?").await?;
+    assert_eq!(plain["mentionsEveryone"], false);
+    let everyone = sent(&mut ann_ws, &group, "m3", "@everyone lunch at noon").await?;
+    assert_eq!(everyone["mentionsEveryone"], true);
+    ben_ws
+        .expect_where("notification:badge", |f| {
+            f["data"]["conversationId"] == group.as_str() && f["data"]["mentionCount"] == 2
+        })
+        .await?;
+    let none = sent(&mut ann_ws, &group, "m4", "no one here").await?;
+    assert_eq!(ids(&none), Vec::<String>::new());
+
+    assert_eq!(mention_count(&api, &ben, &group).await?, 2);
+    assert_eq!(mention_count(&api, &cat, &group).await?, 1);
+    assert_eq!(
+        mention_count(&api, &ann, &group).await?,
+        0,
+        "her own @everyone, cat's plain text"
+    );
+
+    // History carries them.
+    let history = api
+        .get(&format!("/api/conversations/{group}/messages"), Some(&cat))
+        .await?;
+    let stored = history.body["data"]
+        .as_array()
+        .and_then(|page| page.iter().find(|m| m["id"] == first["id"]))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(ids(&stored), expected);
+
+    // Reading past the first mention leaves the @everyone one, on the badge and in the list.
+    let seq = first["seq"].as_i64().unwrap_or_default();
+    ben_ws
+        .send(&json!({"event": "receipt:read", "id": "r1", "data": {"conversationId": group, "seq": seq}}))
+        .await?;
+    ben_ws
+        .expect_where("notification:badge", |f| {
+            f["data"]["conversationId"] == group.as_str()
+                && f["data"]["unreadCount"] == 3
+                && f["data"]["mentionCount"] == 1
+        })
+        .await?;
+    assert_eq!(mention_count(&api, &ben, &group).await?, 1);
+
+    // Deleting the @everyone message takes its mention with it.
+    let id = everyone["id"].as_str().unwrap_or_default();
+    let deleted = api
+        .delete(&format!("/api/messages/{id}"), Some(&ann))
+        .await?;
+    assert!(deleted.status.is_success(), "{}", deleted.body);
+    assert_eq!(mention_count(&api, &cat, &group).await?, 0);
+    assert_eq!(mention_count(&api, &ben, &group).await?, 0);
+
+    // In a DM @everyone means nothing; the partner's name does.
+    let dm = api.dm(&ann, &dan).await?;
+    let direct = sent(&mut ann_ws, &dm, "d1", "@everyone @men_dan").await?;
+    assert_eq!(direct["mentionsEveryone"], false);
+    assert_eq!(ids(&direct), vec![dan.id.clone()]);
+    assert_eq!(mention_count(&api, &dan, &dm).await?, 1);
+
+    // Nobody may be called "everyone".
+    let taken = api
+        .post(
+            "/api/auth/register",
+            None,
+            &json!({"username": "everyone", "password": "password123"}),
+        )
+        .await?;
+    assert_eq!(taken.status, 400, "{}", taken.body);
+    Ok(())
+}
