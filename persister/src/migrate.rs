@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "mentions",
         sql: include_str!("../../migrations/0007_mentions.sql"),
     },
+    Migration {
+        version: 8,
+        name: "notification_preferences",
+        sql: include_str!("../../migrations/0008_notification_preferences.sql"),
+    },
 ];
 
 /// Serialises concurrent `migrate` runs (several processes starting at once).

@@ -7,6 +7,7 @@ mod conversations;
 pub(crate) mod error;
 mod history;
 mod messages;
+mod notifications;
 mod openapi;
 mod request;
 mod routes;
@@ -157,6 +158,10 @@ async fn dispatch(op: Op, ctx: &Ctx) -> Result<Reply, ApiError> {
         Op::CreateConversation => conversations::create(ctx).await,
         Op::ListConversations => conversations::list(ctx).await,
         Op::GetConversation => conversations::get(ctx).await,
+        Op::GetConversationNotifications => notifications::get_conversation(ctx).await,
+        Op::PutConversationNotifications => notifications::put_conversation(ctx).await,
+        Op::GetMyNotifications => notifications::get_user(ctx).await,
+        Op::PutMyNotifications => notifications::put_user(ctx).await,
         Op::AddMember => conversations::add_member(ctx).await,
         Op::RemoveMember => conversations::remove_member(ctx).await,
         Op::History => history::page(ctx).await,

@@ -46,7 +46,7 @@ fn build() -> Value {
         },
         "servers": [{"url": "/"}],
         "tags": [
-            {"name": "auth"}, {"name": "users"}, {"name": "conversations"}, {"name": "messages"}, {"name": "meta"}
+            {"name": "auth"}, {"name": "users"}, {"name": "conversations"}, {"name": "messages"}, {"name": "notifications"}, {"name": "meta"}
         ],
         "paths": paths,
         "components": {

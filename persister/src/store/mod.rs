@@ -4,6 +4,7 @@
 
 pub mod conversations;
 pub mod messages;
+pub mod notifications;
 pub mod reactions;
 pub mod receipts;
 pub mod repair;

@@ -37,6 +37,19 @@ export type Conversation = {
   unreadCount: number;
 };
 
+export type ConversationNotifications = {
+  level: "all" | "mentions" | "off";
+  /** The mute covers this moment */
+  muted: boolean;
+  mutedUntil: string | null;
+};
+
+export type ConversationNotificationsRequest = {
+  level: "all" | "mentions" | "off";
+  /** Absent or null: not muted; a past time counts as not muted */
+  mutedUntil?: string | null;
+};
+
 /** A DM takes userId; a group takes name and memberIds. */
 export type CreateConversationRequest = {
   memberIds?: string[];
@@ -193,4 +206,25 @@ export type User = {
   /** Presence, on GET /api/users/{userId} only, and only to people who share a conversation with the user (and the user); unknown while instances are joined and Redis is unreachable */
   status?: "online" | "away" | "dnd" | "offline" | "unknown";
   username: string;
+};
+
+export type UserNotifications = {
+  dndSchedule: {
+    end: string;
+    start: string;
+    /** IANA, e.g. Europe/Berlin */
+    timeZone: string;
+  } | null;
+  /** The schedule covers this moment */
+  inDndNow: boolean;
+};
+
+export type UserNotificationsRequest = {
+  /** null clears it */
+  dndSchedule: {
+    end: string;
+    start: string;
+    /** IANA, e.g. Europe/Berlin */
+    timeZone: string;
+  } | null;
 };

@@ -14,10 +14,54 @@ fn timestamp(nullable: bool) -> Value {
 /// Every component schema, by name.
 pub(super) fn all() -> Value {
     let mut schemas = core();
-    if let (Some(all), Value::Object(more)) = (schemas.as_object_mut(), sessions()) {
-        all.extend(more);
+    for more in [sessions(), notifications()] {
+        if let (Some(all), Value::Object(more)) = (schemas.as_object_mut(), more) {
+            all.extend(more);
+        }
     }
     schemas
+}
+
+/// Notification preferences.
+fn notifications() -> Value {
+    let schedule = json!({
+        "type": "object", "required": ["start", "end", "timeZone"], "additionalProperties": false,
+        "description": "A daily window in local time; it wraps past midnight when end is earlier than start",
+        "properties": {
+            "start": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+            "end": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+            "timeZone": {"type": "string", "maxLength": 64, "description": "IANA, e.g. Europe/Berlin"}
+        }
+    });
+    json!({
+        "ConversationNotifications": {
+            "type": "object", "required": ["level", "mutedUntil", "muted"],
+            "properties": {
+                "level": {"type": "string", "enum": ["all", "mentions", "off"]},
+                "mutedUntil": timestamp(true),
+                "muted": {"type": "boolean", "description": "The mute covers this moment"}
+            }
+        },
+        "ConversationNotificationsRequest": {
+            "type": "object", "required": ["level"], "additionalProperties": false,
+            "properties": {
+                "level": {"type": "string", "enum": ["all", "mentions", "off"]},
+                "mutedUntil": {"allOf": [timestamp(false)], "nullable": true,
+                               "description": "Absent or null: not muted; a past time counts as not muted"}
+            }
+        },
+        "UserNotifications": {
+            "type": "object", "required": ["dndSchedule", "inDndNow"],
+            "properties": {
+                "dndSchedule": {"allOf": [schedule.clone()], "nullable": true},
+                "inDndNow": {"type": "boolean", "description": "The schedule covers this moment"}
+            }
+        },
+        "UserNotificationsRequest": {
+            "type": "object", "required": ["dndSchedule"], "additionalProperties": false,
+            "properties": {"dndSchedule": {"allOf": [schedule], "nullable": true, "description": "null clears it"}}
+        }
+    })
 }
 
 /// Password change and the sessions list.
