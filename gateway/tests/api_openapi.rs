@@ -44,6 +44,10 @@ async fn document_lists_every_endpoint_and_resolves() -> anyhow::Result<()> {
         ("post", "/api/conversations"),
         ("get", "/api/conversations"),
         ("get", "/api/conversations/{conversationId}"),
+        ("get", "/api/conversations/{conversationId}/notifications"),
+        ("put", "/api/conversations/{conversationId}/notifications"),
+        ("get", "/api/users/me/notifications"),
+        ("put", "/api/users/me/notifications"),
         ("post", "/api/conversations/{conversationId}/members"),
         (
             "delete",

@@ -29,5 +29,7 @@ describe("mentionsMe", () => {
     expect(mentionsMe([], true, "usr_a", "usr_me")).toBe(true);
     expect(mentionsMe([], true, "usr_me", "usr_me")).toBe(false);
     expect(mentionsMe(["usr_b"], false, "usr_a", "usr_me")).toBe(false);
+    // A message saved offline before mentions existed.
+    expect(mentionsMe(undefined, undefined, "usr_a", "usr_me")).toBe(false);
   });
 });

@@ -33,7 +33,13 @@ export function splitMentions(text: string, names: Set<string>, everyone: boolea
   return parts;
 }
 
-/** Whether `me` is mentioned by a message. */
-export function mentionsMe(mentions: string[], everyone: boolean, senderId: string, me: string): boolean {
-  return senderId !== me && (everyone || mentions.includes(me));
+/** Whether `me` is mentioned by a message (one kept offline by an older client may lack the
+ * fields). */
+export function mentionsMe(
+  mentions: string[] | undefined,
+  everyone: boolean | undefined,
+  senderId: string,
+  me: string,
+): boolean {
+  return senderId !== me && (everyone === true || (mentions ?? []).includes(me));
 }
