@@ -32,8 +32,9 @@ pub(crate) enum Delivery {
         sender: UserId,
         seq: i64,
         recipients: Arc<[UserId]>,
-        /// Members it mentions by name, and whether it mentions everyone (for badges).
-        mentions: Arc<[UserId]>,
+        /// Members it mentions by name, and whether it mentions everyone (for badges). A `Vec`:
+        /// most messages mention no one, and an empty one costs no allocation.
+        mentions: Vec<UserId>,
         everyone: bool,
         /// `message:received`, encoded once.
         received: Bytes,
@@ -347,7 +348,7 @@ impl CommitSink for Bus {
                         sender: message.sender_id,
                         seq: message.seq,
                         recipients: members,
-                        mentions: message.mentions.as_slice().into(),
+                        mentions: message.mentions.clone(),
                         everyone: message.mention_everyone,
                         received: codec::encode_received(&message_json),
                         message_json,
@@ -406,7 +407,7 @@ impl Delivery {
             sender: message.sender_id,
             seq: message.seq,
             recipients: Arc::clone(recipients),
-            mentions: message.mentions.as_slice().into(),
+            mentions: message.mentions.clone(),
             everyone: message.mention_everyone,
             received: codec::encode_received(&message_json),
             message_json,

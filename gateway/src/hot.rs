@@ -80,7 +80,7 @@ impl LocalFanout {
             sender: self.sender,
             seq: 1,
             recipients: Arc::clone(&self.recipients),
-            mentions: Arc::new([]),
+            mentions: Vec::new(),
             everyone: false,
             received: received.clone(),
             message_json: Bytes::new(),

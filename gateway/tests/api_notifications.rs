@@ -37,11 +37,10 @@ async fn conversation_levels_and_mutes() -> anyhow::Result<()> {
 
     let hour = format_timestamp(OffsetDateTime::now_utc() + time::Duration::hours(1));
     let put = api
-        .send(
-            Method::PUT,
+        .put(
             &path,
             Some(&ben),
-            Some(&json!({"level": "mentions", "mutedUntil": hour})),
+            &json!({"level": "mentions", "mutedUntil": hour}),
         )
         .await?;
     assert_eq!(put.status, 200, "{}", put.body);
@@ -58,11 +57,10 @@ async fn conversation_levels_and_mutes() -> anyhow::Result<()> {
 
     // A mute that has ended is no mute; back to the defaults.
     let past = api
-        .send(
-            Method::PUT,
+        .put(
             &path,
             Some(&ben),
-            Some(&json!({"level": "off", "mutedUntil": "2020-01-01T00:00:00Z"})),
+            &json!({"level": "off", "mutedUntil": "2020-01-01T00:00:00Z"}),
         )
         .await?;
     assert_eq!(put.status, 200, "{}", past.body);
@@ -70,14 +68,7 @@ async fn conversation_levels_and_mutes() -> anyhow::Result<()> {
         past.body["data"],
         json!({"level": "off", "mutedUntil": null, "muted": false})
     );
-    let reset = api
-        .send(
-            Method::PUT,
-            &path,
-            Some(&ben),
-            Some(&json!({"level": "all"})),
-        )
-        .await?;
+    let reset = api.put(&path, Some(&ben), &json!({"level": "all"})).await?;
     assert_eq!(reset.body["data"], fresh.body["data"]);
 
     for (body, field) in [
@@ -87,9 +78,7 @@ async fn conversation_levels_and_mutes() -> anyhow::Result<()> {
             "mutedUntil",
         ),
     ] {
-        let refused = api
-            .send(Method::PUT, &path, Some(&ben), Some(&body))
-            .await?;
+        let refused = api.put(&path, Some(&ben), &body).await?;
         assert_eq!(refused.status, 400, "{body}: {}", refused.body);
         assert_eq!(refused.body["error"]["code"], "VALIDATION_ERROR");
         assert!(
@@ -99,12 +88,7 @@ async fn conversation_levels_and_mutes() -> anyhow::Result<()> {
         );
     }
     let unknown = api
-        .send(
-            Method::PUT,
-            &path,
-            Some(&ben),
-            Some(&json!({"level": "all", "volume": 11})),
-        )
+        .put(&path, Some(&ben), &json!({"level": "all", "volume": 11}))
         .await?;
     assert_eq!(unknown.status, 400, "{}", unknown.body);
 
@@ -150,12 +134,7 @@ async fn do_not_disturb_schedules() -> anyhow::Result<()> {
     ] {
         let schedule = json!({"start": hh_mm(start), "end": hh_mm(end), "timeZone": "UTC"});
         let set = api
-            .send(
-                Method::PUT,
-                path,
-                Some(&kim),
-                Some(&json!({"dndSchedule": schedule})),
-            )
+            .put(path, Some(&kim), &json!({"dndSchedule": schedule}))
             .await?;
         assert_eq!(set.status, 200, "{}", set.body);
         check_schema(&doc, "UserNotifications", &set.body["data"]).map_err(anyhow::Error::msg)?;
@@ -164,12 +143,7 @@ async fn do_not_disturb_schedules() -> anyhow::Result<()> {
     }
     let berlin = json!({"start": "22:00", "end": "07:00", "timeZone": "Europe/Berlin"});
     let set = api
-        .send(
-            Method::PUT,
-            path,
-            Some(&kim),
-            Some(&json!({"dndSchedule": berlin})),
-        )
+        .put(path, Some(&kim), &json!({"dndSchedule": berlin}))
         .await?;
     assert_eq!(
         api.get(path, Some(&kim)).await?.body["data"]["dndSchedule"],
@@ -193,12 +167,7 @@ async fn do_not_disturb_schedules() -> anyhow::Result<()> {
         ),
     ] {
         let refused = api
-            .send(
-                Method::PUT,
-                path,
-                Some(&kim),
-                Some(&json!({"dndSchedule": schedule})),
-            )
+            .put(path, Some(&kim), &json!({"dndSchedule": schedule}))
             .await?;
         assert_eq!(refused.status, 400, "{schedule}: {}", refused.body);
         assert!(
@@ -213,12 +182,7 @@ async fn do_not_disturb_schedules() -> anyhow::Result<()> {
         berlin
     );
     let cleared = api
-        .send(
-            Method::PUT,
-            path,
-            Some(&kim),
-            Some(&json!({"dndSchedule": null})),
-        )
+        .put(path, Some(&kim), &json!({"dndSchedule": null}))
         .await?;
     assert_eq!(cleared.body["data"], none.body["data"]);
     Ok(())

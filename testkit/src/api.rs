@@ -90,6 +90,16 @@ impl Api {
         self.send(Method::POST, path, user, Some(body)).await
     }
 
+    /// `PUT path` with a JSON body.
+    pub async fn put(
+        &self,
+        path: &str,
+        user: Option<&TestUser>,
+        body: &Value,
+    ) -> anyhow::Result<JsonResponse> {
+        self.send(Method::PUT, path, user, Some(body)).await
+    }
+
     /// `DELETE path`.
     pub async fn delete(
         &self,

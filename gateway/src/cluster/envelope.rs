@@ -135,7 +135,7 @@ pub(crate) fn encode(instance: InstanceId, delivery: &Delivery) -> Option<Bytes>
             h.u = Some(*sender);
             h.q = *seq;
             h.r = recipients.to_vec();
-            h.m = mentions.to_vec();
+            h.m = mentions.clone();
             h.a = *everyone;
             (h, message_json)
         }
@@ -235,7 +235,7 @@ pub(crate) fn decode(bytes: &Bytes) -> Result<Received, EnvelopeError> {
             sender: user()?,
             seq: h.q,
             recipients: h.r.into(),
-            mentions: h.m.into(),
+            mentions: h.m,
             everyone: h.a,
             received: codec::encode_received(&payload),
             message_json: payload,
@@ -327,7 +327,7 @@ mod tests {
             sender: u,
             seq: 7,
             recipients: vec![u, v].into(),
-            mentions: vec![v].into(),
+            mentions: vec![v],
             everyone: true,
             received: codec::encode_received(&json),
             message_json: json.clone(),

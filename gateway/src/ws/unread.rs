@@ -256,6 +256,13 @@ mod tests {
         }
     }
 
+    fn naming<'a>(arrival: Arrival<'static>, mentions: &'a [UserId]) -> Arrival<'a> {
+        Arrival {
+            mentions,
+            ..arrival
+        }
+    }
+
     #[test]
     fn mentions_count_above_the_watermark_in_any_order() {
         let (c1, c2, alice, bob) = ids();
@@ -263,13 +270,7 @@ mod tests {
         table.track(bob);
         let named = [bob];
         // Seq 6 names bob before the load, which knew seq 3 (read 1) with a mention at 2.
-        table.message(
-            Arrival {
-                mentions: &named,
-                ..plain(c1, alice, 6)
-            },
-            &[alice, bob],
-        );
+        table.message(naming(plain(c1, alice, 6), &named), &[alice, bob]);
         let mut stored = rs(c1, 3, 1);
         stored.mentions = vec![2];
         table.loaded(bob, &[stored, rs(c2, 0, 0)]);
@@ -286,13 +287,7 @@ mod tests {
             },
             &[alice, bob],
         );
-        table.message(
-            Arrival {
-                mentions: &named,
-                ..plain(c1, alice, 6)
-            },
-            &[alice, bob],
-        );
+        table.message(naming(plain(c1, alice, 6), &named), &[alice, bob]);
         let badges = table.take_badges();
         assert_eq!(badges.len(), 1);
         assert_eq!(
@@ -311,13 +306,7 @@ mod tests {
             (2, 1, 2)
         );
         // Bob's own mention of himself never counts.
-        table.message(
-            Arrival {
-                mentions: &named,
-                ..plain(c1, bob, 7)
-            },
-            &[alice, bob],
-        );
+        table.message(naming(plain(c1, bob, 7), &named), &[alice, bob]);
         let badge = table.take_badges()[0];
         assert_eq!((badge.unread, badge.mentions), (0, 0));
     }
@@ -330,13 +319,7 @@ mod tests {
         table.loaded(bob, &[rs(c1, 0, 0)]);
         let named = [bob];
         for seq in 1..=(MAX_MENTION_COUNT + 5) {
-            table.message(
-                Arrival {
-                    mentions: &named,
-                    ..plain(c1, alice, seq)
-                },
-                &[bob],
-            );
+            table.message(naming(plain(c1, alice, seq), &named), &[bob]);
         }
         assert_eq!(table.take_badges()[0].mentions, MAX_MENTION_COUNT);
         // The newest are kept: reading all but the last 10 leaves 10.

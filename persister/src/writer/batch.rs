@@ -92,10 +92,10 @@ pub(crate) fn write_statement() -> String {
                                    content_type, reply_to, mentions, mention_everyone)
              SELECT id, conversation_id, seq, sender_id, client_message_id, content, content_type, reply_to,
                     CASE WHEN mention_names IS NOT NULL THEN
-                        (SELECT array_agg(found.id ORDER BY found.id) FROM (
-                             SELECT (SELECT u.id FROM users u WHERE u.username = named.name) AS id
-                             FROM unnest(string_to_array(mention_names, ' ')) AS named(name)
-                         ) found
+                        (SELECT array_agg(found.id ORDER BY found.id)
+                         FROM unnest(string_to_array(mention_names, ' ')) AS named(name)
+                         CROSS JOIN LATERAL (SELECT u.id FROM users u WHERE u.username = named.name
+                                             OFFSET 0) found
                          WHERE found.id <> numbered.sender_id
                            AND (SELECT true FROM conversation_members x
                                 WHERE x.conversation_id = numbered.conversation_id
