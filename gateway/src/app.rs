@@ -48,6 +48,8 @@ pub struct App {
     /// Who is online.
     pub(crate) presence: Box<dyn crate::presence::PresenceState>,
     pub(crate) presence_config: parley_shared::config::PresenceConfig,
+    /// Toasts: the grouping window.
+    pub(crate) notifications: parley_shared::config::NotificationsConfig,
     /// Where sends go to be committed.
     pub(crate) persister: PersisterHandle,
     pub(crate) ws: WsConfig,
@@ -103,6 +105,7 @@ impl App {
                 None => Box::new(crate::presence::LocalPresence::new(&config.presence)),
             },
             presence_config: config.presence.clone(),
+            notifications: config.notifications.clone(),
             persister,
             ws: config.ws.clone(),
             connections: match bus.link() {

@@ -82,6 +82,8 @@ pub(crate) enum Delivery {
         conversation: ConversationId,
         user: UserId,
     },
+    /// `user` changed their notification preferences: shards read them again.
+    Preferences { user: UserId },
     /// A presence change of `user` (now `status`), for the connections watching them.
     Presence {
         user: UserId,
@@ -212,6 +214,11 @@ impl Bus {
     /// Tells every shard (of every instance) that `user` left `conversation`.
     pub(crate) fn left(&self, conversation: ConversationId, user: UserId) {
         self.fan(Delivery::Left { conversation, user });
+    }
+
+    /// Tells every shard (of every instance) that `user`'s notification preferences changed.
+    pub(crate) fn preferences(&self, user: UserId) {
+        self.fan(Delivery::Preferences { user });
     }
 
     /// An ephemeral event for the subscribers of `conversation`.

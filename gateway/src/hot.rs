@@ -52,6 +52,7 @@ impl LocalFanout {
             parley_shared::InstanceId::generate(),
             0,
             Arc::new(Metrics::new(1)),
+            std::time::Duration::from_secs(3),
         );
         let mut sessions = Vec::with_capacity(n);
         let mut recipients = Vec::with_capacity(n);

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub(crate) resync_closes: Counter,
     /// Presence changes published (after coalescing).
     pub(crate) presence_updates: Counter,
+    /// `notification:toast`s sent (one per user and toast, however many connections get it).
+    pub(crate) toasts: Counter,
     pub(crate) fanout_overflows: Counter,
     /// Connections refused at accept: past `max_connections`, past `max_connections_per_ip`.
     pub(crate) refused: [Counter; 2],
@@ -59,6 +61,7 @@ impl Metrics {
             dropped_ephemeral: Counter::default(),
             resync_closes: Counter::default(),
             presence_updates: Counter::default(),
+            toasts: Counter::default(),
             fanout_overflows: Counter::default(),
             refused: Default::default(),
             body_timeouts: Counter::default(),
@@ -135,6 +138,12 @@ impl Metrics {
             "direction=\"out\"",
             self.frames_out.get(),
         );
+        out.family(
+            "parley_toasts_total",
+            "counter",
+            "notification:toast events sent (per user and toast).",
+        )
+        .sample("parley_toasts_total", "", self.toasts.get());
         out.family(
             "parley_sends_total",
             "counter",

@@ -24,6 +24,7 @@ use crate::permits::Refusal;
 use crate::shutdown::Shutdown;
 use crate::transport::Stream;
 use crate::ws::hub::Hub;
+use parley_shared::UserId;
 
 /// What a shard needs to run; built by [`crate::Gateway::start`].
 #[derive(Debug)]
@@ -129,13 +130,14 @@ async fn serve(spec: ShardSpec) {
         spec.app.instance,
         spec.id,
         std::sync::Arc::clone(&spec.app.metrics),
+        spec.app.notifications.toast_group_window,
     ));
     tokio::task::spawn_local(deliver(
         spec.inbox,
         spec.overflowed,
         spec.id,
         Rc::clone(&hub),
-        pool.clone(),
+        (pool.clone(), std::sync::Arc::clone(&spec.app)),
     ));
     if spec.id == 0 {
         tokio::task::spawn_local(crate::presence::publish(
@@ -290,16 +292,29 @@ const BURST: usize = 256;
 /// Moves fan-out events from the bus into local connections, in order, a burst at a time; after
 /// each burst, the changed unread counts go out as badges (one per user and conversation, however
 /// many messages the burst held). If the bus ever had to drop an event for this shard, every
-/// connection here is closed for a resync first.
+/// connection here is closed for a resync first. Grouped toasts go out when their window ends.
 async fn deliver(
     mut inbox: mpsc::Receiver<Arc<Delivery>>,
     overflowed: Arc<[AtomicBool]>,
     shard: usize,
     hub: Rc<Hub>,
-    pool: Pool,
+    (pool, app): (Pool, std::sync::Arc<crate::app::App>),
 ) {
     let mut burst = Vec::with_capacity(BURST);
-    while inbox.recv_many(&mut burst, BURST).await > 0 {
+    loop {
+        let received = match hub.next_toast() {
+            None => inbox.recv_many(&mut burst, BURST).await,
+            Some(at) => tokio::select! {
+                received = inbox.recv_many(&mut burst, BURST) => received,
+                () = tokio::time::sleep_until(at.into()) => {
+                    hub.flush_toasts();
+                    continue;
+                }
+            },
+        };
+        if received == 0 {
+            break;
+        }
         if overflowed[shard].swap(false, Ordering::AcqRel) {
             hub.close_all(
                 crate::protocol::close::RESYNC,
@@ -310,7 +325,9 @@ async fn deliver(
             hub.deliver(&delivery);
         }
         hub.flush_badges();
-        load_unread(&hub, &pool);
+        hub.flush_toasts();
+        load_unread(&hub, &pool, &app);
+        reload_toasts(&hub, &pool, &app);
         recheck_watches(&hub, &pool);
     }
 }
@@ -351,11 +368,46 @@ fn recheck_watches(hub: &Rc<Hub>, pool: &Pool) {
     }
 }
 
-/// Loads the unread state of the users the hub asks for, each in its own task.
-pub(crate) fn load_unread(hub: &Rc<Hub>, pool: &Pool) {
+/// Reads again the toast context of the users the hub asks for, each in its own task.
+fn reload_toasts(hub: &Rc<Hub>, pool: &Pool, app: &std::sync::Arc<crate::app::App>) {
+    for user in hub.take_toast_reloads() {
+        let (hub, pool, app) = (Rc::clone(hub), pool.clone(), std::sync::Arc::clone(app));
+        tokio::task::spawn_local(async move { load_toasts(&hub, &pool, &app, user).await });
+    }
+}
+
+/// Reads `user`'s toast context (a few tries); without it they get badges, not toasts.
+async fn load_toasts(hub: &Hub, pool: &Pool, app: &crate::app::App, user: UserId) {
+    use parley_persister::store::notifications::toast_context;
+    for attempt in 0..5u32 {
+        let context = match pool.get().await {
+            Ok(conn) => toast_context(&conn, user).await.map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        match context {
+            Ok(context) => {
+                let dnd = app.presence.status(user) == crate::presence::Status::Dnd;
+                return hub.toasts_loaded(user, context, dnd);
+            }
+            Err(error) => {
+                tracing::warn!(%error, attempt, "could not load notification preferences; retrying");
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+        }
+    }
+}
+
+/// Loads the unread state (and the toast context) of the users the hub asks for, each in its own
+/// task.
+pub(crate) fn load_unread(hub: &Rc<Hub>, pool: &Pool, app: &std::sync::Arc<crate::app::App>) {
     for user in hub.take_loads() {
         let hub = Rc::clone(hub);
         let pool = pool.clone();
+        let app = std::sync::Arc::clone(app);
+        let (toasts_hub, toasts_pool) = (Rc::clone(&hub), pool.clone());
+        tokio::task::spawn_local(async move {
+            load_toasts(&toasts_hub, &toasts_pool, &app, user).await;
+        });
         tokio::task::spawn_local(async move {
             for attempt in 0..5u32 {
                 let rows = match pool.get().await {

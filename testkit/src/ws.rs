@@ -29,7 +29,11 @@ pub struct WsClient {
 }
 
 /// Events kept apart from the main stream.
-const SIDE: &[&str] = &["notification:badge", "presence:update"];
+const SIDE: &[&str] = &[
+    "notification:badge",
+    "notification:toast",
+    "presence:update",
+];
 
 /// How a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

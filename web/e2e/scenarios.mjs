@@ -162,7 +162,7 @@ export const scenarios = {
     await send(ann, "Pizza at noon?");
     await waitStatus(ann, "Pizza at noon?", "delivered");
     for (const who of [ben, cat]) {
-      await who.page.getByRole("button", { name: /Lunch/ }).click();
+      await who.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Lunch/ }).click();
       await bubble(who, "Pizza at noon?").waitFor();
     }
     await ann.page.getByTestId("read-by").filter({ hasText: "Read by 2" }).waitFor();
@@ -178,7 +178,7 @@ export const scenarios = {
     await openDm(dan, eva);
     await send(dan, "before the restart");
     await waitStatus(dan, "before the restart", "delivered");
-    await eva.page.getByRole("button", { name: /Dan/ }).click();
+    await eva.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Dan/ }).click();
     await bubble(eva, "before the restart").waitFor();
 
     const restarting = server.restart();
@@ -211,7 +211,7 @@ export const scenarios = {
     await shot(fay.page, "phone-list");
     // The conversation is the route: the phone's Back and Forward move between list and chat,
     // and a reload keeps the chat open.
-    await fay.page.getByRole("button", { name: /Gus/ }).click();
+    await fay.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Gus/ }).click();
     await fay.page.getByRole("heading", { name: "Gus" }).waitFor();
     assert(/^\/c\/conv_/.test(new URL(fay.page.url()).pathname), `no route: ${fay.page.url()}`);
     await fay.page.goBack();
@@ -242,7 +242,7 @@ export const scenarios = {
     // 130 messages through the REST API (a page is 50).
     const post = await restSender(hal, server);
     for (let n = 1; n <= 130; n++) await post(`seed-${n}`, `history ${n}`);
-    await ivy.page.getByRole("button", { name: /Hal/ }).click();
+    await ivy.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Hal/ }).click();
     // All 130 are unread (Ivy never read any): the view opens at the divider before the first of
     // the newest page (history 81), and stays there while the page before it loads.
     await ivy.page.getByTestId("new-messages-divider").waitFor();
@@ -299,7 +299,7 @@ export const scenarios = {
     const post = await restSender(hal, server);
     await post("search-0", "the pineapple pizza question");
     for (let n = 1; n <= 500; n++) await post(`search-${n}`, `filler ${n}`);
-    await ivy.page.getByRole("button", { name: /Hallie/ }).click();
+    await ivy.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Hallie/ }).click();
     await ivy.page.getByTestId("new-messages-divider").waitFor();
 
     await ivy.page.keyboard.press("Control+k");
@@ -371,7 +371,7 @@ export const scenarios = {
     await openDm(ann, ben);
     await send(ann, "the original text");
     await waitStatus(ann, "the original text", "delivered");
-    await ben.page.getByRole("button", { name: /Annika/ }).click();
+    await ben.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Annika/ }).click();
     const theirs = row(ben, "the original text");
     await theirs.waitFor();
 
@@ -431,9 +431,9 @@ export const scenarios = {
     await openDm(jo, lee);
     const post = await restSender(kai, server);
     await post("early", "an early message");
-    await jo.page.getByRole("button", { name: /Kai/ }).click();
+    await jo.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Kai/ }).click();
     await exactly(jo, "an early message").waitFor();
-    await jo.page.getByRole("button", { name: /Lee/ }).click();
+    await jo.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Lee/ }).click();
     for (let n = 1; n <= 40; n++) await post(`later-${n}`, `later ${n}`);
 
     // Opening: the divider sits before the first unread, the view there, the rest counted below.
@@ -460,6 +460,33 @@ export const scenarios = {
     await jo.page.getByRole("button", { name: "1 new message ↓" }).click();
     await waitStatus(kai, "while you were up there", "read");
     for (const who of [jo, kai, lee]) await who.context.close();
+  },
+
+  async "a message in another conversation toasts, and the toast opens it"({ browser, server, shot }) {
+    const mo = await signUp(browser, server, "Mo");
+    const nia = await signUp(browser, server, "Nia");
+    const oz = await signUp(browser, server, "Oz");
+    await openDm(nia, mo);
+    await openDm(oz, mo);
+    await send(nia, "first from nia");
+    await mo.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Nia/ }).click();
+    await exactly(mo, "first from nia").waitFor();
+    // Mo has Nia's chat open: her next message shows in it, with no toast.
+    await send(nia, "seen in place");
+    await exactly(mo, "seen in place").waitFor();
+    await mo.page.waitForTimeout(300);
+    const toasts = mo.page.getByRole("status", { name: "Notifications" });
+    assert((await toasts.getByRole("button").count()) === 0, "a toast for the open conversation");
+    // A message from Oz toasts; the toast opens his conversation.
+    await send(oz, "ping from oz");
+    const toast = toasts.getByRole("button", { name: /^Oz.*ping from oz/ });
+    await toast.waitFor();
+    await shot(mo.page, "toast");
+    await toast.click();
+    await mo.page.getByRole("heading", { name: "Oz" }).waitFor();
+    await exactly(mo, "ping from oz").waitFor();
+    assert((await toasts.getByRole("button").count()) === 0, "the opened conversation's toast stays");
+    for (const who of [mo, nia, oz]) await who.context.close();
   },
 
   async "dark mode, and no serious accessibility violation on the sign-in, chat and account pages"({ browser, server, shot }) {
@@ -524,7 +551,7 @@ export const scenarios = {
     await openDm(dan, eva);
     await send(dan, "before the outage");
     await waitStatus(dan, "before the outage", "delivered");
-    await eva.page.getByRole("button", { name: /Dana/ }).click();
+    await eva.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Dana/ }).click();
     await bubble(eva, "before the outage").waitFor();
     // The app shell is cached (service worker) and the snapshot of the conversations written.
     await dan.page.evaluate(() => navigator.serviceWorker.ready);
@@ -535,12 +562,12 @@ export const scenarios = {
     await waitStatus(dan, "sent while the server was down", "sending");
     // A reload now would have shown the browser's error page and lost the message.
     await dan.page.reload();
-    await dan.page.getByRole("button", { name: /Evan/ }).waitFor();
+    await dan.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Evan/ }).waitFor();
     await dan.page.getByRole("status").filter({ hasText: "Reconnecting..." }).waitFor();
     await shot(dan.page, "offline-reload");
     await server.start();
     await bubble(eva, "sent while the server was down").waitFor();
-    await dan.page.getByRole("button", { name: /Evan/ }).click();
+    await dan.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Evan/ }).click();
     await waitStatus(dan, "sent while the server was down", "read");
     await eva.page.waitForTimeout(1000);
     assert((await bubble(eva, "sent while the server was down").count()) === 1, "delivered more than once");
@@ -590,7 +617,7 @@ export const scenarios = {
       upstream.onMessage((message) => ws.send(message));
     });
     await bo.page.reload();
-    await bo.page.getByRole("button", { name: /Amy/ }).click();
+    await bo.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Amy/ }).click();
     await bubble(bo, "read me").waitFor();
     await waitStatus(amy, "read me", "read");
     assert(swallowed === 1, "the relay did not swallow a mark");

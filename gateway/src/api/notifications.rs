@@ -86,6 +86,7 @@ pub(crate) async fn put_conversation(ctx: &Ctx) -> Result<Reply, ApiError> {
     let conn = ctx.conn().await?;
     authorize(&conn, caller.user, id, Action::Read).await?;
     notifications::set_conversation_prefs(&conn, id, caller.user, prefs).await?;
+    ctx.state.app.bus.preferences(caller.user);
     Ok(views::data(
         StatusCode::OK,
         &ConversationPrefsView::from(prefs),
@@ -186,6 +187,7 @@ pub(crate) async fn put_user(ctx: &Ctx) -> Result<Reply, ApiError> {
         }
     };
     notifications::set_schedule(&conn, caller.user, schedule.as_ref()).await?;
+    ctx.state.app.bus.preferences(caller.user);
     render_user(&conn, ctx).await
 }
 

@@ -39,6 +39,8 @@ enum Kind {
     Presence,
     #[serde(rename = "t")]
     Ephemeral,
+    #[serde(rename = "f")]
+    Preferences,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -174,6 +176,11 @@ pub(crate) fn encode(instance: InstanceId, delivery: &Delivery) -> Option<Bytes>
             h.u = Some(*user);
             (h, &[])
         }
+        Delivery::Preferences { user } => {
+            let mut h = header(instance, Kind::Preferences);
+            h.u = Some(*user);
+            (h, &[])
+        }
         Delivery::Revoked { user, session } => {
             let mut h = header(instance, Kind::Revoked);
             h.u = Some(*user);
@@ -272,6 +279,7 @@ pub(crate) fn decode(bytes: &Bytes) -> Result<Received, EnvelopeError> {
             conversation: conversation()?,
             user: user()?,
         },
+        Kind::Preferences => Delivery::Preferences { user: user()? },
         Kind::Revoked => Delivery::Revoked {
             user: user()?,
             session: h.s.ok_or(EnvelopeError::Missing("s"))?,
@@ -401,6 +409,12 @@ mod tests {
             panic!("a revocation");
         };
         assert_eq!(*got, session);
+        let Delivery::Preferences { user } =
+            &*round_trip(&Delivery::Preferences { user: u }).delivery
+        else {
+            panic!("preferences");
+        };
+        assert_eq!(*user, u);
         let reply = Delivery::Reply {
             conn: 1,
             frame: Bytes::new(),

@@ -136,3 +136,22 @@ pub(crate) fn frame_head(opcode: u8, len: usize, out: &mut Vec<u8>) {
         out.extend_from_slice(&(len as u64).to_be_bytes());
     }
 }
+
+/// One `notification:toast`: a message (or `count` of them, the newest `message`) in a
+/// conversation the user does not have in focus.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Toast<'a> {
+    pub(crate) conversation_id: ConversationId,
+    pub(crate) message_id: &'a str,
+    pub(crate) sender_id: &'a str,
+    pub(crate) title: &'a str,
+    pub(crate) body: &'a str,
+    pub(crate) count: u32,
+    pub(crate) priority: &'static str,
+}
+
+/// `notification:toast`.
+pub(crate) fn encode_toast(toast: &Toast<'_>) -> Bytes {
+    encode(server::TOAST, None, toast)
+}

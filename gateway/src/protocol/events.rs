@@ -20,10 +20,11 @@ pub(crate) mod client {
     pub(crate) const PRESENCE_SET: &str = "presence:set";
     pub(crate) const PRESENCE_SUBSCRIBE: &str = "presence:subscribe";
     pub(crate) const PRESENCE_UNSUBSCRIBE: &str = "presence:unsubscribe";
+    pub(crate) const FOCUS: &str = "focus";
 
     /// Every client event.
     #[cfg(test)]
-    pub(crate) const ALL: [&str; 16] = [
+    pub(crate) const ALL: [&str; 17] = [
         AUTH,
         PING,
         SEND,
@@ -40,6 +41,7 @@ pub(crate) mod client {
         PRESENCE_SET,
         PRESENCE_SUBSCRIBE,
         PRESENCE_UNSUBSCRIBE,
+        FOCUS,
     ];
 }
 
@@ -58,6 +60,7 @@ pub(crate) mod server {
     pub(crate) const RECEIPT_UPDATED: &str = "receipt:updated";
     pub(crate) const RECEIPT_COUNT: &str = "receipt:count";
     pub(crate) const BADGE: &str = "notification:badge";
+    pub(crate) const TOAST: &str = "notification:toast";
     pub(crate) const SUBSCRIBED: &str = "subscribed";
     pub(crate) const UNSUBSCRIBED: &str = "unsubscribed";
     pub(crate) const TYPING_STARTED: &str = "typing:started";
@@ -70,7 +73,7 @@ pub(crate) mod server {
 
     /// Every server event.
     #[cfg(test)]
-    pub(crate) const ALL: [&str; 22] = [
+    pub(crate) const ALL: [&str; 23] = [
         AUTH_SUCCESS,
         AUTH_ERROR,
         PONG,
@@ -84,6 +87,7 @@ pub(crate) mod server {
         RECEIPT_UPDATED,
         RECEIPT_COUNT,
         BADGE,
+        TOAST,
         SUBSCRIBED,
         UNSUBSCRIBED,
         TYPING_STARTED,

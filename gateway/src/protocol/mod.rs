@@ -8,8 +8,8 @@ pub(crate) mod events;
 mod parse;
 
 pub(crate) use encode::{
-    BadgeCounts, encode, encode_badge, encode_error, encode_raw, encode_received, encode_sent,
-    frame_head,
+    BadgeCounts, Toast, encode, encode_badge, encode_error, encode_raw, encode_received,
+    encode_sent, encode_toast, frame_head,
 };
 pub(crate) use parse::{ClientEvent, SendData, parse};
 

@@ -52,6 +52,11 @@ pub(crate) enum ClientEvent {
         user_ids: Vec<String>,
         on: bool,
     },
+    /// `focus`: the conversation this connection shows the user now (`None`: none; the tab is
+    /// hidden or no conversation is open). Its messages are not toasted here.
+    Focus {
+        conversation_id: Option<String>,
+    },
 }
 
 /// Most users in one `presence:subscribe`.
@@ -232,6 +237,12 @@ pub(crate) fn parse(buf: &mut [u8]) -> Result<(Option<String>, ClientEvent), Box
             ClientEvent::Read {
                 conversation_id: string("conversationId", true)?.unwrap_or_default(),
                 seq,
+            }
+        }
+        client::FOCUS => {
+            fields(&["conversationId"])?;
+            ClientEvent::Focus {
+                conversation_id: string("conversationId", false)?,
             }
         }
         client::TYPING_START | client::TYPING_STOP => {

@@ -99,6 +99,34 @@ pub(super) async fn subscribe(
     }
 }
 
+/// `focus`: the conversation this connection shows now (its messages are not toasted here), or
+/// none. Nothing is answered unless it is refused (a conversation the user is not a member of).
+pub(super) async fn focus(
+    session: &Rc<Session>,
+    user: UserId,
+    id: Option<&str>,
+    raw: Option<&str>,
+) {
+    let handle = &session.handle;
+    let Some(raw) = raw else {
+        return handle.focus.set(None);
+    };
+    let Ok(conversation) = raw.parse::<ConversationId>() else {
+        return session.fail(server::ERROR, id, not_found());
+    };
+    if handle.focus.get() == Some(conversation) {
+        return;
+    }
+    let checked = match session.state.pool.get().await {
+        Ok(conn) => authorize(&conn, user, conversation, Action::Read).await,
+        Err(error) => Err(AuthzError::Db(error.into())),
+    };
+    match checked {
+        Ok(_) => handle.focus.set(Some(conversation)),
+        Err(error) => session.fail(server::ERROR, id, authz_error(error)),
+    }
+}
+
 /// `message:edit`, `message:delete`, `message:react`: answered (`message:edited` ... with the
 /// frame's `id`, or `error`) after the persister committed; the members get the same event.
 pub(super) async fn change(

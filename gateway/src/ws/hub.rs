@@ -15,6 +15,7 @@ use parley_shared::{ConversationId, ErrorBody, ErrorCode, SessionId, UserId};
 use tokio::sync::Notify;
 
 use super::outbox::{Class, Outbox};
+use super::toasts::Toasts;
 use super::unread::{Arrival, Unread};
 use super::watch::Watchers;
 use crate::fanout::Delivery;
@@ -40,6 +41,8 @@ pub(crate) struct SessionHandle {
     pub(crate) subscriptions: RefCell<HashSet<ConversationId>>,
     /// Users whose presence this connection watches.
     pub(crate) presence_subscriptions: RefCell<HashSet<UserId>>,
+    /// The conversation the client shows now (`focus`): its messages are not toasted here.
+    pub(crate) focus: Cell<Option<ConversationId>>,
 }
 
 impl SessionHandle {
@@ -55,6 +58,7 @@ impl SessionHandle {
             last_frame: Cell::new(tokio::time::Instant::now()),
             subscriptions: RefCell::new(HashSet::new()),
             presence_subscriptions: RefCell::new(HashSet::new()),
+            focus: Cell::new(None),
         }
     }
 
@@ -81,6 +85,8 @@ const DRAIN_QUIET: Duration = Duration::from_millis(100);
 /// for the whole grace period.
 const DRAIN_MOST: Duration = Duration::from_millis(500);
 
+mod toasting;
+
 /// The registry.
 #[derive(Debug)]
 pub(crate) struct Hub {
@@ -91,10 +97,14 @@ pub(crate) struct Hub {
     by_user: RefCell<HashMap<UserId, Vec<u64>>>,
     by_conversation: RefCell<HashMap<ConversationId, Vec<u64>>>,
     unread: RefCell<Unread>,
+    /// Toasts of the users connected here.
+    toasts: RefCell<Toasts>,
     /// Who watches whose presence.
     pub(crate) watchers: RefCell<Watchers>,
     /// Users whose unread state must be (re)loaded from the database.
     to_load: RefCell<Vec<UserId>>,
+    /// Users whose toast context must be read again (their preferences changed).
+    to_reload_toasts: RefCell<Vec<UserId>>,
     /// Presence watches to check against the database again.
     to_recheck: RefCell<Vec<Recheck>>,
     emptied: Notify,
@@ -106,6 +116,7 @@ impl Hub {
         instance: parley_shared::InstanceId,
         shard: usize,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
+        toast_window: Duration,
     ) -> Self {
         Self {
             instance,
@@ -115,8 +126,10 @@ impl Hub {
             by_user: RefCell::default(),
             by_conversation: RefCell::default(),
             unread: RefCell::default(),
+            toasts: RefCell::new(Toasts::new(toast_window)),
             watchers: RefCell::default(),
             to_load: RefCell::default(),
+            to_reload_toasts: RefCell::default(),
             to_recheck: RefCell::default(),
             emptied: Notify::new(),
             draining: Cell::new(false),
@@ -143,6 +156,7 @@ impl Hub {
             conns.push(conn);
         }
         if self.unread.borrow_mut().track(user) {
+            self.toasts.borrow_mut().track(user);
             self.to_load.borrow_mut().push(user);
         }
     }
@@ -238,6 +252,7 @@ impl Hub {
                 if conns.is_empty() {
                     by_user.remove(&user);
                     self.unread.borrow_mut().forget(user);
+                    self.toasts.borrow_mut().forget(user);
                     self.watchers.borrow_mut().forget(user);
                 }
             }
@@ -308,6 +323,7 @@ impl Hub {
                 };
                 let reload = self.unread.borrow_mut().message(arrival, recipients);
                 self.to_load.borrow_mut().extend(reload);
+                self.toast_message(&arrival, recipients, message_json);
             }
             Delivery::Changed {
                 recipients,
@@ -355,7 +371,15 @@ impl Hub {
                 }
             }
             Delivery::Left { conversation, user } => self.left(*conversation, *user),
-            Delivery::Presence { user, frame, .. } => {
+            Delivery::Preferences { user } => self.preferences_changed(*user),
+            Delivery::Presence {
+                user,
+                status,
+                frame,
+            } => {
+                self.toasts
+                    .borrow_mut()
+                    .status(*user, *status == crate::presence::Status::Dnd);
                 let sessions = self.sessions.borrow();
                 let conns = self
                     .watchers

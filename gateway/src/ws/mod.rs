@@ -8,6 +8,7 @@ pub(crate) mod hub;
 pub(crate) mod outbox;
 mod send;
 mod session;
+mod toasts;
 mod unread;
 mod watch;
 

@@ -140,7 +140,7 @@ impl Session {
                 self.state.hub.bind_user(self.handle.conn, authed.user);
                 app.presence
                     .connected(authed.user, std::time::Instant::now());
-                crate::shard::load_unread(&self.state.hub, &self.state.pool);
+                crate::shard::load_unread(&self.state.hub, &self.state.pool, app);
             }
         }
         // A renewed token may come from another login of the same user: follow it.
@@ -401,6 +401,9 @@ async fn dispatch(session: &Rc<Session>, buf: &mut [u8]) {
         }
         ClientEvent::PresenceWatch { user_ids, on } => {
             events::presence_watch(session, authed.user, id, user_ids, on).await
+        }
+        ClientEvent::Focus { conversation_id } => {
+            events::focus(session, authed.user, id, conversation_id.as_deref()).await
         }
     }
 }

@@ -202,3 +202,74 @@ pub async fn set_schedule(
     .await?;
     Ok(())
 }
+
+/// What the gateway needs to decide a connected user's toasts: per conversation its title (a
+/// group's name, the other member's display name in a DM) and the user's preferences there, and
+/// the do-not-disturb windows of their schedule from yesterday to tomorrow in their time zone.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ToastContext {
+    pub conversations: Vec<ConversationContext>,
+    /// `[start, end)` in UTC, each ending after the moment of the read.
+    pub dnd: Vec<(OffsetDateTime, OffsetDateTime)>,
+}
+
+/// One conversation of a [`ToastContext`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationContext {
+    pub conversation: ConversationId,
+    pub title: String,
+    pub prefs: ConversationPrefs,
+}
+
+/// `user`'s [`ToastContext`].
+pub async fn toast_context(conn: &Conn, user: UserId) -> Result<ToastContext, DbError> {
+    let conversations = conn
+        .prepare_cached(
+            "SELECT c.id, coalesce(CASE WHEN c.kind = 'dm' THEN u.display_name ELSE c.name END, ''),
+                    n.level, n.muted_until
+             FROM conversation_members m
+             JOIN conversations c ON c.id = m.conversation_id
+             LEFT JOIN users u ON c.kind = 'dm'
+                  AND u.id = CASE WHEN c.dm_user_low = $1 THEN c.dm_user_high ELSE c.dm_user_low END
+             LEFT JOIN member_notifications n
+                  ON n.conversation_id = m.conversation_id AND n.user_id = m.user_id
+             WHERE m.user_id = $1",
+        )
+        .await?;
+    let windows = conn
+        .prepare_cached(
+            "SELECT w.starts, w.ends FROM user_notifications s
+             CROSS JOIN LATERAL generate_series(
+                 (now() AT TIME ZONE s.time_zone)::date::timestamp - interval '1 day',
+                 (now() AT TIME ZONE s.time_zone)::date::timestamp + interval '1 day',
+                 interval '1 day') AS d(day)
+             CROSS JOIN LATERAL (SELECT
+                 (d.day + make_interval(mins => s.dnd_start_minute)) AT TIME ZONE s.time_zone,
+                 (d.day + make_interval(mins => s.dnd_end_minute)
+                  + CASE WHEN s.dnd_end_minute < s.dnd_start_minute THEN interval '1 day'
+                         ELSE interval '0' END) AT TIME ZONE s.time_zone) AS w(starts, ends)
+             WHERE s.user_id = $1 AND w.ends > now()
+             ORDER BY w.starts",
+        )
+        .await?;
+    let mut context = ToastContext::default();
+    for row in conn.query(&conversations, &[&user.0]).await? {
+        let level = match row.get::<_, Option<&str>>(2) {
+            None => Level::All,
+            Some(text) => Level::parse(text)
+                .ok_or_else(|| DbError::Corrupt(format!("unknown notification level `{text}`")))?,
+        };
+        context.conversations.push(ConversationContext {
+            conversation: ConversationId(row.get(0)),
+            title: row.get(1),
+            prefs: ConversationPrefs {
+                level,
+                muted_until: row.get(3),
+            },
+        });
+    }
+    for row in conn.query(&windows, &[&user.0]).await? {
+        context.dnd.push((row.get(0), row.get(1)));
+    }
+    Ok(context)
+}

@@ -5,11 +5,13 @@
 //! and every value of the wrong type is rejected with the dotted key and where it came from.
 //! `config/parley.toml` documents every key; a test keeps it in step with [`Config::default`].
 
+mod notifications;
 mod redis;
 mod sections;
 
 use serde::{Deserialize, Serialize};
 
+pub use notifications::NotificationsConfig;
 pub use redis::RedisConfig;
 pub use sections::*;
 
@@ -29,6 +31,7 @@ pub struct Config {
     pub persister: PersisterConfig,
     pub ws: WsConfig,
     pub metrics: MetricsConfig,
+    pub notifications: NotificationsConfig,
     pub log: LogConfig,
     pub redis: RedisConfig,
 }
@@ -313,6 +316,9 @@ impl Config {
             return Err(invalid("presence.max_subscriptions", "must be at least 1"));
         }
         if let Err((key, message)) = self.redis.check() {
+            return Err(invalid(key, message));
+        }
+        if let Err((key, message)) = self.notifications.check() {
             return Err(invalid(key, message));
         }
         if self.log.level.trim().is_empty() {

@@ -16,6 +16,7 @@ import { partnerOf } from "./common";
 import { ConnectionStatusBar } from "./ConnectionStatusBar";
 import { ConversationList } from "./ConversationList";
 import { SearchDialog, type Hit } from "./SearchDialog";
+import { Toasts } from "./Toasts";
 
 /** Conversations per page while the list loads, and pages at most (a bound on memory). */
 const CONVERSATION_PAGE = 100;
@@ -30,7 +31,7 @@ export interface JumpTarget {
 export function ChatPage() {
   const api = useApi();
   const me = useSession()!.user;
-  const { client, state } = useRealtime();
+  const { client, state, setFocus } = useRealtime();
   const [selected, setSelected] = useState<string | null>(() => parseRoute(location.pathname).conversationId);
   useEffect(() => {
     const popped = () => setSelected(parseRoute(location.pathname).conversationId);
@@ -103,6 +104,8 @@ export function ChatPage() {
   }, [total, conversations.data]);
 
   const current = conversations.data?.find((c) => c.id === selected) ?? null;
+  const focused = current?.id ?? null;
+  useEffect(() => setFocus(focused), [focused, setFocus]);
   const pick = (hit: Hit) => {
     setSearch(null);
     open(hit.message.conversationId);
@@ -136,6 +139,7 @@ export function ChatPage() {
       )}
       </div>
       {search && <SearchDialog scope={search.scope} onClose={() => setSearch(null)} onPick={pick} />}
+      <Toasts open={focused} onOpen={open} />
     </div>
   );
 }

@@ -6,7 +6,16 @@
 // back after a reload; the network's return (`online`, the tab shown again) retries at once.
 
 import { useQueryClient, type QueryClient } from "@tanstack/react-query";
-import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useState,
+  useSyncExternalStore,
+  type ReactNode,
+} from "react";
 import type { Api } from "../api/rest";
 import { ProtocolClient, type ConnectionState } from "@parley/protocol";
 import type { Conversation, Message, ServerEvents } from "@parley/protocol";
@@ -24,6 +33,7 @@ import {
   type Pending,
   type Receipts,
 } from "./cache";
+import { withToast, type ToastItem } from "../logic/toasts";
 import { OfflineState, snapshotOf } from "./offline";
 import { deviceStore } from "./store";
 
@@ -49,6 +59,43 @@ interface Realtime {
   /** Marks `conversationId` read up to `seq`: sent now if connected, and again after every
    * reconnect (a mark sent just before a drop may never have arrived). */
   markRead: (conversationId: string, seq: number) => void;
+  /** The conversation on screen (`null`: none): the server toasts it to this tab no more. */
+  setFocus: (conversationId: string | null) => void;
+  /** Toasts received (newest first); `dismiss` takes one away. */
+  toasts: ToastStore;
+}
+
+/** The toasts this tab shows, as a store React reads with useSyncExternalStore. */
+export class ToastStore {
+  private list: ToastItem[] = [];
+  private listeners = new Set<() => void>();
+
+  add(toast: ToastItem) {
+    this.set(withToast(this.list, toast));
+  }
+
+  set(list: ToastItem[]) {
+    if (list === this.list) return;
+    this.list = list;
+    for (const listener of this.listeners) listener();
+  }
+
+  dismiss(conversationId: string) {
+    this.set(this.list.filter((t) => t.conversationId !== conversationId));
+  }
+
+  readonly subscribe = (listener: () => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  readonly snapshot = () => this.list;
+}
+
+/** The toasts on screen. */
+export function useToasts(): ToastItem[] {
+  const { toasts } = useRealtime();
+  return useSyncExternalStore(toasts.subscribe, toasts.snapshot);
 }
 
 /** Read marks kept for resending: the conversations most recently marked. */
@@ -77,9 +124,23 @@ function onMessage(queries: QueryClient, message: Message) {
   }
 }
 
+/** Shows a toast in the page, and as a system notification when the tab is hidden and the user
+ * allowed them. */
+function showToast(toasts: ToastStore, data: ServerEvents["notification:toast"]) {
+  toasts.add({ ...data, at: Date.now() });
+  if (document.visibilityState === "hidden" && typeof Notification !== "undefined" && Notification.permission === "granted") {
+    try {
+      new Notification(data.title || "Parley", { body: data.body, tag: data.conversationId });
+    } catch {
+      // Some browsers allow notifications only from a service worker: the page's toast stays.
+    }
+  }
+}
+
 /** Wires every server event into the cache; returns the unsubscribe function. */
-function bind(client: ProtocolClient, queries: QueryClient, marks: Map<string, number>): () => void {
+function bind(client: ProtocolClient, queries: QueryClient, marks: Map<string, number>, toasts: ToastStore): () => void {
   const offs = [
+    client.on("notification:toast", (data) => showToast(toasts, data)),
     client.on("message:received", ({ message }) => onMessage(queries, message)),
     client.on("message:sent", ({ clientMessageId, message }) => {
       onMessage(queries, message);
@@ -215,10 +276,27 @@ export function RealtimeProvider({ api, userId, children }: { api: Api; userId: 
   const client = useMemo(() => new ProtocolClient({ url: wsUrl(), getToken: (fresh) => api.token(fresh) }), [api]);
   const offline = useMemo(() => new OfflineState(deviceStore(), userId), [userId]);
   const marks = useMemo(() => new Map<string, number>(), []);
+  const toasts = useMemo(() => new ToastStore(), []);
+  // The conversation on screen; told to the server while the tab is visible (hidden: none).
+  const focus = useMemo(
+    () => ({
+      open: null as string | null,
+      sent: undefined as string | null | undefined,
+      tell: undefined as ((again?: boolean) => void) | undefined,
+    }),
+    [],
+  );
   const [state, setState] = useState<ConnectionState>(client.state);
   useEffect(() => {
     const offState = client.onState(setState);
-    const unbind = bind(client, queries, marks);
+    const unbind = bind(client, queries, marks, toasts);
+    const tellFocus = (again = false) => {
+      const now = document.visibilityState === "visible" ? focus.open : null;
+      if (!again && now === focus.sent) return;
+      if (client.send("focus", { conversationId: now })) focus.sent = now;
+    };
+    const offReady = client.onReady(() => tellFocus(true));
+    focus.tell = tellFocus;
     const unpersist = persist(offline, queries);
     void restore(offline, queries, client).catch(() => undefined);
     client.connect();
@@ -226,18 +304,21 @@ export function RealtimeProvider({ api, userId, children }: { api: Api; userId: 
     const online = () => client.retryNow();
     const shown = () => {
       if (document.visibilityState === "visible") client.retryNow();
+      tellFocus();
     };
     window.addEventListener("online", online);
     document.addEventListener("visibilitychange", shown);
     return () => {
       offState();
+      offReady();
+      focus.tell = undefined;
       unbind();
       unpersist();
       window.removeEventListener("online", online);
       document.removeEventListener("visibilitychange", shown);
       client.close();
     };
-  }, [client, queries, offline, marks]);
+  }, [client, queries, offline, marks, toasts, focus]);
   const markRead = useCallback(
     (conversationId: string, seq: number) => {
       if ((marks.get(conversationId) ?? 0) >= seq) return;
@@ -248,6 +329,17 @@ export function RealtimeProvider({ api, userId, children }: { api: Api; userId: 
     },
     [client, marks],
   );
-  const value = useMemo(() => ({ client, state, markRead }), [client, state, markRead]);
+  const setFocus = useCallback(
+    (conversationId: string | null) => {
+      focus.open = conversationId;
+      if (conversationId) toasts.dismiss(conversationId);
+      focus.tell?.();
+    },
+    [focus, toasts],
+  );
+  const value = useMemo(
+    () => ({ client, state, markRead, setFocus, toasts }),
+    [client, state, markRead, setFocus, toasts],
+  );
   return <RealtimeContext.Provider value={value}>{children}</RealtimeContext.Provider>;
 }

@@ -114,6 +114,15 @@ export interface ServerEvents {
     mentionCount: number;
     totalMentions: number;
   };
+  "notification:toast": {
+    conversationId: string;
+    messageId: string;
+    senderId: string;
+    title: string;
+    body: string;
+    count: number;
+    priority: "normal" | "urgent";
+  };
   "presence:update": { userId: string; status: "online" | "away" | "dnd" | "offline" | "unknown"; lastSeenAt: string | null };
   "presence:subscribed": { users: { userId: string; status: "online" | "away" | "dnd" | "offline" | "unknown"; lastSeenAt: string | null }[] };
   "typing:started": { conversationId: string; userId: string };

@@ -1,0 +1,299 @@
+//! Toasts for the users connected to one shard: whether a committed message is told to a
+//! recipient beyond their badge (their level and mute for the conversation, do-not-disturb by
+//! status or schedule, a mention), and grouping: the first message of a conversation toasts at
+//! once, the ones within `notifications.toast_group_window` after it are gathered into one toast
+//! at the window's end ("3 new messages"). Which connections get a toast (not those with the
+//! conversation in focus) is the hub's part. No I/O: the stored context comes in, toasts go out.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use parley_persister::store::notifications::{ConversationPrefs, Level, ToastContext};
+use parley_shared::{ConversationId, UserId};
+use time::OffsetDateTime;
+
+/// Longest toast body, in characters (the message's text is cut to it).
+pub(crate) const MAX_BODY_CHARS: usize = 100;
+/// How long a loaded context is trusted: its do-not-disturb windows reach from yesterday to
+/// tomorrow, so it is read again well before they run out.
+const CONTEXT_FOR: time::Duration = time::Duration::hours(12);
+/// The title of a conversation the context does not know yet (joined after it was read).
+const UNKNOWN_TITLE: &str = "New message";
+
+/// Whether a message is told to a member beyond the badge.
+pub(crate) fn heard(
+    prefs: ConversationPrefs,
+    now: OffsetDateTime,
+    dnd: bool,
+    mentioned: bool,
+    urgent: bool,
+) -> bool {
+    let muted = prefs.muted_until.is_some_and(|until| until > now);
+    match prefs.level {
+        Level::Off => false,
+        Level::Mentions if !mentioned && !urgent => false,
+        _ => urgent || !(muted || dnd),
+    }
+}
+
+/// `text` cut to [`MAX_BODY_CHARS`] characters (the last one an ellipsis when it was longer).
+pub(crate) fn body(text: &str) -> String {
+    if text.chars().count() <= MAX_BODY_CHARS {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(MAX_BODY_CHARS - 1).collect();
+    out.push('…');
+    out
+}
+
+/// A committed message, as one recipient's toast needs it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Incoming<'a> {
+    pub(crate) conversation: ConversationId,
+    pub(crate) message_id: &'a str,
+    pub(crate) sender_id: &'a str,
+    /// The message's text (cut to the body's length by [`body`]).
+    pub(crate) text: &'a str,
+    pub(crate) mentioned: bool,
+    pub(crate) urgent: bool,
+}
+
+/// A toast to send to `user`'s connections that do not have `conversation` in focus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Toast {
+    pub(crate) user: UserId,
+    pub(crate) conversation: ConversationId,
+    /// The newest message it tells of.
+    pub(crate) message_id: String,
+    pub(crate) sender_id: String,
+    pub(crate) title: String,
+    pub(crate) body: String,
+    pub(crate) count: u32,
+    pub(crate) urgent: bool,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    conversations: HashMap<ConversationId, (String, ConversationPrefs)>,
+    dnd: Vec<(OffsetDateTime, OffsetDateTime)>,
+    until: OffsetDateTime,
+}
+
+/// Messages gathered after a toast, told at the window's end.
+#[derive(Debug)]
+struct Group {
+    opened: Instant,
+    held: u32,
+    newest: Option<(String, String, bool)>,
+}
+
+#[derive(Debug, Default)]
+struct UserToasts {
+    /// `None` until the stored context arrived: no toasts before (like badges).
+    context: Option<Loaded>,
+    /// The user's status is `dnd`.
+    dnd_status: bool,
+    groups: HashMap<ConversationId, Group>,
+}
+
+impl UserToasts {
+    fn in_dnd(&self, now: OffsetDateTime) -> bool {
+        self.dnd_status
+            || self
+                .context
+                .as_ref()
+                .is_some_and(|c| c.dnd.iter().any(|(start, end)| *start <= now && now < *end))
+    }
+}
+
+/// The shard's table.
+#[derive(Debug)]
+pub(crate) struct Toasts {
+    window: Duration,
+    users: HashMap<UserId, UserToasts>,
+    /// Groups holding messages, to tell when their window ends.
+    held: HashSet<(UserId, ConversationId)>,
+    /// Users whose context must be read again (unknown conversation, expired schedule).
+    reloads: HashSet<UserId>,
+}
+
+impl Toasts {
+    pub(crate) fn new(window: Duration) -> Self {
+        Self {
+            window,
+            users: HashMap::new(),
+            held: HashSet::new(),
+            reloads: HashSet::new(),
+        }
+    }
+
+    /// Starts tracking `user` (their first connection here); their context is to be loaded.
+    pub(crate) fn track(&mut self, user: UserId) {
+        self.users.entry(user).or_default();
+    }
+
+    /// Stops tracking `user` (their last connection here closed).
+    pub(crate) fn forget(&mut self, user: UserId) {
+        self.users.remove(&user);
+        self.held.retain(|(u, _)| *u != user);
+        self.reloads.remove(&user);
+    }
+
+    /// The stored context of `user` arrived (read at `now`).
+    pub(crate) fn loaded(&mut self, user: UserId, context: ToastContext, now: OffsetDateTime) {
+        let Some(state) = self.users.get_mut(&user) else {
+            return;
+        };
+        state.context = Some(Loaded {
+            conversations: context
+                .conversations
+                .into_iter()
+                .map(|c| (c.conversation, (c.title, c.prefs)))
+                .collect(),
+            dnd: context.dnd,
+            until: now + CONTEXT_FOR,
+        });
+    }
+
+    /// `user`'s presence status changed (`dnd` or not).
+    pub(crate) fn status(&mut self, user: UserId, dnd: bool) {
+        if let Some(state) = self.users.get_mut(&user) {
+            state.dnd_status = dnd;
+        }
+    }
+
+    /// Whether `user` is tracked here.
+    pub(crate) fn tracks(&self, user: UserId) -> bool {
+        self.users.contains_key(&user)
+    }
+
+    /// Users whose context should be read again (taken: the caller reads them).
+    pub(crate) fn take_reloads(&mut self) -> Vec<UserId> {
+        self.reloads.drain().collect()
+    }
+
+    /// `message` reached `user`, who has a connection here without it in focus: a toast now,
+    /// or nothing (not heard, or held for the group's toast).
+    pub(crate) fn message(
+        &mut self,
+        user: UserId,
+        message: Incoming<'_>,
+        now: Instant,
+        wall: OffsetDateTime,
+    ) -> Option<Toast> {
+        let state = self.users.get_mut(&user)?;
+        let context = state.context.as_ref()?;
+        if context.until <= wall {
+            self.reloads.insert(user);
+        }
+        let known = context.conversations.get(&message.conversation);
+        if known.is_none() {
+            self.reloads.insert(user);
+        }
+        let prefs = known.map(|(_, prefs)| *prefs).unwrap_or_default();
+        let title = known.map_or(UNKNOWN_TITLE, |(title, _)| title.as_str());
+        if !heard(
+            prefs,
+            wall,
+            state.in_dnd(wall),
+            message.mentioned,
+            message.urgent,
+        ) {
+            return None;
+        }
+        let title = title.to_owned();
+        if let Some(group) = state.groups.get_mut(&message.conversation)
+            && now < group.opened + self.window
+            && !message.urgent
+        {
+            group.held += 1;
+            group.newest = Some((
+                message.message_id.to_owned(),
+                message.sender_id.to_owned(),
+                false,
+            ));
+            self.held.insert((user, message.conversation));
+            return None;
+        }
+        state.groups.insert(
+            message.conversation,
+            Group {
+                opened: now,
+                held: 0,
+                newest: None,
+            },
+        );
+        self.held.remove(&(user, message.conversation));
+        Some(Toast {
+            user,
+            conversation: message.conversation,
+            message_id: message.message_id.to_owned(),
+            sender_id: message.sender_id.to_owned(),
+            title,
+            body: body(message.text),
+            count: 1,
+            urgent: message.urgent,
+        })
+    }
+
+    /// When the next held group's window ends.
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        self.held
+            .iter()
+            .filter_map(|(user, conversation)| {
+                let group = self.users.get(user)?.groups.get(conversation)?;
+                Some(group.opened + self.window)
+            })
+            .min()
+    }
+
+    /// The grouped toasts whose window ended by `now`; each group starts a new window, so a
+    /// steady stream toasts once per window.
+    pub(crate) fn due(&mut self, now: Instant) -> Vec<Toast> {
+        let mut out = Vec::new();
+        let window = self.window;
+        let users = &mut self.users;
+        self.held.retain(|(user, conversation)| {
+            let Some(state) = users.get_mut(user) else {
+                return false;
+            };
+            let Some(group) = state.groups.get_mut(conversation) else {
+                return false;
+            };
+            if now < group.opened + window {
+                return true;
+            }
+            if let Some((message_id, sender_id, urgent)) = group.newest.take() {
+                let title = state
+                    .context
+                    .as_ref()
+                    .and_then(|c| c.conversations.get(conversation))
+                    .map_or(UNKNOWN_TITLE, |(title, _)| title.as_str())
+                    .to_owned();
+                let count = group.held;
+                out.push(Toast {
+                    user: *user,
+                    conversation: *conversation,
+                    message_id,
+                    sender_id,
+                    title,
+                    body: if count == 1 {
+                        "1 new message".to_owned()
+                    } else {
+                        format!("{count} new messages")
+                    },
+                    count,
+                    urgent,
+                });
+            }
+            group.opened = now;
+            group.held = 0;
+            false
+        });
+        out
+    }
+}
+
+#[cfg(test)]
+#[path = "toasts_tests.rs"]
+mod tests;
