@@ -7,6 +7,7 @@ pub mod cidr;
 pub mod config;
 pub mod duration;
 pub mod error;
+pub mod hash;
 pub mod ids;
 pub mod libpq;
 pub mod mentions;

@@ -3,8 +3,8 @@
 //! conversation in `seq` order); the unread counts of the users connected here, with their
 //! badges; and the shard's part of shutdown.
 
+use parley_shared::hash::{IdMap, IdSet};
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -38,9 +38,9 @@ pub(crate) struct SessionHandle {
     /// When the reader last handled a frame.
     pub(crate) last_frame: Cell<tokio::time::Instant>,
     /// Conversations this connection subscribed to (typing goes to subscribers only).
-    pub(crate) subscriptions: RefCell<HashSet<ConversationId>>,
+    pub(crate) subscriptions: RefCell<IdSet<ConversationId>>,
     /// Users whose presence this connection watches.
-    pub(crate) presence_subscriptions: RefCell<HashSet<UserId>>,
+    pub(crate) presence_subscriptions: RefCell<IdSet<UserId>>,
     /// The conversation the client shows now (`focus`): its messages are not toasted here.
     pub(crate) focus: Cell<Option<ConversationId>>,
 }
@@ -56,8 +56,8 @@ impl SessionHandle {
             answered: Notify::new(),
             draining: Cell::new(false),
             last_frame: Cell::new(tokio::time::Instant::now()),
-            subscriptions: RefCell::new(HashSet::new()),
-            presence_subscriptions: RefCell::new(HashSet::new()),
+            subscriptions: RefCell::new(IdSet::default()),
+            presence_subscriptions: RefCell::new(IdSet::default()),
             focus: Cell::new(None),
         }
     }
@@ -93,9 +93,9 @@ pub(crate) struct Hub {
     instance: parley_shared::InstanceId,
     shard: usize,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
-    sessions: RefCell<HashMap<u64, Rc<SessionHandle>>>,
-    by_user: RefCell<HashMap<UserId, Vec<u64>>>,
-    by_conversation: RefCell<HashMap<ConversationId, Vec<u64>>>,
+    sessions: RefCell<IdMap<u64, Rc<SessionHandle>>>,
+    by_user: RefCell<IdMap<UserId, Vec<u64>>>,
+    by_conversation: RefCell<IdMap<ConversationId, Vec<u64>>>,
     unread: RefCell<Unread>,
     /// Toasts of the users connected here.
     toasts: RefCell<Toasts>,

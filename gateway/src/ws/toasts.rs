@@ -5,9 +5,10 @@
 //! at the window's end ("3 new messages"). Which connections get a toast (not those with the
 //! conversation in focus) is the hub's part. No I/O: the stored context comes in, toasts go out.
 
-use std::collections::{HashMap, HashSet};
+use parley_shared::hash::{IdMap, IdSet};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use parley_persister::store::notifications::{ConversationPrefs, Level, ToastContext};
 use parley_shared::{ConversationId, UserId};
 use time::OffsetDateTime;
@@ -50,10 +51,9 @@ pub(crate) fn body(text: &str) -> String {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Incoming<'a> {
     pub(crate) conversation: ConversationId,
-    pub(crate) message_id: &'a str,
-    pub(crate) sender_id: &'a str,
-    /// The message's text (cut to the body's length by [`body`]).
-    pub(crate) text: &'a str,
+    /// The message object (JSON), read only when a toast goes out: most messages of a busy
+    /// conversation are only counted into a group.
+    pub(crate) message: &'a Bytes,
     pub(crate) mentioned: bool,
     pub(crate) urgent: bool,
 }
@@ -63,18 +63,27 @@ pub(crate) struct Incoming<'a> {
 pub(crate) struct Toast {
     pub(crate) user: UserId,
     pub(crate) conversation: ConversationId,
-    /// The newest message it tells of.
-    pub(crate) message_id: String,
-    pub(crate) sender_id: String,
+    /// The newest message it tells of (its object, JSON).
+    pub(crate) message: Bytes,
     pub(crate) title: String,
-    pub(crate) body: String,
+    /// How many messages it tells of: one (the body is its text), or a group.
     pub(crate) count: u32,
     pub(crate) urgent: bool,
 }
 
+impl Toast {
+    /// The body: the message's text for one message, "3 new messages" for a group.
+    pub(crate) fn body(&self, text: &str) -> String {
+        match self.count {
+            1 => body(text),
+            count => format!("{count} new messages"),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Loaded {
-    conversations: HashMap<ConversationId, (String, ConversationPrefs)>,
+    conversations: IdMap<ConversationId, (String, ConversationPrefs)>,
     dnd: Vec<(OffsetDateTime, OffsetDateTime)>,
     until: OffsetDateTime,
 }
@@ -84,7 +93,7 @@ struct Loaded {
 struct Group {
     opened: Instant,
     held: u32,
-    newest: Option<(String, String, bool)>,
+    newest: Option<Bytes>,
 }
 
 #[derive(Debug, Default)]
@@ -93,7 +102,7 @@ struct UserToasts {
     context: Option<Loaded>,
     /// The user's status is `dnd`.
     dnd_status: bool,
-    groups: HashMap<ConversationId, Group>,
+    groups: IdMap<ConversationId, Group>,
 }
 
 impl UserToasts {
@@ -110,20 +119,20 @@ impl UserToasts {
 #[derive(Debug)]
 pub(crate) struct Toasts {
     window: Duration,
-    users: HashMap<UserId, UserToasts>,
+    users: IdMap<UserId, UserToasts>,
     /// Groups holding messages, to tell when their window ends.
-    held: HashSet<(UserId, ConversationId)>,
+    held: IdSet<(UserId, ConversationId)>,
     /// Users whose context must be read again (unknown conversation, expired schedule).
-    reloads: HashSet<UserId>,
+    reloads: IdSet<UserId>,
 }
 
 impl Toasts {
     pub(crate) fn new(window: Duration) -> Self {
         Self {
             window,
-            users: HashMap::new(),
-            held: HashSet::new(),
-            reloads: HashSet::new(),
+            users: IdMap::default(),
+            held: IdSet::default(),
+            reloads: IdSet::default(),
         }
     }
 
@@ -207,31 +216,31 @@ impl Toasts {
             && !message.urgent
         {
             group.held += 1;
-            group.newest = Some((
-                message.message_id.to_owned(),
-                message.sender_id.to_owned(),
-                false,
-            ));
-            self.held.insert((user, message.conversation));
+            group.newest = Some(message.message.clone());
+            if group.held == 1 {
+                self.held.insert((user, message.conversation));
+            }
             return None;
         }
-        state.groups.insert(
-            message.conversation,
-            Group {
-                opened: now,
-                held: 0,
-                newest: None,
-            },
-        );
+        // Messages held by a window that ended before its toast went out are told with this one.
+        let carried = state
+            .groups
+            .insert(
+                message.conversation,
+                Group {
+                    opened: now,
+                    held: 0,
+                    newest: None,
+                },
+            )
+            .map_or(0, |group| group.held);
         self.held.remove(&(user, message.conversation));
         Some(Toast {
             user,
             conversation: message.conversation,
-            message_id: message.message_id.to_owned(),
-            sender_id: message.sender_id.to_owned(),
+            message: message.message.clone(),
             title,
-            body: body(message.text),
-            count: 1,
+            count: carried + 1,
             urgent: message.urgent,
         })
     }
@@ -263,7 +272,7 @@ impl Toasts {
             if now < group.opened + window {
                 return true;
             }
-            if let Some((message_id, sender_id, urgent)) = group.newest.take() {
+            if let Some(message) = group.newest.take() {
                 let title = state
                     .context
                     .as_ref()
@@ -274,16 +283,10 @@ impl Toasts {
                 out.push(Toast {
                     user: *user,
                     conversation: *conversation,
-                    message_id,
-                    sender_id,
+                    message,
                     title,
-                    body: if count == 1 {
-                        "1 new message".to_owned()
-                    } else {
-                        format!("{count} new messages")
-                    },
                     count,
-                    urgent,
+                    urgent: false,
                 });
             }
             group.opened = now;

@@ -5,7 +5,9 @@
 //! unread count is `last_seq - read`, the mention count the mentions above `read`. Changed counts
 //! are collected and sent as `notification:badge` once per burst of fan-out events.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use parley_shared::hash::{IdMap, IdSet};
 
 use parley_persister::store::conversations::{MAX_MENTION_COUNT, ReadState};
 use parley_shared::{ConversationId, UserId};
@@ -31,14 +33,14 @@ impl Marks {
 
 #[derive(Debug, Default)]
 struct UserUnread {
-    conversations: HashMap<ConversationId, Marks>,
+    conversations: IdMap<ConversationId, Marks>,
     /// Sum of the conversations' unread counts.
     total: i64,
     /// Sum of the conversations' mention counts.
     total_mentions: i64,
     /// The stored state has been merged in; badges go out only after that.
     loaded: bool,
-    dirty: HashSet<ConversationId>,
+    dirty: IdSet<ConversationId>,
 }
 
 impl UserUnread {
@@ -98,9 +100,9 @@ pub(crate) struct Arrival<'a> {
 /// The shard's table.
 #[derive(Debug, Default)]
 pub(crate) struct Unread {
-    users: HashMap<UserId, UserUnread>,
+    users: IdMap<UserId, UserUnread>,
     /// Users with a changed count not yet sent: a flush visits only these, not every user here.
-    changed: HashSet<UserId>,
+    changed: IdSet<UserId>,
 }
 
 impl Unread {

@@ -2,18 +2,18 @@
 //! `presence:subscribe`, and users with a DM with the watched user (loaded with their unread
 //! state). A presence change goes to exactly these connections, once each.
 
-use std::collections::{HashMap, HashSet};
+use parley_shared::hash::{IdMap, IdSet};
 
 use parley_shared::UserId;
 
 #[derive(Debug, Default)]
 pub(crate) struct Watchers {
     /// Watched user -> connections that subscribed.
-    subscribed: HashMap<UserId, Vec<u64>>,
+    subscribed: IdMap<UserId, Vec<u64>>,
     /// Watched user -> users here who share a DM with them.
-    partners: HashMap<UserId, HashSet<UserId>>,
+    partners: IdMap<UserId, IdSet<UserId>>,
     /// User here -> their DM partners (to undo `partners` when they leave).
-    partners_of: HashMap<UserId, Vec<UserId>>,
+    partners_of: IdMap<UserId, Vec<UserId>>,
 }
 
 impl Watchers {
@@ -64,9 +64,9 @@ impl Watchers {
     pub(crate) fn connections(
         &self,
         watched: UserId,
-        by_user: &HashMap<UserId, Vec<u64>>,
-    ) -> HashSet<u64> {
-        let mut conns: HashSet<u64> = self
+        by_user: &IdMap<UserId, Vec<u64>>,
+    ) -> IdSet<u64> {
+        let mut conns: IdSet<u64> = self
             .subscribed
             .get(&watched)
             .into_iter()
@@ -87,7 +87,7 @@ mod tests {
     #[test]
     fn subscribers_and_partners_once_each() {
         let (ann, ben, cat) = (UserId::generate(), UserId::generate(), UserId::generate());
-        let by_user = HashMap::from([(ben, vec![1, 2]), (cat, vec![3])]);
+        let by_user = IdMap::from_iter([(ben, vec![1, 2]), (cat, vec![3])]);
         let mut w = Watchers::default();
         w.set_partners(ben, vec![ann]);
         w.subscribe(2, ann);

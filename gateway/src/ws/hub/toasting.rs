@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::time::Instant;
 
+use bytes::Bytes;
 use parley_persister::store::notifications::ToastContext;
 use parley_shared::{ConversationId, UserId};
 use serde::Deserialize;
@@ -34,10 +35,11 @@ impl Hub {
         &self,
         arrival: &Arrival<'_>,
         recipients: &[UserId],
-        message_json: &[u8],
+        message_json: &Bytes,
     ) {
-        let mut preview: Option<Option<Preview<'_>>> = None;
         let (now, wall) = (Instant::now(), OffsetDateTime::now_utc());
+        // Read once, when the first toast of this message goes out.
+        let mut preview: Option<Option<Preview<'_>>> = None;
         for user in recipients {
             if *user == arrival.sender
                 || !self.toasts.borrow().tracks(*user)
@@ -45,22 +47,18 @@ impl Hub {
             {
                 continue;
             }
-            let Some(message) =
-                preview.get_or_insert_with(|| serde_json::from_slice(message_json).ok())
-            else {
-                return;
-            };
             let incoming = Incoming {
                 conversation: arrival.conversation,
-                message_id: &message.id,
-                sender_id: &message.sender_id,
-                text: &message.content,
+                message: message_json,
                 mentioned: arrival.everyone || arrival.mentions.contains(user),
                 urgent: false,
             };
             let toast = self.toasts.borrow_mut().message(*user, incoming, now, wall);
-            if let Some(toast) = toast {
-                self.send_toast(&toast);
+            if let Some(toast) = toast
+                && let Some(message) =
+                    preview.get_or_insert_with(|| serde_json::from_slice(message_json).ok())
+            {
+                self.send_toast(&toast, message);
             }
         }
     }
@@ -78,13 +76,14 @@ impl Hub {
     }
 
     /// Queues `toast` on its user's connections here that do not have its conversation in focus.
-    fn send_toast(&self, toast: &Toast) {
+    fn send_toast(&self, toast: &Toast, message: &Preview<'_>) {
+        let body = toast.body(&message.content);
         let frame = codec::encode_toast(&codec::Toast {
             conversation_id: toast.conversation,
-            message_id: &toast.message_id,
-            sender_id: &toast.sender_id,
+            message_id: &message.id,
+            sender_id: &message.sender_id,
             title: &toast.title,
-            body: &toast.body,
+            body: &body,
             count: toast.count,
             priority: if toast.urgent { "urgent" } else { "normal" },
         });
@@ -103,7 +102,9 @@ impl Hub {
     pub(crate) fn flush_toasts(&self) {
         let due = self.toasts.borrow_mut().due(Instant::now());
         for toast in &due {
-            self.send_toast(toast);
+            if let Ok(message) = serde_json::from_slice::<Preview<'_>>(&toast.message) {
+                self.send_toast(toast, &message);
+            }
         }
     }
 
