@@ -28,6 +28,7 @@ fn message() -> Message {
         deleted_at: None,
         mentions: Vec::new(),
         mention_everyone: false,
+        urgent: false,
     }
 }
 
@@ -82,6 +83,7 @@ fn batch(c: &mut Criterion) {
                 content_type: "text".to_owned(),
                 reply_to: None,
                 mentions: Default::default(),
+                urgent: false,
             })
             .collect();
         let refs: Vec<&NewMessage> = messages.iter().collect();

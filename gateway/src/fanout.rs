@@ -36,6 +36,8 @@ pub(crate) enum Delivery {
         /// most messages mention no one, and an empty one costs no allocation.
         mentions: Vec<UserId>,
         everyone: bool,
+        /// Sent as urgent: it breaks through mutes and do-not-disturb (for toasts).
+        urgent: bool,
         /// `message:received`, encoded once.
         received: Bytes,
         /// The message object alone, to build the sender's `message:sent` around.
@@ -357,6 +359,7 @@ impl CommitSink for Bus {
                         recipients: members,
                         mentions: message.mentions.clone(),
                         everyone: message.mention_everyone,
+                        urgent: message.urgent,
                         received: codec::encode_received(&message_json),
                         message_json,
                         origin,
@@ -416,6 +419,7 @@ impl Delivery {
             recipients: Arc::clone(recipients),
             mentions: message.mentions.clone(),
             everyone: message.mention_everyone,
+            urgent: message.urgent,
             received: codec::encode_received(&message_json),
             message_json,
             origin: None,

@@ -83,6 +83,7 @@ impl LocalFanout {
             recipients: Arc::clone(&self.recipients),
             mentions: Vec::new(),
             everyone: false,
+            urgent: false,
             received: received.clone(),
             message_json: Bytes::new(),
             origin: None,

@@ -196,3 +196,90 @@ async fn focus_on_a_strangers_conversation_is_refused() -> anyhow::Result<()> {
     assert_eq!(bad["data"]["code"], "VALIDATION_ERROR");
     Ok(())
 }
+
+#[tokio::test]
+async fn urgent_messages_break_through_mute_and_dnd_three_an_hour() -> anyhow::Result<()> {
+    let gw = TestGateway::start_with(|c| {
+        c.notifications.toast_group_window = Duration::from_millis(300);
+    })
+    .await?;
+    let api = gw.api();
+    let ann = api.register("urgent_ann").await?;
+    let ben = api.register("urgent_ben").await?;
+    let group = api.group(&ann, "Ops", &[&ben]).await?;
+    let mut ann_ws = WsClient::authed(gw.addr(), &ann.access_token).await?;
+    let mut ben_ws = WsClient::authed(gw.addr(), &ben.access_token).await?;
+    let prefs = format!("/api/conversations/{group}/notifications");
+    let muted = json!({"level": "all", "mutedUntil": "2099-01-01T00:00:00Z"});
+    assert_eq!(api.put(&prefs, Some(&ben), &muted).await?.status, 200);
+    ben_ws
+        .ask("presence:set", "dnd", json!({"status": "dnd"}))
+        .await?;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let urgent = |id: &str, text: &str| {
+        json!({"event": "message:send", "id": id, "data": {
+            "conversationId": group, "clientMessageId": id, "content": text, "priority": "urgent"}})
+    };
+    sent(&mut ann_ws, &group, "n1", "not urgent").await?;
+    for i in 1..=3 {
+        ann_ws
+            .send(&urgent(&format!("u{i}"), "server down"))
+            .await?;
+        let ack = ann_ws
+            .expect_where("message:sent", |f| f["id"] == format!("u{i}"))
+            .await?;
+        assert_eq!(ack["data"]["message"]["priority"], "urgent");
+    }
+    let told = toasts(&mut ben_ws, &group, Duration::from_millis(600)).await?;
+    let shown: Vec<(i64, &str)> = told
+        .iter()
+        .filter_map(|t| {
+            Some((
+                t["data"]["count"].as_i64()?,
+                t["data"]["priority"].as_str()?,
+            ))
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        vec![(1, "urgent"); 3],
+        "each urgent one at once: {told:?}"
+    );
+
+    // The fourth within the hour is refused; a bad priority is a validation error.
+    ann_ws.send(&urgent("u4", "again")).await?;
+    let refused = ann_ws
+        .expect_where("message:error", |f| f["id"] == "u4")
+        .await?;
+    assert_eq!(refused["data"]["code"], "RATE_LIMITED");
+    assert!(refused["data"]["retryAfter"].as_u64().unwrap_or(0) > 60);
+    let bad = api
+        .post(
+            &format!("/api/conversations/{group}/messages"),
+            Some(&ann),
+            &json!({"clientMessageId": "b1", "content": "x", "priority": "high"}),
+        )
+        .await?;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body["error"]["details"]["priority"].is_array(),
+        "{}",
+        bad.body
+    );
+    // Stored: history shows it urgent.
+    let history = api
+        .get(&format!("/api/conversations/{group}/messages"), Some(&ben))
+        .await?;
+    let priorities: Vec<&str> = history.body["data"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|m| m["priority"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        priorities.iter().filter(|p| **p == "urgent").count(),
+        3,
+        "{priorities:?}"
+    );
+    assert_eq!(priorities.iter().filter(|p| **p == "normal").count(), 1);
+    Ok(())
+}

@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "notification_preferences",
         sql: include_str!("../../migrations/0008_notification_preferences.sql"),
     },
+    Migration {
+        version: 9,
+        name: "urgent",
+        sql: include_str!("../../migrations/0009_urgent.sql"),
+    },
 ];
 
 /// Serialises concurrent `migrate` runs (several processes starting at once).

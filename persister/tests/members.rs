@@ -73,6 +73,7 @@ fn message(conversation: ConversationId, sender: UserId, n: usize) -> NewMessage
         content_type: "text".to_owned(),
         reply_to: None,
         mentions: Default::default(),
+        urgent: false,
     }
 }
 

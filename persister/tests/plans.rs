@@ -9,7 +9,8 @@ use parley_persister::writer::hot::write_statement;
 use parley_testkit::TestCluster;
 use tokio_postgres::Client;
 
-const ARGS: &str = "int4[], uuid[], uuid[], uuid[], text[], text[], text[], uuid[], text[], bool[]";
+const ARGS: &str =
+    "int4[], uuid[], uuid[], uuid[], text[], text[], text[], uuid[], text[], bool[], bool[]";
 
 async fn generic_plan(client: &Client, name: &str) -> anyhow::Result<String> {
     client
@@ -17,7 +18,7 @@ async fn generic_plan(client: &Client, name: &str) -> anyhow::Result<String> {
         .await?;
     let rows = client
         .simple_query(&format!(
-            "EXPLAIN (COSTS OFF) EXECUTE {name}(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
+            "EXPLAIN (COSTS OFF) EXECUTE {name}(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
         ))
         .await?;
     let mut plan = String::new();

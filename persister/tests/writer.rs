@@ -70,6 +70,7 @@ fn message(conversation: ConversationId, sender: UserId, client_id: &str) -> New
         content_type: "text".to_owned(),
         reply_to: None,
         mentions: Default::default(),
+        urgent: false,
     }
 }
 

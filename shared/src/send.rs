@@ -1,6 +1,7 @@
 //! The rules a message must meet before it is queued, shared by REST and WebSocket sends:
 //! content 1 to 4000 characters (not only whitespace), a client id of 1 to 100 printable
-//! characters, content type `text`, and a well-formed `replyTo`.
+//! characters, content type `text`, a well-formed `replyTo`, and a `priority` of `normal` (the
+//! default) or `urgent`.
 
 use crate::MessageId;
 
@@ -16,6 +17,7 @@ pub struct SendFields<'a> {
     pub content: &'a str,
     pub content_type: Option<&'a str>,
     pub reply_to: Option<&'a str>,
+    pub priority: Option<&'a str>,
 }
 
 /// A send that passed every rule.
@@ -23,6 +25,8 @@ pub struct SendFields<'a> {
 pub struct ValidSend {
     pub content_type: &'static str,
     pub reply_to: Option<MessageId>,
+    /// `priority: "urgent"`: it breaks through mutes and do-not-disturb.
+    pub urgent: bool,
 }
 
 /// Checks `fields`; on failure returns every problem as `(field, message)`.
@@ -44,6 +48,14 @@ pub fn validate(fields: SendFields<'_>) -> Result<ValidSend, Vec<(&'static str, 
     if !matches!(fields.content_type, None | Some("text")) {
         problems.push(("contentType", "must be \"text\"".to_owned()));
     }
+    let urgent = match fields.priority {
+        None | Some("normal") => false,
+        Some("urgent") => true,
+        Some(_) => {
+            problems.push(("priority", "must be \"normal\" or \"urgent\"".to_owned()));
+            false
+        }
+    };
     let reply_to = match fields.reply_to.map(str::parse::<MessageId>) {
         None => None,
         Some(Ok(id)) => Some(id),
@@ -56,6 +68,7 @@ pub fn validate(fields: SendFields<'_>) -> Result<ValidSend, Vec<(&'static str, 
         Ok(ValidSend {
             content_type: "text",
             reply_to,
+            urgent,
         })
     } else {
         Err(problems)
@@ -132,6 +145,7 @@ mod tests {
             client_message_id: client,
             content,
             content_type: None,
+            priority: None,
             reply_to: None,
         }
     }
@@ -180,6 +194,20 @@ mod tests {
                 &[],
             ),
             (fields("", ""), &["content", "clientMessageId"]),
+            (
+                SendFields {
+                    priority: Some("urgent"),
+                    ..fields("c", "hi")
+                },
+                &[],
+            ),
+            (
+                SendFields {
+                    priority: Some("high"),
+                    ..fields("c", "hi")
+                },
+                &["priority"],
+            ),
         ];
         for (input, want) in cases {
             let got: Vec<&str> = match validate(input) {

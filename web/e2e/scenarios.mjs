@@ -486,6 +486,13 @@ export const scenarios = {
     await mo.page.getByRole("heading", { name: "Oz" }).waitFor();
     await exactly(mo, "ping from oz").waitFor();
     assert((await toasts.getByRole("button").count()) === 0, "the opened conversation's toast stays");
+    // Urgent: marked in the composer, shown distinctly on both sides.
+    await oz.page.getByRole("button", { name: "Send as urgent" }).click();
+    await send(oz, "the build is on fire");
+    await row(mo, "the build is on fire").getByText("Urgent").waitFor();
+    await row(oz, "the build is on fire").getByText("Urgent").waitFor();
+    assert((await oz.page.getByRole("button", { name: "Send as urgent" }).getAttribute("aria-pressed")) === "false", "urgent stays on");
+    await shot(mo.page, "urgent");
     for (const who of [mo, nia, oz]) await who.context.close();
   },
 

@@ -26,6 +26,7 @@ struct SendRequest {
     content: String,
     content_type: Option<String>,
     reply_to: Option<String>,
+    priority: Option<String>,
 }
 
 /// The handler; counts duplicates and refusals (the fan-out counts commits).
@@ -46,6 +47,7 @@ async fn send_inner(ctx: &Ctx) -> Result<Reply, ApiError> {
         content: request.content,
         content_type: request.content_type,
         reply_to: request.reply_to,
+        priority: request.priority,
     };
     let sender = Sender {
         user: me,

@@ -220,6 +220,8 @@ pub(crate) struct MessageView {
     pub(crate) mentions: Vec<UserId>,
     /// It mentions every member (`@everyone`, by a group's owner or admin).
     pub(crate) mentions_everyone: bool,
+    /// `normal`, or `urgent` (it broke through mutes and do-not-disturb).
+    pub(crate) priority: &'static str,
     /// Each emoji with who reacted, in the order first used.
     pub(crate) reactions: Vec<ReactionView>,
 }
@@ -285,6 +287,7 @@ impl From<&Message> for MessageView {
             deleted_at: m.deleted_at,
             mentions: m.mentions.clone(),
             mentions_everyone: m.mention_everyone,
+            priority: if m.urgent { "urgent" } else { "normal" },
             reactions: Vec::new(),
         }
     }

@@ -24,6 +24,8 @@ pub(crate) struct SendAsked<'a> {
     pub(crate) content: String,
     pub(crate) content_type: Option<String>,
     pub(crate) reply_to: Option<String>,
+    /// `normal` (the default) or `urgent`.
+    pub(crate) priority: Option<String>,
 }
 
 /// The sender and what the door wants to know of the limit.
@@ -86,6 +88,7 @@ async fn prepare(
         content: &asked.content,
         content_type: asked.content_type.as_deref(),
         reply_to: asked.reply_to.as_deref(),
+        priority: asked.priority.as_deref(),
     })
     .map_err(|problems| {
         problems.into_iter().fold(
@@ -103,6 +106,15 @@ async fn prepare(
             return Err(ErrorBody::new(ErrorCode::RateLimited, "Too many messages")
                 .with_retry_after(decision.retry_after_secs()));
         }
+        if valid.urgent {
+            let decision = limits.urgent.check(&Key::User(sender.user)).await;
+            if !decision.allowed {
+                return Err(
+                    ErrorBody::new(ErrorCode::RateLimited, "Too many urgent messages")
+                        .with_retry_after(decision.retry_after_secs()),
+                );
+            }
+        }
     }
     Ok(NewMessage {
         id: MessageId::generate(),
@@ -112,6 +124,7 @@ async fn prepare(
         content_type: valid.content_type.to_owned(),
         reply_to: valid.reply_to,
         mentions: parley_shared::mentions::parse(&asked.content),
+        urgent: valid.urgent,
         content: asked.content,
     })
 }

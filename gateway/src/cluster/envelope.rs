@@ -67,6 +67,9 @@ struct Header {
     /// A message mentions everyone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     a: bool,
+    /// A message is urgent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    g: bool,
     /// Read notices: (user, frame text).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     n: Vec<(UserId, String)>,
@@ -115,6 +118,7 @@ fn header(instance: InstanceId, kind: Kind) -> Header {
         n: Vec::new(),
         m: Vec::new(),
         a: false,
+        g: false,
     }
 }
 
@@ -129,10 +133,12 @@ pub(crate) fn encode(instance: InstanceId, delivery: &Delivery) -> Option<Bytes>
             recipients,
             mentions,
             everyone,
+            urgent,
             message_json,
             ..
         } => {
             let mut h = header(instance, Kind::Message);
+            h.g = *urgent;
             h.c = Some(*conversation);
             h.u = Some(*sender);
             h.q = *seq;
@@ -244,6 +250,7 @@ pub(crate) fn decode(bytes: &Bytes) -> Result<Received, EnvelopeError> {
             recipients: h.r.into(),
             mentions: h.m,
             everyone: h.a,
+            urgent: h.g,
             received: codec::encode_received(&payload),
             message_json: payload,
             origin: None,
@@ -337,6 +344,7 @@ mod tests {
             recipients: vec![u, v].into(),
             mentions: vec![v],
             everyone: true,
+            urgent: true,
             received: codec::encode_received(&json),
             message_json: json.clone(),
             origin: None,
@@ -349,6 +357,7 @@ mod tests {
             recipients,
             mentions,
             everyone,
+            urgent,
             received,
             message_json,
             origin,
@@ -359,7 +368,7 @@ mod tests {
         };
         assert_eq!((*conversation, *sender, *seq), (c, u, 7));
         assert_eq!(&recipients[..], &[u, v]);
-        assert_eq!((&mentions[..], *everyone), (&[v][..], true));
+        assert_eq!((&mentions[..], *everyone, *urgent), (&[v][..], true, true));
         assert_eq!(message_json, &json);
         assert_eq!(received, &codec::encode_received(&json));
         assert!(origin.is_none());

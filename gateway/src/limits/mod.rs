@@ -260,6 +260,8 @@ pub struct Limits {
     /// Failed logins per account from every client: the backstop.
     pub login_account_failures: Box<dyn RateLimit>,
     pub send: Box<dyn RateLimit>,
+    /// Urgent messages per user.
+    pub urgent: Box<dyn RateLimit>,
     pub history: Box<dyn RateLimit>,
     pub ws_connect: Box<dyn RateLimit>,
     pub api: Box<dyn RateLimit>,
@@ -299,6 +301,7 @@ impl Limits {
                     config.login_account_failures,
                 ),
                 send: make("send", config.send),
+                urgent: make("urgent", config.urgent),
                 history: make("history", config.history),
                 ws_connect: make("ws_connect", config.ws_connect),
                 api: make("api", config.api),

@@ -73,6 +73,7 @@ pub(crate) struct SendData {
     pub(crate) content: String,
     pub(crate) content_type: Option<String>,
     pub(crate) reply_to: Option<String>,
+    pub(crate) priority: Option<String>,
 }
 
 /// A frame that could not be understood: answered with `error` (or `message:error` for a send
@@ -173,6 +174,7 @@ pub(crate) fn parse(buf: &mut [u8]) -> Result<(Option<String>, ClientEvent), Box
                 "content",
                 "contentType",
                 "replyTo",
+                "priority",
             ])?;
             ClientEvent::Send(SendData {
                 client_message_id: string("clientMessageId", true)?.unwrap_or_default(),
@@ -180,6 +182,7 @@ pub(crate) fn parse(buf: &mut [u8]) -> Result<(Option<String>, ClientEvent), Box
                 content: string("content", true)?.unwrap_or_default(),
                 content_type: string("contentType", false)?,
                 reply_to: string("replyTo", false)?,
+                priority: string("priority", false)?,
             })
         }
         client::SUBSCRIBE | client::UNSUBSCRIBE => {

@@ -35,10 +35,11 @@ fn parses_client_events() {
                 content: "hi \"you\" é".into(),
                 content_type: None,
                 reply_to: None,
+                priority: None,
             }),
         ),
         (
-            r#"{"event":"message:send","data":{"conversationId":"c","clientMessageId":"x","content":"y","contentType":"text","replyTo":null}}"#,
+            r#"{"event":"message:send","data":{"conversationId":"c","clientMessageId":"x","content":"y","contentType":"text","replyTo":null,"priority":"urgent"}}"#,
             None,
             ClientEvent::Send(SendData {
                 conversation_id: "c".into(),
@@ -46,6 +47,7 @@ fn parses_client_events() {
                 content: "y".into(),
                 content_type: Some("text".into()),
                 reply_to: None,
+                priority: Some("urgent".into()),
             }),
         ),
         (

@@ -289,6 +289,7 @@ impl Hub {
                 recipients,
                 mentions,
                 everyone,
+                urgent,
                 received,
                 message_json,
                 origin,
@@ -323,7 +324,7 @@ impl Hub {
                 };
                 let reload = self.unread.borrow_mut().message(arrival, recipients);
                 self.to_load.borrow_mut().extend(reload);
-                self.toast_message(&arrival, recipients, message_json);
+                self.toast_message(&arrival, recipients, message_json, *urgent);
             }
             Delivery::Changed {
                 recipients,

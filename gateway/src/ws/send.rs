@@ -43,6 +43,7 @@ pub(super) async fn send(session: &Rc<Session>, user: UserId, id: Option<&str>, 
         content: data.content,
         content_type: data.content_type,
         reply_to: data.reply_to,
+        priority: data.priority,
     };
     let sender = Sender { user, rate: None };
     match chat::send::send_from_socket(&session.state.app, sender, asked, origin).await {

@@ -26,15 +26,17 @@ pub struct Message {
     pub mentions: Vec<UserId>,
     /// It mentions every member (`@everyone` in a group, by an owner or admin).
     pub mention_everyone: bool,
+    /// Sent with `priority: "urgent"`.
+    pub urgent: bool,
 }
 
 /// Column list matching [`from_row`], for use in other modules' joins.
 pub(crate) const COLUMNS: &str = "id, conversation_id, sender_id, seq, client_message_id, content, \
                                   content_type, reply_to, created_at, edited_at, deleted_at, \
-                                  mentions, mention_everyone";
+                                  mentions, mention_everyone, urgent";
 
 /// How many columns `COLUMNS` has.
-pub(crate) const COLUMN_COUNT: usize = 13;
+pub(crate) const COLUMN_COUNT: usize = 14;
 
 /// Reads a message from `COLUMNS` starting at column `at`.
 pub(crate) fn from_row(row: &Row, at: usize) -> Message {
@@ -55,6 +57,7 @@ pub(crate) fn from_row(row: &Row, at: usize) -> Message {
             .map(|ids| ids.into_iter().map(UserId).collect())
             .unwrap_or_default(),
         mention_everyone: row.get(at + 12),
+        urgent: row.get(at + 13),
     }
 }
 

@@ -30,6 +30,8 @@ pub struct NewMessage {
     pub reply_to: Option<MessageId>,
     /// The names the text mentions, resolved to members when it commits.
     pub mentions: Mentioned,
+    /// `priority: "urgent"`.
+    pub urgent: bool,
 }
 
 /// What became of one send.
@@ -62,9 +64,10 @@ pub(crate) fn write_statement() -> String {
     format!(
         "WITH input AS (
              SELECT * FROM unnest($1::int4[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[],
-                                  $6::text[], $7::text[], $8::uuid[], $9::text[], $10::bool[])
+                                  $6::text[], $7::text[], $8::uuid[], $9::text[], $10::bool[],
+                                  $11::bool[])
                  AS t(ord, id, conversation_id, sender_id, client_message_id, content, content_type,
-                      reply_to, mention_names, everyone)
+                      reply_to, mention_names, everyone, urgent)
          ), checked AS (
              SELECT i.*, e.id AS existing_id, m.role AS sender_role,
                     CASE WHEN e.id IS NOT NULL THEN 'duplicate'
@@ -89,7 +92,7 @@ pub(crate) fn write_statement() -> String {
              FROM firsts f JOIN conversations c ON c.id = f.conversation_id
          ), inserted AS (
              INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, content,
-                                   content_type, reply_to, mentions, mention_everyone)
+                                   content_type, reply_to, mentions, mention_everyone, urgent)
              SELECT id, conversation_id, seq, sender_id, client_message_id, content, content_type, reply_to,
                     CASE WHEN mention_names IS NOT NULL THEN
                         (SELECT array_agg(found.id ORDER BY found.id)
@@ -101,7 +104,8 @@ pub(crate) fn write_statement() -> String {
                                 WHERE x.conversation_id = numbered.conversation_id
                                   AND x.user_id = found.id))
                     END,
-                    everyone AND kind = 'group' AND sender_role IN ('owner', 'admin')
+                    everyone AND kind = 'group' AND sender_role IN ('owner', 'admin'),
+                    urgent
              FROM numbered
              RETURNING {returned}
          ), bumped AS (
@@ -198,6 +202,7 @@ pub(crate) struct Columns<'a> {
     /// Space-separated names, or none.
     mention_names: Vec<Option<String>>,
     everyone: Vec<bool>,
+    urgent: Vec<bool>,
     /// The messages that mention anyone.
     mentioning: Vec<uuid::Uuid>,
 }
@@ -225,6 +230,7 @@ impl<'a> Columns<'a> {
                 .map(|m| (!m.mentions.names.is_empty()).then(|| m.mentions.names.join(" ")))
                 .collect(),
             everyone: batch.iter().map(|m| m.mentions.everyone).collect(),
+            urgent: batch.iter().map(|m| m.urgent).collect(),
             mentioning: batch
                 .iter()
                 .filter(|m| !m.mentions.is_empty())
@@ -259,7 +265,7 @@ pub(crate) async fn commit(
     let lock_params: [&(dyn ToSql + Sync); 1] = [&c.conversations];
     let member_params: [&(dyn ToSql + Sync); 2] = [&c.conversations, &known];
     let mentioned_params: [&(dyn ToSql + Sync); 1] = [&c.mentioning];
-    let write_params: [&(dyn ToSql + Sync); 10] = [
+    let write_params: [&(dyn ToSql + Sync); 11] = [
         &c.ord,
         &c.ids,
         &c.convs,
@@ -270,6 +276,7 @@ pub(crate) async fn commit(
         &c.replies,
         &c.mention_names,
         &c.everyone,
+        &c.urgent,
     ];
     // Polled in order, each sends its statement at its first poll: still one write.
     let mentioned = async {

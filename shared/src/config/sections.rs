@@ -299,6 +299,9 @@ pub struct LimitsConfig {
     pub login_account_failures: Rate,
     /// Messages sent per user, REST and WebSocket together.
     pub send: Rate,
+    /// Urgent messages (`priority: "urgent"`, which break through mutes and do-not-disturb) per
+    /// user.
+    pub urgent: Rate,
     /// History pages per user.
     pub history: Rate,
     /// WebSocket connections opened per user.
@@ -323,6 +326,7 @@ impl Default for LimitsConfig {
             login_failures: Rate::new(5, Duration::from_secs(900)),
             login_account_failures: Rate::new(20, Duration::from_secs(3600)),
             send: Rate::new(30, Duration::from_secs(60)),
+            urgent: Rate::new(3, Duration::from_secs(3600)),
             history: Rate::new(60, Duration::from_secs(60)),
             ws_connect: Rate::new(10, Duration::from_secs(60)),
             api: Rate::new(600, Duration::from_secs(60)),

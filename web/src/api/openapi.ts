@@ -113,6 +113,7 @@ export type Message = {
   mentions: string[];
   /** @everyone by a group's owner or admin: every member but the sender is mentioned */
   mentionsEveryone: boolean;
+  priority: "normal" | "urgent";
   reactions: Reaction[];
   replyTo: string | null;
   senderId: string;
@@ -175,6 +176,8 @@ export type SendMessageRequest = {
   clientMessageId: string;
   content: string;
   contentType?: "text";
+  /** urgent breaks through the recipients' mutes and do-not-disturb (limits.urgent per user) */
+  priority?: "normal" | "urgent";
   replyTo?: string;
 };
 

@@ -156,9 +156,10 @@ export function Bubble({ item, position, sent, status, readBy, highlighted, cont
         <div
           className={`bubble ${sent ? "sent" : "received"} ${deleted ? "deleted" : ""} ${
             message && mentionsMe(message.mentions, message.mentionsEveryone, message.senderId, me) ? "mentions-me" : ""
-          }`}
+          } ${message?.priority === "urgent" ? "urgent" : ""}`}
           style={{ borderRadius: bubbleRadius(position, sent) }}
         >
+          {message?.priority === "urgent" && !deleted && <span className="urgent-label">Urgent</span>}
           <span className="content">
             {deleted ? content : <Linked text={content} message={message} members={context.conversation.members} />}
           </span>

@@ -175,12 +175,18 @@ export function ChatWindow({ conversation, onBack, jumpTo, onJumped, onSearch }:
 
   // Sends: optimistic, resent with the same clientMessageId after a reconnect, failed on timeout.
   const send = useCallback(
-    (content: string, clientMessageId: string = crypto.randomUUID(), reply: string | null = null) => {
+    (content: string, clientMessageId: string = crypto.randomUUID(), reply: string | null = null, urgent = false) => {
       queries.setQueryData<Pending[]>(keys.pending(id), (list = []) => [
         ...list.filter((p) => p.clientMessageId !== clientMessageId),
-        { clientMessageId, conversationId: id, content, replyTo: reply, status: "sending", sentAt: Date.now() },
+        { clientMessageId, conversationId: id, content, replyTo: reply, urgent, status: "sending", sentAt: Date.now() },
       ]);
-      client.send("message:send", { conversationId: id, clientMessageId, content, ...(reply ? { replyTo: reply } : {}) });
+      client.send("message:send", {
+        conversationId: id,
+        clientMessageId,
+        content,
+        ...(reply ? { replyTo: reply } : {}),
+        ...(urgent ? { priority: "urgent" } : {}),
+      });
     },
     [client, id, queries],
   );
@@ -292,7 +298,7 @@ export function ChatWindow({ conversation, onBack, jumpTo, onJumped, onSearch }:
           actions,
           onReply: setReplyTo,
           onJump: (messageId) => void jump(messageId),
-          onRetry: (p) => send(p.content, p.clientMessageId, p.replyTo ?? null),
+          onRetry: (p) => send(p.content, p.clientMessageId, p.replyTo ?? null, p.urgent ?? false),
         }}
         onLoadOlder={loadOlder}
         onSeen={seen}
@@ -315,8 +321,8 @@ export function ChatWindow({ conversation, onBack, jumpTo, onJumped, onSearch }:
         replyTo={replyTo}
         replyAuthor={replyTo ? (replyTo.senderId === me.id ? "You" : (conversation.members.find((m) => m.userId === replyTo.senderId)?.displayName ?? "Someone")) : ""}
         onCancelReply={() => setReplyTo(null)}
-        onSend={(text) => {
-          send(text, undefined, replyTo?.id ?? null);
+        onSend={(text, urgent) => {
+          send(text, undefined, replyTo?.id ?? null, urgent);
           setReplyTo(null);
         }}
       />

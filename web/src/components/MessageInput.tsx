@@ -22,12 +22,14 @@ interface Props {
   replyTo: Message | null;
   replyAuthor: string;
   onCancelReply: () => void;
-  onSend: (text: string) => void;
+  /** `urgent`: breaks through the recipients' mutes and do-not-disturb (a few an hour). */
+  onSend: (text: string, urgent: boolean) => void;
 }
 
 export function MessageInput({ conversationId, userId, replyTo, replyAuthor, onCancelReply, onSend }: Props) {
   const { client } = useRealtime();
   const [text, setText] = useState(() => loadDraft(userId, conversationId));
+  const [urgent, setUrgent] = useState(false);
   const area = useRef<HTMLTextAreaElement>(null);
   const lastStart = useRef(0);
   const typing = useRef(false);
@@ -71,7 +73,8 @@ export function MessageInput({ conversationId, userId, replyTo, replyAuthor, onC
   function submit() {
     const content = text.trim();
     if (!content || [...content].length > MAX_CHARS) return;
-    onSend(content);
+    onSend(content, urgent);
+    setUrgent(false);
     setText("");
     saveDraft(userId, conversationId, "");
     typing.current = false;
@@ -113,6 +116,16 @@ export function MessageInput({ conversationId, userId, replyTo, replyAuthor, onC
           if (e.key === "Escape" && replyTo) onCancelReply();
         }}
       />
+      <button
+        type="button"
+        className={`icon urgent-toggle ${urgent ? "on" : ""}`}
+        aria-pressed={urgent}
+        aria-label="Send as urgent"
+        title="Urgent: reaches people through mute and do not disturb (3 an hour)"
+        onClick={() => setUrgent((u) => !u)}
+      >
+        !
+      </button>
       <button type="submit" className="primary" disabled={!text.trim() || over > 0} aria-label="Send">
         Send
       </button>

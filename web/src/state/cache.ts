@@ -22,6 +22,8 @@ export interface Pending {
   content: string;
   /** The message this one answers, if any. */
   replyTo?: string | null;
+  /** Sent as urgent. */
+  urgent?: boolean;
   status: MessageStatus;
   sentAt: number;
   error?: string;

@@ -218,6 +218,7 @@ export function resendPending(client: ProtocolClient, queries: QueryClient) {
         clientMessageId: p.clientMessageId,
         content: p.content,
         ...(p.replyTo ? { replyTo: p.replyTo } : {}),
+        ...(p.urgent ? { priority: "urgent" } : {}),
       });
     }
     if (waiting.length > 0) {

@@ -19,6 +19,7 @@ export function testMessage(seq: number, over: Partial<Message> = {}): Message {
     deletedAt: null,
     mentions: [],
     mentionsEveryone: false,
+    priority: "normal",
     reactions: [],
     ...over,
   };

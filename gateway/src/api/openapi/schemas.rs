@@ -151,7 +151,9 @@ fn core() -> Value {
                                     "description": "Your idempotency key: a retry with the same one returns the original"},
                 "content": {"type": "string", "minLength": 1, "maxLength": 4000},
                 "contentType": {"type": "string", "enum": ["text"]},
-                "replyTo": id("msg_")
+                "replyTo": id("msg_"),
+                "priority": {"type": "string", "enum": ["normal", "urgent"],
+                             "description": "urgent breaks through the recipients' mutes and do-not-disturb (limits.urgent per user)"}
             }
         },
         "TokenPair": {
@@ -209,7 +211,7 @@ fn core() -> Value {
             "type": "object",
             "required": ["id", "conversationId", "senderId", "seq", "content", "contentType", "replyTo",
                          "clientMessageId", "createdAt", "editedAt", "deletedAt", "mentions",
-                         "mentionsEveryone", "reactions"],
+                         "mentionsEveryone", "priority", "reactions"],
             "properties": {
                 "id": id("msg_"),
                 "conversationId": id("conv_"),
@@ -226,6 +228,7 @@ fn core() -> Value {
                              "description": "Members mentioned by @username when it was sent (never the sender)"},
                 "mentionsEveryone": {"type": "boolean",
                                      "description": "@everyone by a group's owner or admin: every member but the sender is mentioned"},
+                "priority": {"type": "string", "enum": ["normal", "urgent"]},
                 "reactions": {"type": "array", "items": {"$ref": "#/components/schemas/Reaction"}}
             }
         },

@@ -36,6 +36,7 @@ impl Hub {
         arrival: &Arrival<'_>,
         recipients: &[UserId],
         message_json: &Bytes,
+        urgent: bool,
     ) {
         let (now, wall) = (Instant::now(), OffsetDateTime::now_utc());
         // Read once, when the first toast of this message goes out.
@@ -51,7 +52,7 @@ impl Hub {
                 conversation: arrival.conversation,
                 message: message_json,
                 mentioned: arrival.everyone || arrival.mentions.contains(user),
-                urgent: false,
+                urgent,
             };
             let toast = self.toasts.borrow_mut().message(*user, incoming, now, wall);
             if let Some(toast) = toast

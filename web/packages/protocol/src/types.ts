@@ -22,6 +22,9 @@ export interface Message {
   mentions: string[];
   /** @everyone by a group's owner or admin. */
   mentionsEveryone: boolean;
+  /** `urgent`: it broke through the recipients' mutes and do-not-disturb (a copy kept by an
+   * older client may lack it: read it as `normal`). */
+  priority: "normal" | "urgent";
   reactions: Reaction[];
 }
 
