@@ -106,6 +106,8 @@ pub(crate) enum Delivery {
 pub struct Inboxes {
     pub(crate) receivers: Vec<mpsc::Receiver<Arc<Delivery>>>,
     pub(crate) overflowed: Arc<[AtomicBool]>,
+    /// The push outbox's feed (when push is on), for the shard that runs it.
+    pub(crate) push: Option<crate::push::PushInbox>,
 }
 
 /// The other instances of a deployment, as the bus sees them: chosen at start (`None` in the
@@ -140,6 +142,8 @@ pub struct Bus {
     /// The other instances, through Redis (`None`: this instance is alone); the bus uses it as
     /// its `Peers`, the shared state (presence, limits, counts) is built on it.
     link: Option<Arc<crate::cluster::Link>>,
+    /// Where committed seqs go for the push outbox (`None`: push is off).
+    push: Option<crate::push::PushFeed>,
 }
 
 /// What a bus is built from.
@@ -154,6 +158,8 @@ pub struct BusParts {
     /// Where revocations are recorded.
     pub revocations: Arc<Revocations>,
     pub(crate) link: Option<Arc<crate::cluster::Link>>,
+    /// Feed the push outbox (`notifications.webhook_url` is set).
+    pub push: bool,
 }
 
 impl Bus {
@@ -166,7 +172,15 @@ impl Bus {
             metrics,
             revocations,
             link,
+            push,
         } = parts;
+        let (push, push_inbox) = match push {
+            true => {
+                let (feed, inbox) = crate::push::feed();
+                (Some(feed), Some(inbox))
+            }
+            false => (None, None),
+        };
         let (senders, receivers): (Vec<_>, Vec<_>) =
             (0..shards).map(|_| mpsc::channel(capacity.max(1))).unzip();
         let overflowed: Arc<[AtomicBool]> = (0..shards).map(|_| AtomicBool::new(false)).collect();
@@ -178,10 +192,12 @@ impl Bus {
                 revocations,
                 instance,
                 link,
+                push,
             }),
             Inboxes {
                 receivers,
                 overflowed,
+                push: push_inbox,
             },
         )
     }
@@ -351,6 +367,9 @@ impl CommitSink for Bus {
                     committed_at,
                 } => {
                     self.metrics.send("stored");
+                    if let Some(push) = &self.push {
+                        push.committed(message.conversation_id, message.seq);
+                    }
                     let message_json = Bytes::from(message_json(&message));
                     self.fan(Delivery::Message {
                         conversation: message.conversation_id,

@@ -18,6 +18,16 @@ pub const SEND_RESULTS: [&str; 8] = [
     "INTERNAL_ERROR",
 ];
 
+/// The push outbox's counters.
+#[derive(Debug, Default)]
+pub(crate) struct PushMetrics {
+    pub(crate) enqueued: Counter,
+    pub(crate) sent: Counter,
+    pub(crate) failed: Counter,
+    pub(crate) dead: Counter,
+    pub(crate) gone: Counter,
+}
+
 /// Every metric of one process.
 #[derive(Debug)]
 pub struct Metrics {
@@ -32,6 +42,8 @@ pub struct Metrics {
     pub(crate) presence_updates: Counter,
     /// `notification:toast`s sent (one per user and toast, however many connections get it).
     pub(crate) toasts: Counter,
+    /// The push outbox and its deliveries.
+    pub(crate) push: PushMetrics,
     pub(crate) fanout_overflows: Counter,
     /// Connections refused at accept: past `max_connections`, past `max_connections_per_ip`.
     pub(crate) refused: [Counter; 2],
@@ -62,6 +74,7 @@ impl Metrics {
             resync_closes: Counter::default(),
             presence_updates: Counter::default(),
             toasts: Counter::default(),
+            push: PushMetrics::default(),
             fanout_overflows: Counter::default(),
             refused: Default::default(),
             body_timeouts: Counter::default(),
@@ -144,6 +157,24 @@ impl Metrics {
             "notification:toast events sent (per user and toast).",
         )
         .sample("parley_toasts_total", "", self.toasts.get());
+        out.family(
+            "parley_push_total",
+            "counter",
+            "Push deliveries: enqueued (put in the outbox), sent (2xx), failed (an attempt), dead (dead-lettered), gone (the device was removed).",
+        );
+        for (result, counter) in [
+            ("enqueued", &self.push.enqueued),
+            ("sent", &self.push.sent),
+            ("failed", &self.push.failed),
+            ("dead", &self.push.dead),
+            ("gone", &self.push.gone),
+        ] {
+            out.sample(
+                "parley_push_total",
+                &format!("result=\"{result}\""),
+                counter.get(),
+            );
+        }
         out.family(
             "parley_sends_total",
             "counter",

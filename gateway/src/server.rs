@@ -115,6 +115,7 @@ impl Gateway {
         let Inboxes {
             receivers,
             overflowed,
+            mut push,
         } = deps.inboxes;
         if receivers.len() != shards {
             return Err(StartError::BusMismatch {
@@ -179,6 +180,7 @@ impl Gateway {
                 overflowed: Arc::clone(&overflowed),
                 shutdown: stop.clone(),
                 internal: internal.take(),
+                push: push.take(),
             };
             match shard::spawn(spec) {
                 Ok(thread) => gateway.threads.push(thread),

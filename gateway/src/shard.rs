@@ -40,6 +40,8 @@ pub(crate) struct ShardSpec {
     pub(crate) overflowed: Arc<[AtomicBool]>,
     /// `metrics.listen`, bound; served by this shard (shard 0 only).
     pub(crate) internal: Option<std::net::TcpListener>,
+    /// The push outbox's feed, run by this shard (shard 0, when push is on).
+    pub(crate) push: Option<crate::push::PushInbox>,
 }
 
 /// Bounds and timeouts of one shard, from `[server]` and `[database]`.
@@ -139,6 +141,14 @@ async fn serve(spec: ShardSpec) {
         Rc::clone(&hub),
         (pool.clone(), std::sync::Arc::clone(&spec.app)),
     ));
+    if let Some(inbox) = spec.push {
+        tokio::task::spawn_local(crate::push::run(
+            std::sync::Arc::clone(&spec.app),
+            pool.clone(),
+            inbox,
+            spec.shutdown.clone(),
+        ));
+    }
     if spec.id == 0 {
         tokio::task::spawn_local(crate::presence::publish(
             std::sync::Arc::clone(&spec.app),

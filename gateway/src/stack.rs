@@ -52,6 +52,7 @@ impl Parley {
             metrics: Arc::clone(&metrics),
             revocations,
             link: link.as_ref().map(|(link, _)| Arc::clone(link)),
+            push: config.notifications.push_enabled(),
         });
         let cluster = match link {
             Some((link, parts)) => Some(

@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "urgent",
         sql: include_str!("../../migrations/0009_urgent.sql"),
     },
+    Migration {
+        version: 10,
+        name: "push",
+        sql: include_str!("../../migrations/0010_push.sql"),
+    },
 ];
 
 /// Serialises concurrent `migrate` runs (several processes starting at once).

@@ -82,6 +82,10 @@ prefixed_id!(
     SessionId, "ses_", "session"
 );
 prefixed_id!(
+    /// A device registered for push: `dev_…`. Shown only to its user.
+    DeviceId, "dev_", "device"
+);
+prefixed_id!(
     /// One running gateway process: `ins_…`, new at every start, so an address from before a
     /// restart never matches a connection of the new process.
     InstanceId, "ins_", "instance"

@@ -20,5 +20,5 @@ pub mod time;
 
 pub use config::{Config, ConfigError};
 pub use error::{ErrorBody, ErrorCode};
-pub use ids::{ConversationId, IdError, InstanceId, MessageId, SessionId, UserId};
+pub use ids::{ConversationId, DeviceId, IdError, InstanceId, MessageId, SessionId, UserId};
 pub use rate::Rate;

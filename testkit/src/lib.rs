@@ -13,6 +13,7 @@ pub mod process;
 pub mod raw;
 pub mod redis;
 pub mod tls;
+pub mod webhook;
 pub mod ws;
 
 pub use api::{Api, TestUser};

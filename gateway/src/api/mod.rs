@@ -4,6 +4,7 @@
 
 mod auth;
 mod conversations;
+mod devices;
 pub(crate) mod error;
 mod history;
 mod messages;
@@ -162,6 +163,9 @@ async fn dispatch(op: Op, ctx: &Ctx) -> Result<Reply, ApiError> {
         Op::PutConversationNotifications => notifications::put_conversation(ctx).await,
         Op::GetMyNotifications => notifications::get_user(ctx).await,
         Op::PutMyNotifications => notifications::put_user(ctx).await,
+        Op::RegisterDevice => devices::register(ctx).await,
+        Op::ListDevices => devices::list(ctx).await,
+        Op::RemoveDevice => devices::remove(ctx).await,
         Op::AddMember => conversations::add_member(ctx).await,
         Op::RemoveMember => conversations::remove_member(ctx).await,
         Op::History => history::page(ctx).await,

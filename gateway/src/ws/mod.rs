@@ -8,7 +8,7 @@ pub(crate) mod hub;
 pub(crate) mod outbox;
 mod send;
 mod session;
-mod toasts;
+pub(crate) mod toasts;
 mod unread;
 mod watch;
 

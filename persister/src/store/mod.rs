@@ -5,6 +5,7 @@
 pub mod conversations;
 pub mod messages;
 pub mod notifications;
+pub mod push;
 pub mod reactions;
 pub mod receipts;
 pub mod repair;

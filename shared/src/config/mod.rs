@@ -332,6 +332,10 @@ impl Config {
         let mut copy = self.clone();
         copy.database.url = redact_url(&copy.database.url);
         copy.redis.url = redact_url(&copy.redis.url);
+        copy.notifications.webhook_url = redact_url(&copy.notifications.webhook_url);
+        if !copy.notifications.webhook_secret.is_empty() {
+            copy.notifications.webhook_secret = "***".to_owned();
+        }
         if !copy.auth.jwt_secret.is_empty() {
             copy.auth.jwt_secret = "***".to_owned();
         }

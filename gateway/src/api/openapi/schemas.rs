@@ -57,6 +57,27 @@ fn notifications() -> Value {
                 "inDndNow": {"type": "boolean", "description": "The schedule covers this moment"}
             }
         },
+        "PushSubscriptionRequest": {
+            "type": "object", "required": ["kind", "token"], "additionalProperties": false,
+            "properties": {
+                "kind": {"type": "string", "enum": ["webhook"],
+                         "description": "webhook: pushed to notifications.webhook_url (the operator's push gateway) with this token"},
+                "token": {"type": "string", "minLength": 1, "maxLength": 4096,
+                          "description": "What the push gateway knows the device by (an APNs or FCM token...)"},
+                "label": {"type": "string", "maxLength": 100, "description": "Shown in the devices list"}
+            }
+        },
+        "Device": {
+            "type": "object", "required": ["id", "kind", "label", "createdAt", "lastSuccessAt", "failures"],
+            "properties": {
+                "id": id("dev_"),
+                "kind": {"type": "string", "enum": ["webhook"]},
+                "label": {"type": "string"},
+                "createdAt": timestamp(false),
+                "lastSuccessAt": timestamp(true),
+                "failures": {"type": "integer", "minimum": 0, "description": "Failed attempts since the last delivery"}
+            }
+        },
         "UserNotificationsRequest": {
             "type": "object", "required": ["dndSchedule"], "additionalProperties": false,
             "properties": {"dndSchedule": {"allOf": [schedule], "nullable": true, "description": "null clears it"}}

@@ -1,0 +1,293 @@
+//! Push through the webhook channel against PostgreSQL and a real HTTP receiver: a member with no
+//! connected device gets one signed POST per message (never the sender, never while connected,
+//! not while muted unless urgent); failed attempts are retried with the same idempotency key and
+//! dead-lettered after the bound; `410 Gone` removes the device; a delivery still pending when the
+//! gateway stops goes out after it starts again, once; devices are listed and removed over REST.
+
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use parley_testkit::TestGateway;
+use parley_testkit::api::{Api, TestUser};
+use parley_testkit::webhook::{Received, WebhookReceiver};
+use parley_testkit::ws::WsClient;
+use serde_json::json;
+use sha2::Sha256;
+
+const SECRET: &str = "a-webhook-secret-of-at-least-32-characters";
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn start(receiver: &WebhookReceiver) -> anyhow::Result<TestGateway> {
+    let url = receiver.url();
+    TestGateway::start_with(move |c| {
+        c.notifications.webhook_url = url;
+        c.notifications.webhook_secret = SECRET.to_owned();
+        c.notifications.push_interval = Duration::from_millis(50);
+        c.notifications.push_retry_base = Duration::from_millis(100);
+        c.notifications.push_retry_max = Duration::from_millis(200);
+        c.notifications.push_attempts = 3;
+        c.presence.offline_grace = Duration::from_millis(200);
+        c.presence.coalesce = Duration::from_millis(50);
+    })
+    .await
+}
+
+/// Checks `Parley-Signature` against the exact bytes received.
+fn signed(request: &Received) -> bool {
+    let Some((t, v1)) = request
+        .signature
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split_once(",v1="))
+    else {
+        return false;
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key length");
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(&request.raw);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    hex == v1
+}
+
+async fn register(api: &Api, user: &TestUser, token: &str) -> anyhow::Result<String> {
+    let body = json!({"kind": "webhook", "token": token, "label": "Ben's phone"});
+    let made = api
+        .post("/api/users/me/push-subscriptions", Some(user), &body)
+        .await?;
+    anyhow::ensure!(
+        made.status == 201,
+        "register: {} {}",
+        made.status,
+        made.body
+    );
+    Ok(made.body["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+async fn sent(ws: &mut WsClient, conv: &str, id: &str, text: &str) -> anyhow::Result<()> {
+    ws.send_message(id, conv, id, text).await?;
+    ws.expect_where("message:sent", |f| f["id"] == id).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn offline_members_get_one_signed_push_per_message() -> anyhow::Result<()> {
+    let receiver = WebhookReceiver::start().await?;
+    let gw = start(&receiver).await?;
+    let api = gw.api();
+    let ann = api.register("push_ann").await?;
+    let ben = api.register("push_ben").await?;
+    let dm = api.dm(&ann, &ben).await?;
+    let device = register(&api, &ben, "apns-token-1").await?;
+    assert!(device.starts_with("dev_"), "{device}");
+    // Registering the same token again is the same device.
+    assert_eq!(register(&api, &ben, "apns-token-1").await?, device);
+    let mut ann_ws = WsClient::authed(gw.addr(), &ann.access_token).await?;
+
+    sent(&mut ann_ws, &dm, "p1", "hello ben").await?;
+    let got = receiver.wait_for(1, WAIT).await?;
+    let push = &got[0];
+    assert!(signed(push), "signature: {push:?}");
+    assert_eq!(
+        push.idempotency_key,
+        push.body["id"].as_str().unwrap_or("-")
+    );
+    let body = &push.body;
+    assert_eq!(body["deviceToken"], "apns-token-1");
+    assert_eq!(body["userId"], ben.id.as_str());
+    assert_eq!(body["conversationId"], dm.as_str());
+    assert_eq!(body["senderId"], ann.id.as_str());
+    assert_eq!(
+        (body["title"].as_str(), body["body"].as_str()),
+        (Some("push_ann"), Some("hello ben"))
+    );
+    assert_eq!(body["priority"], "normal");
+
+    // Connected: no push. Muted (after leaving): none either, unless urgent.
+    let ben_ws = WsClient::authed(gw.addr(), &ben.access_token).await?;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    sent(&mut ann_ws, &dm, "p2", "you are here").await?;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(receiver.received().len(), 1, "no push to a connected user");
+    ben_ws.close().await?;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let prefs = format!("/api/conversations/{dm}/notifications");
+    let muted = json!({"level": "all", "mutedUntil": "2099-01-01T00:00:00Z"});
+    assert_eq!(api.put(&prefs, Some(&ben), &muted).await?.status, 200);
+    sent(&mut ann_ws, &dm, "p3", "muted").await?;
+    ann_ws
+        .send(&json!({"event": "message:send", "id": "p4", "data": {
+            "conversationId": dm, "clientMessageId": "p4", "content": "urgent one", "priority": "urgent"}}))
+        .await?;
+    ann_ws
+        .expect_where("message:sent", |f| f["id"] == "p4")
+        .await?;
+    let got = receiver.wait_for(2, WAIT).await?;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(receiver.received().len(), 2, "the muted one is not pushed");
+    assert_eq!(
+        (
+            got[1].body["body"].as_str(),
+            got[1].body["priority"].as_str()
+        ),
+        (Some("urgent one"), Some("urgent"))
+    );
+    assert_eq!(
+        gw.metric("parley_push_total{result=\"sent\"}").await?,
+        Some(2.0)
+    );
+
+    // The devices list, and removal.
+    let listed = api
+        .get("/api/users/me/push-subscriptions", Some(&ben))
+        .await?;
+    assert_eq!(listed.body["data"][0]["id"], device.as_str());
+    assert!(listed.body["data"][0]["lastSuccessAt"].is_string());
+    assert!(
+        listed.body["data"][0].get("token").is_none(),
+        "the token is not shown again"
+    );
+    let path = format!("/api/users/me/push-subscriptions/{device}");
+    assert_eq!(
+        api.delete(&path, Some(&ann)).await?.status,
+        404,
+        "not Ann's device"
+    );
+    assert_eq!(api.delete(&path, Some(&ben)).await?.status, 204);
+    assert_eq!(api.delete(&path, Some(&ben)).await?.status, 404);
+    Ok(())
+}
+
+#[tokio::test]
+async fn failures_retry_with_one_key_then_dead_letter_and_gone_removes() -> anyhow::Result<()> {
+    let receiver = WebhookReceiver::start().await?;
+    let gw = start(&receiver).await?;
+    let api = gw.api();
+    let ann = api.register("retry_ann").await?;
+    let ben = api.register("retry_ben").await?;
+    let dm = api.dm(&ann, &ben).await?;
+    register(&api, &ben, "fcm-token").await?;
+    let mut ann_ws = WsClient::authed(gw.addr(), &ann.access_token).await?;
+
+    // Two failures, then delivered: three requests, one key.
+    receiver.answer_next(&[500, 503]);
+    sent(&mut ann_ws, &dm, "r1", "third time lucky").await?;
+    let got = receiver.wait_for(3, WAIT).await?;
+    let keys: Vec<&str> = got.iter().map(|r| r.idempotency_key.as_str()).collect();
+    assert!(keys.iter().all(|k| *k == keys[0]), "one key: {keys:?}");
+    assert_eq!(
+        got.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![500, 503, 200]
+    );
+
+    // Three failures: dead-lettered, nothing more.
+    receiver.answer_next(&[500, 500, 500]);
+    sent(&mut ann_ws, &dm, "r2", "never arrives").await?;
+    receiver.wait_for(6, WAIT).await?;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        receiver.received().len(),
+        6,
+        "no attempt past push_attempts"
+    );
+    assert_eq!(
+        gw.metric("parley_push_total{result=\"dead\"}").await?,
+        Some(1.0)
+    );
+    let listed = api
+        .get("/api/users/me/push-subscriptions", Some(&ben))
+        .await?;
+    assert_eq!(listed.body["data"][0]["failures"], 3);
+
+    // Gone: the device is forgotten.
+    receiver.answer_next(&[410]);
+    sent(&mut ann_ws, &dm, "r3", "gone").await?;
+    receiver.wait_for(7, WAIT).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let listed = api
+        .get("/api/users/me/push-subscriptions", Some(&ben))
+        .await?;
+    assert_eq!(
+        listed.body["data"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        listed.body
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_delivery_failing_across_a_restart_goes_out_once_with_its_key() -> anyhow::Result<()> {
+    let receiver = WebhookReceiver::start().await?;
+    let mut gw = start(&receiver).await?;
+    let api = gw.api();
+    let ann = api.register("restart_ann").await?;
+    let ben = api.register("restart_ben").await?;
+    let dm = api.dm(&ann, &ben).await?;
+    register(&api, &ben, "tok").await?;
+    receiver.answer_next(&[500]);
+    let post = api
+        .post(
+            &format!("/api/conversations/{dm}/messages"),
+            Some(&ann),
+            &json!({"clientMessageId": "s1", "content": "across a restart"}),
+        )
+        .await?;
+    assert_eq!(post.status, 201);
+    receiver.wait_for(1, WAIT).await?;
+    gw.restart().await?;
+    let got = receiver.wait_for(2, WAIT).await?;
+    assert_eq!(got[0].idempotency_key, got[1].idempotency_key);
+    assert_eq!(got[1].status, 200);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(receiver.received().len(), 2, "delivered once");
+    Ok(())
+}
+
+#[tokio::test]
+async fn devices_need_push_configured_and_are_bounded() -> anyhow::Result<()> {
+    let gw = TestGateway::start().await?;
+    let api = gw.api();
+    let ann = api.register("nopush_ann").await?;
+    let body = json!({"kind": "webhook", "token": "t"});
+    let refused = api
+        .post("/api/users/me/push-subscriptions", Some(&ann), &body)
+        .await?;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.body["error"]["details"]["kind"].is_array(),
+        "{}",
+        refused.body
+    );
+    drop(gw);
+    let receiver = WebhookReceiver::start().await?;
+    let gw = start(&receiver).await?;
+    let api = gw.api();
+    let ben = api.register("bound_ben").await?;
+    for i in 0..10 {
+        register(&api, &ben, &format!("token-{i}")).await?;
+    }
+    let eleventh = api
+        .post(
+            "/api/users/me/push-subscriptions",
+            Some(&ben),
+            &json!({"kind": "webhook", "token": "token-10"}),
+        )
+        .await?;
+    assert_eq!(eleventh.status, 400, "{}", eleventh.body);
+    let bad = api
+        .post(
+            "/api/users/me/push-subscriptions",
+            Some(&ben),
+            &json!({"kind": "carrier-pigeon", "token": ""}),
+        )
+        .await?;
+    assert_eq!(bad.status, 400);
+    Ok(())
+}
