@@ -35,6 +35,8 @@ const FEED: usize = 4096;
 const PER_CONVERSATION: i64 = 500;
 /// Conversations per round.
 const CONVERSATIONS_PER_ROUND: usize = 500;
+/// Conversations remembered as waiting; past it the task reads them from the tables.
+const MAX_PENDING: usize = 50_000;
 /// Deliveries claimed at once.
 const CLAIM: i64 = 64;
 /// How long a claimed delivery is this worker's before another may take it.
@@ -144,6 +146,12 @@ async fn fill(app: Arc<App>, pool: Pool, mut inbox: PushInbox, wake: Rc<tokio::s
         tokio::time::sleep(config.push_interval).await;
         while let Ok(work) = inbox.receiver.try_recv() {
             merge(&mut pending, work);
+        }
+        if pending.len() > MAX_PENDING {
+            // Far behind: forget the list and read what is behind from the watermarks instead.
+            pending.clear();
+            inbox.overflowed.store(true, Ordering::Relaxed);
+            continue;
         }
         let round: Vec<Committed> = pending
             .values()

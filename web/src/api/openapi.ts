@@ -58,6 +58,16 @@ export type CreateConversationRequest = {
   userId?: string;
 };
 
+export type Device = {
+  createdAt: string;
+  /** Failed attempts since the last delivery */
+  failures: number;
+  id: string;
+  kind: "webhook";
+  label: string;
+  lastSuccessAt: string | null;
+};
+
 export type EditMessage = {
   content: string;
 };
@@ -127,6 +137,15 @@ export type PageMeta = {
   hasNewer?: boolean;
   /** A page around a message (`around`): pass as `after` for newer messages */
   newerCursor?: string | null;
+};
+
+export type PushSubscriptionRequest = {
+  /** webhook: pushed to notifications.webhook_url (the operator's push gateway) with this token */
+  kind: "webhook";
+  /** Shown in the devices list */
+  label?: string;
+  /** What the push gateway knows the device by (an APNs or FCM token...) */
+  token: string;
 };
 
 export type React = {
