@@ -48,8 +48,10 @@ pub struct App {
     /// Who is online.
     pub(crate) presence: Box<dyn crate::presence::PresenceState>,
     pub(crate) presence_config: parley_shared::config::PresenceConfig,
-    /// Toasts: the grouping window.
+    /// Toasts: the grouping window; push.
     pub(crate) notifications: parley_shared::config::NotificationsConfig,
+    /// The VAPID identity for Web Push (`None`: Web Push is off).
+    pub(crate) vapid: Option<std::sync::Arc<crate::push::vapid::Vapid>>,
     /// Where sends go to be committed.
     pub(crate) persister: PersisterHandle,
     pub(crate) ws: WsConfig,
@@ -106,6 +108,7 @@ impl App {
             },
             presence_config: config.presence.clone(),
             notifications: config.notifications.clone(),
+            vapid: vapid(&config.notifications),
             persister,
             ws: config.ws.clone(),
             connections: match bus.link() {
@@ -131,5 +134,30 @@ impl App {
             return Err(crate::auth::jwt::TokenError::Revoked);
         }
         Ok(claims)
+    }
+}
+
+/// The VAPID identity when Web Push is on: the configured key (`serve` has checked it and filled
+/// it from the data dir), or one generated for this process only (tests, embedders), logged.
+fn vapid(
+    config: &parley_shared::config::NotificationsConfig,
+) -> Option<std::sync::Arc<crate::push::vapid::Vapid>> {
+    use crate::push::vapid::{Vapid, generate};
+    if !config.webpush_enabled() {
+        return None;
+    }
+    let key = match config.vapid_private_key.as_str() {
+        "" => {
+            tracing::warn!("no VAPID key configured: using one for this process only");
+            generate().ok()?
+        }
+        key => key.to_owned(),
+    };
+    match Vapid::new(&key, &config.vapid_subject) {
+        Ok(vapid) => Some(std::sync::Arc::new(vapid)),
+        Err(error) => {
+            tracing::error!(%error, "Web Push is off");
+            None
+        }
     }
 }

@@ -22,7 +22,7 @@ mod permits;
 mod presence;
 mod protocol;
 mod proxy;
-mod push;
+pub mod push;
 pub mod serve;
 mod server;
 mod shard;

@@ -30,6 +30,7 @@ pub fn serve(config: &Config) -> anyhow::Result<()> {
     // Before anything else: this process owns the data dir and the port, or it stops here.
     let owned = lock_data_dir(&config.server.data_dir)?;
     tracing::debug!(lock = %owned.path().display(), "data dir locked");
+    let config = &with_vapid_key(config)?;
     ensure_free(config.server.listen)?;
     let runtime = startup_runtime()?;
     let database = open_database(config, &runtime)?;
@@ -160,6 +161,49 @@ pub fn jwt_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
     file.sync_all()?;
     tracing::info!(path = %path.display(), "generated the access-token secret");
     Ok(secret.into_bytes())
+}
+
+/// With Web Push on and no `notifications.vapid_private_key`: the one kept in
+/// `<data_dir>/vapid.key`, generated (mode 0600) on first start, so browsers' subscriptions keep
+/// working across restarts. A configured key is checked here (start fails on a bad one).
+fn with_vapid_key(config: &Config) -> anyhow::Result<Config> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let mut config = config.clone();
+    let notifications = &mut config.notifications;
+    if !notifications.webpush_enabled() {
+        return Ok(config);
+    }
+    if notifications.vapid_private_key.is_empty() {
+        let path = config.server.data_dir.join("vapid.key");
+        if path.exists() {
+            notifications.vapid_private_key = std::fs::read_to_string(&path)
+                .with_context(|| format!("could not read {}", path.display()))?
+                .trim()
+                .to_owned();
+        } else {
+            std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
+                format!("could not create {}", config.server.data_dir.display())
+            })?;
+            let key = crate::push::vapid::generate()?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("could not create {}", path.display()))?;
+            file.write_all(key.as_bytes())?;
+            file.sync_all()?;
+            tracing::info!(path = %path.display(), "generated the VAPID key for Web Push");
+            notifications.vapid_private_key = key;
+        }
+    }
+    crate::push::vapid::Vapid::new(
+        &notifications.vapid_private_key,
+        &notifications.vapid_subject,
+    )?;
+    Ok(config)
 }
 
 fn non_empty_path(text: &str) -> Option<std::path::PathBuf> {

@@ -48,6 +48,7 @@ async fn document_lists_every_endpoint_and_resolves() -> anyhow::Result<()> {
         ("put", "/api/conversations/{conversationId}/notifications"),
         ("get", "/api/users/me/notifications"),
         ("put", "/api/users/me/notifications"),
+        ("get", "/api/push"),
         ("get", "/api/users/me/push-subscriptions"),
         ("post", "/api/users/me/push-subscriptions"),
         ("delete", "/api/users/me/push-subscriptions/{deviceId}"),

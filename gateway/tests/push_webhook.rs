@@ -183,7 +183,7 @@ async fn failures_retry_with_one_key_then_dead_letter_and_gone_removes() -> anyh
     assert!(keys.iter().all(|k| *k == keys[0]), "one key: {keys:?}");
     assert_eq!(
         got.iter().map(|r| r.status).collect::<Vec<_>>(),
-        vec![500, 503, 200]
+        vec![500, 503, 201]
     );
 
     // Three failures: dead-lettered, nothing more.
@@ -244,7 +244,7 @@ async fn a_delivery_failing_across_a_restart_goes_out_once_with_its_key() -> any
     gw.restart().await?;
     let got = receiver.wait_for(2, WAIT).await?;
     assert_eq!(got[0].idempotency_key, got[1].idempotency_key);
-    assert_eq!(got[1].status, 200);
+    assert_eq!(got[1].status, 201);
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(receiver.received().len(), 2, "delivered once");
     Ok(())

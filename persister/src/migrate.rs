@@ -65,6 +65,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "push",
         sql: include_str!("../../migrations/0010_push.sql"),
     },
+    Migration {
+        version: 11,
+        name: "webpush",
+        sql: include_str!("../../migrations/0011_webpush.sql"),
+    },
 ];
 
 /// Serialises concurrent `migrate` runs (several processes starting at once).

@@ -1,6 +1,6 @@
-//! A push gateway for tests: an HTTP server on `127.0.0.1:0` that records every webhook POST
-//! (headers and JSON body) and answers what the test scripted (200 unless told otherwise: a run
-//! of failures, or `410 Gone`).
+//! A push gateway (or Web Push service) for tests: an HTTP server on `127.0.0.1:0` that records
+//! every POST (path, headers, body: JSON when it is) and answers what the test scripted (201
+//! unless told otherwise: a run of failures, or `410 Gone`).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -19,6 +19,9 @@ use tokio::net::TcpListener;
 /// One request the receiver got.
 #[derive(Debug, Clone)]
 pub struct Received {
+    pub path: String,
+    /// Every header, lower-case names.
+    pub headers: Vec<(String, String)>,
     pub idempotency_key: String,
     pub signature: String,
     /// The exact bytes signed.
@@ -100,6 +103,16 @@ impl WebhookReceiver {
     }
 }
 
+impl Received {
+    /// One header's value (empty when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
 impl Drop for WebhookReceiver {
     fn drop(&mut self) {
         self.task.abort();
@@ -119,11 +132,24 @@ async fn answer(
             .to_owned()
     };
     let (idempotency_key, signature) = (header("idempotency-key"), header("parley-signature"));
+    let path = request.uri().path().to_owned();
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                value.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
     let raw = request.into_body().collect().await?.to_bytes();
     let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     let mut state = state.lock().expect("receiver state");
-    let status = state.answers.pop_front().unwrap_or(200);
+    let status = state.answers.pop_front().unwrap_or(201);
     state.received.push(Received {
+        path,
+        headers,
         idempotency_key,
         signature,
         raw,

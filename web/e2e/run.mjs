@@ -34,6 +34,12 @@ async function startParley() {
       PARLEY_LIMITS__LOGIN: "1000/15m",
       PARLEY_LIMITS__WS_CONNECT: "1000/1m",
       PARLEY_LIMITS__SEND: "10000/1m",
+      // Web Push to a local push service (the Web Push scenario); the VAPID key is generated
+      // into the data dir by the first start.
+      PARLEY_NOTIFICATIONS__VAPID_SUBJECT: "mailto:e2e@parley.test",
+      PARLEY_NOTIFICATIONS__WEBPUSH_HOSTS: '["127.0.0.1"]',
+      PARLEY_NOTIFICATIONS__WEBPUSH_ALLOW_HTTP: "true",
+      PARLEY_NOTIFICATIONS__PUSH_INTERVAL: "100ms",
     },
     stdio: ["ignore", "ignore", "inherit"],
   });

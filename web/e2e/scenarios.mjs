@@ -1,5 +1,7 @@
 // The scenarios of issue 7's acceptance, each with fresh users (names made unique per run).
 
+import { webPushRoundTrip } from "./webpush.mjs";
+
 const suffix = Date.now().toString(36).slice(-5);
 let counter = 0;
 const TIMEOUT = 15_000;
@@ -494,6 +496,10 @@ export const scenarios = {
     assert((await oz.page.getByRole("button", { name: "Send as urgent" }).getAttribute("aria-pressed")) === "false", "urgent stays on");
     await shot(mo.page, "urgent");
     for (const who of [mo, nia, oz]) await who.context.close();
+  },
+
+  async "Web Push to a user with no open tab decrypts and verifies with Node's own crypto"({ server }) {
+    await webPushRoundTrip(server, `${suffix}${counter++}`);
   },
 
   async "dark mode, and no serious accessibility violation on the sign-in, chat and account pages"({ browser, server, shot }) {

@@ -82,3 +82,43 @@ self.addEventListener("fetch", (event) => {
     );
   }
 });
+
+// Web Push: a message for a user with no open tab arrives here (encrypted by the server to this
+// browser's subscription, decrypted by the browser). It shows as a system notification; clicking
+// it focuses an open Parley tab on the conversation, or opens one.
+self.addEventListener("push", (event) => {
+  let push = {};
+  try {
+    push = event.data ? event.data.json() : {};
+  } catch {
+    push = {};
+  }
+  const title = push.title || "Parley";
+  const options = {
+    body: push.body || "New message",
+    tag: push.conversationId || "parley",
+    renotify: push.priority === "urgent",
+    requireInteraction: push.priority === "urgent",
+    data: { conversationId: push.conversationId || null },
+  };
+  event.waitUntil(self.registration.showNotification(title, options));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const conversationId = event.notification.data && event.notification.data.conversationId;
+  const path = conversationId ? `/c/${encodeURIComponent(conversationId)}` : "/";
+  event.waitUntil(
+    (async () => {
+      const tabs = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+      for (const tab of tabs) {
+        if (new URL(tab.url).origin === self.location.origin && "focus" in tab) {
+          await tab.focus();
+          if ("navigate" in tab) await tab.navigate(path);
+          return;
+        }
+      }
+      await self.clients.openWindow(path);
+    })(),
+  );
+});

@@ -163,6 +163,7 @@ async fn dispatch(op: Op, ctx: &Ctx) -> Result<Reply, ApiError> {
         Op::PutConversationNotifications => notifications::put_conversation(ctx).await,
         Op::GetMyNotifications => notifications::get_user(ctx).await,
         Op::PutMyNotifications => notifications::put_user(ctx).await,
+        Op::PushChannels => devices::channels(ctx).await,
         Op::RegisterDevice => devices::register(ctx).await,
         Op::ListDevices => devices::list(ctx).await,
         Op::RemoveDevice => devices::remove(ctx).await,

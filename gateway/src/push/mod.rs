@@ -8,9 +8,16 @@
 //! again); after it, the deliveries are stored. The delivery task claims due deliveries with a
 //! lease, POSTs them (`webhook`), deletes them when the service answered 2xx, retries with
 //! backoff, dead-letters after `push_attempts`, and forgets a device the service calls gone (404,
-//! 410). A delivery interrupted by a crash is sent again with the same `Idempotency-Key`.
+//! 410). A delivery interrupted by a crash is sent again with the same `Idempotency-Key`. Two
+//! channels: `webhook` (a signed JSON POST to the operator's push gateway) and `webpush` (the
+//! payload encrypted per RFC 8291 to the browser's keys, POSTed to its push service's endpoint
+//! with a VAPID token, RFC 8030/8292).
 
+pub mod ece;
+pub mod vapid;
 mod webhook;
+
+pub(crate) use webhook::target as endpoint;
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -294,11 +301,56 @@ async fn deliver(
             );
             tokio::task::spawn_local(async move {
                 let _permit = permit;
-                let answer = client.post(&delivery.id, &delivery.payload).await;
+                let answer = match delivery.kind.as_str() {
+                    "webpush" => web_push(&app, &client, &delivery).await,
+                    _ => client.post(&delivery.id, &delivery.payload).await,
+                };
                 settle(&app, &pool, &config, &delivery, answer).await;
             });
         }
     }
+}
+
+/// One Web Push request: the payload encrypted to the browser's keys, to its endpoint (checked
+/// against `webpush_hosts` again: the configuration may have changed since it was registered).
+async fn web_push(
+    app: &App,
+    client: &webhook::Client,
+    delivery: &push::Due,
+) -> Result<u16, webhook::PostError> {
+    use webhook::PostError::Url;
+    let config = &app.notifications;
+    let vapid = app
+        .vapid
+        .as_ref()
+        .ok_or(Url("Web Push is not configured"))?;
+    let (Some(p256dh), Some(auth)) = (&delivery.p256dh, &delivery.auth) else {
+        return Err(Url("a Web Push device without keys"));
+    };
+    let target = webhook::target(&delivery.token)?;
+    if !target.is_tls() && !config.webpush_allow_http {
+        return Err(Url("not an https:// endpoint"));
+    }
+    if !config.webpush_host_allowed(target.host()) {
+        return Err(Url(
+            "the endpoint's host is not in notifications.webpush_hosts",
+        ));
+    }
+    let body = ece::encrypt(p256dh, auth, delivery.payload.as_bytes())
+        .map_err(|_| Url("the subscription's keys do not encrypt"))?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let authorization = vapid
+        .authorization(&target.origin(), now)
+        .map_err(|_| Url("VAPID signing failed"))?;
+    let urgent = delivery.payload.contains(r#""priority":"urgent""#);
+    let headers = [
+        ("authorization", authorization),
+        ("content-encoding", "aes128gcm".to_owned()),
+        ("content-type", "application/octet-stream".to_owned()),
+        ("ttl", "86400".to_owned()),
+        ("urgency", if urgent { "high" } else { "normal" }.to_owned()),
+    ];
+    client.post_to(&target, &headers, body.into()).await
 }
 
 /// Records what the service answered.

@@ -1,8 +1,9 @@
-//! The webhook channel: one signed JSON POST per delivery to `notifications.webhook_url` over
-//! HTTP/1.1 (TLS with the Mozilla roots for `https://`), a fresh connection per request, the
-//! whole exchange under `push_timeout`. Headers: `Idempotency-Key` (the delivery's id: the same
-//! on every retry, so the receiver can drop a repeat), `Parley-Signature: t=<unix>,v1=<hex
-//! HMAC-SHA256 of "<t>.<body>">` keyed with `webhook_secret`.
+//! The HTTP side of push: one POST per delivery over HTTP/1.1 (TLS with the Mozilla roots for
+//! `https://`), a fresh connection per request, the whole exchange under `push_timeout`. The
+//! webhook channel signs a JSON body for `notifications.webhook_url`: `Idempotency-Key` (the
+//! delivery's id: the same on every retry, so the receiver can drop a repeat) and
+//! `Parley-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">` keyed with
+//! `webhook_secret`. Web Push requests (`post_to`) go to the browser's endpoint.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,9 +35,9 @@ pub(crate) enum PostError {
     Timeout,
 }
 
-/// Where requests go, parsed once.
+/// Where a request goes.
 #[derive(Debug)]
-struct Target {
+pub(crate) struct Target {
     tls: bool,
     host: String,
     port: u16,
@@ -44,7 +45,7 @@ struct Target {
     path: String,
 }
 
-fn target(url: &str) -> Result<Target, PostError> {
+pub(crate) fn target(url: &str) -> Result<Target, PostError> {
     let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
         (true, rest)
     } else if let Some(rest) = url.strip_prefix("http://") {
@@ -75,6 +76,36 @@ fn target(url: &str) -> Result<Target, PostError> {
         port,
         path: path.to_owned(),
     })
+}
+
+impl Target {
+    /// `host[:port]` (the port only when not the scheme's).
+    pub(crate) fn authority(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if (self.tls && self.port == 443) || (!self.tls && self.port == 80) {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+
+    /// `https://host[:port]`: the audience of a VAPID token.
+    pub(crate) fn origin(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.authority())
+    }
+
+    pub(crate) fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    pub(crate) fn host(&self) -> &str {
+        &self.host
+    }
 }
 
 /// `t=<unix>,v1=<hex>` for `body` at `unix`.
@@ -124,36 +155,53 @@ impl Client {
         }
     }
 
-    /// POSTs `payload` for delivery `id`; the answer's status.
+    /// POSTs `payload` for delivery `id` to the webhook; the answer's status.
     pub(crate) async fn post(&self, id: &uuid::Uuid, payload: &str) -> Result<u16, PostError> {
-        match tokio::time::timeout(self.timeout, self.exchange(id, payload)).await {
+        let target = self.target.as_ref().map_err(|why| PostError::Url(why))?;
+        let unix = time::OffsetDateTime::now_utc().unix_timestamp();
+        let headers = [
+            ("content-type", "application/json".to_owned()),
+            ("idempotency-key", id.to_string()),
+            (
+                "parley-signature",
+                signature(&self.secret, unix, payload.as_bytes()),
+            ),
+        ];
+        let body = Bytes::copy_from_slice(payload.as_bytes());
+        self.post_to(target, &headers, body).await
+    }
+
+    /// POSTs `body` with `headers` to `target`; the answer's status.
+    pub(crate) async fn post_to(
+        &self,
+        target: &Target,
+        headers: &[(&'static str, String)],
+        body: Bytes,
+    ) -> Result<u16, PostError> {
+        match tokio::time::timeout(self.timeout, self.exchange(target, headers, body)).await {
             Ok(answer) => answer,
             Err(_) => Err(PostError::Timeout),
         }
     }
 
-    async fn exchange(&self, id: &uuid::Uuid, payload: &str) -> Result<u16, PostError> {
-        let target = self.target.as_ref().map_err(|why| PostError::Url(why))?;
+    async fn exchange(
+        &self,
+        target: &Target,
+        headers: &[(&'static str, String)],
+        body: Bytes,
+    ) -> Result<u16, PostError> {
         let stream = TcpStream::connect((target.host.as_str(), target.port))
             .await
             .map_err(PostError::Connect)?;
         let _ = stream.set_nodelay(true);
-        let unix = time::OffsetDateTime::now_utc().unix_timestamp();
-        let host = if (target.tls && target.port == 443) || (!target.tls && target.port == 80) {
-            target.host.clone()
-        } else {
-            format!("{}:{}", target.host, target.port)
-        };
-        let request = Request::post(target.path.as_str())
-            .header("host", host)
-            .header("content-type", "application/json")
-            .header("user-agent", "parley-push/1")
-            .header("idempotency-key", id.to_string())
-            .header(
-                "parley-signature",
-                signature(&self.secret, unix, payload.as_bytes()),
-            )
-            .body(Full::new(Bytes::copy_from_slice(payload.as_bytes())))
+        let mut request = Request::post(target.path.as_str())
+            .header("host", target.authority())
+            .header("user-agent", "parley-push/1");
+        for (name, value) in headers {
+            request = request.header(*name, value.as_str());
+        }
+        let request = request
+            .body(Full::new(body))
             .map_err(|_| PostError::Url("bad request parts"))?;
         if target.tls {
             let name = rustls::pki_types::ServerName::try_from(target.host.clone())

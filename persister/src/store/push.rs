@@ -51,14 +51,18 @@ pub enum Registered {
     TooMany,
 }
 
-/// Registers `token` as a device of `user` (idempotent for the same kind and token).
+/// A Web Push subscription's keys (RFC 8291): `p256dh` (65 bytes) and `auth` (16).
+pub type WebPushKeys<'a> = Option<(&'a [u8], &'a [u8])>;
+
+/// Registers `token` as a device of `user` (idempotent for the same kind and token; a browser's
+/// new keys for the same endpoint replace the old ones).
 pub async fn register(
     conn: &mut Conn,
     user: UserId,
-    kind: &str,
-    token: &str,
-    label: &str,
+    (kind, token, label): (&str, &str, &str),
+    keys: WebPushKeys<'_>,
 ) -> Result<Registered, DbError> {
+    let (p256dh, auth) = (keys.map(|k| k.0), keys.map(|k| k.1));
     let tx = conn.transaction().await?;
     // Serialises one user's registrations, so the bound holds under concurrent requests.
     tx.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&user.0])
@@ -66,10 +70,10 @@ pub async fn register(
     let existing = tx
         .query_opt(
             &format!(
-                "SELECT {DEVICE_COLUMNS} FROM push_subscriptions
-                 WHERE user_id = $1 AND kind = $2 AND token = $3"
+                "UPDATE push_subscriptions SET p256dh = coalesce($4, p256dh), auth = coalesce($5, auth)
+                 WHERE user_id = $1 AND kind = $2 AND token = $3 RETURNING {DEVICE_COLUMNS}"
             ),
-            &[&user.0, &kind, &token],
+            &[&user.0, &kind, &token, &p256dh, &auth],
         )
         .await?;
     if let Some(row) = existing {
@@ -89,10 +93,18 @@ pub async fn register(
     let row = tx
         .query_one(
             &format!(
-                "INSERT INTO push_subscriptions (id, user_id, kind, token, label)
-                 VALUES ($1, $2, $3, $4, $5) RETURNING {DEVICE_COLUMNS}"
+                "INSERT INTO push_subscriptions (id, user_id, kind, token, label, p256dh, auth)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {DEVICE_COLUMNS}"
             ),
-            &[&uuid::Uuid::now_v7(), &user.0, &kind, &token, &label],
+            &[
+                &uuid::Uuid::now_v7(),
+                &user.0,
+                &kind,
+                &token,
+                &label,
+                &p256dh,
+                &auth,
+            ],
         )
         .await?;
     tx.commit().await?;
@@ -320,6 +332,9 @@ pub struct Due {
     pub payload: String,
     /// Attempts so far, this one included.
     pub attempts: i32,
+    /// A Web Push device's keys.
+    pub p256dh: Option<Vec<u8>>,
+    pub auth: Option<Vec<u8>>,
 }
 
 /// Claims up to `limit` due deliveries for `lease` (another worker, or this one after a crash,
@@ -334,7 +349,8 @@ pub async fn claim(conn: &Conn, limit: i64, lease: Duration) -> Result<Vec<Due>,
                             WHERE dead_at IS NULL AND next_attempt_at <= now()
                             ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
                AND s.id = o.subscription_id
-             RETURNING o.id, o.subscription_id, s.kind, s.token, o.payload, o.attempts",
+             RETURNING o.id, o.subscription_id, s.kind, s.token, o.payload, o.attempts, s.p256dh,
+                       s.auth",
         )
         .await?;
     let lease = lease.as_secs_f64();
@@ -349,6 +365,8 @@ pub async fn claim(conn: &Conn, limit: i64, lease: Duration) -> Result<Vec<Due>,
             token: row.get(3),
             payload: row.get(4),
             attempts: row.get(5),
+            p256dh: row.get(6),
+            auth: row.get(7),
         })
         .collect())
 }

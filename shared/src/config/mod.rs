@@ -336,6 +336,9 @@ impl Config {
         if !copy.notifications.webhook_secret.is_empty() {
             copy.notifications.webhook_secret = "***".to_owned();
         }
+        if !copy.notifications.vapid_private_key.is_empty() {
+            copy.notifications.vapid_private_key = "***".to_owned();
+        }
         if !copy.auth.jwt_secret.is_empty() {
             copy.auth.jwt_secret = "***".to_owned();
         }

@@ -44,6 +44,17 @@ pub struct NotificationsConfig {
     pub push_timeout: Duration,
     /// Deliveries in flight at once.
     pub push_concurrency: usize,
+    /// Web Push (RFC 8030) to browsers: the contact the push services see in each request's VAPID
+    /// token (`mailto:` or `https:`); empty: no Web Push, and browsers cannot subscribe.
+    pub vapid_subject: String,
+    /// The VAPID private key (PKCS#8, base64url); empty: `parley serve` generates one into the data
+    /// dir (`vapid.key`) and uses it from then on.
+    pub vapid_private_key: String,
+    /// Hosts a browser's push endpoint may be at (exact, or `*.` and a suffix): the push services.
+    /// Parley POSTs to what browsers hand it, so nothing else is allowed.
+    pub webpush_hosts: Vec<String>,
+    /// Allow `http://` push endpoints (tests with a local push service; never in production).
+    pub webpush_allow_http: bool,
 }
 
 impl Default for NotificationsConfig {
@@ -60,6 +71,15 @@ impl Default for NotificationsConfig {
             push_retry_max: Duration::from_secs(600),
             push_timeout: Duration::from_secs(5),
             push_concurrency: 16,
+            vapid_subject: String::new(),
+            vapid_private_key: String::new(),
+            webpush_hosts: vec![
+                "fcm.googleapis.com".to_owned(),
+                "updates.push.services.mozilla.com".to_owned(),
+                "*.push.apple.com".to_owned(),
+                "*.notify.windows.com".to_owned(),
+            ],
+            webpush_allow_http: false,
         }
     }
 }
@@ -70,14 +90,37 @@ impl std::fmt::Debug for NotificationsConfig {
             .field("toast_group_window", &self.toast_group_window)
             .field("webhook_url", &super::redact_url(&self.webhook_url))
             .field("push_content", &self.push_content)
+            .field("vapid_subject", &self.vapid_subject)
             .finish_non_exhaustive()
     }
 }
 
 impl NotificationsConfig {
-    /// Whether pushes go out (a webhook is configured).
+    /// Whether pushes go out (a webhook or Web Push is configured).
     pub fn push_enabled(&self) -> bool {
+        self.webhook_enabled() || self.webpush_enabled()
+    }
+
+    /// Whether `webhook` devices are pushed to.
+    pub fn webhook_enabled(&self) -> bool {
         !self.webhook_url.trim().is_empty()
+    }
+
+    /// Whether browsers are pushed to (Web Push).
+    pub fn webpush_enabled(&self) -> bool {
+        !self.vapid_subject.trim().is_empty()
+    }
+
+    /// Whether `host` is one of `webpush_hosts`.
+    pub fn webpush_host_allowed(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.webpush_hosts.iter().any(|allowed| {
+            let allowed = allowed.to_ascii_lowercase();
+            match allowed.strip_prefix("*.") {
+                Some(suffix) => host.ends_with(&format!(".{suffix}")),
+                None => host == allowed,
+            }
+        })
     }
 
     /// Checks the section; `Err((key, message))` names the first bad key.
@@ -116,7 +159,16 @@ impl NotificationsConfig {
                 "push_attempts and push_concurrency must be at least 1",
             ));
         }
-        if !self.push_enabled() {
+        if self.webpush_enabled()
+            && !(self.vapid_subject.starts_with("mailto:")
+                || self.vapid_subject.starts_with("https:"))
+        {
+            return Err((
+                "notifications.vapid_subject",
+                "must be a mailto: or https: contact (or empty)",
+            ));
+        }
+        if !self.webhook_enabled() {
             return Ok(());
         }
         let url = self.webhook_url.trim();

@@ -63,7 +63,7 @@ export type Device = {
   /** Failed attempts since the last delivery */
   failures: number;
   id: string;
-  kind: "webhook";
+  kind: "webhook" | "webpush";
   label: string;
   lastSuccessAt: string | null;
 };
@@ -139,13 +139,27 @@ export type PageMeta = {
   newerCursor?: string | null;
 };
 
+export type PushChannels = {
+  /** The applicationServerKey browsers subscribe with (base64url); null: no Web Push */
+  vapidPublicKey: string | null;
+  /** webhook devices can be registered */
+  webhook: boolean;
+};
+
 export type PushSubscriptionRequest = {
-  /** webhook: pushed to notifications.webhook_url (the operator's push gateway) with this token */
-  kind: "webhook";
+  /** webpush: the subscription's endpoint (https, at an allowed push service) */
+  endpoint?: string;
+  /** webpush: the subscription's keys, base64url */
+  keys?: {
+    auth: string;
+    p256dh: string;
+  };
+  /** webhook: pushed to notifications.webhook_url (the operator's push gateway) with token; webpush: a browser's PushSubscription (endpoint and keys) */
+  kind: "webhook" | "webpush";
   /** Shown in the devices list */
   label?: string;
-  /** What the push gateway knows the device by (an APNs or FCM token...) */
-  token: string;
+  /** webhook: what the push gateway knows the device by (an APNs or FCM token...) */
+  token?: string;
 };
 
 export type React = {

@@ -156,6 +156,26 @@ export class Api {
     return this.call<void>("DELETE", `/api/auth/sessions/${encodeURIComponent(id)}`);
   }
 
+  /** The push channels the server has, with the VAPID key browsers subscribe with. */
+  pushChannels(): Promise<Rest.PushChannels> {
+    return this.get<Rest.PushChannels>("/api/push");
+  }
+
+  /** My devices that get pushes while I have no open connection. */
+  async pushDevices(): Promise<Rest.Device[]> {
+    return (await this.page<Rest.Device>("/api/users/me/push-subscriptions")).data;
+  }
+
+  /** Registers a device (this browser's Web Push subscription). */
+  registerPushDevice(registration: unknown): Promise<Rest.Device> {
+    return this.post<Rest.Device>("/api/users/me/push-subscriptions", registration);
+  }
+
+  /** Removes one of my push devices. */
+  removePushDevice(id: string): Promise<void> {
+    return this.call<void>("DELETE", `/api/users/me/push-subscriptions/${encodeURIComponent(id)}`);
+  }
+
   /** Logs out every other device, or (`includingThis`) everywhere. */
   async logoutEverywhere(includingThis: boolean): Promise<void> {
     await this.call<void>("DELETE", `/api/auth/sessions${includingThis ? "" : "?keepCurrent=true"}`);

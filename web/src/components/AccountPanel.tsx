@@ -5,6 +5,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
 import { ApiError, type DeviceSession } from "../api/rest";
 import { relativeTime } from "../logic/presence";
+import { base64UrlToBytes, registrationOf } from "../logic/push";
 import { useApi } from "../state/session";
 import { useNow } from "./common";
 
@@ -44,6 +45,7 @@ export function AccountPanel({ onClose }: { onClose: () => void }) {
       </header>
       <ChangePassword />
       <Devices />
+      <PushNotifications />
     </section>
   );
 }
@@ -168,4 +170,90 @@ function Devices() {
       )}
     </section>
   );
+}
+
+const PUSH_DEVICES = ["push-devices"] as const;
+
+/** Whether this browser can take Web Push at all. */
+function pushSupported(): boolean {
+  return "serviceWorker" in navigator && typeof PushManager !== "undefined" && typeof Notification !== "undefined";
+}
+
+/** Notifications when no Parley tab is open: this browser's Web Push subscription, and every
+ * device of mine that gets pushes (with Remove). */
+function PushNotifications() {
+  const api = useApi();
+  const queries = useQueryClient();
+  const channels = useQuery({ queryKey: ["push-channels"], queryFn: () => api.pushChannels() });
+  const devices = useQuery({ queryKey: PUSH_DEVICES, queryFn: () => api.pushDevices() });
+  const [notice, setNotice] = useState<{ ok: boolean; text: string } | null>(null);
+  const key = channels.data?.vapidPublicKey ?? null;
+  const enable = async () => {
+    setNotice(null);
+    try {
+      if ((await Notification.requestPermission()) !== "granted") {
+        setNotice({ ok: false, text: "Notifications are blocked for this site in the browser's settings." });
+        return;
+      }
+      const registration = await navigator.serviceWorker.ready;
+      const subscription = await registration.pushManager.subscribe({
+        userVisibleOnly: true,
+        applicationServerKey: base64UrlToBytes(key ?? ""),
+      });
+      const body = registrationOf(subscription.toJSON(), deviceLabel());
+      if (!body) throw new Error("The browser gave a subscription without keys");
+      await api.registerPushDevice(body);
+      setNotice({ ok: true, text: "This browser will be notified while Parley is closed." });
+      void queries.invalidateQueries({ queryKey: PUSH_DEVICES });
+    } catch (e) {
+      setNotice({ ok: false, text: message(e, "Could not turn notifications on") });
+    }
+  };
+  const remove = async (id: string) => {
+    try {
+      await api.removePushDevice(id);
+    } finally {
+      void queries.invalidateQueries({ queryKey: PUSH_DEVICES });
+    }
+  };
+  return (
+    <section className="account-section" aria-label="Notifications when Parley is closed">
+      <h3>Notifications when Parley is closed</h3>
+      {!key ? (
+        <p className="muted">This server does not send browser notifications.</p>
+      ) : !pushSupported() ? (
+        <p className="muted">This browser cannot receive push notifications.</p>
+      ) : (
+        <button type="button" className="secondary" onClick={() => void enable()}>
+          Notify this browser
+        </button>
+      )}
+      <ul className="device-list">
+        {(devices.data ?? []).map((d) => (
+          <li key={d.id} data-testid="push-device">
+            <span className="device-text">
+              <span className="device-name">{d.label || (d.kind === "webpush" ? "A browser" : "A device")}</span>
+              <span className="muted">{d.failures > 0 ? `${d.failures} failed deliveries` : "Ready"}</span>
+            </span>
+            <button type="button" className="secondary" onClick={() => void remove(d.id)}>
+              Remove
+            </button>
+          </li>
+        ))}
+      </ul>
+      {notice && (
+        <p role={notice.ok ? "status" : "alert"} className={notice.ok ? "muted" : "error"}>
+          {notice.text}
+        </p>
+      )}
+    </section>
+  );
+}
+
+/** "Chrome on Linux"-like, from the user agent (a label only). */
+function deviceLabel(): string {
+  const ua = navigator.userAgent;
+  const browser = /Firefox\//.test(ua) ? "Firefox" : /Edg\//.test(ua) ? "Edge" : /Chrome\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : "Browser";
+  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Mac OS X/.test(ua) ? "macOS" : /Windows/.test(ua) ? "Windows" : /Linux/.test(ua) ? "Linux" : "";
+  return os ? `${browser} on ${os}` : browser;
 }

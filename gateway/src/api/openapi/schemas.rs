@@ -58,20 +58,33 @@ fn notifications() -> Value {
             }
         },
         "PushSubscriptionRequest": {
-            "type": "object", "required": ["kind", "token"], "additionalProperties": false,
+            "type": "object", "required": ["kind"], "additionalProperties": false,
             "properties": {
-                "kind": {"type": "string", "enum": ["webhook"],
-                         "description": "webhook: pushed to notifications.webhook_url (the operator's push gateway) with this token"},
+                "kind": {"type": "string", "enum": ["webhook", "webpush"],
+                         "description": "webhook: pushed to notifications.webhook_url (the operator's push gateway) with token; webpush: a browser's PushSubscription (endpoint and keys)"},
                 "token": {"type": "string", "minLength": 1, "maxLength": 4096,
-                          "description": "What the push gateway knows the device by (an APNs or FCM token...)"},
+                          "description": "webhook: what the push gateway knows the device by (an APNs or FCM token...)"},
+                "endpoint": {"type": "string", "maxLength": 4096,
+                             "description": "webpush: the subscription's endpoint (https, at an allowed push service)"},
+                "keys": {"type": "object", "required": ["p256dh", "auth"], "additionalProperties": false,
+                         "properties": {"p256dh": {"type": "string"}, "auth": {"type": "string"}},
+                         "description": "webpush: the subscription's keys, base64url"},
                 "label": {"type": "string", "maxLength": 100, "description": "Shown in the devices list"}
+            }
+        },
+        "PushChannels": {
+            "type": "object", "required": ["webhook", "vapidPublicKey"],
+            "properties": {
+                "webhook": {"type": "boolean", "description": "webhook devices can be registered"},
+                "vapidPublicKey": {"type": "string", "nullable": true,
+                                   "description": "The applicationServerKey browsers subscribe with (base64url); null: no Web Push"}
             }
         },
         "Device": {
             "type": "object", "required": ["id", "kind", "label", "createdAt", "lastSuccessAt", "failures"],
             "properties": {
                 "id": id("dev_"),
-                "kind": {"type": "string", "enum": ["webhook"]},
+                "kind": {"type": "string", "enum": ["webhook", "webpush"]},
                 "label": {"type": "string"},
                 "createdAt": timestamp(false),
                 "lastSuccessAt": timestamp(true),

@@ -23,6 +23,7 @@ pub(crate) enum Op {
     PutConversationNotifications,
     GetMyNotifications,
     PutMyNotifications,
+    PushChannels,
     RegisterDevice,
     ListDevices,
     RemoveDevice,
