@@ -5,11 +5,11 @@
 //! at the window's end ("3 new messages"). Which connections get a toast (not those with the
 //! conversation in focus) is the hub's part. No I/O: the stored context comes in, toasts go out.
 
-use parley_shared::hash::{IdMap, IdSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parley_persister::store::notifications::{ConversationPrefs, Level, ToastContext};
+use parley_shared::hash::{IdMap, IdSet};
 use parley_shared::{ConversationId, UserId};
 use time::OffsetDateTime;
 

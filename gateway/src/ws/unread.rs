@@ -7,9 +7,8 @@
 
 use std::collections::BTreeSet;
 
-use parley_shared::hash::{IdMap, IdSet};
-
 use parley_persister::store::conversations::{MAX_MENTION_COUNT, ReadState};
+use parley_shared::hash::{IdMap, IdSet};
 use parley_shared::{ConversationId, UserId};
 
 #[derive(Debug, Default, Clone)]

@@ -2,9 +2,8 @@
 //! `presence:subscribe`, and users with a DM with the watched user (loaded with their unread
 //! state). A presence change goes to exactly these connections, once each.
 
-use parley_shared::hash::{IdMap, IdSet};
-
 use parley_shared::UserId;
+use parley_shared::hash::{IdMap, IdSet};
 
 #[derive(Debug, Default)]
 pub(crate) struct Watchers {
