@@ -49,6 +49,18 @@ async fn conversation_levels_and_mutes() -> anyhow::Result<()> {
     let read = api.get(&path, Some(&ben)).await?;
     assert_eq!(read.body["data"]["level"], "mentions");
     assert_eq!(read.body["data"]["muted"], true);
+    // The conversation itself carries them, in the list and alone (ann's are the defaults).
+    let listed = api.get("/api/conversations", Some(&ben)).await?;
+    let mine = &listed.body["data"][0]["notifications"];
+    assert_eq!(
+        (mine["level"].as_str(), mine["muted"].as_bool()),
+        (Some("mentions"), Some(true))
+    );
+    let conversation_path = path.trim_end_matches("/notifications").to_owned();
+    let one = api.get(&conversation_path, Some(&ben)).await?;
+    assert_eq!(one.body["data"]["notifications"], read.body["data"]);
+    let theirs = api.get(&conversation_path, Some(&ann)).await?;
+    assert_eq!(theirs.body["data"]["notifications"]["level"], "all");
     // Each member has their own: ann's are untouched.
     assert_eq!(
         api.get(&path, Some(&ann)).await?.body["data"]["level"],

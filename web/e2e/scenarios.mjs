@@ -495,6 +495,18 @@ export const scenarios = {
     await row(oz, "the build is on fire").getByText("Urgent").waitFor();
     assert((await oz.page.getByRole("button", { name: "Send as urgent" }).getAttribute("aria-pressed")) === "false", "urgent stays on");
     await shot(mo.page, "urgent");
+    // Muted from the header's menu: marked in the list, and Oz's next message toasts no more.
+    await mo.page.getByRole("button", { name: /^Notifications:/ }).click();
+    await mo.page.getByRole("menuitem", { name: "Mute for 1 hour" }).click();
+    await mo.page.getByRole("button", { name: "Notifications: muted until", exact: false }).waitFor();
+    const list = mo.page.getByRole("complementary", { name: "Conversations" });
+    await list.getByRole("button", { name: /^Oz.*muted/ }).waitFor();
+    await list.getByRole("button", { name: /Nia/ }).click();
+    await mo.page.getByRole("heading", { name: "Nia" }).waitFor();
+    await send(oz, "a muted ping");
+    await list.getByText("a muted ping").waitFor();
+    await mo.page.waitForTimeout(500);
+    assert((await toasts.getByRole("button").count()) === 0, "a toast from a muted conversation");
     for (const who of [mo, nia, oz]) await who.context.close();
   },
 

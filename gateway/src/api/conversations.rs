@@ -242,13 +242,15 @@ async fn render_one(
     let members = conversations::members(conn, id).await?;
     let last = parley_persister::store::messages::page_before(conn, id, None, 1).await?;
     let mentions = conversations::mention_count(conn, id, me, membership.last_read_seq).await?;
-    let view = ConversationView::new(
-        &membership,
-        &members,
-        members.len() as i64,
-        last.first(),
-        mentions,
-    );
+    let prefs = parley_persister::store::notifications::conversation_prefs(conn, id, me).await?;
+    let view = ConversationView::new(views::ConversationParts {
+        membership: &membership,
+        members: &members,
+        member_count: members.len() as i64,
+        last_message: last.first(),
+        mention_count: mentions,
+        prefs,
+    });
     Ok(views::data(status, &view))
 }
 

@@ -4,6 +4,7 @@
 use hyper::StatusCode;
 use parley_persister::store::conversations::{Member, Membership, Summary};
 use parley_persister::store::messages::Message;
+use parley_persister::store::notifications::ConversationPrefs;
 use parley_persister::store::reactions::Reaction;
 use parley_persister::store::receipts::Receipt;
 use parley_persister::store::users::User;
@@ -339,16 +340,53 @@ pub(crate) struct ConversationView {
     /// Every member (single conversation) or the first few (lists).
     pub(crate) members: Vec<MemberView>,
     pub(crate) last_message: Option<MessageView>,
+    /// The caller's notification preferences there.
+    pub(crate) notifications: NotificationsView,
+}
+
+/// A member's notification preferences for one conversation, as views show them.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NotificationsView {
+    pub(crate) level: &'static str,
+    #[serde(with = "serde_ts::option")]
+    pub(crate) muted_until: Option<OffsetDateTime>,
+    /// The mute covers this moment.
+    pub(crate) muted: bool,
+}
+
+impl From<ConversationPrefs> for NotificationsView {
+    fn from(prefs: ConversationPrefs) -> Self {
+        Self {
+            level: prefs.level.as_str(),
+            muted_until: prefs.muted_until,
+            muted: prefs
+                .muted_until
+                .is_some_and(|until| until > OffsetDateTime::now_utc()),
+        }
+    }
+}
+
+/// What one conversation's view is made of.
+pub(crate) struct ConversationParts<'a> {
+    pub(crate) membership: &'a Membership,
+    pub(crate) members: &'a [Member],
+    pub(crate) member_count: i64,
+    pub(crate) last_message: Option<&'a Message>,
+    pub(crate) mention_count: i64,
+    pub(crate) prefs: ConversationPrefs,
 }
 
 impl ConversationView {
-    pub(crate) fn new(
-        membership: &Membership,
-        members: &[Member],
-        member_count: i64,
-        last_message: Option<&Message>,
-        mention_count: i64,
-    ) -> Self {
+    pub(crate) fn new(parts: ConversationParts<'_>) -> Self {
+        let ConversationParts {
+            membership,
+            members,
+            member_count,
+            last_message,
+            mention_count,
+            prefs,
+        } = parts;
         let c = &membership.conversation;
         Self {
             id: c.id,
@@ -365,18 +403,20 @@ impl ConversationView {
             member_count,
             members: members.iter().map(MemberView::from).collect(),
             last_message: last_message.map(MessageView::from),
+            notifications: NotificationsView::from(prefs),
         }
     }
 }
 
 impl From<&Summary> for ConversationView {
     fn from(s: &Summary) -> Self {
-        Self::new(
-            &s.membership,
-            &s.members,
-            s.member_count,
-            s.last_message.as_ref(),
-            s.mention_count,
-        )
+        Self::new(ConversationParts {
+            membership: &s.membership,
+            members: &s.members,
+            member_count: s.member_count,
+            last_message: s.last_message.as_ref(),
+            mention_count: s.mention_count,
+            prefs: s.prefs,
+        })
     }
 }

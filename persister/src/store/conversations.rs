@@ -78,6 +78,8 @@ pub struct Summary {
     pub member_count: i64,
     /// The first few members (owner and admins first).
     pub members: Vec<Member>,
+    /// The caller's notification preferences there.
+    pub prefs: super::notifications::ConversationPrefs,
 }
 
 /// Members shown per conversation in a list.
@@ -227,9 +229,12 @@ pub async fn list_for_user(
                     {last},
                     (SELECT count(*) FROM (SELECT 1 FROM message_mentions mm
                          WHERE mm.conversation_id = c.id AND mm.user_id = me.user_id
-                           AND mm.seq > me.last_read_seq LIMIT {MAX_MENTION_COUNT}) mentioned)
+                           AND mm.seq > me.last_read_seq LIMIT {MAX_MENTION_COUNT}) mentioned),
+                    n.level, n.muted_until
              FROM conversation_members me
              JOIN conversations c ON c.id = me.conversation_id
+             LEFT JOIN member_notifications n
+                  ON n.conversation_id = me.conversation_id AND n.user_id = me.user_id
              LEFT JOIN messages lm ON lm.conversation_id = c.id AND lm.seq = c.last_seq
              WHERE me.user_id = $1
                AND ($2::timestamptz IS NULL OR (c.last_activity_at, c.id) < ($2, $3))
@@ -263,6 +268,15 @@ pub async fn list_for_user(
             mention_count: row.get(10 + messages::COLUMN_COUNT),
             last_message,
             members: Vec::new(),
+            prefs: super::notifications::ConversationPrefs {
+                level: match row.get::<_, Option<&str>>(11 + messages::COLUMN_COUNT) {
+                    None => super::notifications::Level::All,
+                    Some(text) => super::notifications::Level::parse(text).ok_or_else(|| {
+                        DbError::Corrupt(format!("unknown notification level `{text}`"))
+                    })?,
+                },
+                muted_until: row.get(12 + messages::COLUMN_COUNT),
+            },
         });
     }
     attach_previews(conn, &mut summaries).await?;

@@ -31,6 +31,8 @@ export type Conversation = {
   /** Unread messages that mention the caller (by name or @everyone), at most 1000 */
   mentionCount: number;
   name: string | null;
+  /** The caller's level and mute there */
+  notifications: ConversationNotifications;
   ownerId: string | null;
   role: "owner" | "admin" | "member";
   type: "dm" | "group";

@@ -156,6 +156,18 @@ export class Api {
     return this.call<void>("DELETE", `/api/auth/sessions/${encodeURIComponent(id)}`);
   }
 
+  /** Sets my level and mute for one conversation. */
+  setConversationNotifications(
+    conversationId: string,
+    prefs: { level: "all" | "mentions" | "off"; mutedUntil: string | null },
+  ): Promise<Rest.ConversationNotifications> {
+    return this.call<Rest.ConversationNotifications>(
+      "PUT",
+      `/api/conversations/${encodeURIComponent(conversationId)}/notifications`,
+      prefs,
+    );
+  }
+
   /** The push channels the server has, with the VAPID key browsers subscribe with. */
   pushChannels(): Promise<Rest.PushChannels> {
     return this.get<Rest.PushChannels>("/api/push");

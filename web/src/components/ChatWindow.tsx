@@ -25,6 +25,7 @@ import { useApi, useSession } from "../state/session";
 import { Avatar, partnerOf, titleOf, useNow, usePresence } from "./common";
 import { MessageInput } from "./MessageInput";
 import { MessageList, type MessageListHandle } from "./MessageList";
+import { NotificationMenu } from "./NotificationMenu";
 
 const PAGE = 50;
 /** A send not answered within this long (while connected) is shown as failed, with retry. */
@@ -275,6 +276,7 @@ export function ChatWindow({ conversation, onBack, jumpTo, onJumped, onSearch }:
             {subtitle}
           </p>
         </div>
+        <NotificationMenu conversation={conversation} />
         <button type="button" className="icon header-search" aria-label="Search in this conversation" onClick={onSearch}>
           ⌕
         </button>

@@ -13,6 +13,7 @@ import { useApi, useSession } from "../state/session";
 import { AccountPanel } from "./AccountPanel";
 import { currentTheme, nextTheme, setTheme, type ThemeChoice } from "../state/theme";
 import { Avatar, partnerOf, titleOf, useNow, usePresence } from "./common";
+import { isMuted } from "../logic/notifications";
 
 interface Props {
   conversations: Conversation[];
@@ -138,7 +139,15 @@ function Item({
       >
         <Avatar name={title} status={partner ? (presence?.status ?? "offline") : undefined} />
         <span className="conversation-text">
-          <span className="conversation-title">{title}</span>
+          <span className="conversation-title">
+            {title}
+            {isMuted(conversation.notifications, now.getTime()) && (
+              <span className="muted-mark" title="Muted">
+                {" "}
+                🔕<span className="sr-only"> muted</span>
+              </span>
+            )}
+          </span>
           <span className={`conversation-preview ${last ? "" : "empty"}`}>{preview}</span>
         </span>
         <span className="conversation-meta">

@@ -42,6 +42,7 @@ export function testConversation(id: string, over: Partial<Conversation> = {}): 
     memberCount: 2,
     members: [],
     lastMessage: null,
+    notifications: { level: "all", mutedUntil: null, muted: false },
     ...over,
   };
 }

@@ -19,6 +19,16 @@ pub(super) fn all() -> Value {
             all.extend(more);
         }
     }
+    // A conversation carries the caller's notification settings (added here: the core schemas
+    // are one `json!` already at the macro's recursion limit).
+    let conversation = &mut schemas["Conversation"];
+    conversation["properties"]["notifications"] = json!({
+        "allOf": [{"$ref": "#/components/schemas/ConversationNotifications"}],
+        "description": "The caller's level and mute there"
+    });
+    if let Some(required) = conversation["required"].as_array_mut() {
+        required.push(json!("notifications"));
+    }
     schemas
 }
 

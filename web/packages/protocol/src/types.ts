@@ -53,6 +53,16 @@ export interface Conversation {
   memberCount: number;
   members: Member[];
   lastMessage: Message | null;
+  /** My level and mute there (a copy kept by an older client may lack it: read it as "all"). */
+  notifications: ConversationNotifications;
+}
+
+/** A member's notification preferences for one conversation. */
+export interface ConversationNotifications {
+  level: "all" | "mentions" | "off";
+  mutedUntil: string | null;
+  /** The mute covers this moment. */
+  muted: boolean;
 }
 
 export interface User {
