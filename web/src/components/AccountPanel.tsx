@@ -7,7 +7,7 @@ import { ApiError, type DeviceSession } from "../api/rest";
 import { relativeTime } from "../logic/presence";
 import { base64UrlToBytes, registrationOf } from "../logic/push";
 import { useApi } from "../state/session";
-import { useNow } from "./common";
+import { ErrorNote, useNow } from "./common";
 
 const SESSIONS = ["sessions"] as const;
 
@@ -163,11 +163,7 @@ function Devices() {
           Log out everywhere
         </button>
       </div>
-      {error && (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      )}
+      <ErrorNote text={error} />
     </section>
   );
 }

@@ -8,6 +8,7 @@ import type { Conversation } from "@parley/protocol";
 import { LEVELS, MUTES, describe, isMuted, muteUntil, type Level } from "../logic/notifications";
 import { keys } from "../state/realtime";
 import { useApi } from "../state/session";
+import { ErrorNote } from "./common";
 
 export function NotificationMenu({ conversation }: { conversation: Conversation }) {
   const api = useApi();
@@ -76,11 +77,7 @@ export function NotificationMenu({ conversation }: { conversation: Conversation 
           )}
         </div>
       )}
-      {error && (
-        <p role="alert" className="error">
-          {error}
-        </p>
-      )}
+      <ErrorNote text={error} />
     </div>
   );
 }

@@ -54,3 +54,13 @@ export function useNow(ms: number): Date {
   }, [ms]);
   return now;
 }
+
+/** A failed action's explanation, announced to screen readers (nothing when `text` is null). */
+export function ErrorNote({ text }: { text: string | null }) {
+  if (!text) return null;
+  return (
+    <p role="alert" className="error">
+      {text}
+    </p>
+  );
+}
