@@ -358,6 +358,14 @@ impl Bus {
 
 impl CommitSink for Bus {
     fn publish(&self, events: Vec<SinkEvent>) {
+        if let Some(push) = &self.push {
+            push.committed(events.iter().filter_map(|event| match event {
+                SinkEvent::Committed { message, .. } => {
+                    Some((message.conversation_id, message.seq))
+                }
+                _ => None,
+            }));
+        }
         for event in events {
             match event {
                 SinkEvent::Committed {
@@ -367,9 +375,6 @@ impl CommitSink for Bus {
                     committed_at,
                 } => {
                     self.metrics.send("stored");
-                    if let Some(push) = &self.push {
-                        push.committed(message.conversation_id, message.seq);
-                    }
                     let message_json = Bytes::from(message_json(&message));
                     self.fan(Delivery::Message {
                         conversation: message.conversation_id,

@@ -128,9 +128,6 @@ pub fn open_database(
 /// The access-token key: `auth.jwt_secret` when configured, else the one kept in
 /// `<data_dir>/jwt-secret`, generated (256 random bits, mode 0600) on first start.
 pub fn jwt_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt;
-
     if !config.auth.jwt_secret.is_empty() {
         return Ok(config.auth.jwt_secret.as_bytes().to_vec());
     }
@@ -146,30 +143,36 @@ pub fn jwt_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
         );
         return Ok(secret.as_bytes().to_vec());
     }
-    std::fs::create_dir_all(&config.server.data_dir)
-        .with_context(|| format!("could not create {}", config.server.data_dir.display()))?;
     let mut bytes = [0u8; 32];
     crate::auth::random_bytes(&mut bytes);
     let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_secret(&config.server.data_dir, &path, &secret)?;
+    tracing::info!(path = %path.display(), "generated the access-token secret");
+    Ok(secret.into_bytes())
+}
+
+/// Writes a generated secret to `path` in `dir` (created if need be): a new file, mode 0600,
+/// synced before it is used.
+fn write_secret(dir: &Path, path: &Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path)
+        .open(path)
         .with_context(|| format!("could not create {}", path.display()))?;
     file.write_all(secret.as_bytes())?;
     file.sync_all()?;
-    tracing::info!(path = %path.display(), "generated the access-token secret");
-    Ok(secret.into_bytes())
+    Ok(())
 }
 
 /// With Web Push on and no `notifications.vapid_private_key`: the one kept in
 /// `<data_dir>/vapid.key`, generated (mode 0600) on first start, so browsers' subscriptions keep
 /// working across restarts. A configured key is checked here (start fails on a bad one).
 fn with_vapid_key(config: &Config) -> anyhow::Result<Config> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt;
-
     let mut config = config.clone();
     let notifications = &mut config.notifications;
     if !notifications.webpush_enabled() {
@@ -183,18 +186,8 @@ fn with_vapid_key(config: &Config) -> anyhow::Result<Config> {
                 .trim()
                 .to_owned();
         } else {
-            std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
-                format!("could not create {}", config.server.data_dir.display())
-            })?;
             let key = crate::push::vapid::generate()?;
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("could not create {}", path.display()))?;
-            file.write_all(key.as_bytes())?;
-            file.sync_all()?;
+            write_secret(&config.server.data_dir, &path, &key)?;
             tracing::info!(path = %path.display(), "generated the VAPID key for Web Push");
             notifications.vapid_private_key = key;
         }

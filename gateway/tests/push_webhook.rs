@@ -70,12 +70,6 @@ async fn register(api: &Api, user: &TestUser, token: &str) -> anyhow::Result<Str
         .to_owned())
 }
 
-async fn sent(ws: &mut WsClient, conv: &str, id: &str, text: &str) -> anyhow::Result<()> {
-    ws.send_message(id, conv, id, text).await?;
-    ws.expect_where("message:sent", |f| f["id"] == id).await?;
-    Ok(())
-}
-
 #[tokio::test]
 async fn offline_members_get_one_signed_push_per_message() -> anyhow::Result<()> {
     let receiver = WebhookReceiver::start().await?;
@@ -90,7 +84,7 @@ async fn offline_members_get_one_signed_push_per_message() -> anyhow::Result<()>
     assert_eq!(register(&api, &ben, "apns-token-1").await?, device);
     let mut ann_ws = WsClient::authed(gw.addr(), &ann.access_token).await?;
 
-    sent(&mut ann_ws, &dm, "p1", "hello ben").await?;
+    ann_ws.sent(&dm, "p1", "hello ben").await?;
     let got = receiver.wait_for(1, WAIT).await?;
     let push = &got[0];
     assert!(signed(push), "signature: {push:?}");
@@ -112,7 +106,7 @@ async fn offline_members_get_one_signed_push_per_message() -> anyhow::Result<()>
     // Connected: no push. Muted (after leaving): none either, unless urgent.
     let ben_ws = WsClient::authed(gw.addr(), &ben.access_token).await?;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    sent(&mut ann_ws, &dm, "p2", "you are here").await?;
+    ann_ws.sent(&dm, "p2", "you are here").await?;
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(receiver.received().len(), 1, "no push to a connected user");
     ben_ws.close().await?;
@@ -120,7 +114,7 @@ async fn offline_members_get_one_signed_push_per_message() -> anyhow::Result<()>
     let prefs = format!("/api/conversations/{dm}/notifications");
     let muted = json!({"level": "all", "mutedUntil": "2099-01-01T00:00:00Z"});
     assert_eq!(api.put(&prefs, Some(&ben), &muted).await?.status, 200);
-    sent(&mut ann_ws, &dm, "p3", "muted").await?;
+    ann_ws.sent(&dm, "p3", "muted").await?;
     ann_ws
         .send(&json!({"event": "message:send", "id": "p4", "data": {
             "conversationId": dm, "clientMessageId": "p4", "content": "urgent one", "priority": "urgent"}}))
@@ -144,13 +138,11 @@ async fn offline_members_get_one_signed_push_per_message() -> anyhow::Result<()>
     );
 
     // The devices list, and removal.
-    let listed = api
-        .get("/api/users/me/push-subscriptions", Some(&ben))
-        .await?;
-    assert_eq!(listed.body["data"][0]["id"], device.as_str());
-    assert!(listed.body["data"][0]["lastSuccessAt"].is_string());
+    let listed = api.push_devices(&ben).await?;
+    assert_eq!(listed[0]["id"], device.as_str());
+    assert!(listed[0]["lastSuccessAt"].is_string());
     assert!(
-        listed.body["data"][0].get("token").is_none(),
+        listed[0].get("token").is_none(),
         "the token is not shown again"
     );
     let path = format!("/api/users/me/push-subscriptions/{device}");
@@ -177,7 +169,7 @@ async fn failures_retry_with_one_key_then_dead_letter_and_gone_removes() -> anyh
 
     // Two failures, then delivered: three requests, one key.
     receiver.answer_next(&[500, 503]);
-    sent(&mut ann_ws, &dm, "r1", "third time lucky").await?;
+    ann_ws.sent(&dm, "r1", "third time lucky").await?;
     let got = receiver.wait_for(3, WAIT).await?;
     let keys: Vec<&str> = got.iter().map(|r| r.idempotency_key.as_str()).collect();
     assert!(keys.iter().all(|k| *k == keys[0]), "one key: {keys:?}");
@@ -188,7 +180,7 @@ async fn failures_retry_with_one_key_then_dead_letter_and_gone_removes() -> anyh
 
     // Three failures: dead-lettered, nothing more.
     receiver.answer_next(&[500, 500, 500]);
-    sent(&mut ann_ws, &dm, "r2", "never arrives").await?;
+    ann_ws.sent(&dm, "r2", "never arrives").await?;
     receiver.wait_for(6, WAIT).await?;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
@@ -200,25 +192,15 @@ async fn failures_retry_with_one_key_then_dead_letter_and_gone_removes() -> anyh
         gw.metric("parley_push_total{result=\"dead\"}").await?,
         Some(1.0)
     );
-    let listed = api
-        .get("/api/users/me/push-subscriptions", Some(&ben))
-        .await?;
-    assert_eq!(listed.body["data"][0]["failures"], 3);
+    assert_eq!(api.push_devices(&ben).await?[0]["failures"], 3);
 
     // Gone: the device is forgotten.
     receiver.answer_next(&[410]);
-    sent(&mut ann_ws, &dm, "r3", "gone").await?;
+    ann_ws.sent(&dm, "r3", "gone").await?;
     receiver.wait_for(7, WAIT).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let listed = api
-        .get("/api/users/me/push-subscriptions", Some(&ben))
-        .await?;
-    assert_eq!(
-        listed.body["data"].as_array().map(Vec::len),
-        Some(0),
-        "{}",
-        listed.body
-    );
+    let devices = api.push_devices(&ben).await?;
+    assert!(devices.is_empty(), "{devices:?}");
     Ok(())
 }
 

@@ -67,12 +67,7 @@ async fn browsers_get_encrypted_vapid_signed_pushes() -> anyhow::Result<()> {
     assert_eq!(made.body["data"]["kind"], "webpush");
 
     let mut ann_ws = WsClient::authed(gw.addr(), &ann.access_token).await?;
-    ann_ws
-        .send_message("w1", &dm, "w1", "lunch at noon?")
-        .await?;
-    ann_ws
-        .expect_where("message:sent", |f| f["id"] == "w1")
-        .await?;
+    ann_ws.sent(&dm, "w1", "lunch at noon?").await?;
     let got = service.wait_for(1, WAIT).await?;
     let push = &got[0];
     assert_eq!(push.path, "/hook/wp/ben-1");
@@ -110,21 +105,11 @@ async fn browsers_get_encrypted_vapid_signed_pushes() -> anyhow::Result<()> {
 
     // Gone: the subscription is removed.
     service.answer_next(&[410]);
-    ann_ws.send_message("w2", &dm, "w2", "still there?").await?;
-    ann_ws
-        .expect_where("message:sent", |f| f["id"] == "w2")
-        .await?;
+    ann_ws.sent(&dm, "w2", "still there?").await?;
     service.wait_for(2, WAIT).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let listed = api
-        .get("/api/users/me/push-subscriptions", Some(&ben))
-        .await?;
-    assert_eq!(
-        listed.body["data"].as_array().map(Vec::len),
-        Some(0),
-        "{}",
-        listed.body
-    );
+    let devices = api.push_devices(&ben).await?;
+    assert!(devices.is_empty(), "{devices:?}");
 
     // Refused: a host that is not a push service, keys that are not keys.
     let elsewhere = json!({"kind": "webpush", "endpoint": "https://internal.example/x",

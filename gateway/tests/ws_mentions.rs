@@ -8,20 +8,6 @@ use parley_testkit::api::{Api, TestUser};
 use parley_testkit::ws::WsClient;
 use serde_json::{Value, json};
 
-/// Sends over `ws` and returns the committed message.
-async fn sent(
-    ws: &mut WsClient,
-    conv: &str,
-    client_id: &str,
-    content: &str,
-) -> anyhow::Result<Value> {
-    ws.send_message(client_id, conv, client_id, content).await?;
-    let frame = ws
-        .expect_where("message:sent", |f| f["id"] == client_id)
-        .await?;
-    Ok(frame["data"]["message"].clone())
-}
-
 /// `mentionCount` of `conv` in `user`'s conversation list, and in the conversation itself.
 async fn mention_count(api: &Api, user: &TestUser, conv: &str) -> anyhow::Result<i64> {
     let list = api.get("/api/conversations", Some(user)).await?;
@@ -67,13 +53,13 @@ async fn mentions_resolve_to_members_and_count_until_read() -> anyhow::Result<()
     let mut cat_ws = WsClient::authed(gw.addr(), &cat.access_token).await?;
 
     // Names of members resolve (any case); a non-member's and the sender's own do not.
-    let first = sent(
-        &mut ann_ws,
-        &group,
-        "m1",
-        "hi @men_ben, @MEN_CAT and @men_dan; me: @men_ann; mail men_ben@example.com",
-    )
-    .await?;
+    let first = ann_ws
+        .sent(
+            &group,
+            "m1",
+            "hi @men_ben, @MEN_CAT and @men_dan; me: @men_ann; mail men_ben@example.com",
+        )
+        .await?;
     let mut expected = vec![ben.id.clone(), cat.id.clone()];
     expected.sort();
     assert_eq!(ids(&first), expected);
@@ -93,16 +79,16 @@ async fn mentions_resolve_to_members_and_count_until_read() -> anyhow::Result<()
 
     // A member's @everyone is plain text (and sending reads what came before: cat's mention at
     // seq 1 no longer counts); the owner's mentions everyone but her.
-    let plain = sent(&mut cat_ws, &group, "m2", "@everyone lunch?").await?;
+    let plain = cat_ws.sent(&group, "m2", "@everyone lunch?").await?;
     assert_eq!(plain["mentionsEveryone"], false);
-    let everyone = sent(&mut ann_ws, &group, "m3", "@everyone lunch at noon").await?;
+    let everyone = ann_ws.sent(&group, "m3", "@everyone lunch at noon").await?;
     assert_eq!(everyone["mentionsEveryone"], true);
     ben_ws
         .expect_where("notification:badge", |f| {
             f["data"]["conversationId"] == group.as_str() && f["data"]["mentionCount"] == 2
         })
         .await?;
-    let none = sent(&mut ann_ws, &group, "m4", "no one here").await?;
+    let none = ann_ws.sent(&group, "m4", "no one here").await?;
     assert_eq!(ids(&none), Vec::<String>::new());
 
     assert_eq!(mention_count(&api, &ben, &group).await?, 2);
@@ -149,7 +135,7 @@ async fn mentions_resolve_to_members_and_count_until_read() -> anyhow::Result<()
 
     // In a DM @everyone means nothing; the partner's name does.
     let dm = api.dm(&ann, &dan).await?;
-    let direct = sent(&mut ann_ws, &dm, "d1", "@everyone @men_dan").await?;
+    let direct = ann_ws.sent(&dm, "d1", "@everyone @men_dan").await?;
     assert_eq!(direct["mentionsEveryone"], false);
     assert_eq!(ids(&direct), vec![dan.id.clone()]);
     assert_eq!(mention_count(&api, &dan, &dm).await?, 1);

@@ -10,14 +10,6 @@ use parley_testkit::TestGateway;
 use parley_testkit::ws::WsClient;
 use serde_json::{Value, json};
 
-/// Sends over `ws` and waits for the ack.
-async fn sent(ws: &mut WsClient, conv: &str, client_id: &str, content: &str) -> anyhow::Result<()> {
-    ws.send_message(client_id, conv, client_id, content).await?;
-    ws.expect_where("message:sent", |f| f["id"] == client_id)
-        .await?;
-    Ok(())
-}
-
 /// Sets `focus` and waits until the server handled it (frames are handled in order).
 async fn focus(ws: &mut WsClient, conv: Option<&str>) -> anyhow::Result<()> {
     ws.send(&json!({"event": "focus", "data": {"conversationId": conv}}))
@@ -57,7 +49,7 @@ async fn toasts_skip_the_focused_connection_and_follow_preferences() -> anyhow::
     tokio::time::sleep(SETTLE).await;
 
     let long = "x".repeat(150);
-    sent(&mut ann_ws, &group, "g1", &long).await?;
+    ann_ws.sent(&group, "g1", &long).await?;
     let phone = toasts(&mut ben_phone, &group, SETTLE).await?;
     assert_eq!(
         phone.len(),
@@ -85,7 +77,7 @@ async fn toasts_skip_the_focused_connection_and_follow_preferences() -> anyhow::
 
     // In a DM the title is the other member's name; focus elsewhere lets it through.
     focus(&mut ben_desk, None).await?;
-    sent(&mut ann_ws, &dm, "d1", "lunch?").await?;
+    ann_ws.sent(&dm, "d1", "lunch?").await?;
     let desk = toasts(&mut ben_desk, &dm, SETTLE).await?;
     assert_eq!(desk.len(), 1, "{desk:?}");
     assert_eq!(desk[0]["data"]["title"], "toast_ann");
@@ -96,7 +88,7 @@ async fn toasts_skip_the_focused_connection_and_follow_preferences() -> anyhow::
     // Rapid messages: the first at once, the rest in one toast at the window's end.
     tokio::time::sleep(Duration::from_millis(400)).await;
     for (i, text) in ["a", "b", "c", "d"].iter().enumerate() {
-        sent(&mut ann_ws, &group, &format!("burst{i}"), text).await?;
+        ann_ws.sent(&group, &format!("burst{i}"), text).await?;
     }
     let burst = toasts(&mut ben_phone, &group, Duration::from_millis(700)).await?;
     let counts: Vec<i64> = burst
@@ -113,8 +105,8 @@ async fn toasts_skip_the_focused_connection_and_follow_preferences() -> anyhow::
         .await?;
     assert_eq!(set.status, 200, "{}", set.body);
     tokio::time::sleep(SETTLE).await;
-    sent(&mut ann_ws, &group, "p1", "nothing for ben").await?;
-    sent(&mut ann_ws, &group, "p2", "@toast_ben look").await?;
+    ann_ws.sent(&group, "p1", "nothing for ben").await?;
+    ann_ws.sent(&group, "p2", "@toast_ben look").await?;
     let mentioned = toasts(&mut ben_phone, &group, SETTLE).await?;
     assert_eq!(mentioned.len(), 1, "{mentioned:?}");
     assert_eq!(mentioned[0]["data"]["body"], "@toast_ben look");
@@ -124,7 +116,7 @@ async fn toasts_skip_the_focused_connection_and_follow_preferences() -> anyhow::
     let body = json!({"level": "all", "mutedUntil": until});
     assert_eq!(api.put(&prefs, Some(&ben), &body).await?.status, 200);
     tokio::time::sleep(SETTLE).await;
-    sent(&mut ann_ws, &group, "q1", "@toast_ben muted").await?;
+    ann_ws.sent(&group, "q1", "@toast_ben muted").await?;
     assert!(
         toasts(&mut ben_phone, &group, SETTLE).await?.is_empty(),
         "muted"
@@ -141,7 +133,7 @@ async fn toasts_skip_the_focused_connection_and_follow_preferences() -> anyhow::
         .ask("presence:set", "dnd", json!({"status": "dnd"}))
         .await?;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    sent(&mut ann_ws, &group, "s1", "dnd by status").await?;
+    ann_ws.sent(&group, "s1", "dnd by status").await?;
     assert!(
         toasts(&mut ben_phone, &group, SETTLE).await?.is_empty(),
         "dnd status"
@@ -150,7 +142,7 @@ async fn toasts_skip_the_focused_connection_and_follow_preferences() -> anyhow::
         .ask("presence:set", "online", json!({"status": "online"}))
         .await?;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    sent(&mut ann_ws, &group, "s2", "back").await?;
+    ann_ws.sent(&group, "s2", "back").await?;
     assert_eq!(toasts(&mut ben_phone, &group, SETTLE).await?.len(), 1);
     let now = time::OffsetDateTime::now_utc();
     let minute = i64::from(now.hour()) * 60 + i64::from(now.minute());
@@ -164,7 +156,7 @@ async fn toasts_skip_the_focused_connection_and_follow_preferences() -> anyhow::
         .await?;
     assert_eq!(set.status, 200, "{}", set.body);
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    sent(&mut ann_ws, &group, "s3", "scheduled quiet").await?;
+    ann_ws.sent(&group, "s3", "scheduled quiet").await?;
     assert!(
         toasts(&mut ben_phone, &group, SETTLE).await?.is_empty(),
         "dnd schedule"
@@ -221,7 +213,7 @@ async fn urgent_messages_break_through_mute_and_dnd_three_an_hour() -> anyhow::R
         json!({"event": "message:send", "id": id, "data": {
             "conversationId": group, "clientMessageId": id, "content": text, "priority": "urgent"}})
     };
-    sent(&mut ann_ws, &group, "n1", "not urgent").await?;
+    ann_ws.sent(&group, "n1", "not urgent").await?;
     for i in 1..=3 {
         ann_ws
             .send(&urgent(&format!("u{i}"), "server down"))

@@ -125,6 +125,20 @@ impl Api {
         http::request(self.addr, method, path, &headers, body).await
     }
 
+    /// `user`'s push devices (`GET /api/users/me/push-subscriptions`).
+    pub async fn push_devices(&self, user: &TestUser) -> anyhow::Result<Vec<Value>> {
+        let listed = self
+            .get("/api/users/me/push-subscriptions", Some(user))
+            .await?;
+        anyhow::ensure!(
+            listed.status == 200,
+            "devices: {} {}",
+            listed.status,
+            listed.body
+        );
+        Ok(listed.body["data"].as_array().cloned().unwrap_or_default())
+    }
+
     /// Opens (or finds) the DM between `a` and `b`; returns its id.
     pub async fn dm(&self, a: &TestUser, b: &TestUser) -> anyhow::Result<String> {
         self.create_conversation(a, &json!({"type": "dm", "userId": b.id}))

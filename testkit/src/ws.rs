@@ -126,6 +126,19 @@ impl WsClient {
         self.stream.send(message).await.context("websocket send")
     }
 
+    /// Sends `content` to `conversation` (the client id doubling as the correlation id) and
+    /// waits for its `message:sent`; returns the committed message.
+    pub async fn sent(
+        &mut self,
+        conversation: &str,
+        id: &str,
+        content: &str,
+    ) -> anyhow::Result<Value> {
+        self.send_message(id, conversation, id, content).await?;
+        let ack = self.expect_where("message:sent", |f| f["id"] == id).await?;
+        Ok(ack["data"]["message"].clone())
+    }
+
     /// `message:send` with correlation id `id`.
     pub async fn send_message(
         &mut self,

@@ -19,7 +19,6 @@ mod webhook;
 
 pub(crate) use webhook::target as endpoint;
 
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +28,7 @@ use parley_persister::Pool;
 use parley_persister::store::push::{self, Candidate, Committed};
 use parley_shared::ConversationId;
 use parley_shared::config::NotificationsConfig;
+use parley_shared::hash::IdMap;
 use tokio::sync::mpsc;
 
 use crate::app::App;
@@ -83,16 +83,25 @@ pub(crate) fn feed() -> (PushFeed, PushInbox) {
 }
 
 impl PushFeed {
-    /// `seq` of `conversation` committed.
-    pub(crate) fn committed(&self, conversation: ConversationId, seq: i64) {
-        let work = Committed {
-            conversation,
-            first: seq,
-            top: seq,
-        };
-        if self.sender.try_send(work).is_err() {
-            // Behind: the task finds the work in the tables instead.
-            self.overflowed.store(true, Ordering::Relaxed);
+    /// The seqs one batch committed, `(conversation, seq)` in commit order: one entry per
+    /// conversation goes to the task.
+    pub(crate) fn committed(&self, seqs: impl IntoIterator<Item = (ConversationId, i64)>) {
+        let mut batch: IdMap<ConversationId, Committed> = IdMap::default();
+        for (conversation, seq) in seqs {
+            merge(
+                &mut batch,
+                Committed {
+                    conversation,
+                    first: seq,
+                    top: seq,
+                },
+            );
+        }
+        for work in batch.into_values() {
+            if self.sender.try_send(work).is_err() {
+                // Behind: the task finds the work in the tables instead.
+                self.overflowed.store(true, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -114,7 +123,7 @@ pub(crate) async fn run(app: Arc<App>, pool: Pool, inbox: PushInbox, shutdown: S
     deliveries.abort();
 }
 
-fn merge(pending: &mut HashMap<ConversationId, Committed>, work: Committed) {
+fn merge(pending: &mut IdMap<ConversationId, Committed>, work: Committed) {
     pending
         .entry(work.conversation)
         .and_modify(|w| {
@@ -127,7 +136,7 @@ fn merge(pending: &mut HashMap<ConversationId, Committed>, work: Committed) {
 /// The outbox task: feed (or tables) → deliveries, one transaction per round.
 async fn fill(app: Arc<App>, pool: Pool, mut inbox: PushInbox, wake: Rc<tokio::sync::Notify>) {
     let config = app.notifications.clone();
-    let mut pending: HashMap<ConversationId, Committed> = HashMap::new();
+    let mut pending: IdMap<ConversationId, Committed> = IdMap::default();
     loop {
         if inbox.overflowed.swap(false, Ordering::Relaxed) {
             match pool.get().await {
@@ -168,7 +177,7 @@ async fn fill(app: Arc<App>, pool: Pool, mut inbox: PushInbox, wake: Rc<tokio::s
         match enqueue(&app, &config, &pool, &round).await {
             Ok(enqueued) => {
                 app.metrics.push.enqueued.add(enqueued.deliveries);
-                let reached: HashMap<ConversationId, i64> = enqueued.advanced.into_iter().collect();
+                let reached: IdMap<ConversationId, i64> = enqueued.advanced.into_iter().collect();
                 for work in &round {
                     match (
                         reached.get(&work.conversation),
@@ -342,7 +351,8 @@ async fn web_push(
     let authorization = vapid
         .authorization(&target.origin(), now)
         .map_err(|_| Url("VAPID signing failed"))?;
-    let urgent = delivery.payload.contains(r#""priority":"urgent""#);
+    let urgent = serde_json::from_str::<serde_json::Value>(&delivery.payload)
+        .is_ok_and(|push| push["priority"] == "urgent");
     let headers = [
         ("authorization", authorization),
         ("content-encoding", "aes128gcm".to_owned()),

@@ -5,6 +5,8 @@
 //! at the window's end ("3 new messages"). Which connections get a toast (not those with the
 //! conversation in focus) is the hub's part. No I/O: the stored context comes in, toasts go out.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -120,8 +122,9 @@ impl UserToasts {
 pub(crate) struct Toasts {
     window: Duration,
     users: IdMap<UserId, UserToasts>,
-    /// Groups holding messages, to tell when their window ends.
-    held: IdSet<(UserId, ConversationId)>,
+    /// Groups holding messages, by when their window ends (soonest first). An entry whose group
+    /// was reopened or forgotten since is stale and skipped when it comes up.
+    held: BinaryHeap<Reverse<(Instant, UserId, ConversationId)>>,
     /// Users whose context must be read again (unknown conversation, expired schedule).
     reloads: IdSet<UserId>,
 }
@@ -131,7 +134,7 @@ impl Toasts {
         Self {
             window,
             users: IdMap::default(),
-            held: IdSet::default(),
+            held: BinaryHeap::new(),
             reloads: IdSet::default(),
         }
     }
@@ -143,8 +146,8 @@ impl Toasts {
 
     /// Stops tracking `user` (their last connection here closed).
     pub(crate) fn forget(&mut self, user: UserId) {
+        // Its entries in `held` go stale and are dropped when they come up.
         self.users.remove(&user);
-        self.held.retain(|(u, _)| *u != user);
         self.reloads.remove(&user);
     }
 
@@ -218,7 +221,8 @@ impl Toasts {
             group.held += 1;
             group.newest = Some(message.message.clone());
             if group.held == 1 {
-                self.held.insert((user, message.conversation));
+                let due = group.opened + self.window;
+                self.held.push(Reverse((due, user, message.conversation)));
             }
             return None;
         }
@@ -234,7 +238,6 @@ impl Toasts {
                 },
             )
             .map_or(0, |group| group.held);
-        self.held.remove(&(user, message.conversation));
         Some(Toast {
             user,
             conversation: message.conversation,
@@ -245,54 +248,66 @@ impl Toasts {
         })
     }
 
-    /// When the next held group's window ends.
-    pub(crate) fn next_due(&self) -> Option<Instant> {
-        self.held
-            .iter()
-            .filter_map(|(user, conversation)| {
-                let group = self.users.get(user)?.groups.get(conversation)?;
-                Some(group.opened + self.window)
-            })
-            .min()
+    /// Whether the entry for `user`'s group in `conversation`, due at `due`, is still that
+    /// group's (held messages, not reopened since).
+    fn live(&self, (due, user, conversation): &(Instant, UserId, ConversationId)) -> bool {
+        self.users
+            .get(user)
+            .and_then(|state| state.groups.get(conversation))
+            .is_some_and(|group| group.held > 0 && group.opened + self.window == *due)
+    }
+
+    /// When the next held group's window ends (stale entries on top are dropped first).
+    pub(crate) fn next_due(&mut self) -> Option<Instant> {
+        while let Some(Reverse(top)) = self.held.peek() {
+            if self.live(top) {
+                return Some(top.0);
+            }
+            self.held.pop();
+        }
+        None
     }
 
     /// The grouped toasts whose window ended by `now`; each group starts a new window, so a
     /// steady stream toasts once per window.
     pub(crate) fn due(&mut self, now: Instant) -> Vec<Toast> {
         let mut out = Vec::new();
-        let window = self.window;
-        let users = &mut self.users;
-        self.held.retain(|(user, conversation)| {
-            let Some(state) = users.get_mut(user) else {
-                return false;
-            };
-            let Some(group) = state.groups.get_mut(conversation) else {
-                return false;
-            };
-            if now < group.opened + window {
-                return true;
+        while let Some(Reverse(top)) = self.held.peek() {
+            if top.0 > now {
+                break;
             }
+            let Some(Reverse(entry)) = self.held.pop() else {
+                break;
+            };
+            if !self.live(&entry) {
+                continue;
+            }
+            let (_, user, conversation) = entry;
+            let Some(state) = self.users.get_mut(&user) else {
+                continue;
+            };
+            let title = state
+                .context
+                .as_ref()
+                .and_then(|c| c.conversations.get(&conversation))
+                .map_or(UNKNOWN_TITLE, |(title, _)| title.as_str())
+                .to_owned();
+            let Some(group) = state.groups.get_mut(&conversation) else {
+                continue;
+            };
             if let Some(message) = group.newest.take() {
-                let title = state
-                    .context
-                    .as_ref()
-                    .and_then(|c| c.conversations.get(conversation))
-                    .map_or(UNKNOWN_TITLE, |(title, _)| title.as_str())
-                    .to_owned();
-                let count = group.held;
                 out.push(Toast {
-                    user: *user,
-                    conversation: *conversation,
+                    user,
+                    conversation,
                     message,
                     title,
-                    count,
+                    count: group.held,
                     urgent: false,
                 });
             }
             group.opened = now;
             group.held = 0;
-            false
-        });
+        }
         out
     }
 }

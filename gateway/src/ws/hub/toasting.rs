@@ -111,7 +111,7 @@ impl Hub {
 
     /// When the next grouped toast is due.
     pub(crate) fn next_toast(&self) -> Option<Instant> {
-        self.toasts.borrow().next_due()
+        self.toasts.borrow_mut().next_due()
     }
 
     /// The stored toast context of `user` arrived, with whether their status is `dnd` now.
