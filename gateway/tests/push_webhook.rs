@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use parley_testkit::TestGateway;
-use parley_testkit::api::{Api, TestUser};
 use parley_testkit::webhook::{Received, WebhookReceiver};
 use parley_testkit::ws::WsClient;
 use serde_json::json;
@@ -25,7 +24,7 @@ async fn start(receiver: &WebhookReceiver) -> anyhow::Result<TestGateway> {
         c.notifications.push_interval = Duration::from_millis(50);
         c.notifications.push_retry_base = Duration::from_millis(100);
         c.notifications.push_retry_max = Duration::from_millis(200);
-        c.notifications.push_attempts = 3;
+        c.notifications.push_attempts = 6;
         c.presence.offline_grace = Duration::from_millis(200);
         c.presence.coalesce = Duration::from_millis(50);
     })
@@ -53,23 +52,6 @@ fn signed(request: &Received) -> bool {
     hex == v1
 }
 
-async fn register(api: &Api, user: &TestUser, token: &str) -> anyhow::Result<String> {
-    let body = json!({"kind": "webhook", "token": token, "label": "Ben's phone"});
-    let made = api
-        .post("/api/users/me/push-subscriptions", Some(user), &body)
-        .await?;
-    anyhow::ensure!(
-        made.status == 201,
-        "register: {} {}",
-        made.status,
-        made.body
-    );
-    Ok(made.body["data"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned())
-}
-
 #[tokio::test]
 async fn offline_members_get_one_signed_push_per_message() -> anyhow::Result<()> {
     let receiver = WebhookReceiver::start().await?;
@@ -78,10 +60,10 @@ async fn offline_members_get_one_signed_push_per_message() -> anyhow::Result<()>
     let ann = api.register("push_ann").await?;
     let ben = api.register("push_ben").await?;
     let dm = api.dm(&ann, &ben).await?;
-    let device = register(&api, &ben, "apns-token-1").await?;
+    let device = api.register_push(&ben, "apns-token-1").await?;
     assert!(device.starts_with("dev_"), "{device}");
     // Registering the same token again is the same device.
-    assert_eq!(register(&api, &ben, "apns-token-1").await?, device);
+    assert_eq!(api.register_push(&ben, "apns-token-1").await?, device);
     let mut ann_ws = WsClient::authed(gw.addr(), &ann.access_token).await?;
 
     ann_ws.sent(&dm, "p1", "hello ben").await?;
@@ -164,40 +146,43 @@ async fn failures_retry_with_one_key_then_dead_letter_and_gone_removes() -> anyh
     let ann = api.register("retry_ann").await?;
     let ben = api.register("retry_ben").await?;
     let dm = api.dm(&ann, &ben).await?;
-    register(&api, &ben, "fcm-token").await?;
+    api.register_push(&ben, "fcm-token").await?;
     let mut ann_ws = WsClient::authed(gw.addr(), &ann.access_token).await?;
 
-    // Two failures, then delivered: three requests, one key.
-    receiver.answer_next(&[500, 503]);
-    ann_ws.sent(&dm, "r1", "third time lucky").await?;
-    let got = receiver.wait_for(3, WAIT).await?;
+    // Five failures, then delivered: six requests, one key, one delivery.
+    let failures = [500, 503, 500, 502, 504];
+    receiver.answer_next(&failures);
+    ann_ws.sent(&dm, "r1", "sixth time lucky").await?;
+    let got = receiver.wait_for(6, WAIT).await?;
     let keys: Vec<&str> = got.iter().map(|r| r.idempotency_key.as_str()).collect();
     assert!(keys.iter().all(|k| *k == keys[0]), "one key: {keys:?}");
     assert_eq!(
         got.iter().map(|r| r.status).collect::<Vec<_>>(),
-        vec![500, 503, 201]
+        vec![500, 503, 500, 502, 504, 201]
     );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 6, "once delivered, never again");
 
-    // Three failures: dead-lettered, nothing more.
-    receiver.answer_next(&[500, 500, 500]);
+    // Six failures: dead-lettered, nothing more.
+    receiver.answer_next(&[500; 6]);
     ann_ws.sent(&dm, "r2", "never arrives").await?;
-    receiver.wait_for(6, WAIT).await?;
+    receiver.wait_for(12, WAIT).await?;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
         receiver.received().len(),
-        6,
+        12,
         "no attempt past push_attempts"
     );
     assert_eq!(
         gw.metric("parley_push_total{result=\"dead\"}").await?,
         Some(1.0)
     );
-    assert_eq!(api.push_devices(&ben).await?[0]["failures"], 3);
+    assert_eq!(api.push_devices(&ben).await?[0]["failures"], 6);
 
     // Gone: the device is forgotten.
     receiver.answer_next(&[410]);
     ann_ws.sent(&dm, "r3", "gone").await?;
-    receiver.wait_for(7, WAIT).await?;
+    receiver.wait_for(13, WAIT).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let devices = api.push_devices(&ben).await?;
     assert!(devices.is_empty(), "{devices:?}");
@@ -212,7 +197,7 @@ async fn a_delivery_failing_across_a_restart_goes_out_once_with_its_key() -> any
     let ann = api.register("restart_ann").await?;
     let ben = api.register("restart_ben").await?;
     let dm = api.dm(&ann, &ben).await?;
-    register(&api, &ben, "tok").await?;
+    api.register_push(&ben, "tok").await?;
     receiver.answer_next(&[500]);
     let post = api
         .post(
@@ -253,7 +238,7 @@ async fn devices_need_push_configured_and_are_bounded() -> anyhow::Result<()> {
     let api = gw.api();
     let ben = api.register("bound_ben").await?;
     for i in 0..10 {
-        register(&api, &ben, &format!("token-{i}")).await?;
+        api.register_push(&ben, &format!("token-{i}")).await?;
     }
     let eleventh = api
         .post(

@@ -151,3 +151,51 @@ async fn mentions_resolve_to_members_and_count_until_read() -> anyhow::Result<()
     assert_eq!(taken.status, 400, "{}", taken.body);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_mention_flood_is_bounded_and_counts_once() -> anyhow::Result<()> {
+    let gw = TestGateway::start().await?;
+    let api = gw.api();
+    let ann = api.register("flood_ann").await?;
+    let ben = api.register("flood_ben").await?;
+    let cat = api.register("flood_cat").await?;
+    let group = api.group(&ann, "Flood", &[&ben, &cat]).await?;
+    let mut ann_ws = WsClient::authed(gw.addr(), &ann.access_token).await?;
+    let mut ben_ws = WsClient::authed(gw.addr(), &ben.access_token).await?;
+
+    // One name repeated to the length limit: one mention, counted once.
+    let repeated = "@flood_ben ".repeat(4000 / 11);
+    let message = ann_ws.sent(&group, "f1", repeated.trim_end()).await?;
+    assert_eq!(ids(&message), vec![ben.id.clone()]);
+    assert_eq!(mention_count(&api, &ben, &group).await?, 1);
+
+    // Past the first 50 distinct names the rest is plain text, even a member's name.
+    let mut names: String = (0..60).map(|n| format!("@nobody{n:03} ")).collect();
+    names.push_str("@flood_cat");
+    let message = ann_ws.sent(&group, "f2", &names).await?;
+    assert_eq!(ids(&message), Vec::<String>::new());
+    assert_eq!(mention_count(&api, &cat, &group).await?, 0);
+
+    // A member's @everyone flood mentions nobody; the limit on sends holds it back as usual.
+    let (mut accepted, mut limited) = (0, 0);
+    for n in 0..40 {
+        let id = format!("e{n}");
+        let data = json!({"conversationId": group, "clientMessageId": id, "content": "@everyone @everyone"});
+        let answer = ben_ws.ask("message:send", &id, data).await?;
+        match answer["event"].as_str() {
+            Some("message:sent") => {
+                accepted += 1;
+                assert_eq!(answer["data"]["message"]["mentionsEveryone"], false);
+            }
+            _ => {
+                assert_eq!(answer["data"]["code"], "RATE_LIMITED", "{answer}");
+                limited += 1;
+            }
+        }
+    }
+    assert!(limited > 0, "40 sends at once were never limited");
+    assert!(accepted > 0);
+    assert_eq!(mention_count(&api, &cat, &group).await?, 0);
+    assert_eq!(mention_count(&api, &ann, &group).await?, 0);
+    Ok(())
+}

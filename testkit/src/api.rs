@@ -125,6 +125,24 @@ impl Api {
         http::request(self.addr, method, path, &headers, body).await
     }
 
+    /// Registers a webhook push device for `user` (label "Ben's phone"); returns its id.
+    pub async fn register_push(&self, user: &TestUser, token: &str) -> anyhow::Result<String> {
+        let body = json!({"kind": "webhook", "token": token, "label": "Ben's phone"});
+        let made = self
+            .post("/api/users/me/push-subscriptions", Some(user), &body)
+            .await?;
+        anyhow::ensure!(
+            made.status == 201,
+            "register: {} {}",
+            made.status,
+            made.body
+        );
+        Ok(made.body["data"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
     /// `user`'s push devices (`GET /api/users/me/push-subscriptions`).
     pub async fn push_devices(&self, user: &TestUser) -> anyhow::Result<Vec<Value>> {
         let listed = self

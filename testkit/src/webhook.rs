@@ -35,6 +35,8 @@ pub struct Received {
 struct State {
     received: Vec<Received>,
     answers: VecDeque<u16>,
+    /// What to answer once the scripted answers are used up (201 unless set).
+    otherwise: Option<u16>,
 }
 
 /// The running receiver (stops when dropped).
@@ -73,7 +75,13 @@ impl WebhookReceiver {
         format!("http://{}/hook", self.addr)
     }
 
-    /// The next requests get these statuses, in order (then 200 again).
+    /// Every request past the scripted ones gets `status` (e.g. 503 for an outage) until set back
+    /// to 201.
+    pub fn answer_otherwise(&self, status: u16) {
+        self.state.lock().expect("receiver state").otherwise = Some(status);
+    }
+
+    /// The next requests get these statuses, in order (then 201 again).
     pub fn answer_next(&self, statuses: &[u16]) {
         let mut state = self.state.lock().expect("receiver state");
         state.answers.extend(statuses.iter().copied());
@@ -146,7 +154,10 @@ async fn answer(
     let raw = request.into_body().collect().await?.to_bytes();
     let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     let mut state = state.lock().expect("receiver state");
-    let status = state.answers.pop_front().unwrap_or(201);
+    let status = state
+        .answers
+        .pop_front()
+        .unwrap_or(state.otherwise.unwrap_or(201));
     state.received.push(Received {
         path,
         headers,

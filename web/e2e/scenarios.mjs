@@ -1,105 +1,22 @@
 // The scenarios of issue 7's acceptance, each with fresh users (names made unique per run).
 
 import { webPushRoundTrip } from "./webpush.mjs";
-
-const suffix = Date.now().toString(36).slice(-5);
-let counter = 0;
-const TIMEOUT = 15_000;
-
-function assert(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-/** Content-Security-Policy violations any page reported (the last scenario checks none did). */
-const cspViolations = [];
-
-function watchCsp(page) {
-  page.on("console", (message) => {
-    if (message.type() === "error" && /Content Security Policy/i.test(message.text())) {
-      cspViolations.push(message.text());
-    }
-  });
-}
-
-async function logIn(browser, server, username, password) {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(TIMEOUT);
-  watchCsp(page);
-  await page.goto(server.base);
-  await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Log in", exact: true }).click();
-  await page.getByRole("button", { name: "New conversation" }).waitFor();
-  return { context, page, username };
-}
-
-async function signUp(browser, server, name, viewport = { width: 1200, height: 800 }, shot = null) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  page.setDefaultTimeout(TIMEOUT);
-  watchCsp(page);
-  await page.goto(server.base);
-  const username = `${name.toLowerCase()}_${suffix}${counter++}`;
-  await page.getByRole("tab", { name: "Register" }).click();
-  if (shot) await shot(page, "register");
-  await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Display name").fill(name);
-  await page.getByLabel("Password").fill("correct horse battery");
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByRole("button", { name: "New conversation" }).waitFor();
-  return { context, page, username, name };
-}
-
-async function openDm(from, to) {
-  await from.page.getByRole("button", { name: "New conversation" }).click();
-  await from.page.getByLabel("Find people").fill(to.username);
-  await from.page.getByRole("button", { name: "Message", exact: true }).click();
-  await from.page.getByRole("heading", { name: to.name }).waitFor();
-}
-
-async function send(user, text) {
-  const input = user.page.getByLabel("Message", { exact: true });
-  await input.fill(text);
-  await input.press("Enter");
-}
-
-/** Sends through the REST API, as `user`, into the conversation open on their page: returns
- * `post(clientMessageId, content)`, which waits for the 201 (answered after commit). */
-async function restSender(user, server) {
-  const token = await user.page.evaluate(() => JSON.parse(localStorage.getItem("parley.session")).accessToken);
-  const conversation = new URL(user.page.url()).pathname.split("/").pop();
-  return async (clientMessageId, content) => {
-    const r = await fetch(`${server.base}/api/conversations/${conversation}/messages`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ clientMessageId, content }),
-    });
-    assert(r.status === 201, `${clientMessageId}: ${r.status}`);
-  };
-}
-
-/** The status of my bubble holding `text`, once it is `status`. */
-async function waitStatus(user, text, status) {
-  await user.page
-    .locator(`[data-testid="message"][data-status="${status}"]`, { hasText: text })
-    .waitFor({ timeout: TIMEOUT });
-}
-
-/** My or their bubble holding `text`. */
-function bubble(user, text) {
-  return user.page.getByTestId("message").filter({ hasText: text });
-}
-
-/** The message row whose own text (not a quote in it) holds `text`. */
-function row(user, text) {
-  return user.page.getByTestId("message").filter({ has: user.page.locator(".bubble .content", { hasText: text }) });
-}
-
-/** The bubble whose content is exactly `text`. */
-function exactly(user, text) {
-  return user.page.locator('[data-testid="message"] .content').getByText(text, { exact: true });
-}
+import {
+  TIMEOUT,
+  cspViolations,
+  unique,
+  assert,
+  logIn,
+  signUp,
+  openDm,
+  send,
+  restSender,
+  waitStatus,
+  bubble,
+  row,
+  exactly,
+} from "./helpers.mjs";
+import { notificationScenarios } from "./notifications.mjs";
 
 export const scenarios = {
   async "two people chat in a DM: ticks, typing, unread badge, presence"({ browser, server, shot }) {
@@ -453,8 +370,12 @@ export const scenarios = {
 
     // Scrolled up, a new message brings the pill back and is not read until seen.
     const list = jo.page.getByRole("log", { name: "Messages" });
-    await list.evaluate((el) => (el.scrollTop = 0));
-    await jo.page.waitForTimeout(300);
+    // (Again until it holds: the pill's smooth scroll to the bottom may still be running.)
+    for (let tries = 0; tries < 20; tries++) {
+      await list.evaluate((el) => (el.scrollTop = 0));
+      await jo.page.waitForTimeout(300);
+      if ((await list.evaluate((el) => el.scrollTop)) === 0) break;
+    }
     await send(kai, "while you were up there");
     await jo.page.getByRole("button", { name: "1 new message ↓" }).waitFor();
     await jo.page.waitForTimeout(1500);
@@ -511,7 +432,7 @@ export const scenarios = {
   },
 
   async "Web Push to a user with no open tab decrypts and verifies with Node's own crypto"({ server }) {
-    await webPushRoundTrip(server, `${suffix}${counter++}`);
+    await webPushRoundTrip(server, unique("wp").slice(3));
   },
 
   async "dark mode, and no serious accessibility violation on the sign-in, chat and account pages"({ browser, server, shot }) {
@@ -542,7 +463,7 @@ export const scenarios = {
       await page.goto(server.base);
       await page.getByRole("button", { name: "Log in", exact: true }).waitFor();
       await check(page, `sign-in (${colorScheme})`);
-      const username = `axe_${colorScheme}_${suffix}${counter++}`;
+      const username = unique(`axe_${colorScheme}`);
       await page.getByRole("tab", { name: "Register" }).click();
       await page.getByLabel("Username").fill(username);
       await page.getByLabel("Display name").fill(`Axe${colorScheme}`);
@@ -663,6 +584,8 @@ export const scenarios = {
     assert((await other.evaluate(() => localStorage.getItem("parley.session"))) === null, "session kept");
     await kit.context.close();
   },
+
+  ...notificationScenarios,
 
   async "no page broke its Content-Security-Policy"() {
     assert(cspViolations.length === 0, `CSP violations: ${cspViolations.join(" | ")}`);

@@ -113,7 +113,8 @@ self.addEventListener("notificationclick", (event) => {
       const tabs = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
       for (const tab of tabs) {
         if (new URL(tab.url).origin === self.location.origin && "focus" in tab) {
-          await tab.focus();
+          // focus() needs the click's activation; a refused focus still opens the conversation.
+          await tab.focus().catch(() => undefined);
           if ("navigate" in tab) await tab.navigate(path);
           return;
         }

@@ -44,10 +44,12 @@ const PER_CONVERSATION: i64 = 500;
 const CONVERSATIONS_PER_ROUND: usize = 500;
 /// Conversations remembered as waiting; past it the task reads them from the tables.
 const MAX_PENDING: usize = 50_000;
-/// Deliveries claimed at once.
-const CLAIM: i64 = 64;
-/// How long a claimed delivery is this worker's before another may take it.
-const LEASE: Duration = Duration::from_secs(60);
+/// Deliveries claimed at once, at most (never more than the free `push_concurrency` permits, so
+/// each claimed delivery starts at once and its lease only has to cover one request).
+const CLAIM: usize = 64;
+/// A claimed delivery's lease past twice `push_timeout` (the request, then recording its answer):
+/// after a crash another worker, or this one restarted, takes it again this soon.
+const LEASE_MARGIN: Duration = Duration::from_secs(10);
 /// Wait after a database error.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -279,9 +281,16 @@ async fn deliver(
 ) {
     let config = app.notifications.clone();
     let permits = Arc::new(tokio::sync::Semaphore::new(config.push_concurrency));
+    let lease = config.push_timeout * 2 + LEASE_MARGIN;
     loop {
+        // Wait for a free permit before claiming: a claimed delivery never waits for one.
+        match Arc::clone(&permits).acquire_owned().await {
+            Ok(permit) => drop(permit),
+            Err(_) => return,
+        }
+        let free = permits.available_permits().clamp(1, CLAIM);
         let due = match pool.get().await {
-            Ok(conn) => push::claim(&conn, CLAIM, LEASE).await,
+            Ok(conn) => push::claim(&conn, free as i64, lease).await,
             Err(error) => Err(error.into()),
         };
         let due = match due {

@@ -217,6 +217,9 @@ const ADVANCE: &str = "INSERT INTO push_watermarks (conversation_id, pushed_seq)
          SET pushed_seq = greatest(push_watermarks.pushed_seq, excluded.pushed_seq)
      RETURNING conversation_id, pushed_seq";
 
+/// The transaction-scoped advisory lock's key serializing [`enqueue`] (migrations use "parley").
+const ENQUEUE_LOCK_KEY: i64 = 0x7075_7368; // "push"
+
 const ENQUEUE: &str = "INSERT INTO push_outbox (id, subscription_id, message_id, payload)
      SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[])
      ON CONFLICT (subscription_id, message_id) DO NOTHING";
@@ -245,6 +248,11 @@ pub async fn enqueue(
     let tops: Vec<i64> = work.iter().map(|w| w.top).collect();
     let age = max_age.as_secs_f64();
     let tx = conn.transaction().await?;
+    // One enqueue at a time over every instance: two reading the same watermark would both
+    // enqueue its messages, and a copy enqueued after the first was delivered (and left the
+    // outbox) would go out twice. The statements after the lock see the watermark it moved.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ENQUEUE_LOCK_KEY])
+        .await?;
     let rows = tx
         .query(
             CANDIDATES,

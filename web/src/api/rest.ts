@@ -168,6 +168,16 @@ export class Api {
     );
   }
 
+  /** My daily do-not-disturb window, and whether it covers now. */
+  myNotifications(): Promise<Rest.UserNotifications> {
+    return this.get<Rest.UserNotifications>("/api/users/me/notifications");
+  }
+
+  /** Sets (or, with null, clears) my daily do-not-disturb window. */
+  setMyNotifications(prefs: Rest.UserNotificationsRequest): Promise<Rest.UserNotifications> {
+    return this.call<Rest.UserNotifications>("PUT", "/api/users/me/notifications", prefs);
+  }
+
   /** The push channels the server has, with the VAPID key browsers subscribe with. */
   pushChannels(): Promise<Rest.PushChannels> {
     return this.get<Rest.PushChannels>("/api/push");

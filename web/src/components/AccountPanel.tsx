@@ -3,19 +3,14 @@
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
-import { ApiError, type DeviceSession } from "../api/rest";
+import type { DeviceSession } from "../api/rest";
 import { relativeTime } from "../logic/presence";
 import { base64UrlToBytes, registrationOf } from "../logic/push";
 import { useApi } from "../state/session";
-import { ErrorNote, useNow } from "./common";
+import { ErrorNote, errorText, useNow } from "./common";
+import { QuietHours } from "./QuietHours";
 
 const SESSIONS = ["sessions"] as const;
-
-function message(error: unknown, fallback: string): string {
-  if (!(error instanceof ApiError)) return fallback;
-  const details = Object.values(error.body.details ?? {}).flat();
-  return details.length > 0 ? `${error.body.message}: ${details.join("; ")}` : error.body.message;
-}
 
 /** "Active now", "Active 5m ago", "Active Yesterday", "Active Mar 3". */
 function activeText(relative: string): string {
@@ -45,6 +40,7 @@ export function AccountPanel({ onClose }: { onClose: () => void }) {
       </header>
       <ChangePassword />
       <Devices />
+      <QuietHours />
       <PushNotifications />
     </section>
   );
@@ -66,7 +62,7 @@ function ChangePassword() {
       setNotice({ ok: true, text: "Password changed. Your other devices were signed out." });
       void queries.invalidateQueries({ queryKey: SESSIONS });
     },
-    onError: (error) => setNotice({ ok: false, text: message(error, "Could not change the password") }),
+    onError: (error) => setNotice({ ok: false, text: errorText(error, "Could not change the password") }),
   });
   return (
     <form
@@ -119,7 +115,7 @@ function Devices() {
       await action();
       refresh();
     } catch (e) {
-      setError(message(e, "That did not work; try again"));
+      setError(errorText(e, "That did not work; try again"));
     }
   };
   // This device first, then the others by most recent use (the server's order).
@@ -202,7 +198,7 @@ function PushNotifications() {
       setNotice({ ok: true, text: "This browser will be notified while Parley is closed." });
       void queries.invalidateQueries({ queryKey: PUSH_DEVICES });
     } catch (e) {
-      setNotice({ ok: false, text: message(e, "Could not turn notifications on") });
+      setNotice({ ok: false, text: errorText(e, "Could not turn notifications on") });
     }
   };
   const remove = async (id: string) => {

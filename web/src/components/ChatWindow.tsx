@@ -322,6 +322,8 @@ export function ChatWindow({ conversation, onBack, jumpTo, onJumped, onSearch }:
         userId={me.id}
         replyTo={replyTo}
         replyAuthor={replyTo ? (replyTo.senderId === me.id ? "You" : (conversation.members.find((m) => m.userId === replyTo.senderId)?.displayName ?? "Someone")) : ""}
+        members={conversation.members}
+        everyone={conversation.type === "group" && conversation.role !== "member"}
         onCancelReply={() => setReplyTo(null)}
         onSend={(text, urgent) => {
           send(text, undefined, replyTo?.id ?? null, urgent);

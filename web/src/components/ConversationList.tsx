@@ -11,6 +11,7 @@ import { relativeTime } from "../logic/presence";
 import { keys } from "../state/realtime";
 import { useApi, useSession } from "../state/session";
 import { AccountPanel } from "./AccountPanel";
+import { StatusPicker } from "./StatusPicker";
 import { currentTheme, nextTheme, setTheme, type ThemeChoice } from "../state/theme";
 import { Avatar, partnerOf, titleOf, useNow, usePresence } from "./common";
 import { isMuted } from "../logic/notifications";
@@ -48,9 +49,12 @@ export function ConversationList({ conversations, loading, selected, onSelect, o
   return (
     <aside className="sidebar" aria-label="Conversations">
       <header className="sidebar-header">
-        <span className="me" title={me.username}>
-          {me.displayName}
-        </span>
+        <div className="me-block">
+          <span className="me" title={me.username}>
+            {me.displayName}
+          </span>
+          <StatusPicker />
+        </div>
         <button type="button" className="icon" aria-label="New conversation" onClick={() => setCreating(!creating)}>
           +
         </button>

@@ -2,11 +2,13 @@
 // (Shift+Enter for a new line), the send button disabled while empty or over the 4,000-character
 // limit (text past it is kept and marked, never cut silently); the draft kept per conversation
 // (state/drafts.ts); typing:start at most once a second while typing, typing:stop when cleared
-// or sent.
+// or sent. Typing `@` offers the conversation's members (arrows, Enter or Tab to pick, Escape
+// to close).
 
 import { useEffect, useRef, useState } from "react";
 import { quote } from "../logic/actions";
-import type { Message } from "@parley/protocol";
+import type { Member, Message } from "@parley/protocol";
+import { insertMention, mentionAt, mentionCandidates } from "../logic/mentions";
 import { loadDraft, saveDraft } from "../state/drafts";
 import { useRealtime } from "../state/realtime";
 
@@ -21,18 +23,30 @@ interface Props {
   /** The message being answered (a quote above the text; Escape or ✕ drops it). */
   replyTo: Message | null;
   replyAuthor: string;
+  /** Who `@` offers. */
+  members: Member[];
+  /** Whether `@everyone` counts (groups, owners and admins). */
+  everyone: boolean;
   onCancelReply: () => void;
   /** `urgent`: breaks through the recipients' mutes and do-not-disturb (a few an hour). */
   onSend: (text: string, urgent: boolean) => void;
 }
 
-export function MessageInput({ conversationId, userId, replyTo, replyAuthor, onCancelReply, onSend }: Props) {
+export function MessageInput(props: Props) {
+  const { conversationId, userId, replyTo, replyAuthor, members, everyone, onCancelReply, onSend } = props;
   const { client } = useRealtime();
   const [text, setText] = useState(() => loadDraft(userId, conversationId));
   const [urgent, setUrgent] = useState(false);
   const area = useRef<HTMLTextAreaElement>(null);
   const lastStart = useRef(0);
   const typing = useRef(false);
+  const [caret, setCaret] = useState<number | null>(null);
+  const [picked, setPicked] = useState(0);
+  const [closedAt, setClosedAt] = useState<number | null>(null);
+  const typed = caret === null ? null : mentionAt(text, caret);
+  const candidates = typed && typed.start !== closedAt ? mentionCandidates(members, typed.query, userId, everyone) : [];
+  const active = Math.min(picked, Math.max(0, candidates.length - 1));
+  const listId = `mentions-${conversationId}`;
   const length = [...text].length;
   const over = length - MAX_CHARS;
 
@@ -57,8 +71,17 @@ export function MessageInput({ conversationId, userId, replyTo, replyAuthor, onC
     [client, conversationId],
   );
 
-  function changed(value: string) {
+  function pick(username: string) {
+    if (!typed || caret === null) return;
+    const next = insertMention(text, typed.start, caret, username);
+    changed(next.text, next.caret);
+    requestAnimationFrame(() => area.current?.setSelectionRange(next.caret, next.caret));
+  }
+
+  function changed(value: string, at: number | null) {
     setText(value);
+    setCaret(at);
+    setPicked(0);
     const now = Date.now();
     if (value.trim() && now - lastStart.current >= 1000) {
       lastStart.current = now;
@@ -76,6 +99,7 @@ export function MessageInput({ conversationId, userId, replyTo, replyAuthor, onC
     onSend(content, urgent);
     setUrgent(false);
     setText("");
+    setCaret(null);
     saveDraft(userId, conversationId, "");
     typing.current = false;
     lastStart.current = 0;
@@ -99,16 +123,58 @@ export function MessageInput({ conversationId, userId, replyTo, replyAuthor, onC
           </button>
         </div>
       )}
+      {candidates.length > 0 && (
+        <ul className="mention-suggestions" role="listbox" id={listId} aria-label="Mention someone">
+          {candidates.map((c, i) => (
+            <li
+              key={c.username}
+              id={`${listId}-${c.username}`}
+              role="option"
+              aria-selected={i === active}
+              onMouseDown={(e) => {
+                e.preventDefault();
+                pick(c.username);
+              }}
+            >
+              <strong>{c.displayName}</strong> <span className="muted">@{c.username}</span>
+            </li>
+          ))}
+        </ul>
+      )}
       <textarea
         ref={area}
         rows={1}
         aria-label="Message"
         placeholder="Write a message"
+        role="combobox"
+        aria-autocomplete="list"
+        aria-expanded={candidates.length > 0}
+        aria-controls={candidates.length > 0 ? listId : undefined}
+        aria-activedescendant={candidates.length > 0 ? `${listId}-${candidates[active].username}` : undefined}
         aria-invalid={over > 0}
         aria-describedby={over > 0 ? `too-long-${conversationId}` : undefined}
         value={text}
-        onChange={(e) => changed(e.target.value)}
+        onChange={(e) => changed(e.target.value, e.target.selectionStart)}
+        onSelect={(e) => setCaret(e.currentTarget.selectionStart)}
         onKeyDown={(e) => {
+          if (candidates.length > 0) {
+            const moves: Record<string, number> = { ArrowDown: 1, ArrowUp: -1 };
+            if (e.key in moves) {
+              e.preventDefault();
+              setPicked((active + moves[e.key] + candidates.length) % candidates.length);
+              return;
+            }
+            if (e.key === "Enter" || e.key === "Tab") {
+              e.preventDefault();
+              pick(candidates[active].username);
+              return;
+            }
+            if (e.key === "Escape") {
+              e.preventDefault();
+              setClosedAt(typed?.start ?? null);
+              return;
+            }
+          }
           if (e.key === "Enter" && !e.shiftKey) {
             e.preventDefault();
             submit();

@@ -1,5 +1,5 @@
 // A conversation's notification settings, from its header: the level (all messages, only
-// @mentions, nothing) and a mute (an hour, eight hours, until unmuted). Changes go to the server
+// @mentions, nothing) and a mute (an hour, eight hours, a week, until unmuted). Changes go to the server
 // (PUT .../notifications) and into the cached conversation; Escape or a pick closes the menu.
 
 import { useQueryClient } from "@tanstack/react-query";

@@ -3,6 +3,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import type { Conversation } from "@parley/protocol";
+import { ApiError } from "../api/rest";
 import { keys, type Presence } from "../state/realtime";
 
 /** The other member of a DM (undefined for groups). */
@@ -63,4 +64,11 @@ export function ErrorNote({ text }: { text: string | null }) {
       {text}
     </p>
   );
+}
+
+/** The server's message for a failed call (with the fields it names), else `fallback`. */
+export function errorText(error: unknown, fallback: string): string {
+  if (!(error instanceof ApiError)) return fallback;
+  const details = Object.values(error.body.details ?? {}).flat();
+  return details.length > 0 ? `${error.body.message}: ${details.join("; ")}` : error.body.message;
 }

@@ -15,6 +15,7 @@ export const LEVELS: { level: Level; label: string }[] = [
 export const MUTES: { label: string; hours: number | null }[] = [
   { label: "Mute for 1 hour", hours: 1 },
   { label: "Mute for 8 hours", hours: 8 },
+  { label: "Mute for 1 week", hours: 24 * 7 },
   { label: "Mute until I unmute", hours: null },
 ];
 

@@ -35,6 +35,7 @@ import {
 } from "./cache";
 import { withToast, type ToastItem } from "../logic/toasts";
 import { OfflineState, snapshotOf } from "./offline";
+import { StatusStore, type ChosenStatus } from "./status";
 import { deviceStore } from "./store";
 
 export interface Presence {
@@ -63,6 +64,8 @@ interface Realtime {
   setFocus: (conversationId: string | null) => void;
   /** Toasts received (newest first); `dismiss` takes one away. */
   toasts: ToastStore;
+  /** The status I chose (online, away, do not disturb). */
+  status: StatusStore;
 }
 
 /** The toasts this tab shows, as a store React reads with useSyncExternalStore. */
@@ -96,6 +99,14 @@ export class ToastStore {
 export function useToasts(): ToastItem[] {
   const { toasts } = useRealtime();
   return useSyncExternalStore(toasts.subscribe, toasts.snapshot);
+}
+
+/** The status I chose. */
+export function useMyStatus(): [ChosenStatus, (status: ChosenStatus) => void] {
+  const { status, client } = useRealtime();
+  const chosen = useSyncExternalStore(status.subscribe, status.snapshot);
+  const choose = useCallback((next: ChosenStatus) => status.choose(next, client), [status, client]);
+  return [chosen, choose];
 }
 
 /** Read marks kept for resending: the conversations most recently marked. */
@@ -278,6 +289,7 @@ export function RealtimeProvider({ api, userId, children }: { api: Api; userId: 
   const offline = useMemo(() => new OfflineState(deviceStore(), userId), [userId]);
   const marks = useMemo(() => new Map<string, number>(), []);
   const toasts = useMemo(() => new ToastStore(), []);
+  const status = useMemo(() => new StatusStore(typeof localStorage === "undefined" ? null : localStorage, userId), [userId]);
   // The conversation on screen; told to the server while the tab is visible (hidden: none).
   const focus = useMemo(
     () => ({
@@ -296,7 +308,10 @@ export function RealtimeProvider({ api, userId, children }: { api: Api; userId: 
       if (!again && now === focus.sent) return;
       if (client.send("focus", { conversationId: now })) focus.sent = now;
     };
-    const offReady = client.onReady(() => tellFocus(true));
+    const offReady = client.onReady(() => {
+      tellFocus(true);
+      status.restore(client);
+    });
     focus.tell = tellFocus;
     const unpersist = persist(offline, queries);
     void restore(offline, queries, client).catch(() => undefined);
@@ -319,7 +334,7 @@ export function RealtimeProvider({ api, userId, children }: { api: Api; userId: 
       document.removeEventListener("visibilitychange", shown);
       client.close();
     };
-  }, [client, queries, offline, marks, toasts, focus]);
+  }, [client, queries, offline, marks, toasts, focus, status]);
   const markRead = useCallback(
     (conversationId: string, seq: number) => {
       if ((marks.get(conversationId) ?? 0) >= seq) return;
@@ -339,8 +354,8 @@ export function RealtimeProvider({ api, userId, children }: { api: Api; userId: 
     [focus, toasts],
   );
   const value = useMemo(
-    () => ({ client, state, markRead, setFocus, toasts }),
-    [client, state, markRead, setFocus, toasts],
+    () => ({ client, state, markRead, setFocus, toasts, status }),
+    [client, state, markRead, setFocus, toasts, status],
   );
   return <RealtimeContext.Provider value={value}>{children}</RealtimeContext.Provider>;
 }

@@ -137,6 +137,7 @@ export interface ServerEvents {
     priority: "normal" | "urgent";
   };
   "presence:update": { userId: string; status: "online" | "away" | "dnd" | "offline" | "unknown"; lastSeenAt: string | null };
+  "presence:status": { status: "online" | "away" | "dnd" };
   "presence:subscribed": { users: { userId: string; status: "online" | "away" | "dnd" | "offline" | "unknown"; lastSeenAt: string | null }[] };
   "typing:started": { conversationId: string; userId: string };
   "typing:stopped": { conversationId: string; userId: string };
