@@ -52,10 +52,7 @@ async fn pushes_go_out_once_over_instances_and_never_to_a_connected_member() -> 
 
     // Ann writes through instance 0 and Cy through instance 1, at the same time.
     let mut senders = Vec::new();
-    for (api, user, tag) in [
-        (api0, ann.clone(), "a"),
-        (api1, cy.clone(), "c"),
-    ] {
+    for (api, user, tag) in [(api0, ann.clone(), "a"), (api1, cy.clone(), "c")] {
         let group = group.clone();
         senders.push(tokio::spawn(async move {
             for k in 0..PER_SENDER {

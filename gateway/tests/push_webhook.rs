@@ -138,6 +138,108 @@ async fn offline_members_get_one_signed_push_per_message() -> anyhow::Result<()>
     Ok(())
 }
 
+/// Sends `content` from `ws` into `conv` (urgent when asked) and waits for the commit.
+async fn send(
+    ws: &mut WsClient,
+    conv: &str,
+    id: &str,
+    content: &str,
+    urgent: bool,
+) -> anyhow::Result<()> {
+    let priority = if urgent { "urgent" } else { "normal" };
+    let data = json!({"conversationId": conv, "clientMessageId": id, "content": content, "priority": priority});
+    let answer = ws.ask("message:send", id, data).await?;
+    anyhow::ensure!(answer["event"] == "message:sent", "{answer}");
+    Ok(())
+}
+
+/// The pushed bodies after `from` requests (sorted: deliveries run concurrently), once the outbox
+/// had time to act.
+async fn pushed_since(receiver: &WebhookReceiver, from: usize) -> Vec<String> {
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut bodies = receiver.received()[from..]
+        .iter()
+        .filter_map(|r| r.body["body"].as_str().map(str::to_owned))
+        .collect::<Vec<_>>();
+    bodies.sort();
+    bodies
+}
+
+#[tokio::test]
+async fn level_and_quiet_hours_decide_what_an_offline_member_is_pushed() -> anyhow::Result<()> {
+    let receiver = WebhookReceiver::start().await?;
+    let gw = start(&receiver).await?;
+    let api = gw.api();
+    let ann = api.register("pref_ann").await?;
+    let ben = api.register("pref_ben").await?;
+    let dm = api.dm(&ann, &ben).await?;
+    api.register_push(&ben, "ben-phone").await?;
+    let mut ann_ws = WsClient::authed(gw.addr(), &ann.access_token).await?;
+    let prefs = format!("/api/conversations/{dm}/notifications");
+    let level = |level: &str| json!({"level": level, "mutedUntil": null});
+
+    // Mentions only: a mention and an urgent message, nothing else.
+    assert_eq!(
+        api.put(&prefs, Some(&ben), &level("mentions"))
+            .await?
+            .status,
+        200
+    );
+    let seen = receiver.received().len();
+    send(&mut ann_ws, &dm, "m1", "plain", false).await?;
+    send(&mut ann_ws, &dm, "m2", "hey @pref_ben", false).await?;
+    send(&mut ann_ws, &dm, "m3", "urgent plain", true).await?;
+    assert_eq!(
+        pushed_since(&receiver, seen).await,
+        vec!["hey @pref_ben", "urgent plain"]
+    );
+
+    // Off: nothing at all, urgent or mentioned.
+    assert_eq!(
+        api.put(&prefs, Some(&ben), &level("off")).await?.status,
+        200
+    );
+    let seen = receiver.received().len();
+    send(&mut ann_ws, &dm, "o1", "plain", false).await?;
+    send(&mut ann_ws, &dm, "o2", "@pref_ben urgent", true).await?;
+    assert_eq!(pushed_since(&receiver, seen).await, Vec::<String>::new());
+
+    // Quiet hours covering now: only urgent.
+    assert_eq!(
+        api.put(&prefs, Some(&ben), &level("all")).await?.status,
+        200
+    );
+    api.quiet_now(&ben).await?;
+    let seen = receiver.received().len();
+    send(&mut ann_ws, &dm, "q1", "in quiet hours", false).await?;
+    send(
+        &mut ann_ws,
+        &dm,
+        "q2",
+        "@pref_ben mentioned in quiet hours",
+        false,
+    )
+    .await?;
+    send(&mut ann_ws, &dm, "q3", "urgent in quiet hours", true).await?;
+    assert_eq!(
+        pushed_since(&receiver, seen).await,
+        vec!["urgent in quiet hours"]
+    );
+
+    // Quiet hours over: everything again.
+    let cleared = json!({"dndSchedule": null});
+    assert_eq!(
+        api.put("/api/users/me/notifications", Some(&ben), &cleared)
+            .await?
+            .status,
+        200
+    );
+    let seen = receiver.received().len();
+    send(&mut ann_ws, &dm, "a1", "all again", false).await?;
+    assert_eq!(pushed_since(&receiver, seen).await, vec!["all again"]);
+    Ok(())
+}
+
 #[tokio::test]
 async fn failures_retry_with_one_key_then_dead_letter_and_gone_removes() -> anyhow::Result<()> {
     let receiver = WebhookReceiver::start().await?;

@@ -144,17 +144,7 @@ async fn toasts_skip_the_focused_connection_and_follow_preferences() -> anyhow::
     tokio::time::sleep(Duration::from_millis(800)).await;
     ann_ws.sent(&group, "s2", "back").await?;
     assert_eq!(toasts(&mut ben_phone, &group, SETTLE).await?.len(), 1);
-    let now = time::OffsetDateTime::now_utc();
-    let minute = i64::from(now.hour()) * 60 + i64::from(now.minute());
-    let schedule = json!({"dndSchedule": {
-        "start": hhmm((minute + 1439 - 5) % 1440),
-        "end": hhmm((minute + 10) % 1440),
-        "timeZone": "UTC",
-    }});
-    let set = api
-        .put("/api/users/me/notifications", Some(&ben), &schedule)
-        .await?;
-    assert_eq!(set.status, 200, "{}", set.body);
+    api.quiet_now(&ben).await?;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     ann_ws.sent(&group, "s3", "scheduled quiet").await?;
     assert!(
@@ -162,10 +152,6 @@ async fn toasts_skip_the_focused_connection_and_follow_preferences() -> anyhow::
         "dnd schedule"
     );
     Ok(())
-}
-
-fn hhmm(minute: i64) -> String {
-    format!("{:02}:{:02}", minute / 60, minute % 60)
 }
 
 #[tokio::test]

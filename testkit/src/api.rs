@@ -125,6 +125,25 @@ impl Api {
         http::request(self.addr, method, path, &headers, body).await
     }
 
+    /// Gives `user` a daily do-not-disturb window in UTC from 5 minutes ago to 10 from now.
+    pub async fn quiet_now(&self, user: &TestUser) -> anyhow::Result<()> {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let minute = (since_epoch.as_secs() % 86_400 / 60) as i64;
+        let hhmm = |m: i64| format!("{:02}:{:02}", m / 60, m % 60);
+        let schedule = json!({"dndSchedule": {
+            "start": hhmm((minute + 1440 - 5) % 1440),
+            "end": hhmm((minute + 10) % 1440),
+            "timeZone": "UTC",
+        }});
+        let set = self
+            .put("/api/users/me/notifications", Some(user), &schedule)
+            .await?;
+        anyhow::ensure!(set.status == 200, "schedule: {} {}", set.status, set.body);
+        Ok(())
+    }
+
     /// Registers a webhook push device for `user` (label "Ben's phone"); returns its id.
     pub async fn register_push(&self, user: &TestUser, token: &str) -> anyhow::Result<String> {
         let body = json!({"kind": "webhook", "token": token, "label": "Ben's phone"});
