@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
+use parley_shared::config::PushContent;
 use parley_testkit::TestGateway;
 use parley_testkit::webhook::{Received, WebhookReceiver};
 use parley_testkit::ws::WsClient;
@@ -17,8 +18,16 @@ const SECRET: &str = "a-webhook-secret-of-at-least-32-characters";
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn start(receiver: &WebhookReceiver) -> anyhow::Result<TestGateway> {
+    start_saying(receiver, PushContent::Full).await
+}
+
+async fn start_saying(
+    receiver: &WebhookReceiver,
+    content: PushContent,
+) -> anyhow::Result<TestGateway> {
     let url = receiver.url();
     TestGateway::start_with(move |c| {
+        c.notifications.push_content = content;
         c.notifications.webhook_url = url;
         c.notifications.webhook_secret = SECRET.to_owned();
         c.notifications.push_interval = Duration::from_millis(50);
@@ -237,6 +246,35 @@ async fn level_and_quiet_hours_decide_what_an_offline_member_is_pushed() -> anyh
     let seen = receiver.received().len();
     send(&mut ann_ws, &dm, "a1", "all again", false).await?;
     assert_eq!(pushed_since(&receiver, seen).await, vec!["all again"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn push_content_sender_and_none_keep_the_text_at_home() -> anyhow::Result<()> {
+    for (content, tag) in [(PushContent::Sender, "s"), (PushContent::None, "n")] {
+        let receiver = WebhookReceiver::start().await?;
+        let gw = start_saying(&receiver, content).await?;
+        let api = gw.api();
+        let ann = api.register(&format!("content_ann_{tag}")).await?;
+        let ben = api.register(&format!("content_ben_{tag}")).await?;
+        let dm = api.dm(&ann, &ben).await?;
+        api.register_push(&ben, "phone").await?;
+        let mut ann_ws = WsClient::authed(gw.addr(), &ann.access_token).await?;
+        ann_ws.sent(&dm, "c1", "the secret plan").await?;
+        let got = receiver.wait_for(1, WAIT).await?;
+        let body = &got[0].body;
+        assert_eq!(body["body"], "New message", "{content:?}");
+        assert!(
+            !got[0].raw.windows(6).any(|w| w == b"secret"),
+            "{content:?}"
+        );
+        let (title, sender) = match content {
+            PushContent::Sender => (ann.username.clone(), ann.username.clone()),
+            _ => ("Parley".to_owned(), String::new()),
+        };
+        assert_eq!(body["title"], title.as_str(), "{content:?}");
+        assert_eq!(body["senderName"], sender.as_str(), "{content:?}");
+    }
     Ok(())
 }
 

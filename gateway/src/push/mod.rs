@@ -27,7 +27,7 @@ use std::time::Duration;
 use parley_persister::Pool;
 use parley_persister::store::push::{self, Candidate, Committed};
 use parley_shared::ConversationId;
-use parley_shared::config::NotificationsConfig;
+use parley_shared::config::{NotificationsConfig, PushContent};
 use parley_shared::hash::IdMap;
 use tokio::sync::mpsc;
 
@@ -50,6 +50,8 @@ const CLAIM: usize = 64;
 /// A claimed delivery's lease past twice `push_timeout` (the request, then recording its answer):
 /// after a crash another worker, or this one restarted, takes it again this soon.
 const LEASE_MARGIN: Duration = Duration::from_secs(10);
+/// A push's text when it must not carry the message's.
+const NEW_MESSAGE: &str = "New message";
 /// Wait after a database error.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -213,7 +215,7 @@ async fn enqueue(
     round: &[Committed],
 ) -> Result<push::Enqueued, parley_persister::DbError> {
     let mut conn = pool.get().await?;
-    let hidden = config.push_content == "hidden";
+    let content = config.push_content;
     push::enqueue(
         &mut conn,
         round,
@@ -226,7 +228,7 @@ async fn enqueue(
             );
             offline.then(|| {
                 let id = uuid::Uuid::now_v7();
-                (id, payload(id, candidate, hidden))
+                (id, payload(id, candidate, content))
             })
         },
     )
@@ -234,11 +236,19 @@ async fn enqueue(
 }
 
 /// What the webhook receives for one delivery.
-fn payload(id: uuid::Uuid, candidate: &Candidate, hidden: bool) -> String {
-    let (title, text) = if hidden {
-        ("Parley".to_owned(), "New message".to_owned())
-    } else {
-        (candidate.title.clone(), body(&candidate.content))
+fn payload(id: uuid::Uuid, candidate: &Candidate, content: PushContent) -> String {
+    let (title, text, sender) = match content {
+        PushContent::Full => (
+            candidate.title.as_str(),
+            body(&candidate.content),
+            candidate.sender_name.as_str(),
+        ),
+        PushContent::Sender => (
+            candidate.title.as_str(),
+            NEW_MESSAGE.to_owned(),
+            candidate.sender_name.as_str(),
+        ),
+        PushContent::None => ("Parley", NEW_MESSAGE.to_owned(), ""),
     };
     serde_json::json!({
         "id": id.to_string(),
@@ -249,7 +259,7 @@ fn payload(id: uuid::Uuid, candidate: &Candidate, hidden: bool) -> String {
         "messageId": candidate.message,
         "seq": candidate.seq,
         "senderId": candidate.sender,
-        "senderName": if hidden { "" } else { candidate.sender_name.as_str() },
+        "senderName": sender,
         "title": title,
         "body": text,
         "priority": if candidate.urgent { "urgent" } else { "normal" },

@@ -11,7 +11,7 @@ mod sections;
 
 use serde::{Deserialize, Serialize};
 
-pub use notifications::NotificationsConfig;
+pub use notifications::{NotificationsConfig, PushContent};
 pub use redis::RedisConfig;
 pub use sections::*;
 

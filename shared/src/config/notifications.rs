@@ -8,6 +8,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::duration::serde_human;
 
+/// `notifications.push_content`: how much of a message a push carries past the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushContent {
+    /// The conversation's title and the text (cut to 100 characters).
+    #[serde(alias = "preview")]
+    Full,
+    /// The conversation's title (a DM's is the sender's name); "New message" as the text.
+    Sender,
+    /// "New message" only.
+    #[serde(alias = "hidden")]
+    None,
+}
+
 /// `[notifications]`.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -23,9 +37,10 @@ pub struct NotificationsConfig {
     /// The key each webhook request is signed with (HMAC-SHA256, `Parley-Signature`); required
     /// with `webhook_url`, at least 32 characters.
     pub webhook_secret: String,
-    /// What a push says: `preview` (the title and the text cut to 100 characters) or `hidden`
-    /// ("New message" only: no content leaves the server).
-    pub push_content: String,
+    /// What a push says: `full` (the title and the text cut to 100 characters), `sender` (the
+    /// title, "New message" as the text) or `none` ("New message" only: neither names nor text
+    /// leave the server).
+    pub push_content: PushContent,
     /// Committed messages are gathered this long before the outbox looks at them.
     #[serde(with = "serde_human")]
     pub push_interval: Duration,
@@ -63,7 +78,7 @@ impl Default for NotificationsConfig {
             toast_group_window: Duration::from_secs(3),
             webhook_url: String::new(),
             webhook_secret: String::new(),
-            push_content: "preview".to_owned(),
+            push_content: PushContent::Full,
             push_interval: Duration::from_millis(250),
             push_max_age: Duration::from_secs(3600),
             push_attempts: 8,
@@ -129,12 +144,6 @@ impl NotificationsConfig {
             return Err((
                 "notifications.toast_group_window",
                 "must be between 1ms and 60s",
-            ));
-        }
-        if !matches!(self.push_content.as_str(), "preview" | "hidden") {
-            return Err((
-                "notifications.push_content",
-                "must be \"preview\" or \"hidden\"",
             ));
         }
         for (key, value) in [
