@@ -27,7 +27,8 @@ export const notificationScenarios = {
     await list.getByRole("button", { name: /Quin/ }).waitFor();
     // Pia opens nothing: every message from Quin toasts (this one too, dismissed).
     const toasts = pia.page.getByRole("status", { name: "Notifications" });
-    await toasts.getByRole("button", { name: /hello pia/ }).first().waitFor();
+    // A conversation new to Pia: the toast is titled as her list shows it.
+    await toasts.getByRole("button", { name: /^Quin.*hello pia/ }).waitFor();
     await toasts.getByRole("button", { name: /^Dismiss/ }).click();
     const picker = pia.page.getByRole("combobox", { name: "Status" });
     await picker.selectOption("dnd");

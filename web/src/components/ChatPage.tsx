@@ -12,7 +12,7 @@ import type { Conversation } from "@parley/protocol";
 import { keys, useRealtime } from "../state/realtime";
 import { useApi, useSession } from "../state/session";
 import { ChatWindow } from "./ChatWindow";
-import { partnerOf } from "./common";
+import { partnerOf, titleOf } from "./common";
 import { ConnectionStatusBar } from "./ConnectionStatusBar";
 import { ConversationList } from "./ConversationList";
 import { SearchDialog, type Hit } from "./SearchDialog";
@@ -139,7 +139,14 @@ export function ChatPage() {
       )}
       </div>
       {search && <SearchDialog scope={search.scope} onClose={() => setSearch(null)} onPick={pick} />}
-      <Toasts open={focused} onOpen={open} />
+      <Toasts
+        open={focused}
+        onOpen={open}
+        titleFor={(id) => {
+          const known = conversations.data?.find((c) => c.id === id);
+          return known ? titleOf(known, me.id) : undefined;
+        }}
+      />
     </div>
   );
 }

@@ -1,22 +1,31 @@
 // Toasts: messages in conversations not on screen (`notification:toast`), in a polite live
 // region at the bottom corner. A toast opens its conversation; × dismisses it; each goes after
-// a few seconds, and at once when its conversation is opened.
+// a few seconds, and at once when its conversation is opened. The title is the conversation's as
+// the list shows it when the list has it (the server says "New message" for a conversation it
+// had not told this user's toasts of yet).
 
 import { useEffect, useState } from "react";
 import { TOAST_MS, current, toastLabel } from "../logic/toasts";
 import { useRealtime, useToasts } from "../state/realtime";
 
-export function Toasts({ open, onOpen }: { open: string | null; onOpen: (conversationId: string) => void }) {
+interface Props {
+  open: string | null;
+  onOpen: (conversationId: string) => void;
+  titleFor: (conversationId: string) => string | undefined;
+}
+
+export function Toasts({ open, onOpen, titleFor }: Props) {
   const { toasts: store } = useRealtime();
-  const toasts = useToasts();
+  const received = useToasts();
+  const toasts = received.map((t) => ({ ...t, title: titleFor(t.conversationId) ?? t.title }));
   const [now, setNow] = useState(() => Date.now());
   useEffect(() => {
-    if (toasts.length === 0) return;
-    const oldest = Math.min(...toasts.map((t) => t.at));
+    if (received.length === 0) return;
+    const oldest = Math.min(...received.map((t) => t.at));
     const timer = setTimeout(() => setNow(Date.now()), Math.max(0, oldest + TOAST_MS - Date.now()) + 50);
     return () => clearTimeout(timer);
-  }, [toasts, now]);
-  useEffect(() => store.set(current(toasts, now, open)), [store, toasts, now, open]);
+  }, [received, now]);
+  useEffect(() => store.set(current(received, now, open)), [store, received, now, open]);
   return (
     <div className="toasts" role="status" aria-live="polite" aria-label="Notifications">
       {toasts.map((t) => (
