@@ -52,6 +52,12 @@ async fn document_lists_every_endpoint_and_resolves() -> anyhow::Result<()> {
         ("get", "/api/users/me/push-subscriptions"),
         ("post", "/api/users/me/push-subscriptions"),
         ("delete", "/api/users/me/push-subscriptions/{deviceId}"),
+        ("post", "/api/auth/login/mfa"),
+        ("get", "/api/users/me/mfa"),
+        ("post", "/api/users/me/mfa"),
+        ("post", "/api/users/me/mfa/confirm"),
+        ("post", "/api/users/me/mfa/recovery-codes"),
+        ("post", "/api/users/me/mfa/disable"),
         ("post", "/api/conversations/{conversationId}/members"),
         (
             "delete",

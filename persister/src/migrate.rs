@@ -70,6 +70,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "webpush",
         sql: include_str!("../../migrations/0011_webpush.sql"),
     },
+    Migration {
+        version: 12,
+        name: "mfa",
+        sql: include_str!("../../migrations/0012_mfa.sql"),
+    },
 ];
 
 /// Serialises concurrent `migrate` runs (several processes starting at once).

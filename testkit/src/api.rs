@@ -243,7 +243,8 @@ pub async fn seed_messages(
 }
 
 /// Checks `value` against the component schema `name` of the OpenAPI `document` (types,
-/// required properties, no undocumented properties, enums, nullability, arrays, `$ref`/`allOf`).
+/// required properties, no undocumented properties, enums, nullability, arrays, `$ref`/`allOf`/
+/// `oneOf`).
 pub fn check_schema(document: &Value, name: &str, value: &Value) -> Result<(), String> {
     let schema = &document["components"]["schemas"][name];
     if schema.is_null() {
@@ -271,6 +272,17 @@ fn check(document: &Value, schema: &Value, value: &Value, at: &str) -> Result<()
     }
     if let Some(all) = schema["allOf"].as_array() {
         return all.iter().try_for_each(|s| check(document, s, value, at));
+    }
+    if let Some(options) = schema["oneOf"].as_array() {
+        let fits = options
+            .iter()
+            .filter(|s| check(document, s, value, at).is_ok())
+            .count();
+        return if fits == 1 {
+            Ok(())
+        } else {
+            Err(format!("{at}: fits {fits} of the oneOf schemas, not one"))
+        };
     }
     if let Some(options) = schema["enum"].as_array()
         && !options.contains(value)

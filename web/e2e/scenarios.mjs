@@ -16,6 +16,7 @@ import {
   row,
   exactly,
 } from "./helpers.mjs";
+import { accountScenarios } from "./accounts.mjs";
 import { notificationScenarios } from "./notifications.mjs";
 
 export const scenarios = {
@@ -586,6 +587,7 @@ export const scenarios = {
   },
 
   ...notificationScenarios,
+  ...accountScenarios,
 
   async "no page broke its Content-Security-Policy"() {
     assert(cspViolations.length === 0, `CSP violations: ${cspViolations.join(" | ")}`);

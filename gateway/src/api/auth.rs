@@ -1,4 +1,5 @@
-//! `/api/auth/*`: sign-up, login, refresh-token rotation and logout.
+//! `/api/auth/*`: sign-up, login (its two-factor step is `api::mfa`), refresh-token rotation and
+//! logout.
 
 use hyper::StatusCode;
 use parley_persister::store::sessions::{self, NewToken, Origin, Rotation};
@@ -153,6 +154,12 @@ pub(crate) async fn login(ctx: &Ctx) -> Result<Reply, ApiError> {
         return Err(ApiError::unauthorized("Invalid username or password"));
     };
     guard.succeeded().await;
+    let conn = ctx.conn().await?;
+    let second_factor = parley_persister::store::mfa::enabled(&conn, user.id).await?;
+    drop(conn);
+    if second_factor {
+        return super::mfa::challenge(ctx, user.id).await;
+    }
     signed_in(ctx, &user, StatusCode::OK).await
 }
 
@@ -266,7 +273,11 @@ pub(crate) async fn logout(ctx: &Ctx) -> Result<Reply, ApiError> {
 }
 
 /// The answer to a successful sign-up or login: a new session for `user`.
-async fn signed_in(ctx: &Ctx, user: &User, status: StatusCode) -> Result<Reply, ApiError> {
+pub(super) async fn signed_in(
+    ctx: &Ctx,
+    user: &User,
+    status: StatusCode,
+) -> Result<Reply, ApiError> {
     let tokens = start_session(ctx, user.id).await?;
     Ok(views::data(
         status,

@@ -8,6 +8,7 @@ mod devices;
 pub(crate) mod error;
 mod history;
 mod messages;
+mod mfa;
 mod notifications;
 mod openapi;
 mod request;
@@ -178,6 +179,12 @@ async fn dispatch(op: Op, ctx: &Ctx) -> Result<Reply, ApiError> {
         Op::ListSessions => sessions::list(ctx).await,
         Op::RevokeSession => sessions::revoke_one(ctx).await,
         Op::RevokeAllSessions => sessions::revoke_everywhere(ctx).await,
+        Op::MfaStatus => mfa::status(ctx).await,
+        Op::MfaBegin => mfa::begin(ctx).await,
+        Op::MfaConfirm => mfa::confirm(ctx).await,
+        Op::MfaRecoveryCodes => mfa::regenerate(ctx).await,
+        Op::MfaDisable => mfa::disable(ctx).await,
+        Op::LoginMfa => mfa::login_code(ctx).await,
         Op::OpenApi => Ok(openapi::serve()),
     }
 }

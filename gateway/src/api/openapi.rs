@@ -8,7 +8,7 @@ use hyper::StatusCode;
 use parley_shared::ErrorCode;
 use serde_json::{Map, Value, json};
 
-use super::routes::{ROUTES, Route};
+use super::routes::{Route, routes};
 use super::views::Reply;
 
 mod schemas;
@@ -29,7 +29,7 @@ pub(crate) fn serve() -> Reply {
 
 fn build() -> Value {
     let mut paths = Map::new();
-    for route in ROUTES {
+    for route in routes() {
         let entry = paths
             .entry(route.path.to_owned())
             .or_insert_with(|| Value::Object(Map::new()));

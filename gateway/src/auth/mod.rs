@@ -6,6 +6,7 @@ pub mod jwt;
 pub mod password;
 pub mod refresh;
 pub mod revoked;
+pub mod totp;
 
 /// Fills `buf` from the operating system's random source.
 pub(crate) fn random_bytes(buf: &mut [u8]) {

@@ -4,6 +4,7 @@
 
 pub mod conversations;
 pub mod messages;
+pub mod mfa;
 pub mod notifications;
 pub mod push;
 pub mod reactions;

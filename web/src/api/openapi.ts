@@ -92,6 +92,9 @@ export type LoginRequest = {
   username: string;
 };
 
+/** Tokens, or with two-factor sign-in on a challenge for the code */
+export type LoginResponse = AuthResponse | MfaChallenge;
+
 export type Me = {
   createdAt: string;
   displayName: string;
@@ -132,6 +135,50 @@ export type Message = {
   seq: number;
 };
 
+export type MfaChallenge = {
+  /** For POST /api/auth/login/mfa */
+  challengeToken: string;
+  /** Seconds the challenge lives (it also ends after 5 codes) */
+  expiresIn: number;
+  mfaRequired: true;
+};
+
+export type MfaCodeRequest = {
+  /** The authenticator's current 6-digit code, or an unused recovery code (xxxxx-xxxxx) */
+  code: string;
+};
+
+export type MfaDisableRequest = {
+  /** The authenticator's current 6-digit code, or an unused recovery code (xxxxx-xxxxx) */
+  code: string;
+  password: string;
+};
+
+export type MfaEnrolment = {
+  /** otpauth://totp/Parley:<username>?secret=...&issuer=Parley (SHA1, 6 digits, 30 s) */
+  otpauthUri: string;
+  /** Base32 (RFC 4648), for typing into an authenticator */
+  secret: string;
+};
+
+export type MfaLoginRequest = {
+  challengeToken: string;
+  /** The authenticator's current 6-digit code, or an unused recovery code (xxxxx-xxxxx) */
+  code: string;
+};
+
+export type MfaRecoveryCodes = {
+  /** Ten single-use codes, shown only now */
+  recoveryCodes: string[];
+};
+
+export type MfaStatus = {
+  enabled: boolean;
+  /** Enrolment started, waiting for its first code */
+  pending: boolean;
+  recoveryCodesLeft: number;
+};
+
 export type PageMeta = {
   cursor: string | null;
   hasMore: boolean;
@@ -139,6 +186,10 @@ export type PageMeta = {
   hasNewer?: boolean;
   /** A page around a message (`around`): pass as `after` for newer messages */
   newerCursor?: string | null;
+};
+
+export type PasswordRequest = {
+  password: string;
 };
 
 export type PushChannels = {

@@ -97,9 +97,43 @@ export class Api {
     this.setSession(this.fromAnswer(answer));
   }
 
-  async login(username: string, password: string): Promise<void> {
-    const answer = await this.call<AuthAnswer>("POST", "/api/auth/login", { username, password }, false);
+  /** Logs in; with two-factor sign-in on, answers the challenge `loginWithCode` finishes. */
+  async login(username: string, password: string): Promise<{ challengeToken: string } | null> {
+    const answer = await this.call<Rest.LoginResponse>("POST", "/api/auth/login", { username, password }, false);
+    if ("mfaRequired" in answer) return { challengeToken: answer.challengeToken };
     this.setSession(this.fromAnswer(answer));
+    return null;
+  }
+
+  /** The second step of a login: the authenticator's code, or a recovery code. */
+  async loginWithCode(challengeToken: string, code: string): Promise<void> {
+    const answer = await this.call<AuthAnswer>("POST", "/api/auth/login/mfa", { challengeToken, code }, false);
+    this.setSession(this.fromAnswer(answer));
+  }
+
+  /** Whether my account signs in with a second factor. */
+  mfaStatus(): Promise<Rest.MfaStatus> {
+    return this.get<Rest.MfaStatus>("/api/users/me/mfa");
+  }
+
+  /** Starts two-factor enrolment: the secret for the authenticator app. */
+  beginMfa(password: string): Promise<Rest.MfaEnrolment> {
+    return this.post<Rest.MfaEnrolment>("/api/users/me/mfa", { password });
+  }
+
+  /** Turns two-factor sign-in on with a first code; answers the recovery codes. */
+  confirmMfa(code: string): Promise<Rest.MfaRecoveryCodes> {
+    return this.post<Rest.MfaRecoveryCodes>("/api/users/me/mfa/confirm", { code });
+  }
+
+  /** New recovery codes (the old ones stop working). */
+  newRecoveryCodes(code: string): Promise<Rest.MfaRecoveryCodes> {
+    return this.post<Rest.MfaRecoveryCodes>("/api/users/me/mfa/recovery-codes", { code });
+  }
+
+  /** Turns two-factor sign-in off. */
+  disableMfa(password: string, code: string): Promise<void> {
+    return this.call<void>("POST", "/api/users/me/mfa/disable", { password, code });
   }
 
   async logout(): Promise<void> {

@@ -9,6 +9,7 @@ import { base64UrlToBytes, registrationOf } from "../logic/push";
 import { useApi } from "../state/session";
 import { ErrorNote, errorText, useNow } from "./common";
 import { QuietHours } from "./QuietHours";
+import { TwoFactor } from "./TwoFactor";
 
 const SESSIONS = ["sessions"] as const;
 
@@ -39,6 +40,7 @@ export function AccountPanel({ onClose }: { onClose: () => void }) {
         </button>
       </header>
       <ChangePassword />
+      <TwoFactor />
       <Devices />
       <QuietHours />
       <PushNotifications />

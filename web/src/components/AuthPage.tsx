@@ -1,4 +1,5 @@
-// Login and Register (one page, two modes): errors from the API are shown as its message.
+// Login and Register (one page, two modes), and the login's second step when two-factor sign-in
+// is on (the authenticator's code or a recovery code): errors from the API are shown as its message.
 
 import { useState, type FormEvent } from "react";
 import { ApiError } from "../api/rest";
@@ -12,15 +13,23 @@ export function AuthPage() {
   const [displayName, setDisplayName] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [challenge, setChallenge] = useState<string | null>(null);
+  const [code, setCode] = useState("");
 
   async function submit(event: FormEvent) {
     event.preventDefault();
     setBusy(true);
     setError(null);
     try {
-      if (mode === "login") await api.login(username.trim(), password);
+      if (challenge) await api.loginWithCode(challenge, code.trim());
+      else if (mode === "login") setChallenge((await api.login(username.trim(), password))?.challengeToken ?? null);
       else await api.register(username.trim(), password, displayName.trim() || username.trim());
     } catch (e) {
+      // A spent or expired challenge: back to the password.
+      if (challenge && e instanceof ApiError && e.body.code === "UNAUTHORIZED") {
+        setChallenge(null);
+        setCode("");
+      }
       if (e instanceof ApiError) {
         const details = Object.entries(e.body.details ?? {})
           .map(([field, problems]) => `${field}: ${problems.join(", ")}`)
@@ -32,6 +41,48 @@ export function AuthPage() {
     } finally {
       setBusy(false);
     }
+  }
+
+  if (challenge) {
+    return (
+      <main className="auth">
+        <form className="auth-card" onSubmit={submit} aria-label="Two-factor sign-in">
+          <h1>Parley</h1>
+          <p>Enter the code from your authenticator app, or one of your recovery codes.</p>
+          <label>
+            Code
+            <input
+              name="code"
+              autoComplete="one-time-code"
+              inputMode="text"
+              autoFocus
+              value={code}
+              onChange={(e) => setCode(e.target.value)}
+              required
+            />
+          </label>
+          {error && (
+            <p className="auth-error" role="alert">
+              {error}
+            </p>
+          )}
+          <button type="submit" className="primary" disabled={busy}>
+            Verify
+          </button>
+          <button
+            type="button"
+            className="link"
+            onClick={() => {
+              setChallenge(null);
+              setCode("");
+              setError(null);
+            }}
+          >
+            Back
+          </button>
+        </form>
+      </main>
+    );
   }
 
   return (

@@ -14,7 +14,7 @@ fn timestamp(nullable: bool) -> Value {
 /// Every component schema, by name.
 pub(super) fn all() -> Value {
     let mut schemas = core();
-    for more in [sessions(), notifications()] {
+    for more in [sessions(), notifications(), mfa()] {
         if let (Some(all), Value::Object(more)) = (schemas.as_object_mut(), more) {
             all.extend(more);
         }
@@ -130,6 +130,60 @@ fn sessions() -> Value {
                 "lastUsedAt": timestamp(false),
                 "current": {"type": "boolean", "description": "The session of the token that asked"}
             }
+        }
+    })
+}
+
+/// Two-factor sign-in.
+fn mfa() -> Value {
+    let code = json!({"type": "string", "description": "The authenticator's current 6-digit code, or an unused recovery code (xxxxx-xxxxx)"});
+    json!({
+        "MfaChallenge": {
+            "type": "object", "required": ["mfaRequired", "challengeToken", "expiresIn"],
+            "properties": {
+                "mfaRequired": {"type": "boolean", "enum": [true]},
+                "challengeToken": {"type": "string", "description": "For POST /api/auth/login/mfa"},
+                "expiresIn": {"type": "integer", "description": "Seconds the challenge lives (it also ends after 5 codes)"}
+            }
+        },
+        "LoginResponse": {
+            "description": "Tokens, or with two-factor sign-in on a challenge for the code",
+            "oneOf": [{"$ref": "#/components/schemas/AuthResponse"}, {"$ref": "#/components/schemas/MfaChallenge"}]
+        },
+        "MfaLoginRequest": {
+            "type": "object", "required": ["challengeToken", "code"], "additionalProperties": false,
+            "properties": {"challengeToken": {"type": "string"}, "code": code}
+        },
+        "PasswordRequest": {
+            "type": "object", "required": ["password"], "additionalProperties": false,
+            "properties": {"password": {"type": "string"}}
+        },
+        "MfaCodeRequest": {
+            "type": "object", "required": ["code"], "additionalProperties": false,
+            "properties": {"code": code}
+        },
+        "MfaDisableRequest": {
+            "type": "object", "required": ["password", "code"], "additionalProperties": false,
+            "properties": {"password": {"type": "string"}, "code": code}
+        },
+        "MfaStatus": {
+            "type": "object", "required": ["enabled", "pending", "recoveryCodesLeft"],
+            "properties": {
+                "enabled": {"type": "boolean"},
+                "pending": {"type": "boolean", "description": "Enrolment started, waiting for its first code"},
+                "recoveryCodesLeft": {"type": "integer"}
+            }
+        },
+        "MfaEnrolment": {
+            "type": "object", "required": ["secret", "otpauthUri"],
+            "properties": {
+                "secret": {"type": "string", "description": "Base32 (RFC 4648), for typing into an authenticator"},
+                "otpauthUri": {"type": "string", "description": "otpauth://totp/Parley:<username>?secret=...&issuer=Parley (SHA1, 6 digits, 30 s)"}
+            }
+        },
+        "MfaRecoveryCodes": {
+            "type": "object", "required": ["recoveryCodes"],
+            "properties": {"recoveryCodes": {"type": "array", "items": {"type": "string"}, "description": "Ten single-use codes, shown only now"}}
         }
     })
 }

@@ -39,6 +39,12 @@ pub(crate) enum Op {
     ListSessions,
     RevokeSession,
     RevokeAllSessions,
+    MfaStatus,
+    MfaBegin,
+    MfaConfirm,
+    MfaRecoveryCodes,
+    MfaDisable,
+    LoginMfa,
     OpenApi,
 }
 
@@ -89,16 +95,20 @@ pub(crate) struct Route {
     pub(crate) errors: &'static [ErrorCode],
 }
 
+mod accounts;
 mod table;
 
-pub(crate) use table::ROUTES;
+/// Every route Parley serves under `/api`.
+pub(crate) fn routes() -> impl Iterator<Item = &'static Route> {
+    table::ROUTES.iter().chain(accounts::ROUTES)
+}
 
 /// The route for `method` and `path`, with the path parameters it captured.
 pub(crate) fn find(
     method: &Method,
     path: &str,
 ) -> Option<(&'static Route, Vec<(&'static str, String)>)> {
-    ROUTES.iter().find_map(|route| {
+    routes().find_map(|route| {
         if route.method != *method {
             return None;
         }
@@ -192,8 +202,9 @@ mod tests {
 
     #[test]
     fn routes_are_unique() {
-        for (i, a) in ROUTES.iter().enumerate() {
-            for b in &ROUTES[i + 1..] {
+        let all: Vec<&Route> = routes().collect();
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
                 assert!(
                     !(a.method == b.method && a.path == b.path),
                     "{} {} twice",

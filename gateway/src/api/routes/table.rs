@@ -94,7 +94,7 @@ const KEEP_CURRENT: &[QueryParam] = &[QueryParam {
     required: false,
 }];
 
-/// Every route Parley serves under `/api`.
+/// The routes of the core API (`accounts.rs` has two-factor sign-in's).
 pub(crate) static ROUTES: &[Route] = &[
     Route {
         method: Method::POST,
@@ -115,13 +115,13 @@ pub(crate) static ROUTES: &[Route] = &[
         method: Method::POST,
         path: "/api/auth/login",
         op: Op::Login,
-        summary: "Log in with username and password",
+        summary: "Log in with username and password (with two-factor sign-in on: a challenge for the code, finished by POST /api/auth/login/mfa)",
         tag: "auth",
         auth: false,
         limit: LimitClass::Login,
         request: Some("LoginRequest"),
         status: 200,
-        response: Some("AuthResponse"),
+        response: Some("LoginResponse"),
         paged: false,
         query: &[],
         errors: &[ValidationError, Unauthorized, RateLimited, Overloaded],

@@ -1,0 +1,113 @@
+// Browser scenarios of issue 18's account pages: two-factor sign-in set up with a code computed
+// here from the shared secret (RFC 6238, as an authenticator app does), used at login, a
+// recovery code used instead, and turned off.
+
+import { createHmac } from "node:crypto";
+import { assert, signUp } from "./helpers.mjs";
+
+const PASSWORD = "correct horse battery";
+const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+function fromBase32(text) {
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const c of text.replace(/[\s=]/g, "").toUpperCase()) {
+    value = (value << 5) | BASE32.indexOf(c);
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((value >>> bits) & 0xff);
+    }
+  }
+  return Buffer.from(out);
+}
+
+/** The TOTP code of `step` (30 s steps since the epoch). */
+function totp(secret, step) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const digest = createHmac("sha1", secret).update(counter).digest();
+  const offset = digest[digest.length - 1] & 0x0f;
+  const word = digest.readUInt32BE(offset) & 0x7fffffff;
+  return String(word % 1_000_000).padStart(6, "0");
+}
+
+const stepNow = () => Math.floor(Date.now() / 30_000);
+
+async function logInWithCode(user, code) {
+  const page = user.page;
+  await page.getByLabel("Username").fill(user.username);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Log in", exact: true }).click();
+  const step = page.getByRole("form", { name: "Two-factor sign-in" });
+  await step.getByLabel("Code").fill(code);
+  await step.getByRole("button", { name: "Verify" }).click();
+  await page.getByRole("button", { name: "New conversation" }).waitFor();
+}
+
+async function logOut(user) {
+  await user.page.getByRole("button", { name: "Log out", exact: true }).click();
+  await user.page.getByRole("button", { name: "Log in", exact: true }).waitFor();
+}
+
+export const accountScenarios = {
+  async "two-factor sign-in: set up with an authenticator's code, then a code or a recovery code at login"({
+    browser,
+    server,
+    shot,
+  }) {
+    const wyn = await signUp(browser, server, "Wyn");
+    const page = wyn.page;
+    await page.getByRole("button", { name: "Account" }).click();
+    const setup = page.getByRole("form", { name: "Set up two-factor sign-in" });
+    await setup.getByLabel("Password").fill(PASSWORD);
+    await setup.getByRole("button", { name: "Set up two-factor sign-in" }).click();
+    const secret = fromBase32(await page.getByTestId("mfa-secret").innerText());
+    assert(secret.length === 20, `secret of ${secret.length} bytes`);
+    const first = stepNow();
+    const confirm = page.getByRole("form", { name: "Confirm two-factor sign-in" });
+    await confirm.getByLabel("Code from the app").fill(totp(secret, first));
+    await confirm.getByRole("button", { name: "Turn on" }).click();
+    const list = page.getByRole("list", { name: "Recovery codes" }).getByRole("listitem");
+    await list.first().waitFor();
+    const codes = await list.allInnerTexts();
+    assert(codes.length === 10, `${codes.length} recovery codes`);
+    await shot(page, "two-factor-codes");
+    await page.getByRole("button", { name: "I have saved them" }).click();
+    await page.getByText("Two-factor sign-in is on. 10 recovery codes left.").waitFor();
+
+    // Login: the password, then the next step's code (the confirming one is used up).
+    await logOut(wyn);
+    await logInWithCode(wyn, totp(secret, first + 1));
+    // A recovery code instead; the same one again is refused.
+    await logOut(wyn);
+    await logInWithCode(wyn, codes[0]);
+    await logOut(wyn);
+    await page.getByLabel("Username").fill(wyn.username);
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Log in", exact: true }).click();
+    const step = page.getByRole("form", { name: "Two-factor sign-in" });
+    await step.getByLabel("Code").fill(codes[0]);
+    await step.getByRole("button", { name: "Verify" }).click();
+    await step.getByRole("alert").waitFor();
+    await step.getByLabel("Code").fill(codes[1]);
+    await step.getByRole("button", { name: "Verify" }).click();
+    await page.getByRole("button", { name: "New conversation" }).waitFor();
+
+    // Off with the password and a recovery code: login is one step again.
+    await page.getByRole("button", { name: "Account" }).click();
+    await page.getByText("Two-factor sign-in is on. 8 recovery codes left.").waitFor();
+    const off = page.getByRole("form", { name: "Turn off two-factor sign-in" });
+    await off.getByLabel("Password").fill(PASSWORD);
+    await off.getByLabel("Code (or a recovery code)").fill(codes[2]);
+    await off.getByRole("button", { name: "Turn off" }).click();
+    await page.getByRole("form", { name: "Set up two-factor sign-in" }).waitFor();
+    await logOut(wyn);
+    await page.getByLabel("Username").fill(wyn.username);
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Log in", exact: true }).click();
+    await page.getByRole("button", { name: "New conversation" }).waitFor();
+    await wyn.context.close();
+  },
+};
