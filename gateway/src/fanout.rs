@@ -492,6 +492,7 @@ pub(crate) fn result_name(outcome: &Outcome) -> &'static str {
         Outcome::Stored(Verdict::Duplicate(_)) => "duplicate",
         Outcome::Stored(Verdict::NotMember) => "NOT_FOUND",
         Outcome::Stored(Verdict::BadReply) => "VALIDATION_ERROR",
+        Outcome::Stored(Verdict::Blocked) => "FORBIDDEN",
         Outcome::Failed(_) => "DB_ERROR",
     }
 }

@@ -58,6 +58,10 @@ async fn document_lists_every_endpoint_and_resolves() -> anyhow::Result<()> {
         ("post", "/api/users/me/mfa/confirm"),
         ("post", "/api/users/me/mfa/recovery-codes"),
         ("post", "/api/users/me/mfa/disable"),
+        ("patch", "/api/users/me"),
+        ("get", "/api/users/me/blocks"),
+        ("post", "/api/users/me/blocks"),
+        ("delete", "/api/users/me/blocks/{userId}"),
         ("post", "/api/conversations/{conversationId}/members"),
         (
             "delete",

@@ -75,6 +75,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "mfa",
         sql: include_str!("../../migrations/0012_mfa.sql"),
     },
+    Migration {
+        version: 13,
+        name: "blocks",
+        sql: include_str!("../../migrations/0013_blocks.sql"),
+    },
 ];
 
 /// Serialises concurrent `migrate` runs (several processes starting at once).

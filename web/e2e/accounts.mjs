@@ -1,9 +1,9 @@
 // Browser scenarios of issue 18's account pages: two-factor sign-in set up with a code computed
 // here from the shared secret (RFC 6238, as an authenticator app does), used at login, a
-// recovery code used instead, and turned off.
+// recovery code used instead, and turned off; the profile's display name; blocking from a DM.
 
 import { createHmac } from "node:crypto";
-import { assert, signUp } from "./helpers.mjs";
+import { assert, exactly, openDm, send, signUp, waitStatus } from "./helpers.mjs";
 
 const PASSWORD = "correct horse battery";
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -109,5 +109,37 @@ export const accountScenarios = {
     await page.getByRole("button", { name: "Log in", exact: true }).click();
     await page.getByRole("button", { name: "New conversation" }).waitFor();
     await wyn.context.close();
+  },
+
+  async "a display name changes, and a blocked person's messages are refused until unblocked"({ browser, server, shot }) {
+    const xia = await signUp(browser, server, "Xia");
+    const yan = await signUp(browser, server, "Yan");
+    await openDm(yan, xia);
+    await send(yan, "hello xia");
+    await xia.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Yan/ }).click();
+    await exactly(xia, "hello xia").waitFor();
+    xia.page.once("dialog", (dialog) => void dialog.accept());
+    await xia.page.getByRole("button", { name: "Block Yan" }).click();
+    await xia.page.getByRole("button", { name: "Unblock Yan" }).waitFor();
+    await send(yan, "are you there?");
+    await waitStatus(yan, "are you there?", "error");
+    await xia.page.waitForTimeout(300);
+    assert((await exactly(xia, "are you there?").count()) === 0, "a blocked message arrived");
+
+    // The account panel: the profile's name, and the blocked list with Unblock.
+    await xia.page.getByRole("button", { name: "Account" }).click();
+    const profile = xia.page.getByRole("form", { name: "Profile" });
+    await profile.getByLabel("Display name").fill("Xia Li");
+    await profile.getByRole("button", { name: "Save name" }).click();
+    await profile.getByRole("status").filter({ hasText: "Display name saved." }).waitFor();
+    await xia.page.locator(".sidebar-header .me").filter({ hasText: "Xia Li" }).waitFor();
+    const blocked = xia.page.getByRole("region", { name: "Blocked people" });
+    await blocked.getByText("Yan", { exact: true }).waitFor();
+    await shot(xia.page, "blocked-people");
+    await blocked.getByRole("button", { name: "Unblock" }).click();
+    await blocked.getByText("Nobody.").waitFor();
+    await send(yan, "now?");
+    await exactly(xia, "now?").waitFor();
+    for (const who of [xia, yan]) await who.context.close();
   },
 };

@@ -476,7 +476,7 @@ export const scenarios = {
       await other.page.getByLabel("Find people").fill(username);
       await other.page.getByRole("button", { name: "Message", exact: true }).click();
       await send(other, "a message to check the colours");
-      await page.getByRole("button", { name: /Peer/ }).click();
+      await page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Peer/ }).click();
       await exactly({ page }, "a message to check the colours").waitFor();
       await page.getByLabel("Message", { exact: true }).fill("mine too");
       await page.getByLabel("Message", { exact: true }).press("Enter");

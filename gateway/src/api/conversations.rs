@@ -75,7 +75,12 @@ async fn create_dm(ctx: &Ctx, me: UserId, request: CreateRequest) -> Result<Repl
     if users::existing(&conn, &[other]).await?.is_empty() {
         return Err(ApiError::not_found("User"));
     }
+    super::profile::refuse_blocked(&conn, me, &[other], "You cannot message this user").await?;
     let (conversation, created) = conversations::get_or_create_dm(&mut conn, me, other).await?;
+    if created {
+        // The other may have blocked nobody, or the caller blocked them before the DM existed.
+        parley_persister::store::blocks::sync_dm(&conn, me, other).await?;
+    }
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -125,6 +130,8 @@ async fn create_group(ctx: &Ctx, me: UserId, request: CreateRequest) -> Result<R
         problems.add("memberIds", format!("no user {missing}"));
     }
     problems.into_result()?;
+    super::profile::refuse_blocked(&conn, me, &members, "You cannot add one of these users")
+        .await?;
     let conversation = conversations::create_group(&mut conn, me, &name, &members).await?;
     tracing::info!(conversation = %conversation.id, members = members.len() + 1, "group created");
     render_one(&conn, me, conversation.id, StatusCode::CREATED).await
@@ -178,6 +185,7 @@ pub(crate) async fn add_member(ctx: &Ctx) -> Result<Reply, ApiError> {
     if users::existing(&conn, &[user]).await?.is_empty() {
         return Err(ApiError::not_found("User"));
     }
+    super::profile::refuse_blocked(&conn, me, &[user], "You cannot add this user").await?;
     let max = i64::try_from(ctx.state.app.max_group_members).unwrap_or(i64::MAX);
     match conversations::add_member(&mut conn, id, user, role, max).await? {
         AddOutcome::Added => {}

@@ -11,6 +11,7 @@ mod messages;
 mod mfa;
 mod notifications;
 mod openapi;
+mod profile;
 mod request;
 mod routes;
 mod search;
@@ -185,6 +186,10 @@ async fn dispatch(op: Op, ctx: &Ctx) -> Result<Reply, ApiError> {
         Op::MfaRecoveryCodes => mfa::regenerate(ctx).await,
         Op::MfaDisable => mfa::disable(ctx).await,
         Op::LoginMfa => mfa::login_code(ctx).await,
+        Op::UpdateMe => profile::update_me(ctx).await,
+        Op::ListBlocks => profile::list(ctx).await,
+        Op::Block => profile::block(ctx).await,
+        Op::Unblock => profile::unblock(ctx).await,
         Op::OpenApi => Ok(openapi::serve()),
     }
 }

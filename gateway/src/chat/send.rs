@@ -152,6 +152,10 @@ pub(crate) fn outcome_error(outcome: &Outcome) -> Option<ErrorBody> {
     match outcome {
         Outcome::Stored(Verdict::Inserted(_) | Verdict::Duplicate(_)) => None,
         Outcome::Stored(Verdict::NotMember) => Some(not_found()),
+        Outcome::Stored(Verdict::Blocked) => Some(ErrorBody::new(
+            ErrorCode::Forbidden,
+            "You cannot send messages in this conversation",
+        )),
         Outcome::Stored(Verdict::BadReply) => Some(
             ErrorBody::new(ErrorCode::ValidationError, "Invalid message")
                 .with_detail("replyTo", "is not a message of this conversation"),

@@ -2,6 +2,7 @@
 //! statement is here, named by its function, and binds its parameters. Statements are prepared
 //! once per connection (`prepare_cached`).
 
+pub mod blocks;
 pub mod conversations;
 pub mod messages;
 pub mod mfa;

@@ -127,6 +127,23 @@ pub async fn password_hash(conn: &Conn, user: UserId) -> Result<Option<String>, 
         .map(|r| r.get(0)))
 }
 
+/// Changes `user`'s display name; the updated user (`None` if the account is gone).
+pub async fn set_display_name(
+    conn: &Conn,
+    user: UserId,
+    display_name: &str,
+) -> Result<Option<User>, DbError> {
+    let statement = conn
+        .prepare_cached(&format!(
+            "UPDATE users SET display_name = $2, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .await?;
+    Ok(conn
+        .query_opt(&statement, &[&user.0, &display_name])
+        .await?
+        .map(|r| from_row(&r)))
+}
+
 /// Stores `user`'s new password hash and, in the same statement, revokes every live session of
 /// theirs but `keep`. Returns the sessions revoked.
 pub async fn change_password(

@@ -45,6 +45,8 @@ pub enum Verdict {
     NotMember,
     /// `reply_to` is not a message of the same conversation.
     BadReply,
+    /// The sender may not send there (the other member of the DM blocked them).
+    Blocked,
 }
 
 /// `NO KEY UPDATE`: the batch changes no key, so a foreign key's `KEY SHARE` lock on the
@@ -72,6 +74,7 @@ pub(crate) fn write_statement() -> String {
              SELECT i.*, e.id AS existing_id, m.role AS sender_role,
                     CASE WHEN e.id IS NOT NULL THEN 'duplicate'
                          WHEN m.user_id IS NULL THEN 'not_member'
+                         WHEN NOT m.can_send THEN 'blocked'
                          WHEN i.reply_to IS NOT NULL AND r.id IS NULL THEN 'bad_reply'
                          ELSE 'ok' END AS verdict
              FROM input i
@@ -338,6 +341,7 @@ pub(crate) async fn commit(
             "inserted" => Verdict::Inserted(messages::from_row(row, 2)),
             "duplicate" => Verdict::Duplicate(messages::from_row(row, 2)),
             "bad_reply" => Verdict::BadReply,
+            "blocked" => Verdict::Blocked,
             _ => Verdict::NotMember,
         };
         if let Some(slot) = verdicts.get_mut(index) {

@@ -14,6 +14,17 @@ export type AuthResponse = {
   user: Me;
 };
 
+export type Block = {
+  createdAt: string;
+  displayName: string;
+  userId: string;
+  username: string;
+};
+
+export type BlockRequest = {
+  userId: string;
+};
+
 export type ChangePasswordRequest = {
   currentPassword: string;
   newPassword: string;
@@ -190,6 +201,10 @@ export type PageMeta = {
 
 export type PasswordRequest = {
   password: string;
+};
+
+export type ProfileRequest = {
+  displayName: string;
 };
 
 export type PushChannels = {

@@ -111,6 +111,28 @@ export class Api {
     this.setSession(this.fromAnswer(answer));
   }
 
+  /** Changes my display name (the session's copy of me too). */
+  async setDisplayName(displayName: string): Promise<Me> {
+    const me = await this.patch<Me>("/api/users/me", { displayName });
+    if (this.session) this.setSession({ ...this.session, user: me });
+    return me;
+  }
+
+  /** The people I blocked. */
+  async blocks(): Promise<Rest.Block[]> {
+    return (await this.page<Rest.Block>("/api/users/me/blocks")).data;
+  }
+
+  /** Blocks someone: they can no longer open a DM with me, add me to groups or write to me. */
+  block(userId: string): Promise<Rest.Block> {
+    return this.post<Rest.Block>("/api/users/me/blocks", { userId });
+  }
+
+  /** Lifts a block. */
+  unblock(userId: string): Promise<void> {
+    return this.call<void>("DELETE", `/api/users/me/blocks/${encodeURIComponent(userId)}`);
+  }
+
   /** Whether my account signs in with a second factor. */
   mfaStatus(): Promise<Rest.MfaStatus> {
     return this.get<Rest.MfaStatus>("/api/users/me/mfa");

@@ -9,6 +9,7 @@ import { base64UrlToBytes, registrationOf } from "../logic/push";
 import { useApi } from "../state/session";
 import { ErrorNote, errorText, useNow } from "./common";
 import { QuietHours } from "./QuietHours";
+import { BlockedPeople, Profile } from "./People";
 import { TwoFactor } from "./TwoFactor";
 
 const SESSIONS = ["sessions"] as const;
@@ -39,11 +40,13 @@ export function AccountPanel({ onClose }: { onClose: () => void }) {
           Close
         </button>
       </header>
+      <Profile />
       <ChangePassword />
       <TwoFactor />
       <Devices />
       <QuietHours />
       <PushNotifications />
+      <BlockedPeople />
     </section>
   );
 }

@@ -26,6 +26,7 @@ import { Avatar, partnerOf, titleOf, useNow, usePresence } from "./common";
 import { MessageInput } from "./MessageInput";
 import { MessageList, type MessageListHandle } from "./MessageList";
 import { NotificationMenu } from "./NotificationMenu";
+import { BlockButton } from "./People";
 
 const PAGE = 50;
 /** A send not answered within this long (while connected) is shown as failed, with retry. */
@@ -276,6 +277,7 @@ export function ChatWindow({ conversation, onBack, jumpTo, onJumped, onSearch }:
             {subtitle}
           </p>
         </div>
+        {partner && <BlockButton userId={partner.userId} name={title} />}
         <NotificationMenu conversation={conversation} />
         <button type="button" className="icon header-search" aria-label="Search in this conversation" onClick={onSearch}>
           ⌕

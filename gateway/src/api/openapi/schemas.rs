@@ -134,7 +134,7 @@ fn sessions() -> Value {
     })
 }
 
-/// Two-factor sign-in.
+/// Two-factor sign-in, profile and blocks.
 fn mfa() -> Value {
     let code = json!({"type": "string", "description": "The authenticator's current 6-digit code, or an unused recovery code (xxxxx-xxxxx)"});
     json!({
@@ -179,6 +179,23 @@ fn mfa() -> Value {
             "properties": {
                 "secret": {"type": "string", "description": "Base32 (RFC 4648), for typing into an authenticator"},
                 "otpauthUri": {"type": "string", "description": "otpauth://totp/Parley:<username>?secret=...&issuer=Parley (SHA1, 6 digits, 30 s)"}
+            }
+        },
+        "ProfileRequest": {
+            "type": "object", "required": ["displayName"], "additionalProperties": false,
+            "properties": {"displayName": {"type": "string", "minLength": 1, "maxLength": 64}}
+        },
+        "BlockRequest": {
+            "type": "object", "required": ["userId"], "additionalProperties": false,
+            "properties": {"userId": id("usr_")}
+        },
+        "Block": {
+            "type": "object", "required": ["userId", "username", "displayName", "createdAt"],
+            "properties": {
+                "userId": id("usr_"),
+                "username": {"type": "string"},
+                "displayName": {"type": "string"},
+                "createdAt": timestamp(false)
             }
         },
         "MfaRecoveryCodes": {

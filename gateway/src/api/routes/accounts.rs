@@ -1,11 +1,11 @@
-//! The routes of two-factor sign-in (the caller's own account).
+//! The routes of the caller's own account: two-factor sign-in, profile, blocks.
 
 use hyper::Method;
 use parley_shared::ErrorCode;
 
 use super::{LimitClass, Op, Route};
 
-use ErrorCode::{Conflict, Overloaded, RateLimited, Unauthorized, ValidationError};
+use ErrorCode::{Conflict, NotFound, Overloaded, RateLimited, Unauthorized, ValidationError};
 
 pub(super) static ROUTES: &[Route] = &[
     Route {
@@ -109,5 +109,71 @@ pub(super) static ROUTES: &[Route] = &[
             RateLimited,
             Overloaded,
         ],
+    },
+    Route {
+        method: Method::PATCH,
+        path: "/api/users/me",
+        op: Op::UpdateMe,
+        summary: "Change the caller's display name (the username never changes)",
+        tag: "users",
+        auth: true,
+        limit: LimitClass::Api,
+        request: Some("ProfileRequest"),
+        status: 200,
+        response: Some("Me"),
+        paged: false,
+        query: &[],
+        errors: &[Unauthorized, ValidationError, RateLimited],
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/users/me/blocks",
+        op: Op::ListBlocks,
+        summary: "The users the caller blocked, newest first",
+        tag: "users",
+        auth: true,
+        limit: LimitClass::Api,
+        request: None,
+        status: 200,
+        response: Some("Block"),
+        paged: true,
+        query: &[],
+        errors: &[Unauthorized, RateLimited],
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/users/me/blocks",
+        op: Op::Block,
+        summary: "Block a user: they cannot open a DM with the caller, add them to groups or send in their DM (201; 200 if already blocked)",
+        tag: "users",
+        auth: true,
+        limit: LimitClass::Api,
+        request: Some("BlockRequest"),
+        status: 201,
+        response: Some("Block"),
+        paged: false,
+        query: &[],
+        errors: &[
+            Unauthorized,
+            ValidationError,
+            NotFound,
+            Conflict,
+            RateLimited,
+        ],
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/api/users/me/blocks/{userId}",
+        op: Op::Unblock,
+        summary: "Lift a block",
+        tag: "users",
+        auth: true,
+        limit: LimitClass::Api,
+        request: None,
+        status: 204,
+        response: None,
+        paged: false,
+        query: &[],
+        errors: &[Unauthorized, NotFound, RateLimited],
     },
 ];

@@ -45,6 +45,10 @@ pub(crate) enum Op {
     MfaRecoveryCodes,
     MfaDisable,
     LoginMfa,
+    UpdateMe,
+    ListBlocks,
+    Block,
+    Unblock,
     OpenApi,
 }
 
