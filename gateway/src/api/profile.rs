@@ -37,6 +37,17 @@ struct BlockView {
     created_at: OffsetDateTime,
 }
 
+impl From<blocks::Block> for BlockView {
+    fn from(b: blocks::Block) -> Self {
+        Self {
+            user_id: b.user,
+            username: b.username,
+            display_name: b.display_name,
+            created_at: b.created_at,
+        }
+    }
+}
+
 /// `PATCH /api/users/me`.
 pub(crate) async fn update_me(ctx: &Ctx) -> Result<Reply, ApiError> {
     let me = ctx.caller()?.user;
@@ -56,15 +67,7 @@ pub(crate) async fn list(ctx: &Ctx) -> Result<Reply, ApiError> {
     let me = ctx.caller()?.user;
     let conn = ctx.conn().await?;
     let found = blocks::list(&conn, me).await?;
-    let items: Vec<BlockView> = found
-        .into_iter()
-        .map(|b| BlockView {
-            user_id: b.user,
-            username: b.username,
-            display_name: b.display_name,
-            created_at: b.created_at,
-        })
-        .collect();
+    let items: Vec<BlockView> = found.into_iter().map(BlockView::from).collect();
     Ok(views::page(&items, PageMeta::new(None, false)))
 }
 
@@ -94,17 +97,10 @@ pub(crate) async fn block(ctx: &Ctx) -> Result<Reply, ApiError> {
         }
     };
     tracing::info!(user = %me, "user blocked");
-    let listed = blocks::list(&conn, me).await?;
-    let block = listed
-        .into_iter()
-        .find(|b| b.user == target)
+    let block = blocks::get(&conn, me, target)
+        .await?
         .ok_or_else(|| ApiError::not_found("Block"))?;
-    let view = BlockView {
-        user_id: block.user,
-        username: block.username,
-        display_name: block.display_name,
-        created_at: block.created_at,
-    };
+    let view = BlockView::from(block);
     Ok(views::data(status, &view))
 }
 

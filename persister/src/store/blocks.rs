@@ -113,24 +113,43 @@ pub async fn blocking(conn: &Conn, user: UserId, users: &[UserId]) -> Result<Vec
         .collect())
 }
 
+const BLOCK_COLUMNS: &str = "u.id, u.username, u.display_name, b.created_at
+     FROM user_blocks b JOIN users u ON u.id = b.blocked_id";
+
+fn from_row(row: &tokio_postgres::Row) -> Block {
+    Block {
+        user: UserId(row.get(0)),
+        username: row.get(1),
+        display_name: row.get(2),
+        created_at: row.get(3),
+    }
+}
+
+/// `blocker`'s block of `blocked`, if any.
+pub async fn get(conn: &Conn, blocker: UserId, blocked: UserId) -> Result<Option<Block>, DbError> {
+    let statement = conn
+        .prepare_cached(&format!(
+            "SELECT {BLOCK_COLUMNS} WHERE b.blocker_id = $1 AND b.blocked_id = $2"
+        ))
+        .await?;
+    Ok(conn
+        .query_opt(&statement, &[&blocker.0, &blocked.0])
+        .await?
+        .map(|row| from_row(&row)))
+}
+
 /// The users `blocker` blocked, newest first.
 pub async fn list(conn: &Conn, blocker: UserId) -> Result<Vec<Block>, DbError> {
     let statement = conn
-        .prepare_cached(
-            "SELECT u.id, u.username, u.display_name, b.created_at
-             FROM user_blocks b JOIN users u ON u.id = b.blocked_id
-             WHERE b.blocker_id = $1 ORDER BY b.created_at DESC, u.id LIMIT $2",
-        )
+        .prepare_cached(&format!(
+            "SELECT {BLOCK_COLUMNS} WHERE b.blocker_id = $1
+             ORDER BY b.created_at DESC, u.id LIMIT $2"
+        ))
         .await?;
     Ok(conn
         .query(&statement, &[&blocker.0, &MAX_BLOCKS])
         .await?
         .iter()
-        .map(|row| Block {
-            user: UserId(row.get(0)),
-            username: row.get(1),
-            display_name: row.get(2),
-            created_at: row.get(3),
-        })
+        .map(from_row)
         .collect())
 }

@@ -61,11 +61,7 @@ export function AuthPage() {
               required
             />
           </label>
-          {error && (
-            <p className="auth-error" role="alert">
-              {error}
-            </p>
-          )}
+          <AuthError text={error} />
           <button type="submit" className="primary" disabled={busy}>
             Verify
           </button>
@@ -118,15 +114,20 @@ export function AuthPage() {
             required
           />
         </label>
-        {error && (
-          <p className="auth-error" role="alert">
-            {error}
-          </p>
-        )}
+        <AuthError text={error} />
         <button type="submit" className="primary" disabled={busy}>
           {mode === "login" ? "Log in" : "Create account"}
         </button>
       </form>
     </main>
+  );
+}
+
+function AuthError({ text }: { text: string | null }) {
+  if (!text) return null;
+  return (
+    <p className="auth-error" role="alert">
+      {text}
+    </p>
   );
 }

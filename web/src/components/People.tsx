@@ -5,7 +5,7 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { useApi, useSession } from "../state/session";
-import { ErrorNote, errorText } from "./common";
+import { DoneNote, ErrorNote, errorText } from "./common";
 
 const BLOCKS = ["blocks"] as const;
 
@@ -42,11 +42,7 @@ export function Profile() {
         Save name
       </button>
       <ErrorNote text={error} />
-      {notice && (
-        <p role="status" className="notice">
-          {notice}
-        </p>
-      )}
+      <DoneNote text={notice} />
     </form>
   );
 }

@@ -6,7 +6,7 @@ import { useMemo, useState } from "react";
 import type { UserNotifications } from "../api/openapi";
 import { defaultSchedule, scheduleProblem, scheduleText, zoneChoices, type Schedule } from "../logic/dnd";
 import { useApi } from "../state/session";
-import { ErrorNote, errorText } from "./common";
+import { DoneNote, ErrorNote, errorText } from "./common";
 
 const MY_NOTIFICATIONS = ["my-notifications"] as const;
 
@@ -103,11 +103,7 @@ export function QuietHours() {
         Save quiet hours
       </button>
       <ErrorNote text={error} />
-      {notice && (
-        <p role="status" className="notice">
-          {notice}
-        </p>
-      )}
+      <DoneNote text={notice} />
     </form>
   );
 }

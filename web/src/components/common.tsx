@@ -66,6 +66,16 @@ export function ErrorNote({ text }: { text: string | null }) {
   );
 }
 
+/** A done action's confirmation, announced politely (nothing when `text` is null). */
+export function DoneNote({ text }: { text: string | null }) {
+  if (!text) return null;
+  return (
+    <p role="status" className="notice">
+      {text}
+    </p>
+  );
+}
+
 /** The server's message for a failed call (with the fields it names), else `fallback`. */
 export function errorText(error: unknown, fallback: string): string {
   if (!(error instanceof ApiError)) return fallback;
