@@ -55,12 +55,62 @@ pub(crate) enum Command {
         #[arg(long, value_name = "DIR")]
         to: PathBuf,
     },
+    /// Moderation from the command line (works while Parley serves; each action is audited).
+    Admin {
+        #[command(subcommand)]
+        action: AdminCommand,
+    },
     /// Restore a backup into a fresh data dir (--data-dir), then `parley serve` it.
     Restore {
         /// A directory written by `parley backup`.
         #[arg(long, value_name = "DIR")]
         from: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Make USER a server admin (moderation over REST: deactivate, delete any message, reports,
+    /// the audit log).
+    Grant { user: String },
+    /// Withdraw USER's admin role.
+    Ungrant { user: String },
+    /// Print a one-time password-reset link for USER (their sessions end when it is used).
+    ResetPassword {
+        user: String,
+        /// How long the link works (e.g. 30m, 24h; at most 7d).
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        valid: std::time::Duration,
+        /// The address users open Parley at [default: http://<server.listen>].
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
+    /// Deactivate USER: sessions revoked, sockets closed, sign-in refused.
+    Deactivate { user: String },
+    /// Let a deactivated USER sign in again.
+    Reactivate { user: String },
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    parley_shared::duration::parse_duration(text)
+}
+
+impl AdminCommand {
+    /// The library's action, with `listen` as the default base URL.
+    pub(crate) fn action(&self, listen: std::net::SocketAddr) -> parley_gateway::admin::Action {
+        use parley_gateway::admin::Action;
+        match self {
+            AdminCommand::Grant { user } => Action::Grant { user: user.clone() },
+            AdminCommand::Ungrant { user } => Action::Ungrant { user: user.clone() },
+            AdminCommand::ResetPassword { user, valid, url } => Action::ResetPassword {
+                user: user.clone(),
+                valid: *valid,
+                base_url: url.clone().unwrap_or_else(|| format!("http://{listen}")),
+            },
+            AdminCommand::Deactivate { user } => Action::Deactivate { user: user.clone() },
+            AdminCommand::Reactivate { user } => Action::Reactivate { user: user.clone() },
+        }
+    }
 }
 
 /// Secrets that may come from a file instead (systemd credentials, Kubernetes secrets): the

@@ -209,6 +209,13 @@ impl Bus {
         self.fan(Delivery::Revoked { user, session });
     }
 
+    /// Revokes `session` in this process only (every instance heard of it by itself: a
+    /// revocation written outside the gateways, see `auth::watch`).
+    pub(crate) fn revoke_here(&self, user: UserId, session: SessionId) {
+        self.revocations.revoke(session, std::time::Instant::now());
+        self.everywhere(Arc::new(Delivery::Revoked { user, session }));
+    }
+
     /// The process this bus serves.
     pub(crate) fn instance(&self) -> parley_shared::InstanceId {
         self.instance

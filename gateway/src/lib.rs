@@ -1,6 +1,7 @@
 //! The Parley gateway: sharded HTTP (and, with the messaging core, WebSocket) serving, plus the
 //! orchestration behind the `parley` binary. Only this crate touches hyper and sockets.
 
+pub mod admin;
 mod api;
 pub mod app;
 pub mod auth;

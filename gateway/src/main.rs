@@ -80,6 +80,11 @@ fn run(cli: &cli::Cli, config: &Config) -> anyhow::Result<()> {
         cli::Command::Backup { to } => parley_gateway::backup::backup(config, to),
         cli::Command::Restore { from } => parley_gateway::backup::restore(config, from),
         cli::Command::Serve => parley_gateway::serve::serve(config),
+        cli::Command::Admin { action } => {
+            let said = parley_gateway::admin::run(config, &action.action(config.server.listen))?;
+            writeln!(std::io::stdout().lock(), "{said}")?;
+            Ok(())
+        }
         cli::Command::Migrate => {
             let report = parley_gateway::serve::migrate(config)?;
             let mut stdout = std::io::stdout().lock();

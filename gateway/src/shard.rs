@@ -127,7 +127,11 @@ async fn serve(spec: ShardSpec) {
             return;
         }
     };
-    let pool = parley_persister::db::pool(spec.db, settings.pool_size, settings.connect_timeout);
+    let pool = parley_persister::db::pool(
+        spec.db.clone(),
+        settings.pool_size,
+        settings.connect_timeout,
+    );
     let hub = Rc::new(Hub::new(
         spec.app.instance,
         spec.id,
@@ -150,6 +154,11 @@ async fn serve(spec: ShardSpec) {
         ));
     }
     if spec.id == 0 {
+        tokio::task::spawn_local(crate::auth::watch::run(
+            std::sync::Arc::clone(&spec.app.bus),
+            spec.db.clone(),
+            spec.shutdown.clone(),
+        ));
         tokio::task::spawn_local(crate::presence::publish(
             std::sync::Arc::clone(&spec.app),
             pool.clone(),

@@ -124,6 +124,10 @@ async fn load_revocations(config: &Config, db: &PgConfig) -> Result<Revocations,
     let client = parley_persister::db::connect_with_retry(db, within).await?;
     let rows = parley_persister::store::sessions::revoked_within(&client, keep).await?;
     let revocations = Revocations::new(keep);
+    let rows = rows
+        .into_iter()
+        .map(|(_, session, ago)| (session, ago))
+        .collect();
     revocations.load(rows, std::time::Instant::now());
     Ok(revocations)
 }

@@ -131,6 +131,59 @@ pub async fn connect(config: &PgConfig) -> Result<Client, DbError> {
     }
 }
 
+/// Opens one connection that runs `LISTEN channel`: the receiver's value moves on every
+/// notification (many coalesce into one change), and it reports closed once the connection ends.
+pub async fn listen(
+    config: &PgConfig,
+    channel: &str,
+) -> Result<(Client, tokio::sync::watch::Receiver<u64>), DbError> {
+    let unavailable = |e: tokio_postgres::Error| DbError::Unavailable(e.to_string());
+    let (tx, rx) = tokio::sync::watch::channel(0u64);
+    let client = match &config.tls {
+        Some(tls) => {
+            let (client, connection) = config
+                .pg
+                .connect(MakeRustlsConnect::new((**tls).clone()))
+                .await
+                .map_err(unavailable)?;
+            tokio::spawn(forward_notifications(connection, tx));
+            client
+        }
+        None => {
+            let (client, connection) = config.pg.connect(NoTls).await.map_err(unavailable)?;
+            tokio::spawn(forward_notifications(connection, tx));
+            client
+        }
+    };
+    // A quoted identifier: the channel name is ours, but quoting keeps it one.
+    let quoted = format!("LISTEN \"{}\"", channel.replace('"', "\"\""));
+    client.batch_execute(&quoted).await?;
+    Ok((client, rx))
+}
+
+/// Drives `connection`, counting its notifications into `tx`, until it ends.
+async fn forward_notifications<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    tx: tokio::sync::watch::Sender<u64>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
+                tx.send_modify(|n| *n = n.wrapping_add(1));
+            }
+            Some(Ok(_)) => {}
+            Some(Err(error)) => {
+                tracing::debug!(%error, "listening connection closed");
+                return;
+            }
+            None => return,
+        }
+    }
+}
+
 /// Connects, retrying until `deadline` passes: a server that is still starting refuses for a while.
 pub async fn connect_with_retry(config: &PgConfig, within: Duration) -> Result<Client, DbError> {
     let deadline = tokio::time::Instant::now() + within;

@@ -480,6 +480,20 @@ fn ensure_traversable(dir: &Path, owner: Owner) -> Result<(), EmbeddedError> {
     Ok(())
 }
 
+/// Connection settings for database `dbname` on the server another process runs for the cluster
+/// in `root` (a Parley serving that data dir), as the superuser, over its Unix socket.
+pub fn connect_running(root: &Path, dbname: &str) -> Result<crate::PgConfig, EmbeddedError> {
+    let socket_dir = socket_dir_for(&absolute(root)?)?;
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host_path(&socket_dir)
+        .port(SOCKET_PORT)
+        .user(SUPERUSER)
+        .dbname(dbname)
+        .application_name("parley-admin");
+    Ok(crate::PgConfig::plain(config))
+}
+
 /// `<root>/run`, or a short directory under /tmp when that path is too long for a Unix socket.
 pub(crate) fn socket_dir_for(root: &Path) -> Result<PathBuf, EmbeddedError> {
     let preferred = root.join("run");

@@ -16,3 +16,5 @@ pub use error::{DbError, EmbeddedError, MigrateError};
 pub use db::PgConfig;
 /// A pool of connections, one per shard.
 pub use deadpool_postgres::Pool;
+/// One database connection (not pooled).
+pub use tokio_postgres::Client;

@@ -80,6 +80,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "blocks",
         sql: include_str!("../../migrations/0013_blocks.sql"),
     },
+    Migration {
+        version: 14,
+        name: "moderation",
+        sql: include_str!("../../migrations/0014_moderation.sql"),
+    },
 ];
 
 /// Serialises concurrent `migrate` runs (several processes starting at once).

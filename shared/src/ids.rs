@@ -86,6 +86,10 @@ prefixed_id!(
     DeviceId, "dev_", "device"
 );
 prefixed_id!(
+    /// A member's report of a message, for the server admins: `rpt_…`.
+    ReportId, "rpt_", "report"
+);
+prefixed_id!(
     /// One running gateway process: `ins_…`, new at every start, so an address from before a
     /// restart never matches a connection of the new process.
     InstanceId, "ins_", "instance"

@@ -20,5 +20,7 @@ pub mod time;
 
 pub use config::{Config, ConfigError};
 pub use error::{ErrorBody, ErrorCode};
-pub use ids::{ConversationId, DeviceId, IdError, InstanceId, MessageId, SessionId, UserId};
+pub use ids::{
+    ConversationId, DeviceId, IdError, InstanceId, MessageId, ReportId, SessionId, UserId,
+};
 pub use rate::Rate;

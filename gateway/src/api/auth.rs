@@ -302,7 +302,9 @@ async fn start_session(ctx: &Ctx, user: UserId) -> Result<TokenView, ApiError> {
         client_ip: Some(ctx.ip),
     };
     let mut conn = ctx.conn().await?;
-    sessions::create(&mut conn, user, session, token, origin).await?;
+    if !sessions::create(&mut conn, user, session, token, origin).await? {
+        return Err(deactivated());
+    }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let (access_token, _) = ctx.state.app.jwt.issue(user, session, now);
     Ok(TokenView {
@@ -310,6 +312,11 @@ async fn start_session(ctx: &Ctx, user: UserId) -> Result<TokenView, ApiError> {
         refresh_token,
         expires_in: ctx.state.app.jwt.ttl_secs(),
     })
+}
+
+/// The answer to the right password for a deactivated account (told only to who knows it).
+pub(super) fn deactivated() -> ApiError {
+    ApiError::forbidden("This account is deactivated; ask the operator")
 }
 
 fn refresh_expiry(ctx: &Ctx) -> time::OffsetDateTime {

@@ -147,3 +147,45 @@ pub(crate) async fn receipts(ctx: &Ctx) -> Result<Reply, ApiError> {
     let items: Vec<ReceiptView> = list.iter().map(ReceiptView::from).collect();
     Ok(views::page(&items, PageMeta::new(None, false)))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ReportRequest {
+    reason: String,
+}
+
+/// `POST /api/messages/{messageId}/report {reason}`: for members of the message's stored
+/// conversation (anyone else: 404, as for a missing message); reporting again answers the first.
+pub(crate) async fn report(ctx: &Ctx) -> Result<Reply, ApiError> {
+    use parley_persister::store::admin::{self, ReportError};
+    let me = ctx.caller()?.user;
+    let request: ReportRequest = ctx.json()?;
+    let reason = request.reason.trim();
+    let chars = reason.chars().count();
+    if !(1..=1000).contains(&chars) || !parley_shared::text::storable(reason) {
+        return Err(ApiError::field(
+            "reason",
+            "must be 1 to 1000 characters of text",
+        ));
+    }
+    let id: MessageId = ctx.id_param("messageId", "Message")?;
+    let conn = ctx.conn().await?;
+    match admin::file_report(&conn, me, id, reason).await {
+        Ok(report) => {
+            tracing::info!(report = %report.id, message = %id, "message reported");
+            Ok(views::data(
+                StatusCode::CREATED,
+                &super::admin::ReportView::from(report),
+            ))
+        }
+        Err(ReportError::NotFound) => Err(ApiError::not_found("Message")),
+        Err(ReportError::TooMany) => Err(ApiError(
+            ErrorBody::new(
+                ErrorCode::RateLimited,
+                "Too many open reports; wait until the admins resolve some",
+            )
+            .with_retry_after(3600),
+        )),
+        Err(ReportError::Db(error)) => Err(error.into()),
+    }
+}

@@ -148,7 +148,8 @@ pub(crate) async fn confirm(ctx: &Ctx) -> Result<Reply, ApiError> {
         return Err(ApiError::field("code", "is not the current code"));
     };
     let (codes, hashes) = recovery_codes();
-    if !mfa::confirm(&mut conn, me, step, &hashes).await? {
+    let audit = ctx.audit("mfa.enabled").user(me);
+    if !mfa::confirm(&mut conn, me, step, &hashes, &audit).await? {
         return Err(ApiError::field("code", "was already used"));
     }
     guard.succeeded().await;
@@ -170,7 +171,8 @@ pub(crate) async fn regenerate(ctx: &Ctx) -> Result<Reply, ApiError> {
     let current = enabled(&conn, me).await?;
     check_code(ctx, &conn, me, &current, &request.code, me.to_string()).await?;
     let (codes, hashes) = recovery_codes();
-    mfa::replace_recovery_codes(&mut conn, me, &hashes).await?;
+    let audit = ctx.audit("mfa.recovery_codes_replaced").user(me);
+    mfa::replace_recovery_codes(&mut conn, me, &hashes, &audit).await?;
     tracing::info!(user = %me, "two-factor recovery codes replaced");
     Ok(views::data(
         StatusCode::OK,
@@ -185,10 +187,10 @@ pub(crate) async fn disable(ctx: &Ctx) -> Result<Reply, ApiError> {
     let me = ctx.caller()?.user;
     let request: DisableRequest = ctx.json()?;
     check_password(ctx, me, request.password).await?;
-    let conn = ctx.conn().await?;
+    let mut conn = ctx.conn().await?;
     let current = enabled(&conn, me).await?;
     check_code(ctx, &conn, me, &current, &request.code, me.to_string()).await?;
-    mfa::disable(&conn, me).await?;
+    mfa::disable(&mut conn, me, &ctx.audit("mfa.disabled").user(me)).await?;
     tracing::info!(user = %me, "two-factor sign-in turned off");
     Ok(Reply::no_content())
 }

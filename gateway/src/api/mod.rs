@@ -2,6 +2,7 @@
 //! limit, read the (size-capped) body, run the handler, and render the answer with the
 //! `X-RateLimit-*` headers. Handlers live in one module per resource.
 
+mod admin;
 mod auth;
 mod conversations;
 mod devices;
@@ -190,6 +191,15 @@ async fn dispatch(op: Op, ctx: &Ctx) -> Result<Reply, ApiError> {
         Op::ListBlocks => profile::list(ctx).await,
         Op::Block => profile::block(ctx).await,
         Op::Unblock => profile::unblock(ctx).await,
+        Op::ResetPassword => sessions::reset_password(ctx).await,
+        Op::ReportMessage => messages::report(ctx).await,
+        Op::ListReports => admin::reports(ctx).await,
+        Op::ResolveReport => admin::resolve(ctx).await,
+        Op::AdminGetUser => admin::get_user(ctx).await,
+        Op::DeactivateUser => admin::deactivate(ctx).await,
+        Op::ReactivateUser => admin::reactivate(ctx).await,
+        Op::AdminDeleteMessage => admin::delete_message(ctx).await,
+        Op::ListAudit => admin::audit(ctx).await,
         Op::OpenApi => Ok(openapi::serve()),
     }
 }

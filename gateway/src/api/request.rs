@@ -55,6 +55,16 @@ impl Ctx {
             .map_err(parley_persister::DbError::from)?)
     }
 
+    /// An audit entry for `action` by the caller (if any), from this request's client address and
+    /// user agent.
+    pub(crate) fn audit(&self, action: &'static str) -> parley_persister::store::audit::Entry {
+        parley_persister::store::audit::Entry {
+            client_ip: Some(self.ip),
+            user_agent: self.user_agent.clone(),
+            ..parley_persister::store::audit::Entry::new(self.caller.map(|c| c.user), action)
+        }
+    }
+
     /// A path parameter by name (present by construction of the route).
     pub(crate) fn param(&self, name: &str) -> &str {
         self.params

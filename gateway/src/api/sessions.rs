@@ -1,6 +1,6 @@
 //! `/api/auth/password` and `/api/auth/sessions*`: change the password (every other session is
 //! revoked), review the login sessions (device, created, last used), sign one out, or all ("log
-//! out everywhere"). Every revocation goes through the bus: the session's access tokens are refused
+//! out everywhere"), or set a new one with an operator's reset link. Every revocation goes through the bus: the session's access tokens are refused
 //! at once on every shard and its sockets close.
 
 use parley_persister::store::sessions;
@@ -52,6 +52,45 @@ pub(crate) async fn change_password(ctx: &Ctx) -> Result<Reply, ApiError> {
     tracing::info!(user = %caller.user, revoked = revoked.len(), "password changed");
     revoke_all(ctx, caller.user, &revoked);
     Ok(Reply::no_content())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ResetRequest {
+    token: String,
+    new_password: String,
+}
+
+/// `POST /api/auth/reset-password {token, newPassword}`: spends an operator's reset link; 204, and
+/// every session of the account is revoked. A link works once, until it expires.
+pub(crate) async fn reset_password(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let request: ResetRequest = ctx.json()?;
+    let mut problems = Problems::default();
+    if let Err(problem) = check_new_password(&request.new_password) {
+        problems.add("newPassword", problem);
+    }
+    let presented = crate::auth::refresh::hash(&request.token);
+    if presented.is_none() {
+        problems.add("token", "is not a reset link's token");
+    }
+    problems.into_result()?;
+    let Some(presented) = presented else {
+        return Err(ApiError::field("token", "is not a reset link's token"));
+    };
+    let hash = ctx.state.app.hasher.hash(request.new_password).await?;
+    let mut conn = ctx.conn().await?;
+    let audit = ctx.audit("user.password_reset");
+    match parley_persister::store::admin::use_reset(&mut conn, &presented, &hash, audit).await? {
+        Some((user, revoked)) => {
+            tracing::info!(%user, revoked = revoked.len(), "password reset with a link");
+            revoke_all(ctx, user, &revoked);
+            Ok(Reply::no_content())
+        }
+        None => Err(ApiError::field(
+            "token",
+            "is unknown, used or expired; ask the operator for a new link",
+        )),
+    }
 }
 
 /// `GET /api/auth/sessions`: the caller's live sessions, most recently used first.
@@ -106,7 +145,7 @@ pub(crate) async fn revoke_everywhere(ctx: &Ctx) -> Result<Reply, ApiError> {
     Ok(Reply::no_content())
 }
 
-fn revoke_all(ctx: &Ctx, user: parley_shared::UserId, revoked: &[SessionId]) {
+pub(super) fn revoke_all(ctx: &Ctx, user: parley_shared::UserId, revoked: &[SessionId]) {
     for session in revoked {
         ctx.state.app.bus.revoke(user, *session);
     }

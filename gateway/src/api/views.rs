@@ -125,6 +125,8 @@ pub(crate) struct MeView {
     #[serde(flatten)]
     pub(crate) user: UserView,
     pub(crate) email: Option<String>,
+    /// A server admin: the client offers the moderation tools.
+    pub(crate) is_admin: bool,
 }
 
 impl From<&User> for MeView {
@@ -132,6 +134,7 @@ impl From<&User> for MeView {
         Self {
             user: user.into(),
             email: user.email.clone(),
+            is_admin: user.is_admin,
         }
     }
 }

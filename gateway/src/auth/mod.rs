@@ -7,6 +7,7 @@ pub mod password;
 pub mod refresh;
 pub mod revoked;
 pub mod totp;
+pub(crate) mod watch;
 
 /// Fills `buf` from the operating system's random source.
 pub(crate) fn random_bytes(buf: &mut [u8]) {

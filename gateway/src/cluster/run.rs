@@ -294,7 +294,7 @@ async fn catch_up_revocations(bus: &Bus, pool: &Pool) {
     let revocations = bus.revocations();
     let read = match pool.get().await {
         Ok(conn) => {
-            parley_persister::store::repair::revoked_within(&conn, revocations.keep()).await
+            parley_persister::store::sessions::revoked_within(&conn, revocations.keep()).await
         }
         Err(error) => Err(error.into()),
     };

@@ -7,6 +7,7 @@ use std::time::Duration;
 use parley_shared::UserId;
 
 use super::Conn;
+use super::audit::Entry;
 use crate::DbError;
 
 /// A user's two-factor state.
@@ -69,6 +70,7 @@ pub async fn confirm(
     user: UserId,
     step: i64,
     recovery_hashes: &[Vec<u8>],
+    audit: &Entry,
 ) -> Result<bool, DbError> {
     let tx = conn.transaction().await?;
     let enable = tx
@@ -81,6 +83,7 @@ pub async fn confirm(
         return Ok(false);
     }
     replace_codes(&tx, user, recovery_hashes).await?;
+    super::audit::record(&*tx, audit).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -90,9 +93,11 @@ pub async fn replace_recovery_codes(
     conn: &mut Conn,
     user: UserId,
     hashes: &[Vec<u8>],
+    audit: &Entry,
 ) -> Result<(), DbError> {
     let tx = conn.transaction().await?;
     replace_codes(&tx, user, hashes).await?;
+    super::audit::record(&*tx, audit).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -138,15 +143,19 @@ pub async fn recovery_codes_left(conn: &Conn, user: UserId) -> Result<i64, DbErr
 }
 
 /// Turns two-factor off: the secret, the recovery codes and open challenges go.
-pub async fn disable(conn: &Conn, user: UserId) -> Result<(), DbError> {
-    let statement = conn
+pub async fn disable(conn: &mut Conn, user: UserId, audit: &Entry) -> Result<(), DbError> {
+    let tx = conn.transaction().await?;
+    let statement = tx
         .prepare_cached(
             "WITH codes AS (DELETE FROM mfa_recovery_codes WHERE user_id = $1),
                   challenges AS (DELETE FROM mfa_challenges WHERE user_id = $1)
              DELETE FROM user_mfa WHERE user_id = $1",
         )
         .await?;
-    conn.execute(&statement, &[&user.0]).await?;
+    if tx.execute(&statement, &[&user.0]).await? == 1 {
+        super::audit::record(&*tx, audit).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

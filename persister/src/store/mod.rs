@@ -2,6 +2,8 @@
 //! statement is here, named by its function, and binds its parameters. Statements are prepared
 //! once per connection (`prepare_cached`).
 
+pub mod admin;
+pub mod audit;
 pub mod blocks;
 pub mod conversations;
 pub mod messages;
@@ -30,4 +32,12 @@ pub(crate) fn role(text: &str) -> Result<Role, DbError> {
 /// Reads a stored conversation kind.
 pub(crate) fn kind(text: &str) -> Result<ConversationKind, DbError> {
     ConversationKind::parse(text).ok_or_else(|| DbError::Corrupt(format!("unknown kind `{text}`")))
+}
+
+/// `text` cut to at most `max_chars` characters (at a character boundary).
+pub(crate) fn truncate(text: &str, max_chars: usize) -> &str {
+    match text.char_indices().nth(max_chars) {
+        Some((index, _)) => &text[..index],
+        None => text,
+    }
 }

@@ -52,29 +52,3 @@ pub async fn last_seqs(
         .map(|r| (ConversationId(r.get(0)), r.get(1)))
         .collect())
 }
-
-/// Sessions revoked less than `within` ago, with their user and how long ago (a catch-up after
-/// revocations may not have reached this instance).
-pub async fn revoked_within(
-    conn: &Conn,
-    within: std::time::Duration,
-) -> Result<Vec<(UserId, parley_shared::SessionId, std::time::Duration)>, DbError> {
-    let statement = conn
-        .prepare_cached(
-            "SELECT user_id, id, EXTRACT(EPOCH FROM now() - revoked_at)::float8 FROM auth_sessions
-             WHERE revoked_at IS NOT NULL AND revoked_at > now() - make_interval(secs => $1)",
-        )
-        .await?;
-    let rows = conn.query(&statement, &[&within.as_secs_f64()]).await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let ago: f64 = r.get(2);
-            (
-                UserId(r.get(0)),
-                parley_shared::SessionId(r.get(1)),
-                std::time::Duration::from_secs_f64(ago.max(0.0)),
-            )
-        })
-        .collect())
-}

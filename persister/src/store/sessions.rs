@@ -23,29 +23,36 @@ pub struct Origin<'a> {
     pub client_ip: Option<std::net::IpAddr>,
 }
 
-/// Starts a session for `user` with its first refresh token.
+/// Starts a session for `user` with its first refresh token. `false` (nothing stored) when the
+/// account is deactivated or gone: a deactivation that lands between the password check and here
+/// still wins.
 pub async fn create(
     conn: &mut Conn,
     user: UserId,
     session: SessionId,
     token: NewToken<'_>,
     origin: Origin<'_>,
-) -> Result<(), DbError> {
+) -> Result<bool, DbError> {
     let tx = conn.transaction().await?;
     let insert_session = tx
         .prepare_cached(
-            "INSERT INTO auth_sessions (id, user_id, user_agent, client_ip) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO auth_sessions (id, user_id, user_agent, client_ip)
+             SELECT $1, id, $3, $4 FROM users WHERE id = $2 AND deactivated_at IS NULL",
         )
         .await?;
-    let user_agent = origin.user_agent.map(|ua| truncate(ua, 512));
-    tx.execute(
-        &insert_session,
-        &[&session.0, &user.0, &user_agent, &origin.client_ip],
-    )
-    .await?;
+    let user_agent = origin.user_agent.map(|ua| super::truncate(ua, 512));
+    let inserted = tx
+        .execute(
+            &insert_session,
+            &[&session.0, &user.0, &user_agent, &origin.client_ip],
+        )
+        .await?;
+    if inserted == 0 {
+        return Ok(false);
+    }
     insert_token(&tx, session, token).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 /// What presenting a refresh token led to.
@@ -133,15 +140,16 @@ pub async fn revoke_by_token(
     Ok(row.map(|r| (UserId(r.get(0)), SessionId(r.get(1)))))
 }
 
-/// Sessions revoked less than `within` ago, with how long ago (at start, to rebuild the in-memory
-/// revocation set: access tokens of those sessions may still be unexpired).
+/// Sessions revoked less than `within` ago, with their user and how long ago (at start, to
+/// rebuild the in-memory revocation set: access tokens of those sessions may still be unexpired;
+/// and when a gateway hears that sessions were revoked outside it).
 pub async fn revoked_within(
     client: &tokio_postgres::Client,
     within: std::time::Duration,
-) -> Result<Vec<(SessionId, std::time::Duration)>, DbError> {
+) -> Result<Vec<(UserId, SessionId, std::time::Duration)>, DbError> {
     let rows = client
         .query(
-            "SELECT id, EXTRACT(EPOCH FROM now() - revoked_at)::float8 FROM auth_sessions
+            "SELECT user_id, id, EXTRACT(EPOCH FROM now() - revoked_at)::float8 FROM auth_sessions
              WHERE revoked_at IS NOT NULL AND revoked_at > now() - make_interval(secs => $1)",
             &[&within.as_secs_f64()],
         )
@@ -149,9 +157,10 @@ pub async fn revoked_within(
     Ok(rows
         .iter()
         .map(|r| {
-            let ago: f64 = r.get(1);
+            let ago: f64 = r.get(2);
             (
-                SessionId(r.get(0)),
+                UserId(r.get(0)),
+                SessionId(r.get(1)),
                 std::time::Duration::from_secs_f64(ago.max(0.0)),
             )
         })
@@ -265,11 +274,4 @@ async fn revoke_session(
         .await?;
     tx.execute(&statement, &[&session.0, &reason]).await?;
     Ok(())
-}
-
-fn truncate(text: &str, max_chars: usize) -> &str {
-    match text.char_indices().nth(max_chars) {
-        Some((index, _)) => &text[..index],
-        None => text,
-    }
 }

@@ -17,9 +17,11 @@ pub struct User {
     pub email: Option<String>,
     pub created_at: OffsetDateTime,
     pub last_seen_at: Option<OffsetDateTime>,
+    /// A server admin (moderation over REST).
+    pub is_admin: bool,
 }
 
-const COLUMNS: &str = "id, username, display_name, email, created_at, last_seen_at";
+const COLUMNS: &str = "id, username, display_name, email, created_at, last_seen_at, is_admin";
 
 fn from_row(row: &Row) -> User {
     User {
@@ -29,6 +31,7 @@ fn from_row(row: &Row) -> User {
         email: row.get(3),
         created_at: row.get(4),
         last_seen_at: row.get(5),
+        is_admin: row.get(6),
     }
 }
 
@@ -102,7 +105,7 @@ pub async fn find_for_login(
         ))
         .await?;
     let row = conn.query_opt(&statement, &[&username]).await?;
-    Ok(row.map(|row| (from_row(&row), row.get(6))))
+    Ok(row.map(|row| (from_row(&row), row.get(7))))
 }
 
 /// One user by id.

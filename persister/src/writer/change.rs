@@ -33,6 +33,9 @@ pub enum ChangeKind {
     /// Soft delete: the content and reactions go, the `seq` stays. The sender, or an owner or
     /// admin of a group.
     Delete,
+    /// A server admin's delete of any message (the actor need not be a member): as `Delete`,
+    /// with `audit` recorded in the same transaction.
+    AdminDelete { audit: crate::store::audit::Entry },
     /// Add or remove the actor's `emoji`; any member. At most `max_kinds` distinct emojis.
     React {
         emoji: String,
@@ -101,9 +104,22 @@ pub(crate) async fn apply(
     };
     let kind = ConversationKind::parse(row.get(0));
     let last_seq: i64 = row.get(1);
-    let Some(role) = row.get::<_, Option<&str>>(2).and_then(Role::parse) else {
+    let role = row.get::<_, Option<&str>>(2).and_then(Role::parse);
+    let by_admin = matches!(request.kind, ChangeKind::AdminDelete { .. });
+    if by_admin {
+        let admin: Option<bool> = tx
+            .query_opt(
+                "SELECT is_admin AND deactivated_at IS NULL FROM users WHERE id = $1",
+                &[&request.actor.0],
+            )
+            .await?
+            .map(|r| r.get(0));
+        if admin != Some(true) {
+            return Ok(Err(Refusal::Forbidden("Server admins only")));
+        }
+    } else if role.is_none() {
         return Ok(Err(Refusal::NotFound));
-    };
+    }
     let select = format!(
         "SELECT {} FROM messages
              WHERE id = $1 AND conversation_id IS NOT DISTINCT FROM $2 FOR UPDATE",
@@ -144,40 +160,26 @@ pub(crate) async fn apply(
             (ChangeEvent::Edited, row)
         }
         ChangeKind::Delete => {
-            let moderator =
-                kind == Some(ConversationKind::Group) && matches!(role, Role::Owner | Role::Admin);
+            let moderator = kind == Some(ConversationKind::Group)
+                && matches!(role, Some(Role::Owner | Role::Admin));
             if !is_sender && !moderator {
                 return Ok(Err(Refusal::Forbidden(
                     "Only the sender or a group admin can delete a message",
                 )));
             }
-            // Deleting twice answers the deleted message again (a retried request is harmless).
-            let row = tx
-                .query_one(
-                    &format!(
-                        "UPDATE messages SET content = '', mentions = NULL, mention_everyone = false,
-                             deleted_at = coalesce(deleted_at, now()), mod_seq = $2
-                         WHERE id = $1 RETURNING {returning}"
-                    ),
-                    &[&request.message.0, &last_seq],
-                )
-                .await?;
-            tx.execute(
-                "DELETE FROM message_reactions WHERE message_id = $1",
-                &[&request.message.0],
+            (
+                ChangeEvent::Deleted,
+                soft_delete(&tx, request, &stored, last_seq).await?,
             )
-            .await?;
-            // Its mentions no longer count (the rows were written from what it mentioned).
-            if stored.mention_everyone || !stored.mentions.is_empty() {
-                let named: Vec<uuid::Uuid> = stored.mentions.iter().map(|u| u.0).collect();
-                tx.execute(
-                    "DELETE FROM message_mentions
-                     WHERE conversation_id = $1 AND seq = $2 AND ($4 OR user_id = ANY($3))",
-                    &[&conversation, &stored.seq, &named, &stored.mention_everyone],
-                )
-                .await?;
-            }
-            index(&tx, request, "").await?;
+        }
+        ChangeKind::AdminDelete { audit } => {
+            let row = soft_delete(&tx, request, &stored, last_seq).await?;
+            let entry = audit
+                .clone()
+                .message(request.message)
+                .conversation(request.conversation)
+                .user(stored.sender_id);
+            crate::store::audit::record(&tx, &entry).await?;
             (ChangeEvent::Deleted, row)
         }
         ChangeKind::React {
@@ -248,6 +250,49 @@ pub(crate) async fn apply(
         reactions,
         members,
     }))
+}
+
+/// Soft-deletes `stored`: content, mentions and reactions go, the `seq` stays. Deleting twice
+/// answers the deleted message again (a retried request is harmless).
+async fn soft_delete(
+    tx: &tokio_postgres::Transaction<'_>,
+    request: &ChangeRequest,
+    stored: &Message,
+    last_seq: i64,
+) -> Result<tokio_postgres::Row, tokio_postgres::Error> {
+    let row = tx
+        .query_one(
+            &format!(
+                "UPDATE messages SET content = '', mentions = NULL, mention_everyone = false,
+                     deleted_at = coalesce(deleted_at, now()), mod_seq = $2
+                 WHERE id = $1 RETURNING {}",
+                messages::COLUMNS
+            ),
+            &[&request.message.0, &last_seq],
+        )
+        .await?;
+    tx.execute(
+        "DELETE FROM message_reactions WHERE message_id = $1",
+        &[&request.message.0],
+    )
+    .await?;
+    // Its mentions no longer count (the rows were written from what it mentioned).
+    if stored.mention_everyone || !stored.mentions.is_empty() {
+        let named: Vec<uuid::Uuid> = stored.mentions.iter().map(|u| u.0).collect();
+        tx.execute(
+            "DELETE FROM message_mentions
+             WHERE conversation_id = $1 AND seq = $2 AND ($4 OR user_id = ANY($3))",
+            &[
+                &request.conversation.0,
+                &stored.seq,
+                &named,
+                &stored.mention_everyone,
+            ],
+        )
+        .await?;
+    }
+    index(tx, request, "").await?;
+    Ok(row)
 }
 
 /// Keeps the search row in step with the content (an empty vector once deleted). An upsert: the

@@ -3,11 +3,11 @@
 
 use serde_json::{Value, json};
 
-fn id(prefix: &str) -> Value {
+pub(super) fn id(prefix: &str) -> Value {
     json!({"type": "string", "pattern": format!("^{prefix}[0-9a-f]{{32}}$")})
 }
 
-fn timestamp(nullable: bool) -> Value {
+pub(super) fn timestamp(nullable: bool) -> Value {
     json!({"type": "string", "format": "date-time", "nullable": nullable})
 }
 
@@ -21,6 +21,16 @@ pub(super) fn all() -> Value {
     }
     // A conversation carries the caller's notification settings (added here: the core schemas
     // are one `json!` already at the macro's recursion limit).
+    if let Value::Object(more) = super::moderation::schemas()
+        && let Some(all) = schemas.as_object_mut()
+    {
+        all.extend(more);
+    }
+    let me = &mut schemas["Me"];
+    me["properties"]["isAdmin"] = json!({"type": "boolean", "description": "A server admin (granted with `parley admin grant`)"});
+    if let Some(required) = me["required"].as_array_mut() {
+        required.push(json!("isAdmin"));
+    }
     let conversation = &mut schemas["Conversation"];
     conversation["properties"]["notifications"] = json!({
         "allOf": [{"$ref": "#/components/schemas/ConversationNotifications"}],

@@ -49,6 +49,15 @@ pub(crate) enum Op {
     ListBlocks,
     Block,
     Unblock,
+    ResetPassword,
+    ReportMessage,
+    ListReports,
+    ResolveReport,
+    AdminGetUser,
+    DeactivateUser,
+    ReactivateUser,
+    AdminDeleteMessage,
+    ListAudit,
     OpenApi,
 }
 
@@ -100,11 +109,15 @@ pub(crate) struct Route {
 }
 
 mod accounts;
+mod moderation;
 mod table;
 
 /// Every route Parley serves under `/api`.
 pub(crate) fn routes() -> impl Iterator<Item = &'static Route> {
-    table::ROUTES.iter().chain(accounts::ROUTES)
+    table::ROUTES
+        .iter()
+        .chain(accounts::ROUTES)
+        .chain(moderation::ROUTES)
 }
 
 /// The route for `method` and `path`, with the path parameters it captured.
