@@ -246,6 +246,18 @@ impl Bus {
         self.fan(Delivery::Preferences { user });
     }
 
+    /// A durable event for every connection of `recipients` (of every instance), outside any
+    /// commit's stream: a new group's `conversation:created`.
+    pub(crate) fn tell(&self, recipients: Arc<[UserId]>, event: &'static str, data: Bytes) {
+        self.fan(Delivery::Changed {
+            recipients,
+            event,
+            frame: codec::encode_raw(event, None, &data),
+            data,
+            origin: None,
+        });
+    }
+
     /// An ephemeral event for the subscribers of `conversation`.
     pub(crate) fn ephemeral(&self, conversation: ConversationId, user: UserId, frame: Bytes) {
         self.fan(Delivery::Ephemeral {
@@ -422,6 +434,28 @@ impl CommitSink for Bus {
                             &body,
                         );
                         self.reply(&origin, frame, true);
+                    }
+                }
+                SinkEvent::Group(changed) => {
+                    let recipients: Arc<[UserId]> = changed
+                        .members
+                        .iter()
+                        .chain(&changed.former)
+                        .copied()
+                        .collect();
+                    for (event, data) in crate::chat::group::events(&changed) {
+                        self.fan(Delivery::Changed {
+                            recipients: Arc::clone(&recipients),
+                            event,
+                            frame: codec::encode_raw(event, None, &data),
+                            data,
+                            origin: None,
+                        });
+                    }
+                    // Former members keep nothing of the conversation: unread counts,
+                    // subscriptions, presence through it.
+                    for user in &changed.former {
+                        self.left(changed.conversation.id, *user);
                     }
                 }
                 SinkEvent::Read(advance) => self.fan(read_delivery(&advance)),

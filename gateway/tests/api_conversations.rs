@@ -199,11 +199,18 @@ async fn groups_and_member_management() -> anyhow::Result<()> {
         404
     );
 
-    // The owner leaves: the admin inherits.
+    // The owner leaves only by naming who takes over.
+    let unnamed = api
+        .delete(&format!("{base}/{}", owner.id), Some(&owner))
+        .await?;
+    assert_eq!(unnamed.status, 409, "{}", unnamed.body);
     assert_eq!(
-        api.delete(&format!("{base}/{}", owner.id), Some(&owner))
-            .await?
-            .status,
+        api.delete(
+            &format!("{base}/{}?newOwnerId={}", owner.id, extra.id),
+            Some(&owner)
+        )
+        .await?
+        .status,
         204
     );
     let after = api

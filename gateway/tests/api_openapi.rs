@@ -71,7 +71,14 @@ async fn document_lists_every_endpoint_and_resolves() -> anyhow::Result<()> {
         ("post", "/api/admin/users/{userId}/reactivate"),
         ("delete", "/api/admin/messages/{messageId}"),
         ("get", "/api/admin/audit"),
+        ("patch", "/api/conversations/{conversationId}"),
+        ("delete", "/api/conversations/{conversationId}"),
+        ("get", "/api/conversations/{conversationId}/members"),
         ("post", "/api/conversations/{conversationId}/members"),
+        (
+            "patch",
+            "/api/conversations/{conversationId}/members/{userId}",
+        ),
         (
             "delete",
             "/api/conversations/{conversationId}/members/{userId}",

@@ -38,7 +38,9 @@ async fn a_removed_member_gets_no_typing_and_cannot_send_it() -> anyhow::Result<
 
     let path = format!("/api/conversations/{group}/members/{}", removed.id);
     assert_eq!(api.delete(&path, Some(&owner)).await?.status, 204);
-    // Their typing ends with them, for the others.
+    // They are told they are out (and nothing more after); their typing ends, for the others.
+    let told = gone_ws.expect("conversation:member_removed").await?;
+    assert_eq!(told["data"]["userId"], removed.id.as_str());
     kept_ws.expect("typing:stopped").await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
 

@@ -85,6 +85,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "moderation",
         sql: include_str!("../../migrations/0014_moderation.sql"),
     },
+    Migration {
+        version: 15,
+        name: "groups",
+        sql: include_str!("../../migrations/0015_groups.sql"),
+    },
 ];
 
 /// Serialises concurrent `migrate` runs (several processes starting at once).

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use parley_persister::db;
 use parley_persister::store::Conn;
+use parley_persister::store::audit::Entry;
 use parley_persister::store::conversations;
 use parley_persister::writer::{
-    CommitSink, NewMessage, Outcome, Persister, SinkEvent, Verdict, WriterSettings,
+    CommitSink, GroupOp, GroupOutcome, GroupRequest, NewMessage, Outcome, Persister, SinkEvent,
+    Verdict, WriterSettings,
 };
 use parley_shared::policy::Role;
 use parley_shared::{ConversationId, MessageId, UserId};
@@ -77,6 +79,15 @@ fn message(conversation: ConversationId, sender: UserId, n: usize) -> NewMessage
     }
 }
 
+fn group(conversation: ConversationId, actor: UserId, op: GroupOp) -> GroupRequest {
+    GroupRequest {
+        conversation,
+        actor,
+        op,
+        audit: Entry::new(Some(actor), "test"),
+    }
+}
+
 fn sorted(mut users: Vec<UserId>) -> Vec<UserId> {
     users.sort_by_key(|u| u.0);
     users
@@ -101,10 +112,18 @@ async fn every_membership_change_moves_the_version() -> anyhow::Result<()> {
     let group = conversations::create_group(&mut conn, u[0], "g", &u[1..3]).await?;
     let created = version(&conn, group.id).await?;
     assert!(created >= 1, "creating the group with its members moved it");
-    conversations::add_member(&mut conn, group.id, u[3], Role::Member, 100).await?;
+    conn.execute(
+        "INSERT INTO conversation_members (conversation_id, user_id) VALUES ($1, $2)",
+        &[&group.id.0, &u[3].0],
+    )
+    .await?;
     let added = version(&conn, group.id).await?;
     assert!(added > created);
-    conversations::remove_member(&mut conn, group.id, u[1]).await?;
+    conn.execute(
+        "DELETE FROM conversation_members WHERE conversation_id = $1 AND user_id = $2",
+        &[&group.id.0, &u[1].0],
+    )
+    .await?;
     let removed = version(&conn, group.id).await?;
     assert!(removed > added);
     // Read marks and role changes leave it (they change nobody's delivery).
@@ -159,8 +178,17 @@ async fn the_fan_out_and_the_member_check_follow_each_change() -> anyhow::Result
         assert_eq!(sink.of(first_a), sorted(u[0..3].to_vec()));
         assert_eq!(sink.of(first_b), sorted(vec![u[0], u[3], u[4]]));
 
-        // Someone joins a: the next message reaches them too.
-        conversations::add_member(&mut conn, a.id, u[5], Role::Member, 100).await?;
+        // Someone joins a (through the lane, as the gateway does it): the next message reaches
+        // them too.
+        let op = GroupOp::Add {
+            user: u[5],
+            role: Role::Member,
+            max_members: 100,
+        };
+        assert!(matches!(
+            handle.submit_group(group(a.id, u[0], op))?.await?,
+            GroupOutcome::Applied(_)
+        ));
         let (joined, waiting) = send(a.id, u[0]);
         assert!(matches!(
             waiting?.await?,
@@ -169,7 +197,14 @@ async fn the_fan_out_and_the_member_check_follow_each_change() -> anyhow::Result
         assert_eq!(sink.of(joined), sorted(vec![u[0], u[1], u[2], u[5]]));
 
         // Someone leaves a: the next message skips them, and they can no longer send.
-        conversations::remove_member(&mut conn, a.id, u[5]).await?;
+        let op = GroupOp::Remove {
+            user: u[5],
+            new_owner: None,
+        };
+        assert!(matches!(
+            handle.submit_group(group(a.id, u[0], op))?.await?,
+            GroupOutcome::Applied(_)
+        ));
         let (left, waiting) = send(a.id, u[1]);
         assert!(matches!(
             waiting?.await?,

@@ -73,6 +73,13 @@ pub enum Action {
     RemoveMember { target: Role },
     /// Remove oneself.
     Leave,
+    /// Rename the group or change its description.
+    Update,
+    /// Give another member whose role is `target` the role `to` (`Owner`: hand the group over;
+    /// the actor becomes an admin).
+    SetRole { target: Role, to: Role },
+    /// Delete the group, its members and its history.
+    Delete,
 }
 
 /// Why a member may not act. Non-members never get here: they are told "not found".
@@ -88,7 +95,12 @@ pub enum Denied {
 pub fn allowed(kind: ConversationKind, role: Role, action: Action) -> Result<(), Denied> {
     match action {
         Action::Read | Action::Send => Ok(()),
-        Action::AddMember { .. } | Action::RemoveMember { .. } | Action::Leave
+        Action::AddMember { .. }
+        | Action::RemoveMember { .. }
+        | Action::Leave
+        | Action::Update
+        | Action::SetRole { .. }
+        | Action::Delete
             if kind == ConversationKind::Dm =>
         {
             Err(Denied::DirectMessage)
@@ -103,6 +115,21 @@ pub fn allowed(kind: ConversationKind, role: Role, action: Action) -> Result<(),
         // Owners remove anyone else; admins remove plain members.
         Action::RemoveMember { target } => match (role, target) {
             (Role::Owner, Role::Admin | Role::Member) | (Role::Admin, Role::Member) => Ok(()),
+            _ => Err(Denied::Role),
+        },
+        // Owners and admins rename and describe.
+        Action::Update => match role {
+            Role::Owner | Role::Admin => Ok(()),
+            Role::Member => Err(Denied::Role),
+        },
+        // Only the owner changes roles, of anyone but itself (it steps down by naming another
+        // owner).
+        Action::SetRole { target, .. } => match (role, target) {
+            (Role::Owner, Role::Admin | Role::Member) => Ok(()),
+            _ => Err(Denied::Role),
+        },
+        Action::Delete => match role {
+            Role::Owner => Ok(()),
             _ => Err(Denied::Role),
         },
     }
@@ -138,6 +165,77 @@ mod tests {
             (Dm, Member, Action::Leave, dm),
             (Dm, Owner, Action::AddMember { role: Member }, dm),
             (Dm, Owner, Action::RemoveMember { target: Member }, dm),
+            (Group, Owner, Action::Update, ok),
+            (Group, Admin, Action::Update, ok),
+            (Group, Member, Action::Update, role),
+            (Dm, Member, Action::Update, dm),
+            (
+                Group,
+                Owner,
+                Action::SetRole {
+                    target: Member,
+                    to: Admin,
+                },
+                ok,
+            ),
+            (
+                Group,
+                Owner,
+                Action::SetRole {
+                    target: Admin,
+                    to: Member,
+                },
+                ok,
+            ),
+            (
+                Group,
+                Owner,
+                Action::SetRole {
+                    target: Member,
+                    to: Owner,
+                },
+                ok,
+            ),
+            (
+                Group,
+                Owner,
+                Action::SetRole {
+                    target: Owner,
+                    to: Admin,
+                },
+                role,
+            ),
+            (
+                Group,
+                Admin,
+                Action::SetRole {
+                    target: Member,
+                    to: Admin,
+                },
+                role,
+            ),
+            (
+                Group,
+                Admin,
+                Action::SetRole {
+                    target: Member,
+                    to: Member,
+                },
+                role,
+            ),
+            (
+                Group,
+                Member,
+                Action::SetRole {
+                    target: Member,
+                    to: Admin,
+                },
+                role,
+            ),
+            (Group, Owner, Action::Delete, ok),
+            (Group, Admin, Action::Delete, role),
+            (Group, Member, Action::Delete, role),
+            (Dm, Owner, Action::Delete, dm),
         ];
         for (kind, who, action, want) in cases {
             assert_eq!(

@@ -1,9 +1,10 @@
 // Browser scenarios of issue 18's account pages: two-factor sign-in set up with a code computed
 // here from the shared secret (RFC 6238, as an authenticator app does), used at login, a
-// recovery code used instead, and turned off; the profile's display name; blocking from a DM.
+// recovery code used instead, and turned off; the profile's display name; blocking from a DM;
+// a report handled in the admin panel; an operator's reset link.
 
 import { createHmac } from "node:crypto";
-import { assert, exactly, openDm, send, signUp, waitStatus } from "./helpers.mjs";
+import { assert, exactly, logIn, openDm, row, send, signUp, waitStatus } from "./helpers.mjs";
 
 const PASSWORD = "correct horse battery";
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -141,5 +142,57 @@ export const accountScenarios = {
     await send(yan, "now?");
     await exactly(xia, "now?").waitFor();
     for (const who of [xia, yan]) await who.context.close();
+  },
+
+  async "a member reports a message, an admin deletes it from the queue, and a reset link sets a new password"({ browser, server, shot }) {
+    const ria = await signUp(browser, server, "Ria");
+    const sam = await signUp(browser, server, "Sam");
+    await openDm(sam, ria);
+    await send(sam, "buy cheap pills now");
+    await ria.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Sam/ }).click();
+    const theirs = row(ria, "buy cheap pills now");
+    await theirs.hover();
+    await theirs.getByRole("button", { name: "Message actions" }).click();
+    await ria.page.getByRole("menuitem", { name: "Report" }).click();
+    const form = ria.page.getByRole("form", { name: "Report message" });
+    await form.getByLabel("Why are you reporting this message?").fill("spam");
+    await form.getByRole("button", { name: "Report" }).click();
+    await ria.page.getByRole("status").filter({ hasText: "Reported." }).waitFor();
+    await ria.page.getByRole("button", { name: "Close", exact: true }).click();
+
+    // An operator makes Ops an admin; at the next login the Admin panel is there.
+    const ops = await signUp(browser, server, "Ops");
+    const said = server.admin("grant", ops.username);
+    assert(said.includes("is now a server admin"), said);
+    await ops.context.close();
+    const admin = await logIn(browser, server, ops.username, PASSWORD);
+    await admin.page.getByRole("button", { name: "Admin", exact: true }).click();
+    const reports = admin.page.getByRole("list", { name: "Reports" });
+    const report = reports.getByRole("listitem").filter({ hasText: "spam" });
+    await report.waitFor();
+    await shot(admin.page, "admin-reports");
+    await report.getByRole("button", { name: "Delete message" }).click();
+    await admin.page.getByText("No reports.").waitFor();
+    await exactly(ria, "Message deleted").waitFor();
+    await exactly(sam, "Message deleted").waitFor();
+    await admin.page.getByRole("list", { name: "Audit log" }).getByText("message.deleted_by_admin").waitFor();
+    await admin.context.close();
+
+    // A reset link for Sam: a new password, every session ended, the new one signs in.
+    const link = server.admin("reset-password", sam.username, "--url", server.base).split("\n")[0];
+    assert(link.startsWith(`${server.base}/reset-password#token=`), link);
+    await sam.page.goto(link);
+    const reset = sam.page.getByRole("form", { name: "Choose a new password" });
+    await reset.getByLabel("New password", { exact: true }).fill("a brand new secret");
+    await reset.getByLabel("New password again").fill("a brand new secret");
+    await reset.getByRole("button", { name: "Set password" }).click();
+    await sam.page.getByText("Your password is changed").waitFor();
+    assert(!sam.page.url().includes("token="), "the spent link stays in the address bar");
+    await sam.page.getByRole("button", { name: "Log in" }).click();
+    await sam.page.getByLabel("Username").fill(sam.username);
+    await sam.page.getByLabel("Password").fill("a brand new secret");
+    await sam.page.getByRole("button", { name: "Log in", exact: true }).click();
+    await sam.page.getByRole("button", { name: "New conversation" }).waitFor();
+    for (const who of [ria, sam]) await who.context.close();
   },
 };

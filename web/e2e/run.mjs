@@ -5,7 +5,7 @@
 // Usage: node e2e/run.mjs [path/to/parley]   (from web/, after `npm run build`; E2E_ONLY=<regex>
 // runs only the matching scenarios)
 
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -89,6 +89,8 @@ const server = {
   start: async () => {
     parley = await startParley();
   },
+  /** `parley admin <args>` on the served data dir (as an operator would); its stdout. */
+  admin: (...args) => execFileSync(binary, ["--data-dir", data, "admin", ...args], { encoding: "utf8" }),
 };
 let failed = 0;
 let ran = 0;

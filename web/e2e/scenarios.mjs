@@ -17,6 +17,7 @@ import {
   exactly,
 } from "./helpers.mjs";
 import { accountScenarios } from "./accounts.mjs";
+import { groupScenarios } from "./groups.mjs";
 import { notificationScenarios } from "./notifications.mjs";
 
 export const scenarios = {
@@ -588,6 +589,7 @@ export const scenarios = {
 
   ...notificationScenarios,
   ...accountScenarios,
+  ...groupScenarios,
 
   async "no page broke its Content-Security-Policy"() {
     assert(cspViolations.length === 0, `CSP violations: ${cspViolations.join(" | ")}`);

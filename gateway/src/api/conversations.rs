@@ -1,21 +1,22 @@
-//! `/api/conversations*`: open a DM or create a group, list mine by activity, read one, and manage
-//! group members. Every access goes through `authz::authorize` on the stored conversation.
+//! `/api/conversations*`: open a DM or create a group, list mine by activity, read one (group
+//! changes are `api::groups`). Every access goes through `authz::authorize` on the stored
+//! conversation.
 
 use std::collections::BTreeSet;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hyper::StatusCode;
-use parley_persister::store::conversations::{self, AddOutcome, ListCursor};
+use parley_persister::store::conversations::{self, ListCursor};
 use parley_persister::store::users;
-use parley_shared::policy::{Action, Role};
+use parley_shared::policy::Action;
 use parley_shared::{ConversationId, UserId};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::error::{ApiError, Problems};
 use super::request::Ctx;
-use super::views::{self, ConversationView, MemberView, PageMeta, Reply};
+use super::views::{self, ConversationView, PageMeta, Reply};
 use crate::authz::authorize;
 
 #[derive(Debug, Deserialize)]
@@ -26,13 +27,6 @@ struct CreateRequest {
     user_id: Option<String>,
     name: Option<String>,
     member_ids: Option<Vec<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct AddMemberRequest {
-    user_id: String,
-    role: Option<Role>,
 }
 
 /// `POST /api/conversations`.
@@ -134,6 +128,9 @@ async fn create_group(ctx: &Ctx, me: UserId, request: CreateRequest) -> Result<R
         .await?;
     let conversation = conversations::create_group(&mut conn, me, &name, &members).await?;
     tracing::info!(conversation = %conversation.id, members = members.len() + 1, "group created");
+    let mut everyone = members;
+    everyone.push(me);
+    crate::chat::group::created(&ctx.state, &conversation, everyone);
     render_one(&conn, me, conversation.id, StatusCode::CREATED).await
 }
 
@@ -170,77 +167,8 @@ pub(crate) async fn get(ctx: &Ctx) -> Result<Reply, ApiError> {
     render_one(&conn, me, id, StatusCode::OK).await
 }
 
-/// `POST /api/conversations/{conversationId}/members`.
-pub(crate) async fn add_member(ctx: &Ctx) -> Result<Reply, ApiError> {
-    let me = ctx.caller()?.user;
-    let id: ConversationId = ctx.id_param("conversationId", "Conversation")?;
-    let request: AddMemberRequest = ctx.json()?;
-    let user: UserId = request
-        .user_id
-        .parse()
-        .map_err(|e: parley_shared::IdError| ApiError::field("userId", e.to_string()))?;
-    let role = request.role.unwrap_or(Role::Member);
-    let mut conn = ctx.conn().await?;
-    authorize(&conn, me, id, Action::AddMember { role }).await?;
-    if users::existing(&conn, &[user]).await?.is_empty() {
-        return Err(ApiError::not_found("User"));
-    }
-    super::profile::refuse_blocked(&conn, me, &[user], "You cannot add this user").await?;
-    let max = i64::try_from(ctx.state.app.max_group_members).unwrap_or(i64::MAX);
-    match conversations::add_member(&mut conn, id, user, role, max).await? {
-        AddOutcome::Added => {}
-        AddOutcome::AlreadyMember => return Err(ApiError::conflict("Already a member")),
-        AddOutcome::Full => {
-            return Err(ApiError::conflict(format!(
-                "The group already has {max} members"
-            )));
-        }
-    }
-    let members = conversations::members(&conn, id).await?;
-    let member = members
-        .iter()
-        .find(|m| m.user_id == user)
-        .ok_or_else(|| ApiError::not_found("Member"))?;
-    Ok(views::data(StatusCode::CREATED, &MemberView::from(member)))
-}
-
-/// `DELETE /api/conversations/{conversationId}/members/{userId}`: remove someone, or leave.
-pub(crate) async fn remove_member(ctx: &Ctx) -> Result<Reply, ApiError> {
-    let me = ctx.caller()?.user;
-    let id: ConversationId = ctx.id_param("conversationId", "Conversation")?;
-    let target: UserId = ctx.id_param("userId", "Member")?;
-    let mut conn = ctx.conn().await?;
-    if target == me {
-        authorize(&conn, me, id, Action::Leave).await?;
-    } else {
-        let mine = authorize(&conn, me, id, Action::Read).await?;
-        let theirs = conversations::membership(&conn, id, target)
-            .await?
-            .ok_or_else(|| ApiError::not_found("Member"))?;
-        parley_shared::policy::allowed(
-            mine.conversation.kind,
-            mine.role,
-            Action::RemoveMember {
-                target: theirs.role,
-            },
-        )
-        .map_err(|denied| ApiError::forbidden(denied.to_string()))?;
-    }
-    if conversations::remove_member(&mut conn, id, target)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found("Member"));
-    }
-    tracing::info!(conversation = %id, "member removed");
-    // Every shard drops their subscriptions there (typing in or out) before anything else.
-    ctx.state.app.bus.left(id, target);
-    crate::chat::typing::stop(&ctx.state.app, id, target);
-    Ok(Reply::no_content())
-}
-
 /// The conversation as `me` sees it, with every member; 404 unless `me` is a member.
-async fn render_one(
+pub(crate) async fn render_one(
     conn: &parley_persister::store::Conn,
     me: UserId,
     id: ConversationId,

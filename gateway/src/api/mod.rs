@@ -7,6 +7,7 @@ mod auth;
 mod conversations;
 mod devices;
 pub(crate) mod error;
+mod groups;
 mod history;
 mod messages;
 mod mfa;
@@ -170,8 +171,12 @@ async fn dispatch(op: Op, ctx: &Ctx) -> Result<Reply, ApiError> {
         Op::RegisterDevice => devices::register(ctx).await,
         Op::ListDevices => devices::list(ctx).await,
         Op::RemoveDevice => devices::remove(ctx).await,
-        Op::AddMember => conversations::add_member(ctx).await,
-        Op::RemoveMember => conversations::remove_member(ctx).await,
+        Op::AddMember => groups::add_member(ctx).await,
+        Op::RemoveMember => groups::remove_member(ctx).await,
+        Op::SetRole => groups::set_role(ctx).await,
+        Op::ListMembers => groups::members(ctx).await,
+        Op::UpdateConversation => groups::update(ctx).await,
+        Op::DeleteConversation => groups::delete(ctx).await,
         Op::History => history::page(ctx).await,
         Op::Send => messages::send(ctx).await,
         Op::EditMessage => messages::edit(ctx).await,

@@ -327,6 +327,8 @@ pub(crate) struct ConversationView {
     #[serde(rename = "type")]
     pub(crate) kind: ConversationKind,
     pub(crate) name: Option<String>,
+    /// A group's description.
+    pub(crate) description: Option<String>,
     pub(crate) owner_id: Option<UserId>,
     #[serde(with = "serde_ts")]
     pub(crate) created_at: OffsetDateTime,
@@ -395,6 +397,7 @@ impl ConversationView {
             id: c.id,
             kind: c.kind,
             name: c.name.clone(),
+            description: c.description.clone(),
             owner_id: c.owner_id,
             created_at: c.created_at,
             last_activity_at: c.last_activity_at,

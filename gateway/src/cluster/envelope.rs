@@ -14,10 +14,15 @@ use crate::protocol as codec;
 use crate::protocol::events::server;
 
 /// The events a `Changed` delivery may carry.
-const CHANGE_EVENTS: [&str; 3] = [
+const CHANGE_EVENTS: [&str; 8] = [
     server::MESSAGE_EDITED,
     server::MESSAGE_DELETED,
     server::MESSAGE_REACTED,
+    server::CONVERSATION_CREATED,
+    server::CONVERSATION_UPDATED,
+    server::CONVERSATION_DELETED,
+    server::MEMBER_ADDED,
+    server::MEMBER_REMOVED,
 ];
 
 /// The first bytes of every envelope (a version: a later format gets another).

@@ -70,10 +70,15 @@ pub(crate) mod server {
     pub(crate) const PRESENCE_SUBSCRIBED: &str = "presence:subscribed";
     pub(crate) const PRESENCE_UNSUBSCRIBED: &str = "presence:unsubscribed";
     pub(crate) const PRESENCE_UPDATE: &str = "presence:update";
+    pub(crate) const CONVERSATION_CREATED: &str = "conversation:created";
+    pub(crate) const CONVERSATION_UPDATED: &str = "conversation:updated";
+    pub(crate) const CONVERSATION_DELETED: &str = "conversation:deleted";
+    pub(crate) const MEMBER_ADDED: &str = "conversation:member_added";
+    pub(crate) const MEMBER_REMOVED: &str = "conversation:member_removed";
 
     /// Every server event.
     #[cfg(test)]
-    pub(crate) const ALL: [&str; 23] = [
+    pub(crate) const ALL: [&str; 28] = [
         AUTH_SUCCESS,
         AUTH_ERROR,
         PONG,
@@ -97,6 +102,11 @@ pub(crate) mod server {
         PRESENCE_SUBSCRIBED,
         PRESENCE_UNSUBSCRIBED,
         PRESENCE_UPDATE,
+        CONVERSATION_CREATED,
+        CONVERSATION_UPDATED,
+        CONVERSATION_DELETED,
+        MEMBER_ADDED,
+        MEMBER_REMOVED,
     ];
 }
 

@@ -17,16 +17,21 @@ pub struct Conversation {
     pub id: ConversationId,
     pub kind: ConversationKind,
     pub name: Option<String>,
+    /// A group's description (at most 500 characters).
+    pub description: Option<String>,
     pub owner_id: Option<UserId>,
     pub last_seq: i64,
     pub last_activity_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
 }
 
-const COLUMNS: &str =
-    "c.id, c.kind, c.name, c.owner_id, c.last_seq, c.last_activity_at, c.created_at";
+pub(crate) const COLUMNS: &str =
+    "c.id, c.kind, c.name, c.owner_id, c.last_seq, c.last_activity_at, c.created_at, c.description";
 
-fn from_row(row: &Row) -> Result<Conversation, DbError> {
+/// How many columns `COLUMNS` has.
+const N: usize = 8;
+
+pub(crate) fn from_row(row: &Row) -> Result<Conversation, DbError> {
     Ok(Conversation {
         id: ConversationId(row.get(0)),
         kind: kind(row.get(1))?,
@@ -35,6 +40,7 @@ fn from_row(row: &Row) -> Result<Conversation, DbError> {
         last_seq: row.get(4),
         last_activity_at: row.get(5),
         created_at: row.get(6),
+        description: row.get(7),
     })
 }
 
@@ -178,8 +184,8 @@ pub async fn membership(
     };
     Ok(Some(Membership {
         conversation: from_row(&row)?,
-        role: role(row.get(7))?,
-        last_read_seq: row.get(8),
+        role: role(row.get(N))?,
+        last_read_seq: row.get(N + 1),
     }))
 }
 
@@ -197,7 +203,7 @@ pub async fn members(conn: &Conn, conversation: ConversationId) -> Result<Vec<Me
     rows.iter().map(|r| member_from_row(r, 0)).collect()
 }
 
-fn member_from_row(row: &Row, at: usize) -> Result<Member, DbError> {
+pub(crate) fn member_from_row(row: &Row, at: usize) -> Result<Member, DbError> {
     Ok(Member {
         user_id: UserId(row.get(at)),
         username: row.get(at + 1),
@@ -255,27 +261,27 @@ pub async fn list_for_user(
     let mut summaries = Vec::with_capacity(rows.len());
     for row in &rows {
         let last_message = row
-            .get::<_, Option<uuid::Uuid>>(10)
+            .get::<_, Option<uuid::Uuid>>(N + 3)
             .is_some()
-            .then(|| messages::from_row(row, 10));
+            .then(|| messages::from_row(row, N + 3));
         summaries.push(Summary {
             membership: Membership {
                 conversation: from_row(row)?,
-                role: role(row.get(7))?,
-                last_read_seq: row.get(8),
+                role: role(row.get(N))?,
+                last_read_seq: row.get(N + 1),
             },
-            member_count: row.get(9),
-            mention_count: row.get(10 + messages::COLUMN_COUNT),
+            member_count: row.get(N + 2),
+            mention_count: row.get(N + 3 + messages::COLUMN_COUNT),
             last_message,
             members: Vec::new(),
             prefs: super::notifications::ConversationPrefs {
-                level: match row.get::<_, Option<&str>>(11 + messages::COLUMN_COUNT) {
+                level: match row.get::<_, Option<&str>>(N + 4 + messages::COLUMN_COUNT) {
                     None => super::notifications::Level::All,
                     Some(text) => super::notifications::Level::parse(text).ok_or_else(|| {
                         DbError::Corrupt(format!("unknown notification level `{text}`"))
                     })?,
                 },
-                muted_until: row.get(12 + messages::COLUMN_COUNT),
+                muted_until: row.get(N + 5 + messages::COLUMN_COUNT),
             },
         });
     }
@@ -318,95 +324,66 @@ async fn attach_previews(conn: &Conn, summaries: &mut [Summary]) -> Result<(), D
     Ok(())
 }
 
-/// What adding a member did.
+/// A position in a member list: strictly after this member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AddOutcome {
-    Added,
-    AlreadyMember,
-    /// The group already has `max_members`.
-    Full,
+pub struct MemberCursor {
+    /// 0 owner, 1 admin, 2 member.
+    pub rank: i32,
+    pub joined_at: OffsetDateTime,
+    pub user: UserId,
 }
 
-/// Adds `user` with `role`, their read watermark at the current end so old messages are not
-/// "unread". Serialised per conversation by its row lock, so the member cap holds.
-pub async fn add_member(
-    conn: &mut Conn,
-    conversation: ConversationId,
-    user: UserId,
-    new_role: Role,
-    max_members: i64,
-) -> Result<AddOutcome, DbError> {
-    let tx = conn.transaction().await?;
-    let lock = tx
-        .prepare_cached(
-            "SELECT c.last_seq, (SELECT count(*) FROM conversation_members m WHERE m.conversation_id = c.id)
-             FROM conversations c WHERE c.id = $1 FOR UPDATE",
-        )
-        .await?;
-    let row = tx.query_one(&lock, &[&conversation.0]).await?;
-    let (last_seq, count): (i64, i64) = (row.get(0), row.get(1));
-    if count >= max_members {
-        return Ok(AddOutcome::Full);
+impl MemberCursor {
+    /// The cursor just after `member`.
+    pub fn after(member: &Member) -> Self {
+        Self {
+            rank: match member.role {
+                Role::Owner => 0,
+                Role::Admin => 1,
+                Role::Member => 2,
+            },
+            joined_at: member.joined_at,
+            user: member.user_id,
+        }
     }
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO conversation_members (conversation_id, user_id, role, last_read_seq)
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .await?;
-    let added = tx
-        .execute(
-            &insert,
-            &[&conversation.0, &user.0, &new_role.as_str(), &last_seq],
-        )
-        .await?;
-    tx.commit().await?;
-    Ok(if added == 1 {
-        AddOutcome::Added
-    } else {
-        AddOutcome::AlreadyMember
-    })
 }
 
-/// Removes `user`. If they owned the group, the longest-standing admin (else member) becomes
-/// owner. Returns the removed member's role, `None` if they were not a member.
-pub async fn remove_member(
-    conn: &mut Conn,
+/// Up to `limit` members of `conversation` after `cursor`, in the order of [`members`] (owner,
+/// admins, members; each by join time).
+pub async fn members_page(
+    conn: &Conn,
     conversation: ConversationId,
-    user: UserId,
-) -> Result<Option<Role>, DbError> {
-    let tx = conn.transaction().await?;
-    let lock = tx
-        .prepare_cached("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE")
-        .await?;
-    tx.execute(&lock, &[&conversation.0]).await?;
-    let delete = tx
+    cursor: Option<MemberCursor>,
+    limit: i64,
+) -> Result<Vec<Member>, DbError> {
+    let statement = conn
         .prepare_cached(
-            "DELETE FROM conversation_members WHERE conversation_id = $1 AND user_id = $2 RETURNING role",
+            "SELECT u.id, u.username, u.display_name, m.role, m.joined_at, m.last_read_seq
+             FROM conversation_members m JOIN users u ON u.id = m.user_id
+             WHERE m.conversation_id = $1
+               AND ($2::int4 IS NULL
+                    OR (CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END,
+                        m.joined_at, m.user_id) > ($2::int4, $3::timestamptz, $4::uuid))
+             ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, m.joined_at, m.user_id
+             LIMIT $5",
         )
         .await?;
-    let Some(row) = tx.query_opt(&delete, &[&conversation.0, &user.0]).await? else {
-        return Ok(None);
+    let (rank, at, user) = match cursor {
+        Some(c) => (Some(c.rank), Some(c.joined_at), Some(c.user.0)),
+        None => (None, None, None),
     };
-    let removed = role(row.get(0))?;
-    if removed == Role::Owner {
-        let promote = tx
-            .prepare_cached(
-                "WITH heir AS (
-                     SELECT user_id FROM conversation_members WHERE conversation_id = $1
-                     ORDER BY CASE role WHEN 'admin' THEN 0 ELSE 1 END, joined_at, user_id LIMIT 1
-                 ), promoted AS (
-                     UPDATE conversation_members m SET role = 'owner' FROM heir
-                     WHERE m.conversation_id = $1 AND m.user_id = heir.user_id RETURNING m.user_id
-                 )
-                 UPDATE conversations SET owner_id = (SELECT user_id FROM promoted), updated_at = now()
-                 WHERE id = $1",
-            )
-            .await?;
-        tx.execute(&promote, &[&conversation.0]).await?;
-    }
-    tx.commit().await?;
-    Ok(Some(removed))
+    let rows = conn
+        .query(&statement, &[&conversation.0, &rank, &at, &user, &limit])
+        .await?;
+    rows.iter().map(|r| member_from_row(r, 0)).collect()
+}
+
+/// How many members `conversation` has.
+pub async fn member_count(conn: &Conn, conversation: ConversationId) -> Result<i64, DbError> {
+    let statement = conn
+        .prepare_cached("SELECT count(*) FROM conversation_members WHERE conversation_id = $1")
+        .await?;
+    Ok(conn.query_one(&statement, &[&conversation.0]).await?.get(0))
 }
 
 /// One conversation of a user, as the gateway's unread table and presence index need it.

@@ -132,6 +132,11 @@ pub(crate) async fn apply(
         return Ok(Err(Refusal::NotFound));
     };
     let stored = messages::from_row(&row, 0);
+    // A system message ("Ann added Ben") is the timeline's record of a group change: only a
+    // server admin's delete touches it.
+    if stored.content_type == "system" && !by_admin {
+        return Ok(Err(Refusal::Forbidden("System messages cannot be changed")));
+    }
     let is_sender = stored.sender_id == request.actor;
     let returning = messages::COLUMNS;
     let (event, row) = match &request.kind {

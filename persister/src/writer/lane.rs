@@ -13,10 +13,12 @@ use std::sync::Arc;
 
 use parley_shared::{ConversationId, UserId};
 
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::batch::{self, NewMessage, Verdict};
 use super::change::{self, ChangeOutcome, ChangeRequest};
+use super::group::{self, GroupEvent, GroupOutcome, GroupRequest};
 use super::indexer::IndexFeed;
 use super::members::MemberCache;
 use super::partitions::Partitions;
@@ -66,6 +68,7 @@ impl Lane {
     pub(super) async fn run(mut self) {
         let mut sends: Vec<(NewMessage, Reply)> = Vec::with_capacity(self.settings.max_batch);
         let mut changes: Vec<(ChangeRequest, ChangeReply)> = Vec::new();
+        let mut groups: Vec<(GroupRequest, oneshot::Sender<GroupOutcome>)> = Vec::new();
         let mut queued: Vec<std::time::Instant> = Vec::with_capacity(self.settings.max_batch);
         loop {
             let claimed = self.parts.claim(Instant::now());
@@ -102,6 +105,7 @@ impl Lane {
                             queued.push(queued_at);
                         }
                         Job::Change { request, reply } => changes.push((request, reply)),
+                        Job::Group { request, reply } => groups.push((request, reply)),
                         Job::Read(mark) => self.parts.add_read(
                             partition,
                             mark,
@@ -116,6 +120,11 @@ impl Lane {
             }
             self.commit_taken(&mut sends, &mut queued, &mut changes)
                 .await;
+            for (request, reply) in groups.drain(..) {
+                let span = tracing::debug_span!("group", lane = self.index);
+                let outcome = self.group_with_retries(&request).instrument(span).await;
+                self.answer_group(outcome, reply);
+            }
             let marks = self.parts.due_reads(&claimed, Instant::now());
             if !marks.is_empty() {
                 let span = tracing::debug_span!("reads", lane = self.index, marks = marks.len());
@@ -352,6 +361,53 @@ impl Lane {
             }
             attempt += 1;
         }
+    }
+
+    async fn group_with_retries(&mut self, request: &GroupRequest) -> GroupOutcome {
+        let mut attempt = 0;
+        loop {
+            let error = match self.connected().await {
+                Err(error) => error,
+                Ok((client, _)) => match group::apply(client, request).await {
+                    Ok(Ok(changed)) => return GroupOutcome::Applied(Box::new(changed)),
+                    Ok(Err(refusal)) => return GroupOutcome::Refused(refusal),
+                    Err(error) => self.failed(&error),
+                },
+            };
+            if self
+                .backoff(attempt, &error, "group change")
+                .await
+                .is_none()
+            {
+                return GroupOutcome::Failed(error.text);
+            }
+            attempt += 1;
+        }
+    }
+
+    /// The system message (in `seq` order with the conversation's other commits) and the group
+    /// event go to the fan-out before the requester hears.
+    fn answer_group(&self, outcome: GroupOutcome, reply: oneshot::Sender<GroupOutcome>) {
+        if let GroupOutcome::Applied(changed) = &outcome {
+            let mut events = Vec::with_capacity(2);
+            if let Some(message) = &changed.system {
+                self.search
+                    .committed(message.conversation_id.0, message.seq);
+                events.push(SinkEvent::Committed {
+                    message: message.clone(),
+                    members: Arc::clone(&changed.members),
+                    origin: None,
+                    committed_at: std::time::Instant::now(),
+                });
+            }
+            if changed.system.is_some() || changed.event == GroupEvent::Deleted {
+                events.push(SinkEvent::Group(changed.clone()));
+            }
+            if !events.is_empty() {
+                self.sink.publish(events);
+            }
+        }
+        let _ = reply.send(outcome);
     }
 
     fn answer_change(&self, outcome: ChangeOutcome, reply: ChangeReply) {

@@ -6,6 +6,7 @@
 
 mod batch;
 mod change;
+mod group;
 mod indexer;
 mod lane;
 mod members;
@@ -20,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use batch::{NewMessage, Verdict};
 pub use change::{ChangeEvent, ChangeKind, ChangeOutcome, ChangeRequest, Changed, Refusal};
+pub use group::{GroupChanged, GroupEvent, GroupOp, GroupOutcome, GroupRefusal, GroupRequest};
 pub use reads::{MAX_COUNTS_PER_MARK, ReadAdvance, ReadCount, ReadMark};
 
 /// The persister's CPU-side hot path, for the criterion benchmarks in `benches/` (not an API).
@@ -203,6 +205,9 @@ pub enum SinkEvent {
     Read(Box<ReadAdvance>),
     /// A socket read mark from someone who is not a member.
     ReadRefused { origin: FrameOrigin },
+    /// A committed group change (membership, roles, name, deletion): tell the members and the
+    /// former members. Its system message, if any, is a `Committed` event just before it.
+    Group(Box<GroupChanged>),
 }
 
 /// Receives commit events. Called on the persister thread right after each COMMIT, before any
@@ -237,6 +242,10 @@ pub(crate) enum Job {
         reply: ChangeReply,
     },
     Read(ReadMark),
+    Group {
+        request: GroupRequest,
+        reply: oneshot::Sender<GroupOutcome>,
+    },
 }
 
 impl Job {
@@ -245,6 +254,7 @@ impl Job {
             Job::Send { message, .. } => message.conversation_id,
             Job::Change { request, .. } => request.conversation,
             Job::Read(mark) => mark.conversation,
+            Job::Group { request, .. } => request.conversation,
         }
     }
 }
@@ -285,6 +295,10 @@ impl std::fmt::Debug for Job {
                 .debug_struct("Read")
                 .field("conversation", &mark.conversation)
                 .field("seq", &mark.seq)
+                .finish_non_exhaustive(),
+            Job::Group { request, .. } => f
+                .debug_struct("Group")
+                .field("conversation", &request.conversation)
                 .finish_non_exhaustive(),
         }
     }
@@ -337,6 +351,17 @@ impl PersisterHandle {
             request,
             reply: ChangeReply::Direct(reply),
         })?;
+        Ok(outcome)
+    }
+
+    /// Queues a group change on its conversation's lane; the receiver yields the outcome after
+    /// COMMIT (its events have gone to the [`CommitSink`] by then).
+    pub fn submit_group(
+        &self,
+        request: GroupRequest,
+    ) -> Result<oneshot::Receiver<GroupOutcome>, SubmitError> {
+        let (reply, outcome) = oneshot::channel();
+        self.enqueue(Job::Group { request, reply })?;
         Ok(outcome)
     }
 

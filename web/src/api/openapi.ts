@@ -7,6 +7,33 @@ export type AddMemberRequest = {
   userId: string;
 };
 
+export type AdminUser = {
+  createdAt: string;
+  deactivated: boolean;
+  deactivatedAt: string | null;
+  displayName: string;
+  id: string;
+  isAdmin: boolean;
+  username: string;
+};
+
+export type AuditEntry = {
+  /** e.g. user.deactivated, mfa.enabled, member.added */
+  action: string;
+  /** null: the operator's command line */
+  actorId: string | null;
+  at: string;
+  clientIp: string | null;
+  conversationId: string | null;
+  /** Never message content */
+  details: Record<string, unknown> | null;
+  /** Also the cursor of the next page */
+  id: string;
+  messageId: string | null;
+  targetUserId: string | null;
+  userAgent: string | null;
+};
+
 export type AuthResponse = {
   accessToken: string;
   expiresIn: number;
@@ -32,6 +59,8 @@ export type ChangePasswordRequest = {
 
 export type Conversation = {
   createdAt: string;
+  /** A group's description */
+  description: string | null;
   id: string;
   lastActivityAt: string;
   lastMessage: Message | null;
@@ -111,6 +140,8 @@ export type Me = {
   displayName: string;
   email: string | null;
   id: string;
+  /** A server admin (granted with `parley admin grant`) */
+  isAdmin: boolean;
   lastSeenAt: string | null;
   username: string;
 };
@@ -203,6 +234,12 @@ export type PasswordRequest = {
   password: string;
 };
 
+export type PasswordResetRequest = {
+  newPassword: string;
+  /** From the reset link's fragment (#token=...) */
+  token: string;
+};
+
 export type ProfileRequest = {
   displayName: string;
 };
@@ -260,6 +297,28 @@ export type RegisterRequest = {
   username: string;
 };
 
+export type Report = {
+  conversationId: string;
+  createdAt: string;
+  id: string;
+  messageId: string;
+  reason: string;
+  reportedUserId: string;
+  reporterId: string;
+  resolution: "dismissed" | "message_deleted" | "user_deactivated" | null;
+  resolvedAt: string | null;
+  resolvedBy: string | null;
+  status: "open" | "resolved";
+};
+
+export type ReportRequest = {
+  reason: string;
+};
+
+export type ResolveReportRequest = {
+  action: "dismiss" | "delete_message" | "deactivate_user";
+};
+
 export type SearchHit = {
   message: Message;
   /** Relevance; higher is better */
@@ -294,11 +353,21 @@ export type Session = {
   userAgent: string | null;
 };
 
+export type SetRoleRequest = {
+  role: "owner" | "admin" | "member";
+};
+
 export type TokenPair = {
   accessToken: string;
   /** Seconds until the access token expires */
   expiresIn: number;
   refreshToken: string;
+};
+
+export type UpdateConversationRequest = {
+  /** null or empty: no description */
+  description?: string | null;
+  name?: string;
 };
 
 export type User = {

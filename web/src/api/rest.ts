@@ -2,7 +2,7 @@
 // one refresh at a time, shared by the tabs: a refresh or a logout in one tab reaches the others
 // over a BroadcastChannel) and JSON requests in the `{data, meta}` / `{error}` envelope.
 
-import type { ErrorBody, Me } from "@parley/protocol";
+import type { Conversation, ErrorBody, Member, Me, User } from "@parley/protocol";
 import type * as Rest from "./openapi";
 
 export class ApiError extends Error {
@@ -131,6 +131,95 @@ export class Api {
   /** Lifts a block. */
   unblock(userId: string): Promise<void> {
     return this.call<void>("DELETE", `/api/users/me/blocks/${encodeURIComponent(userId)}`);
+  }
+
+  /** Sets a new password with an operator's one-time reset link (every session of the account ends). */
+  resetPassword(token: string, newPassword: string): Promise<void> {
+    return this.call<void>("POST", "/api/auth/reset-password", { token, newPassword }, false);
+  }
+
+  /** Reports a message to the server admins. */
+  reportMessage(messageId: string, reason: string): Promise<Rest.Report> {
+    return this.post<Rest.Report>(`/api/messages/${encodeURIComponent(messageId)}/report`, { reason });
+  }
+
+  /** Server admins: the report queue (open ones, or all). */
+  async reports(status: "open" | "all"): Promise<Rest.Report[]> {
+    return (await this.page<Rest.Report>(`/api/admin/reports?status=${status}&limit=100`)).data;
+  }
+
+  /** Server admins: act on a report. */
+  resolveReport(id: string, action: Rest.ResolveReportRequest["action"]): Promise<Rest.Report> {
+    return this.post<Rest.Report>(`/api/admin/reports/${encodeURIComponent(id)}/resolve`, { action });
+  }
+
+  /** People whose username or display name contains `term`. */
+  async searchUsers(term: string, limit = 10): Promise<User[]> {
+    return (await this.page<User>(`/api/users?query=${encodeURIComponent(term)}&limit=${limit}`)).data;
+  }
+
+  /** Server admins: an account's role and state. */
+  adminUser(id: string): Promise<Rest.AdminUser> {
+    return this.get<Rest.AdminUser>(`/api/admin/users/${encodeURIComponent(id)}`);
+  }
+
+  /** Server admins: deactivate (or reactivate) an account. */
+  setDeactivated(id: string, deactivated: boolean): Promise<Rest.AdminUser> {
+    const verb = deactivated ? "deactivate" : "reactivate";
+    return this.post<Rest.AdminUser>(`/api/admin/users/${encodeURIComponent(id)}/${verb}`, undefined);
+  }
+
+  /** Server admins: the newest audit records, optionally of one action. */
+  async audit(action?: string): Promise<Rest.AuditEntry[]> {
+    const filter = action ? `&action=${encodeURIComponent(action)}` : "";
+    return (await this.page<Rest.AuditEntry>(`/api/admin/audit?limit=50${filter}`)).data;
+  }
+
+  /** Renames a group or changes its description (`null` or "" removes it). */
+  updateConversation(id: string, change: { name?: string; description?: string | null }): Promise<Conversation> {
+    return this.patch<Conversation>(`/api/conversations/${encodeURIComponent(id)}`, change);
+  }
+
+  /** Deletes a group and its history (its owner). */
+  deleteConversation(id: string): Promise<void> {
+    return this.call<void>("DELETE", `/api/conversations/${encodeURIComponent(id)}`);
+  }
+
+  /** A group's members with their roles, every page. */
+  async members(id: string): Promise<Member[]> {
+    const all: Member[] = [];
+    let cursor: string | null | undefined = null;
+    do {
+      const after: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
+      const page: Page<Member> = await this.page<Member>(
+        `/api/conversations/${encodeURIComponent(id)}/members?limit=200${after}`,
+      );
+      all.push(...page.data);
+      cursor = page.meta.hasMore ? page.meta.cursor : null;
+    } while (cursor);
+    return all;
+  }
+
+  /** Adds someone to a group. */
+  addMember(id: string, userId: string, role: "member" | "admin" = "member"): Promise<Member> {
+    return this.post<Member>(`/api/conversations/${encodeURIComponent(id)}/members`, { userId, role });
+  }
+
+  /** Changes a member's role (`owner`: hands the group over). */
+  setRole(id: string, userId: string, role: Member["role"]): Promise<Member> {
+    return this.patch<Member>(
+      `/api/conversations/${encodeURIComponent(id)}/members/${encodeURIComponent(userId)}`,
+      { role },
+    );
+  }
+
+  /** Removes a member, or leaves (my own id; the owner names who takes over). */
+  removeMember(id: string, userId: string, newOwnerId?: string): Promise<void> {
+    const heir = newOwnerId ? `?newOwnerId=${encodeURIComponent(newOwnerId)}` : "";
+    return this.call<void>(
+      "DELETE",
+      `/api/conversations/${encodeURIComponent(id)}/members/${encodeURIComponent(userId)}${heir}`,
+    );
   }
 
   /** Whether my account signs in with a second factor. */

@@ -1,8 +1,8 @@
-// The root: the sign-in page, or the chat for the signed-in user (one realtime connection per
+// The root: a reset link's page, the sign-in page, or the chat for the signed-in user (one realtime connection per
 // user); what the previous user left on the device is cleared when the user changes.
 
 import { useQueryClient } from "@tanstack/react-query";
-import { useEffect, useRef } from "react";
+import { useEffect, useRef, useState } from "react";
 import type { Api } from "../api/rest";
 import { clearDrafts } from "../state/drafts";
 import { OfflineState } from "../state/offline";
@@ -11,6 +11,7 @@ import { ApiProvider, useSession } from "../state/session";
 import { deviceStore } from "../state/store";
 import { AuthPage } from "./AuthPage";
 import { ChatPage } from "./ChatPage";
+import { RESET_PATH, ResetPasswordPage } from "./ResetPassword";
 
 export function App({ api }: { api: Api }) {
   return (
@@ -25,6 +26,8 @@ function Root({ api }: { api: Api }) {
   const queries = useQueryClient();
   const user = session?.user.id;
   const previous = useRef(user);
+  // An operator's reset link opens its own page, signed in or not.
+  const [resetting, setResetting] = useState(() => location.pathname === RESET_PATH);
   // Another user's cached data must never show: clear it whenever the user changes, and what the
   // device kept for the one who left (pending sends, the snapshot).
   useEffect(() => {
@@ -38,6 +41,7 @@ function Root({ api }: { api: Api }) {
     }
     queries.clear();
   }, [user, queries]);
+  if (resetting) return <ResetPasswordPage onDone={() => setResetting(false)} />;
   if (!session) return <AuthPage />;
   return (
     <RealtimeProvider api={api} userId={session.user.id} key={user}>

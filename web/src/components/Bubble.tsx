@@ -4,7 +4,7 @@
 // picker), reply, edit inline (Esc cancels), delete (with confirmation) and copy.
 
 import { useEffect, useRef, useState } from "react";
-import { canDelete, canEdit, quote } from "../logic/actions";
+import { canDelete, canEdit, canReport, quote } from "../logic/actions";
 import { splitLinks } from "../logic/links";
 import { mentionsMe, splitMentions } from "../logic/mentions";
 import { PICKER_REACTIONS, QUICK_REACTIONS, reconcile, type Toggle } from "../logic/reactions";
@@ -13,6 +13,7 @@ import type { Conversation, Member, Message } from "@parley/protocol";
 import type { Pending } from "../state/cache";
 import type { MessageActions } from "../state/actions";
 import { bubbleRadius, type BubblePosition } from "../logic/grouping";
+import { ReportForm } from "./Moderation";
 import { ReadBy } from "./ReadBy";
 
 /** A row item: a committed message, or a pending send shown in its place at the end. */
@@ -22,6 +23,8 @@ export interface Item {
   createdAt: string;
   message?: Message;
   pending?: Pending;
+  /** A system message, shown as a line of its own. */
+  system?: boolean;
 }
 
 export interface BubbleContext {
@@ -56,6 +59,7 @@ export function Bubble({ item, position, sent, status, readBy, highlighted, cont
   const [menu, setMenu] = useState<"closed" | "open" | "picker">("closed");
   const [editing, setEditing] = useState<string | null>(null);
   const [confirming, setConfirming] = useState(false);
+  const [reporting, setReporting] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const row = useRef<HTMLDivElement>(null);
   const press = useRef<ReturnType<typeof setTimeout> | null>(null);
@@ -209,6 +213,11 @@ export function Bubble({ item, position, sent, status, readBy, highlighted, cont
               Delete
             </button>
           )}
+          {canReport(message, me) && (
+            <button type="button" role="menuitem" onClick={() => (setMenu("closed"), setReporting(true))}>
+              Report
+            </button>
+          )}
           <button
             type="button"
             role="menuitem"
@@ -221,6 +230,7 @@ export function Bubble({ item, position, sent, status, readBy, highlighted, cont
           </button>
         </div>
       )}
+      {reporting && message && <ReportForm messageId={message.id} onDone={() => setReporting(false)} />}
       {confirming && message && (
         <div className="confirm" role="alertdialog" aria-label="Delete message?">
           <p>Delete this message for everyone?</p>

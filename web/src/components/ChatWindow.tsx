@@ -1,5 +1,5 @@
 // One conversation: header with presence, the message list, who is typing, and the input. Opens
-// a subscription (typing comes to subscribers), loads history and the members' read watermarks,
+// a subscription (typing comes to subscribers), opens a group's info panel, loads history and the members' read watermarks,
 // marks what the reader has seen as read, sends optimistically (pending until message:sent),
 // and holds the reply being written (a quote above the composer) and jumps to a quoted message
 // (loading older pages until it is there).
@@ -27,6 +27,7 @@ import { MessageInput } from "./MessageInput";
 import { MessageList, type MessageListHandle } from "./MessageList";
 import { NotificationMenu } from "./NotificationMenu";
 import { BlockButton } from "./People";
+import { GroupInfo } from "./GroupInfo";
 
 const PAGE = 50;
 /** A send not answered within this long (while connected) is shown as failed, with retry. */
@@ -95,6 +96,7 @@ export function ChatWindow({ conversation, onBack, jumpTo, onJumped, onSearch }:
   });
   const actions = useMessageActions(id);
   const [replyTo, setReplyTo] = useState<Message | null>(null);
+  const [info, setInfo] = useState(false);
   const list = useRef<MessageListHandle>(null);
 
   // The divider goes before the first message unread when the conversation opened, decided once
@@ -282,7 +284,19 @@ export function ChatWindow({ conversation, onBack, jumpTo, onJumped, onSearch }:
         <button type="button" className="icon header-search" aria-label="Search in this conversation" onClick={onSearch}>
           ⌕
         </button>
+        {conversation.type === "group" && (
+          <button
+            type="button"
+            className="icon"
+            aria-label="Group info"
+            aria-expanded={info}
+            onClick={() => setInfo((open) => !open)}
+          >
+            ⓘ
+          </button>
+        )}
       </header>
+      {info && conversation.type === "group" && <GroupInfo conversation={conversation} onClose={() => setInfo(false)} />}
       <MessageList
         conversation={conversation}
         me={me.id}

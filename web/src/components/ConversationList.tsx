@@ -11,6 +11,7 @@ import { relativeTime } from "../logic/presence";
 import { keys } from "../state/realtime";
 import { useApi, useSession } from "../state/session";
 import { AccountPanel } from "./AccountPanel";
+import { AdminPanel } from "./Moderation";
 import { StatusPicker } from "./StatusPicker";
 import { currentTheme, nextTheme, setTheme, type ThemeChoice } from "../state/theme";
 import { Avatar, partnerOf, titleOf, useNow, usePresence } from "./common";
@@ -33,6 +34,7 @@ export function ConversationList({ conversations, loading, selected, onSelect, o
   const [filter, setFilter] = useState("");
   const [creating, setCreating] = useState(false);
   const [account, setAccount] = useState(false);
+  const [admin, setAdmin] = useState(false);
   const shown = conversations.filter((c) => titleOf(c, me.id).toLowerCase().includes(filter.trim().toLowerCase()));
   const list = useRef<HTMLUListElement>(null);
   // The one item in the tab order: the open conversation, else the first.
@@ -66,12 +68,18 @@ export function ConversationList({ conversations, loading, selected, onSelect, o
         >
           Account
         </button>
+        {me.isAdmin && (
+          <button type="button" className="link" aria-expanded={admin} onClick={() => setAdmin(!admin)}>
+            Admin
+          </button>
+        )}
         <ThemeToggle />
         <button type="button" className="link" onClick={() => void api.logout()}>
           Log out
         </button>
       </header>
       {account && <AccountPanel onClose={() => setAccount(false)} />}
+      {admin && <AdminPanel onClose={() => setAdmin(false)} />}
       <div className="sidebar-search">
         <input
           className="search"

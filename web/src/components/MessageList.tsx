@@ -63,7 +63,13 @@ export function MessageList(props: Props) {
   const { conversation, me, messages, pending, receipts } = props;
   const scroller = useRef<HTMLDivElement>(null);
   const items: Item[] = [
-    ...messages.map((m) => ({ id: m.id, senderId: m.senderId, createdAt: m.createdAt, message: m })),
+    ...messages.map((m) => ({
+      id: m.id,
+      senderId: m.senderId,
+      createdAt: m.createdAt,
+      message: m,
+      system: m.contentType === "system",
+    })),
     ...pending.map((p) => ({
       id: p.clientMessageId,
       senderId: me,
@@ -297,7 +303,12 @@ export function MessageList(props: Props) {
                     New messages
                   </div>
                 )}
-                {row.kind === "message" && (
+                {row.kind === "message" && row.message.system && (
+                  <p className="system-message" role="note" data-testid="system-message">
+                    {row.message.message?.content}
+                  </p>
+                )}
+                {row.kind === "message" && !row.message.system && (
                   <div className={`message-row ${row.senderId === me ? "sent" : "received"} ${row.position}`}>
                     {group && row.senderId !== me && (row.position === "first" || row.position === "solo") && (
                       <div className="sender-name">{names.get(row.senderId) ?? "Someone"}</div>

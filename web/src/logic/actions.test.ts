@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Conversation, Message } from "@parley/protocol";
 import { testMessage } from "../test/fixtures";
-import { canDelete, canEdit, EDIT_WINDOW_MS, quote } from "./actions";
+import { canDelete, canEdit, canReport, EDIT_WINDOW_MS, quote } from "./actions";
 
 const at = Date.UTC(2026, 11, 1, 12);
 const message = (over: Partial<Message> = {}): Message =>
@@ -29,6 +29,15 @@ describe("message actions", () => {
     ["already deleted", message({ deletedAt: "x" }), conversation("group", "owner"), false],
   ])("delete: %s", (_, m, c, allowed) => {
     expect(canDelete(m, "me", c)).toBe(allowed);
+  });
+
+  it.each([
+    ["mine", message(), false],
+    ["theirs", message({ senderId: "u2" }), true],
+    ["theirs, deleted", message({ senderId: "u2", deletedAt: "x" }), false],
+    ["a system message", message({ senderId: "u2", contentType: "system" }), false],
+  ])("report: %s", (_, m, allowed) => {
+    expect(canReport(m, "me")).toBe(allowed);
   });
 
   it("quotes one line, shortened", () => {

@@ -1,6 +1,7 @@
 // Which actions a message offers me: edit my own text within the server's edit window
 // (`chat.edit_window`, 15 minutes by default; the server has the last word), delete my own, or
-// anyone's in a group I own or administer; nothing on a deleted or system message. Pure.
+// anyone's in a group I own or administer; report someone else's; nothing on a deleted or system
+// message. Pure.
 
 import type { Conversation, Message } from "@parley/protocol";
 
@@ -19,6 +20,11 @@ export function canDelete(message: Message, me: string, conversation: Conversati
   if (message.deletedAt || message.contentType === "system") return false;
   if (message.senderId === me) return true;
   return conversation.type === "group" && (conversation.role === "owner" || conversation.role === "admin");
+}
+
+/** Someone else's message, not deleted and not a system message, may be reported to the admins. */
+export function canReport(message: Message, me: string): boolean {
+  return message.senderId !== me && !message.deletedAt && message.contentType !== "system";
 }
 
 /** A one-line preview of a message for a reply's quote (at most `max` characters). */

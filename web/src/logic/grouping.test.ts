@@ -43,6 +43,22 @@ describe("grouping", () => {
     ]);
   });
 
+  it("puts a system message on a line of its own, between runs", () => {
+    const notice = { ...six[2], id: "n", system: true };
+    const withNotice = [...six.slice(0, 3), notice, ...six.slice(3)];
+    expect(shape(layout(withNotice, now))).toEqual([
+      "Yesterday",
+      "ann:1/solo",
+      "Today",
+      "ann:2/first",
+      "ann:3/last",
+      "ann:n/solo",
+      "ann:4/solo",
+      "ben:5/solo",
+      "ben:6/solo",
+    ]);
+  });
+
   it("puts the new-messages divider before the first unread, splitting a run", () => {
     expect(shape(layout(six, now, "3"))).toEqual([
       "Yesterday",

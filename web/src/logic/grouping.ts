@@ -1,6 +1,7 @@
 // How a conversation's messages are laid out: date separators ("Today", "Yesterday", "Jan 15"),
 // and runs of messages from one sender within a few minutes grouped, each bubble knowing its
-// position in the run (which decides its corner radii in the design seed).
+// position in the run (which decides its corner radii in the design seed). System messages stand
+// alone.
 
 export type BubblePosition = "solo" | "first" | "middle" | "last";
 
@@ -8,6 +9,8 @@ export interface Groupable {
   id: string;
   senderId: string;
   createdAt: string; // ISO 8601
+  /** A system message ("Ann added Ben"): a line of its own, in no sender's run. */
+  system?: boolean;
 }
 
 /** One row of the list: a day's separator, the "New messages" divider, or one message with its
@@ -73,6 +76,8 @@ export function layout<M extends Groupable>(messages: M[], now: Date, unreadFrom
     const previous = run[run.length - 1];
     if (
       message.id === unreadFrom ||
+      message.system ||
+      previous?.system ||
       (previous &&
         (previous.senderId !== message.senderId ||
           at.getTime() - new Date(previous.createdAt).getTime() > GROUP_WINDOW_MS))

@@ -11,6 +11,9 @@ import {
   readCount,
   withCount,
   withoutPending,
+  withGroupUpdate,
+  withMembership,
+  withoutConversation,
   withWatermark,
   type History,
 } from "./cache";
@@ -89,5 +92,36 @@ describe("a window around an older message", () => {
     expect(done.hasNewer).toBeUndefined();
     // Live again: a new message is merged.
     expect(mergeMessages(done, [message(40)]).messages.at(-1)!.seq).toBe(40);
+  });
+
+  it("follows group changes: members in and out, renames and roles, conversations gone", () => {
+    const member = (userId: string, role: "owner" | "admin" | "member" = "member") => ({
+      userId,
+      username: userId,
+      displayName: userId,
+      role,
+      joinedAt: "2026-12-01T00:00:00.000Z",
+      lastReadSeq: 0,
+    });
+    const group = { ...conversation("conv_g", 3), type: "group" as const, role: "member" as const, members: [member("ann", "owner"), member("me")], memberCount: 2 };
+    const added = withMembership(group, { added: member("ben") });
+    expect(added?.memberCount).toBe(3);
+    expect(withMembership(added, { added: member("ben") })?.memberCount).toBe(3);
+    const removed = withMembership(added, { removed: "ben" });
+    expect(removed?.members.map((m) => m.userId)).toEqual(["ann", "me"]);
+    expect(removed?.memberCount).toBe(2);
+    // Someone a list's first-few copy does not show still leaves the count.
+    expect(withMembership({ ...group, memberCount: 5 }, { removed: "zed" })?.memberCount).toBe(4);
+    const handed = withGroupUpdate(
+      group,
+      { conversationId: "conv_g", name: "New", description: "About", ownerId: "me", members: [member("me", "owner"), member("ann", "admin")], by: "ann" },
+      "me",
+    );
+    expect(handed?.name).toBe("New");
+    expect(handed?.role).toBe("owner");
+    expect(handed?.members.map((m) => m.role)).toEqual(["admin", "owner"]);
+    const list = [group, conversation("conv_2", 1)];
+    expect(withoutConversation(list, "conv_g")?.map((c) => c.id)).toEqual(["conv_2"]);
+    expect(withoutConversation(list, "conv_x")).toBe(list);
   });
 });

@@ -2,7 +2,7 @@
 // React side calls them through queryClient.setQueryData). Kept free of React so they are tested
 // as tables.
 
-import type { Conversation, Message, Reaction } from "@parley/protocol";
+import type { Conversation, Member, Message, Reaction, ServerEvents } from "@parley/protocol";
 import type { MessageStatus } from "../logic/status";
 
 /** One conversation's loaded history, oldest first. */
@@ -94,6 +94,54 @@ export function conversationsWithBadge(
   mentionCount: number,
 ): Conversation[] | undefined {
   return list?.map((c) => (c.id === conversationId ? { ...c, unreadCount, mentionCount } : c));
+}
+
+/** A conversation I am no longer in (left, removed, deleted): out of the list. */
+export function withoutConversation(list: Conversation[] | undefined, conversationId: string): Conversation[] | undefined {
+  if (!list?.some((c) => c.id === conversationId)) return list;
+  return list.filter((c) => c.id !== conversationId);
+}
+
+/** Someone joined or left a group: its members and count (a member already listed is replaced). */
+export function withMembership(
+  conversation: Conversation | undefined,
+  change: { added?: Member; removed?: string },
+): Conversation | undefined {
+  if (!conversation) return conversation;
+  let members = conversation.members;
+  let count = conversation.memberCount;
+  if (change.added) {
+    const added = change.added;
+    if (!members.some((m) => m.userId === added.userId)) count += 1;
+    members = [...members.filter((m) => m.userId !== added.userId), added];
+  }
+  if (change.removed && members.some((m) => m.userId === change.removed)) {
+    members = members.filter((m) => m.userId !== change.removed);
+    count -= 1;
+  } else if (change.removed && members.length < count) {
+    // Not among the members this copy lists (a list shows the first few): the count still goes.
+    count -= 1;
+  }
+  return { ...conversation, members, memberCount: Math.max(0, count) };
+}
+
+/** A group renamed, described, or with new roles (mine included, as `role`). */
+export function withGroupUpdate(
+  conversation: Conversation | undefined,
+  update: ServerEvents["conversation:updated"],
+  me: string,
+): Conversation | undefined {
+  if (!conversation) return conversation;
+  const changed = new Map(update.members.map((m) => [m.userId, m]));
+  const mine = changed.get(me);
+  return {
+    ...conversation,
+    name: update.name,
+    description: update.description,
+    ownerId: update.ownerId,
+    role: mine ? mine.role : conversation.role,
+    members: conversation.members.map((m) => changed.get(m.userId) ?? m),
+  };
 }
 
 /** The send answered: drop it from the pending list. */

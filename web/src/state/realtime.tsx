@@ -27,6 +27,9 @@ import {
   pendingStatus,
   setReactions,
   withCount,
+  withGroupUpdate,
+  withMembership,
+  withoutConversation,
   withoutPending,
   withWatermark,
   type History,
@@ -51,6 +54,8 @@ export const keys = {
   toggles: (id: string) => ["toggles", id] as const,
   receipts: (id: string) => ["receipts", id] as const,
   presence: (userId: string) => ["presence", userId] as const,
+  /** A group's full member list (the group info panel). */
+  members: (id: string) => ["members", id] as const,
   total: ["totalUnread"] as const,
 };
 
@@ -148,9 +153,54 @@ function showToast(toasts: ToastStore, data: ServerEvents["notification:toast"])
   }
 }
 
+/** A conversation I am no longer in: out of the list, its cached history and members dropped. */
+function forget(queries: QueryClient, conversationId: string) {
+  queries.setQueryData<Conversation[]>(keys.conversations, (list) => withoutConversation(list, conversationId));
+  queries.removeQueries({ queryKey: keys.messages(conversationId) });
+  queries.removeQueries({ queryKey: keys.members(conversationId) });
+}
+
+/** Applies `change` to one conversation of the list. */
+function inList(queries: QueryClient, conversationId: string, change: (c: Conversation) => Conversation | undefined) {
+  queries.setQueryData<Conversation[]>(keys.conversations, (list) =>
+    list?.map((c) => (c.id === conversationId ? (change(c) ?? c) : c)),
+  );
+}
+
+/** Group changes: members in and out, renames and roles, deletion. */
+function bindGroups(client: ProtocolClient, queries: QueryClient, me: string): (() => void)[] {
+  const refreshMembers = (id: string) => void queries.invalidateQueries({ queryKey: keys.members(id) });
+  return [
+    client.on("conversation:created", () => void queries.invalidateQueries({ queryKey: keys.conversations })),
+    client.on("conversation:member_added", ({ conversationId, member }) => {
+      const known = queries.getQueryData<Conversation[]>(keys.conversations)?.some((c) => c.id === conversationId);
+      if (!known) void queries.invalidateQueries({ queryKey: keys.conversations });
+      inList(queries, conversationId, (c) => withMembership(c, { added: member }));
+      refreshMembers(conversationId);
+    }),
+    client.on("conversation:member_removed", ({ conversationId, userId }) => {
+      if (userId === me) return forget(queries, conversationId);
+      inList(queries, conversationId, (c) => withMembership(c, { removed: userId }));
+      refreshMembers(conversationId);
+    }),
+    client.on("conversation:updated", (update) => {
+      inList(queries, update.conversationId, (c) => withGroupUpdate(c, update, me));
+      refreshMembers(update.conversationId);
+    }),
+    client.on("conversation:deleted", ({ conversationId }) => forget(queries, conversationId)),
+  ];
+}
+
 /** Wires every server event into the cache; returns the unsubscribe function. */
-function bind(client: ProtocolClient, queries: QueryClient, marks: Map<string, number>, toasts: ToastStore): () => void {
+function bind(
+  client: ProtocolClient,
+  queries: QueryClient,
+  marks: Map<string, number>,
+  toasts: ToastStore,
+  me: string,
+): () => void {
   const offs = [
+    ...bindGroups(client, queries, me),
     client.on("notification:toast", (data) => showToast(toasts, data)),
     client.on("message:received", ({ message }) => onMessage(queries, message)),
     client.on("message:sent", ({ clientMessageId, message }) => {
@@ -302,7 +352,7 @@ export function RealtimeProvider({ api, userId, children }: { api: Api; userId: 
   const [state, setState] = useState<ConnectionState>(client.state);
   useEffect(() => {
     const offState = client.onState(setState);
-    const unbind = bind(client, queries, marks, toasts);
+    const unbind = bind(client, queries, marks, toasts, userId);
     const tellFocus = (again = false) => {
       const now = document.visibilityState === "visible" ? focus.open : null;
       if (!again && now === focus.sent) return;
@@ -334,7 +384,7 @@ export function RealtimeProvider({ api, userId, children }: { api: Api; userId: 
       document.removeEventListener("visibilitychange", shown);
       client.close();
     };
-  }, [client, queries, offline, marks, toasts, focus, status]);
+  }, [client, queries, offline, marks, toasts, focus, status, userId]);
   const markRead = useCallback(
     (conversationId: string, seq: number) => {
       if ((marks.get(conversationId) ?? 0) >= seq) return;

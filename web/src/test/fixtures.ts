@@ -31,6 +31,7 @@ export function testConversation(id: string, over: Partial<Conversation> = {}): 
     id,
     type: "dm",
     name: null,
+    description: null,
     ownerId: null,
     createdAt: "",
     lastActivityAt: "",

@@ -14,7 +14,7 @@ pub(super) fn timestamp(nullable: bool) -> Value {
 /// Every component schema, by name.
 pub(super) fn all() -> Value {
     let mut schemas = core();
-    for more in [sessions(), notifications(), mfa()] {
+    for more in [sessions(), notifications(), mfa(), groups()] {
         if let (Some(all), Value::Object(more)) = (schemas.as_object_mut(), more) {
             all.extend(more);
         }
@@ -32,6 +32,10 @@ pub(super) fn all() -> Value {
         required.push(json!("isAdmin"));
     }
     let conversation = &mut schemas["Conversation"];
+    conversation["properties"]["description"] = json!({"type": "string", "nullable": true, "maxLength": 500, "description": "A group's description"});
+    if let Some(required) = conversation["required"].as_array_mut() {
+        required.push(json!("description"));
+    }
     conversation["properties"]["notifications"] = json!({
         "allOf": [{"$ref": "#/components/schemas/ConversationNotifications"}],
         "description": "The caller's level and mute there"
@@ -422,6 +426,24 @@ fn core() -> Value {
                 "memberCount": {"type": "integer"},
                 "members": {"type": "array", "items": {"$ref": "#/components/schemas/Member"}},
                 "lastMessage": {"allOf": [{"$ref": "#/components/schemas/Message"}], "nullable": true}
+            }
+        }
+    })
+}
+
+/// Request bodies of group changes.
+fn groups() -> Value {
+    json!({
+        "SetRoleRequest": {
+            "type": "object", "required": ["role"], "additionalProperties": false,
+            "properties": {"role": {"type": "string", "enum": ["owner", "admin", "member"]}}
+        },
+        "UpdateConversationRequest": {
+            "type": "object", "additionalProperties": false,
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                "description": {"type": "string", "maxLength": 500, "nullable": true,
+                                "description": "null or empty: no description"}
             }
         }
     })

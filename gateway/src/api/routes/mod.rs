@@ -29,6 +29,10 @@ pub(crate) enum Op {
     RemoveDevice,
     AddMember,
     RemoveMember,
+    SetRole,
+    ListMembers,
+    UpdateConversation,
+    DeleteConversation,
     History,
     Send,
     EditMessage,
@@ -109,6 +113,7 @@ pub(crate) struct Route {
 }
 
 mod accounts;
+mod groups;
 mod moderation;
 mod table;
 
@@ -117,6 +122,7 @@ pub(crate) fn routes() -> impl Iterator<Item = &'static Route> {
     table::ROUTES
         .iter()
         .chain(accounts::ROUTES)
+        .chain(groups::ROUTES)
         .chain(moderation::ROUTES)
 }
 

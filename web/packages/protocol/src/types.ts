@@ -41,6 +41,8 @@ export interface Conversation {
   id: string;
   type: "dm" | "group";
   name: string | null;
+  /** A group's description. */
+  description: string | null;
   ownerId: string | null;
   createdAt: string;
   lastActivityAt: string;
@@ -76,6 +78,8 @@ export interface User {
 
 export interface Me extends User {
   email: string | null;
+  /** A server admin (granted with `parley admin grant`): the client offers the moderation tools. */
+  isAdmin: boolean;
 }
 
 /** The error catalog's codes (docs/protocol.md, "Errors"). */
@@ -150,6 +154,19 @@ export interface ServerEvents {
     lastSeq: number;
     unreadCount: number;
   };
+  "conversation:created": { conversationId: string; name: string | null; ownerId: string | null; by: string | null };
+  "conversation:member_added": { conversationId: string; member: Member; by: string };
+  "conversation:member_removed": { conversationId: string; userId: string; by: string };
+  "conversation:updated": {
+    conversationId: string;
+    name: string | null;
+    description: string | null;
+    ownerId: string | null;
+    /** Members whose role changed, as they now are. */
+    members: Member[];
+    by: string;
+  };
+  "conversation:deleted": { conversationId: string; by: string };
   subscribed: { conversationId: string };
   unsubscribed: { conversationId: string };
   pong: Record<string, never>;
