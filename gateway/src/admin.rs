@@ -1,7 +1,8 @@
-//! `parley admin ...`: the operator's moderation commands, run against the same database as the
-//! gateways (the embedded cluster of the data dir, through the socket of the Parley serving it or
-//! started for the command, or `database.url`). Each writes its audit row (actor: the command
-//! line) in its own transaction; revocations reach every running gateway at commit.
+//! `parley admin ...`: the operator's moderation and data-protection commands, run against the
+//! same database as the gateways (the embedded cluster of the data dir, through the socket of
+//! the Parley serving it or started for the command, or `database.url`). Each writes its audit
+//! row (actor: the command line) in its own transaction; revocations reach every running gateway
+//! at commit.
 
 use std::time::Duration;
 
@@ -31,6 +32,13 @@ pub enum Action {
     Deactivate { user: String },
     /// Let `user` sign in again.
     Reactivate { user: String },
+    /// Delete `user`'s account (as `DELETE /api/users/me` does).
+    DeleteUser { user: String },
+    /// Write `user`'s data export to a new file `to` (mode 0600).
+    Export {
+        user: String,
+        to: std::path::PathBuf,
+    },
 }
 
 /// Longest a reset link may be valid.
@@ -89,14 +97,16 @@ async fn execute(config: &Config, connect: PgConfig, action: &Action) -> anyhow:
             );
         }
     }
-    let pool: Pool = parley_persister::db::pool(connect, 1, timeout);
+    let pool: Pool = parley_persister::db::pool(connect.clone(), 2, timeout);
     let mut conn = pool.get().await.context("no database connection")?;
     let user = match action {
         Action::Grant { user }
         | Action::Ungrant { user }
         | Action::ResetPassword { user, .. }
         | Action::Deactivate { user }
-        | Action::Reactivate { user } => user,
+        | Action::Reactivate { user }
+        | Action::DeleteUser { user }
+        | Action::Export { user, .. } => user,
     };
     let Some(account) = admin::find(&conn, &user.to_lowercase()).await? else {
         bail!("no user named {user}");
@@ -138,6 +148,27 @@ async fn execute(config: &Config, connect: PgConfig, action: &Action) -> anyhow:
                 (false, None) => format!("{username} is not deactivated"),
             }
         }
+        Action::DeleteUser { .. } => {
+            drop(conn);
+            let erased = delete_user(config, connect, &pool, id).await?;
+            format!(
+                "{username} is deleted (left {} groups, {} direct messages deleted, {} messages {})",
+                erased.groups,
+                erased.dms,
+                erased.messages,
+                if config.privacy.delete_messages {
+                    "deleted"
+                } else {
+                    "emptied"
+                }
+            )
+        }
+        Action::Export { to, .. } => {
+            let bytes = export_to_file(&conn, id, to).await?;
+            let entry = Entry::new(None, "user.exported").user(id);
+            parley_persister::store::audit::record(&**conn, &entry).await?;
+            format!("{username}'s data: {bytes} bytes in {}", to.display())
+        }
         Action::ResetPassword {
             valid, base_url, ..
         } => {
@@ -154,4 +185,59 @@ async fn execute(config: &Config, connect: PgConfig, action: &Action) -> anyhow:
             )
         }
     })
+}
+
+/// A new file, readable by its owner only, that an archive is written to (the command line's
+/// runtime does nothing else meanwhile: plain blocking writes).
+struct FileOut(std::io::BufWriter<std::fs::File>);
+
+impl crate::privacy::export::Out for FileOut {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), crate::privacy::export::ExportError> {
+        use std::io::Write;
+        Ok(self.0.write_all(bytes)?)
+    }
+}
+
+async fn export_to_file(
+    conn: &parley_persister::store::Conn,
+    user: parley_shared::UserId,
+    to: &std::path::Path,
+) -> anyhow::Result<u64> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(to)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", to.display()))?;
+    let mut out = FileOut(std::io::BufWriter::new(file));
+    let bytes = crate::privacy::export::write_archive(conn, user, &mut out).await?;
+    out.0.flush()?;
+    out.0.get_ref().sync_all()?;
+    Ok(bytes)
+}
+
+/// Deletes `user` with a persister of this command's own (group changes go through lanes, as
+/// in the gateways; their members' connections hear of them at their next sync).
+async fn delete_user(
+    config: &Config,
+    connect: PgConfig,
+    pool: &Pool,
+    user: parley_shared::UserId,
+) -> anyhow::Result<crate::privacy::erase::Erased> {
+    use parley_persister::writer::{NoSink, Persister, WriterSettings};
+    let settings = WriterSettings::from_config(config, std::sync::Arc::default());
+    let (persister, handle) = Persister::start(connect, settings, std::sync::Arc::new(NoSink))?;
+    let eraser = crate::privacy::erase::Eraser {
+        pool,
+        persister: &handle,
+        bus: None,
+        delete_messages: config.privacy.delete_messages,
+        audit: Entry::new(None, "user.deleted"),
+    };
+    let result = eraser.erase(user).await;
+    drop(handle);
+    tokio::task::spawn_blocking(move || persister.join()).await?;
+    result?.context("the account is gone already")
 }

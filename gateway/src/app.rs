@@ -60,6 +60,10 @@ pub struct App {
     pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// The fan-out bus, for events that start in the gateway (session revocations).
     pub(crate) bus: std::sync::Arc<crate::fanout::Bus>,
+    pub(crate) privacy: parley_shared::config::PrivacyConfig,
+    pub(crate) retention: parley_shared::config::RetentionConfig,
+    /// Exports being prepared at once (`privacy.export_concurrency` permits).
+    pub(crate) exports: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
@@ -119,6 +123,11 @@ impl App {
             },
             metrics,
             bus,
+            privacy: config.privacy.clone(),
+            retention: config.retention.clone(),
+            exports: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                config.privacy.export_concurrency.max(1),
+            )),
         })
     }
 

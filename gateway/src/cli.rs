@@ -89,6 +89,17 @@ pub(crate) enum AdminCommand {
     Deactivate { user: String },
     /// Let a deactivated USER sign in again.
     Reactivate { user: String },
+    /// Delete USER's account: signed out, out of every group, their messages' content removed (or
+    /// the messages, privacy.delete_messages), their direct messages and the account deleted.
+    DeleteUser { user: String },
+    /// Write USER's data export (profile, settings, sessions, memberships, their messages and
+    /// reactions) as JSON to a new file.
+    Export {
+        user: String,
+        /// The file to create (mode 0600; it must not exist).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -109,6 +120,11 @@ impl AdminCommand {
             },
             AdminCommand::Deactivate { user } => Action::Deactivate { user: user.clone() },
             AdminCommand::Reactivate { user } => Action::Reactivate { user: user.clone() },
+            AdminCommand::DeleteUser { user } => Action::DeleteUser { user: user.clone() },
+            AdminCommand::Export { user, to } => Action::Export {
+                user: user.clone(),
+                to: to.clone(),
+            },
         }
     }
 }

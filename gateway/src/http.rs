@@ -7,8 +7,6 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 use hyper::{Method, Request, Response, StatusCode};
@@ -18,7 +16,7 @@ use crate::permits::Permit;
 use crate::shard::ShardState;
 
 /// The response type of every route.
-pub(crate) type HttpResponse = Response<Full<Bytes>>;
+pub(crate) type HttpResponse = Response<crate::body::Body>;
 
 /// One accepted connection, as its requests see it.
 #[derive(Debug)]
@@ -164,7 +162,7 @@ async fn ready(state: &ShardState) -> HttpResponse {
 
 /// A JSON response with the given status.
 pub(crate) fn json_response(status: StatusCode, body: String) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(crate::body::Body::full(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

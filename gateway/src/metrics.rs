@@ -57,6 +57,8 @@ pub struct Metrics {
     /// shard).
     pub(crate) commit_to_delivery_seconds: parley_shared::metrics::Histogram,
     pub(crate) persister: Arc<PersisterMetrics>,
+    /// Messages deleted by the retention sweep.
+    pub(crate) retention_deleted: Counter,
     /// The link between instances (Redis).
     pub(crate) cluster: crate::cluster::ClusterMetrics,
 }
@@ -84,6 +86,7 @@ impl Metrics {
                 parley_shared::metrics::SECONDS,
             ),
             persister: Arc::default(),
+            retention_deleted: Counter::default(),
             cluster: crate::cluster::ClusterMetrics::default(),
         }
     }
@@ -327,6 +330,16 @@ impl Metrics {
             "parley_search_index_failures_total",
             "",
             self.persister.search_index_failures.get(),
+        );
+        out.family(
+            "parley_retention_deleted_total",
+            "counter",
+            "Messages deleted because they were older than their conversation keeps them.",
+        )
+        .sample(
+            "parley_retention_deleted_total",
+            "",
+            self.retention_deleted.get(),
         );
         self.cluster.render(&mut out);
         out.finish()

@@ -159,6 +159,11 @@ async fn serve(spec: ShardSpec) {
             spec.db.clone(),
             spec.shutdown.clone(),
         ));
+        tokio::task::spawn_local(crate::retention::run(
+            std::sync::Arc::clone(&spec.app),
+            pool.clone(),
+            spec.shutdown.clone(),
+        ));
         tokio::task::spawn_local(crate::presence::publish(
             std::sync::Arc::clone(&spec.app),
             pool.clone(),

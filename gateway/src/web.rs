@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{
     CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY as CONTENT_SECURITY_POLICY_HEADER,
     CONTENT_TYPE, HeaderValue, REFERRER_POLICY, VARY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
@@ -139,7 +138,7 @@ impl WebAssets {
             .iter()
             .any(|(_, suffix)| self.files.contains_key(&format!("{url}{suffix}")));
         let body = compressed.map_or(&file.body, |(_, copy)| &copy.body);
-        let mut response = Response::new(Full::new(body.clone()));
+        let mut response = Response::new(crate::body::Body::full(body.clone()));
         *response.status_mut() = StatusCode::OK;
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(file.content_type));

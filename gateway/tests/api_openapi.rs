@@ -71,8 +71,13 @@ async fn document_lists_every_endpoint_and_resolves() -> anyhow::Result<()> {
         ("post", "/api/admin/users/{userId}/reactivate"),
         ("delete", "/api/admin/messages/{messageId}"),
         ("get", "/api/admin/audit"),
+        ("delete", "/api/users/me"),
+        ("post", "/api/users/me/export"),
+        ("get", "/api/users/me/exports"),
+        ("get", "/api/users/me/exports/{exportId}/download"),
         ("patch", "/api/conversations/{conversationId}"),
         ("delete", "/api/conversations/{conversationId}"),
+        ("put", "/api/conversations/{conversationId}/retention"),
         ("get", "/api/conversations/{conversationId}/members"),
         ("post", "/api/conversations/{conversationId}/members"),
         (

@@ -90,6 +90,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "groups",
         sql: include_str!("../../migrations/0015_groups.sql"),
     },
+    Migration {
+        version: 16,
+        name: "privacy",
+        sql: include_str!("../../migrations/0016_privacy.sql"),
+    },
+    Migration {
+        version: 17,
+        name: "retention",
+        sql: include_str!("../../migrations/0017_retention.sql"),
+    },
 ];
 
 /// Serialises concurrent `migrate` runs (several processes starting at once).

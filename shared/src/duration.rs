@@ -54,6 +54,18 @@ pub fn format_duration(duration: Duration) -> String {
     format!("{millis}ms")
 }
 
+/// A duration in words for people, in its largest exact unit: "30 days", "1 hour", "90 seconds".
+pub fn describe(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    for (unit, size) in [("day", 86_400), ("hour", 3_600), ("minute", 60)] {
+        if seconds >= size && seconds.is_multiple_of(size) {
+            let n = seconds / size;
+            return format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+        }
+    }
+    format!("{seconds} second{}", if seconds == 1 { "" } else { "s" })
+}
+
 /// Serde adapter: a [`Duration`] written as a human string in TOML.
 pub mod serde_human {
     use std::time::Duration;
@@ -73,6 +85,20 @@ pub mod serde_human {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn describes_in_words() {
+        for (seconds, words) in [
+            (30 * 86_400, "30 days"),
+            (86_400, "1 day"),
+            (3_600, "1 hour"),
+            (5_400, "90 minutes"),
+            (90, "90 seconds"),
+            (1, "1 second"),
+        ] {
+            assert_eq!(describe(Duration::from_secs(seconds)), words);
+        }
+    }
 
     #[test]
     fn parses_and_formats_table() {

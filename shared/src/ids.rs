@@ -90,6 +90,10 @@ prefixed_id!(
     ReportId, "rpt_", "report"
 );
 prefixed_id!(
+    /// A user's export of their data: `exp_…`. Shown only to its user.
+    ExportId, "exp_", "export"
+);
+prefixed_id!(
     /// One running gateway process: `ins_…`, new at every start, so an address from before a
     /// restart never matches a connection of the new process.
     InstanceId, "ins_", "instance"

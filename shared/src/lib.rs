@@ -21,6 +21,6 @@ pub mod time;
 pub use config::{Config, ConfigError};
 pub use error::{ErrorBody, ErrorCode};
 pub use ids::{
-    ConversationId, DeviceId, IdError, InstanceId, MessageId, ReportId, SessionId, UserId,
+    ConversationId, DeviceId, ExportId, IdError, InstanceId, MessageId, ReportId, SessionId, UserId,
 };
 pub use rate::Rate;

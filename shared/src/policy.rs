@@ -80,6 +80,8 @@ pub enum Action {
     SetRole { target: Role, to: Role },
     /// Delete the group, its members and its history.
     Delete,
+    /// Change how long the conversation keeps its messages.
+    SetRetention,
 }
 
 /// Why a member may not act. Non-members never get here: they are told "not found".
@@ -130,6 +132,11 @@ pub fn allowed(kind: ConversationKind, role: Role, action: Action) -> Result<(),
         },
         Action::Delete => match role {
             Role::Owner => Ok(()),
+            _ => Err(Denied::Role),
+        },
+        // Either member of a DM; the owner of a group.
+        Action::SetRetention => match (kind, role) {
+            (ConversationKind::Dm, _) | (_, Role::Owner) => Ok(()),
             _ => Err(Denied::Role),
         },
     }
@@ -236,6 +243,9 @@ mod tests {
             (Group, Admin, Action::Delete, role),
             (Group, Member, Action::Delete, role),
             (Dm, Owner, Action::Delete, dm),
+            (Group, Owner, Action::SetRetention, ok),
+            (Group, Admin, Action::SetRetention, role),
+            (Dm, Member, Action::SetRetention, ok),
         ];
         for (kind, who, action, want) in cases {
             assert_eq!(

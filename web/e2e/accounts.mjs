@@ -1,9 +1,11 @@
 // Browser scenarios of issue 18's account pages: two-factor sign-in set up with a code computed
 // here from the shared secret (RFC 6238, as an authenticator app does), used at login, a
 // recovery code used instead, and turned off; the profile's display name; blocking from a DM;
-// a report handled in the admin panel; an operator's reset link.
+// a report handled in the admin panel; an operator's reset link; a data export and an account
+// deletion.
 
 import { createHmac } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { assert, exactly, logIn, openDm, row, send, signUp, waitStatus } from "./helpers.mjs";
 
 const PASSWORD = "correct horse battery";
@@ -194,5 +196,37 @@ export const accountScenarios = {
     await sam.page.getByRole("button", { name: "Log in", exact: true }).click();
     await sam.page.getByRole("button", { name: "New conversation" }).waitFor();
     for (const who of [ria, sam]) await who.context.close();
+  },
+
+  async "a user downloads an export of their data once, then deletes their account"({ browser, server, shot }) {
+    const una = await signUp(browser, server, "Una");
+    const vic = await signUp(browser, server, "Vic");
+    await openDm(una, vic);
+    await send(una, "keep this in my export");
+    await waitStatus(una, "keep this in my export", "delivered");
+    await vic.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Una/ }).waitFor();
+
+    const page = una.page;
+    await page.getByRole("button", { name: "Account" }).click();
+    const data = page.getByRole("region", { name: "Export your data" });
+    await data.getByRole("button", { name: "Export my data" }).click();
+    const ready = data.getByRole("list", { name: "Exports" }).getByRole("button", { name: "Download" });
+    await ready.waitFor();
+    const [download] = await Promise.all([page.waitForEvent("download"), ready.click()]);
+    const archive = JSON.parse(readFileSync(await download.path(), "utf8"));
+    assert(archive.format === "parley-export/1", "not an export");
+    assert(archive.messages.some((m) => m.content === "keep this in my export"), "the message is missing");
+    await data.getByText("Downloaded", { exact: true }).waitFor();
+    await shot(page, "export");
+
+    const danger = page.getByRole("region", { name: "Delete account" });
+    await danger.getByRole("button", { name: "Delete my account" }).click();
+    const form = danger.getByRole("form", { name: "Confirm account deletion" });
+    await form.getByLabel("Password").fill(PASSWORD);
+    await form.getByRole("button", { name: "Delete forever" }).click();
+    await page.getByRole("button", { name: "Log in", exact: true }).waitFor();
+    // The DM is gone for Vic too.
+    await vic.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Una/ }).waitFor({ state: "detached" });
+    for (const who of [una, vic]) await who.context.close();
   },
 };

@@ -1,5 +1,5 @@
-// Browser scenarios of issue 18's groups: the group info panel (rename and describe, add a member,
-// change a role, hand the group over, leave), with every change shown to the other members as a
+// Browser scenarios of issue 18's groups: the group info panel (rename and describe, how long
+// messages stay, add a member, change a role, hand the group over, leave), with every change shown to the other members as a
 // system message in the timeline and in their conversation list; deletion by the owner takes the
 // group off everyone's list.
 
@@ -38,6 +38,9 @@ export const groupScenarios = {
     await details.getByRole("button", { name: "Save" }).click();
     await notice(ben, "renamed the group to “Trip to Rome”").waitFor();
     await ben.page.getByRole("heading", { name: "Trip to Rome" }).waitFor();
+    // The owner decides how long messages stay.
+    await panel.getByLabel("Keep messages for").selectOption("30d");
+    await notice(ben, "Ann set messages here to be deleted after 30 days").waitFor();
 
     // Ann adds Cat; Cat finds the group in the list with the notice.
     await panel.getByLabel("Add people").fill(cat.username);

@@ -111,6 +111,58 @@ pub(crate) async fn update(ctx: &Ctx) -> Result<Reply, ApiError> {
     .await
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RetentionRequest {
+    /// A duration (`"30d"`), or null: as long as the server keeps messages.
+    #[serde(default, deserialize_with = "present")]
+    messages: Option<Option<String>>,
+}
+
+/// `PUT /api/conversations/{conversationId}/retention {messages}`: how long this conversation
+/// keeps its messages, at most as long as the server does (a group's owner; either member of a
+/// DM).
+pub(crate) async fn set_retention(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let request: RetentionRequest = ctx.json()?;
+    let server = ctx.state.app.retention.messages;
+    let seconds = match request.messages {
+        None => {
+            return Err(ApiError::field(
+                "messages",
+                "is required: a duration such as \"30d\", or null",
+            ));
+        }
+        Some(None) => None,
+        Some(Some(text)) => {
+            let keep = parley_shared::duration::parse_duration(&text)
+                .map_err(|problem| ApiError::field("messages", problem))?;
+            if keep < std::time::Duration::from_secs(1) {
+                return Err(ApiError::field("messages", "must be at least 1s"));
+            }
+            if !server.is_zero() && keep > server {
+                return Err(ApiError::field(
+                    "messages",
+                    format!(
+                        "must be at most the server's {}",
+                        parley_shared::duration::format_duration(server)
+                    ),
+                ));
+            }
+            Some(i64::try_from(keep.as_secs()).unwrap_or(i64::MAX))
+        }
+    };
+    let op = GroupOp::SetRetention { seconds };
+    let changed = change(ctx, op, "conversation.retention_changed").await?;
+    let conn = ctx.conn().await?;
+    super::conversations::render_one(
+        &conn,
+        changed.actor,
+        changed.conversation.id,
+        StatusCode::OK,
+    )
+    .await
+}
+
 /// `DELETE /api/conversations/{conversationId}`: the owner deletes the group and its history.
 pub(crate) async fn delete(ctx: &Ctx) -> Result<Reply, ApiError> {
     change(ctx, GroupOp::Delete, "conversation.deleted").await?;

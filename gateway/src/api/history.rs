@@ -99,6 +99,11 @@ pub(crate) async fn page(ctx: &Ctx) -> Result<Reply, ApiError> {
             (newer, meta)
         }
     };
+    let expired = parley_persister::store::retention::expired_through(&conn, id).await?;
+    let meta = PageMeta {
+        expired_through_seq: Some(expired),
+        ..meta
+    };
     let items = MessageView::page(&conn, &page).await?;
     Ok(views::page(&items, meta))
 }

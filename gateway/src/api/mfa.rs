@@ -242,7 +242,10 @@ pub(crate) async fn login_code(ctx: &Ctx) -> Result<Reply, ApiError> {
 }
 
 /// `user`'s enabled two-factor state (a conflict when it is off).
-async fn enabled(conn: &parley_persister::store::Conn, user: UserId) -> Result<Mfa, ApiError> {
+pub(crate) async fn enabled(
+    conn: &parley_persister::store::Conn,
+    user: UserId,
+) -> Result<Mfa, ApiError> {
     mfa::get(conn, user)
         .await?
         .filter(|m| m.enabled)
@@ -251,7 +254,7 @@ async fn enabled(conn: &parley_persister::store::Conn, user: UserId) -> Result<M
 
 /// Accepts a current code not used before, or an unused recovery code (used up by this), as
 /// `account`'s login attempt: a wrong one counts as a failed login.
-async fn check_code(
+pub(crate) async fn check_code(
     ctx: &Ctx,
     conn: &parley_persister::store::Conn,
     user: UserId,
@@ -282,7 +285,11 @@ async fn check_code(
 }
 
 /// The caller's password, checked like a login (failures count).
-async fn check_password(ctx: &Ctx, user: UserId, password: String) -> Result<(), ApiError> {
+pub(crate) async fn check_password(
+    ctx: &Ctx,
+    user: UserId,
+    password: String,
+) -> Result<(), ApiError> {
     let guard = LoginGuard::new(ctx, user.to_string());
     guard.admit().await?;
     if password.len() > MAX_PASSWORD_BYTES {

@@ -5,8 +5,10 @@
 mod admin;
 mod auth;
 mod conversations;
+mod deletion;
 mod devices;
 pub(crate) mod error;
+mod exports;
 mod groups;
 mod history;
 mod messages;
@@ -70,6 +72,11 @@ pub(crate) async fn handle(
         Err(error) => Err(error),
     };
     let mut response = match result {
+        Ok(views::Reply {
+            download: Some(download),
+            status,
+            ..
+        }) => download_response(status, download),
         Ok(reply) => match reply.body {
             Some(body) => json_response(reply.status, body),
             None => {
@@ -99,6 +106,25 @@ pub(crate) async fn handle(
     };
     if let Some(decision) = ctx.rate.get() {
         rate_headers(response.headers_mut(), decision);
+    }
+    response
+}
+
+/// A streamed attachment: no caching, never sniffed.
+fn download_response(status: hyper::StatusCode, download: views::Download) -> HttpResponse {
+    use hyper::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
+    let mut response = hyper::Response::new(download.body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(download.content_type),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    let disposition = format!("attachment; filename=\"{}\"", download.filename);
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(CONTENT_DISPOSITION, value);
     }
     response
 }
@@ -174,6 +200,11 @@ async fn dispatch(op: Op, ctx: &Ctx) -> Result<Reply, ApiError> {
         Op::AddMember => groups::add_member(ctx).await,
         Op::RemoveMember => groups::remove_member(ctx).await,
         Op::SetRole => groups::set_role(ctx).await,
+        Op::SetRetention => groups::set_retention(ctx).await,
+        Op::DeleteMe => deletion::delete_me(ctx).await,
+        Op::RequestExport => exports::request(ctx).await,
+        Op::ListExports => exports::list(ctx).await,
+        Op::DownloadExport => exports::download(ctx).await,
         Op::ListMembers => groups::members(ctx).await,
         Op::UpdateConversation => groups::update(ctx).await,
         Op::DeleteConversation => groups::delete(ctx).await,

@@ -25,6 +25,7 @@ pub(crate) fn serve() -> Reply {
     Reply {
         status: StatusCode::OK,
         body: Some(document().to_string()),
+        download: None,
     }
 }
 
@@ -85,6 +86,11 @@ fn operation(route: &Route) -> Value {
     let mut responses = Map::new();
     let success = match (route.response, route.paged) {
         (None, _) if route.status == 204 => json!({"description": "Done", "headers": rate_headers}),
+        (None, _) if route.op == super::routes::Op::DownloadExport => json!({
+            "description": "The archive (an attachment, once)",
+            "headers": rate_headers,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ExportArchive"}}}
+        }),
         (None, _) => {
             json!({"description": "The OpenAPI document", "content": {"application/json": {"schema": {"type": "object"}}}})
         }

@@ -14,11 +14,22 @@ use parley_shared::{ConversationId, MessageId, UserId};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-/// A handler's successful answer: a status and the serialised body (`None`: no content).
+/// A handler's successful answer: a status and the serialised body (`None`: no content), or a
+/// file streamed as an attachment.
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub(crate) status: StatusCode,
     pub(crate) body: Option<String>,
+    pub(crate) download: Option<Download>,
+}
+
+/// A streamed attachment (a data export).
+#[derive(Debug)]
+pub(crate) struct Download {
+    pub(crate) body: crate::body::Body,
+    /// `Content-Disposition` file name (ASCII).
+    pub(crate) filename: String,
+    pub(crate) content_type: &'static str,
 }
 
 impl Reply {
@@ -26,6 +37,15 @@ impl Reply {
         Self {
             status: StatusCode::NO_CONTENT,
             body: None,
+            download: None,
+        }
+    }
+
+    pub(crate) fn download(download: Download) -> Self {
+        Self {
+            status: StatusCode::OK,
+            body: None,
+            download: Some(download),
         }
     }
 }
@@ -49,6 +69,10 @@ pub(crate) struct PageMeta {
     pub(crate) newer_cursor: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) has_newer: Option<bool>,
+    /// History: every message with a `seq` at or below it was deleted by retention (a gap that is
+    /// expected, not missing data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) expired_through_seq: Option<i64>,
 }
 
 impl PageMeta {
@@ -59,6 +83,7 @@ impl PageMeta {
             has_more,
             newer_cursor: None,
             has_newer: None,
+            expired_through_seq: None,
         }
     }
 }
@@ -73,6 +98,7 @@ pub(crate) fn data<T: Serialize>(status: StatusCode, value: &T) -> Reply {
     Reply {
         status,
         body: Some(body),
+        download: None,
     }
 }
 
@@ -86,6 +112,7 @@ pub(crate) fn page<T: Serialize>(items: &T, meta: PageMeta) -> Reply {
     Reply {
         status: StatusCode::OK,
         body: Some(body),
+        download: None,
     }
 }
 
@@ -329,6 +356,8 @@ pub(crate) struct ConversationView {
     pub(crate) name: Option<String>,
     /// A group's description.
     pub(crate) description: Option<String>,
+    /// How long this conversation keeps messages, seconds (`None`: as the server does).
+    pub(crate) retention_seconds: Option<i64>,
     pub(crate) owner_id: Option<UserId>,
     #[serde(with = "serde_ts")]
     pub(crate) created_at: OffsetDateTime,
@@ -398,6 +427,7 @@ impl ConversationView {
             kind: c.kind,
             name: c.name.clone(),
             description: c.description.clone(),
+            retention_seconds: c.retention_seconds,
             owner_id: c.owner_id,
             created_at: c.created_at,
             last_activity_at: c.last_activity_at,

@@ -265,7 +265,7 @@ async fn sync_one(
         ErrorBody::new(e.code(), "Database unavailable").with_retry_after(1)
     };
     // A pooled connection is held only while querying, never while the client drains pages.
-    let (membership, mut changes) = {
+    let (membership, mut changes, expired) = {
         let conn = session.state.pool.get().await.map_err(|e| db(e.into()))?;
         let membership = authorize(&conn, user, conversation, Action::Read)
             .await
@@ -275,7 +275,10 @@ async fn sync_one(
             .await
             .map_err(db)?;
         let changes = MessageView::page(&conn, &changed).await.map_err(db)?;
-        (membership, changes)
+        let expired = parley_persister::store::retention::expired_through(&conn, conversation)
+            .await
+            .map_err(db)?;
+        (membership, changes, expired)
     };
     let top = membership.conversation.last_seq;
     let unread = membership.unread();
@@ -306,6 +309,7 @@ async fn sync_one(
                 "tooLarge": too_large,
                 "lastSeq": top,
                 "unreadCount": unread,
+                "expiredThroughSeq": expired,
             }),
         );
         session.handle.outbox.room().await;

@@ -15,7 +15,6 @@ mod watch;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, HOST, ORIGIN};
 use hyper::upgrade::Upgraded;
@@ -93,7 +92,7 @@ pub(crate) async fn upgrade(
     let permit = conn_info.take_permit();
     tokio::task::spawn_local(run(upgrade, session, permit).instrument(span));
     let (parts, _) = response.into_parts();
-    Response::from_parts(parts, Full::new(Bytes::new()))
+    Response::from_parts(parts, crate::body::Body::full(Bytes::new()))
 }
 
 /// `Authorization: Bearer` or `?token=` (browsers cannot set headers on a WebSocket).

@@ -127,7 +127,7 @@ pub async fn set_deactivated(
 }
 
 /// Revokes every live session of `user` for `reason` and tells the gateways at commit.
-async fn revoke_sessions(
+pub(crate) async fn revoke_sessions(
     tx: &deadpool_postgres::Transaction<'_>,
     user: UserId,
     reason: &str,

@@ -19,17 +19,19 @@ pub struct Conversation {
     pub name: Option<String>,
     /// A group's description (at most 500 characters).
     pub description: Option<String>,
+    /// How long this conversation keeps its messages (`None`: the server's retention).
+    pub retention_seconds: Option<i64>,
     pub owner_id: Option<UserId>,
     pub last_seq: i64,
     pub last_activity_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
 }
 
-pub(crate) const COLUMNS: &str =
-    "c.id, c.kind, c.name, c.owner_id, c.last_seq, c.last_activity_at, c.created_at, c.description";
+pub(crate) const COLUMNS: &str = "c.id, c.kind, c.name, c.owner_id, c.last_seq, c.last_activity_at, c.created_at, c.description, \
+     c.retention_seconds";
 
 /// How many columns `COLUMNS` has.
-const N: usize = 8;
+pub(crate) const N: usize = 9;
 
 pub(crate) fn from_row(row: &Row) -> Result<Conversation, DbError> {
     Ok(Conversation {
@@ -41,6 +43,7 @@ pub(crate) fn from_row(row: &Row) -> Result<Conversation, DbError> {
         last_activity_at: row.get(5),
         created_at: row.get(6),
         description: row.get(7),
+        retention_seconds: row.get(8),
     })
 }
 
@@ -323,6 +326,22 @@ async fn attach_previews(conn: &Conn, summaries: &mut [Summary]) -> Result<(), D
     }
     Ok(())
 }
+
+/// Deletes conversation `$1` with its history and every row that names it (messages and their
+/// satellites have no foreign keys, migration 0002); its members, read marks and preferences go
+/// by cascade. Run in order, in one transaction that holds the conversation's row lock.
+pub(crate) const DELETE_CONVERSATION: [&str; 8] = [
+    "DELETE FROM push_outbox WHERE message_id IN
+         (SELECT id FROM messages WHERE conversation_id = $1)",
+    "DELETE FROM message_search WHERE message_id IN
+         (SELECT id FROM messages WHERE conversation_id = $1)",
+    "DELETE FROM search_watermarks WHERE conversation_id = $1",
+    "DELETE FROM message_mentions WHERE conversation_id = $1",
+    "DELETE FROM push_watermarks WHERE conversation_id = $1",
+    "DELETE FROM retention_marks WHERE conversation_id = $1",
+    "DELETE FROM messages WHERE conversation_id = $1",
+    "DELETE FROM conversations WHERE id = $1",
+];
 
 /// A position in a member list: strictly after this member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

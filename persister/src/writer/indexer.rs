@@ -31,12 +31,19 @@ const BEHIND: &str = "SELECT c.id, c.last_seq FROM conversations c
 
 /// Indexes each conversation's messages after its watermark, up to the given seq (at most `$3`
 /// messages per conversation), and advances the watermarks. Returns how far each one got.
+///
+/// Each conversation row is key-share locked, in id order: compatible with the lanes' locks, but a
+/// conversation being deleted (a group, an account's direct messages) is either gone before this
+/// statement reads it or deleted after it commits, never indexed into rows nobody deletes.
 const INDEX: &str = "WITH todo AS (
          SELECT t.conversation_id, coalesce(w.indexed_seq, 0) AS done,
                 least(t.top, coalesce(w.indexed_seq, 0) + $3) AS upto
          FROM unnest($1::uuid[], $2::int8[]) AS t(conversation_id, top)
+         JOIN conversations c ON c.id = t.conversation_id
          LEFT JOIN search_watermarks w ON w.conversation_id = t.conversation_id
          WHERE t.top > coalesce(w.indexed_seq, 0)
+         ORDER BY c.id
+         FOR KEY SHARE OF c
      ), indexed AS (
          INSERT INTO message_search (message_id, conversation_id, search)
          SELECT m.id, m.conversation_id, to_tsvector('simple', m.content)

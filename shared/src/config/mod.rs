@@ -6,13 +6,17 @@
 //! `config/parley.toml` documents every key; a test keeps it in step with [`Config::default`].
 
 mod notifications;
+mod privacy;
 mod redis;
+mod retention;
 mod sections;
 
 use serde::{Deserialize, Serialize};
 
 pub use notifications::{NotificationsConfig, PushContent};
+pub use privacy::PrivacyConfig;
 pub use redis::RedisConfig;
+pub use retention::RetentionConfig;
 pub use sections::*;
 
 /// Prefix of every environment variable Parley reads.
@@ -34,6 +38,8 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     pub log: LogConfig,
     pub redis: RedisConfig,
+    pub privacy: PrivacyConfig,
+    pub retention: RetentionConfig,
 }
 
 /// One value set from outside the file: an environment variable or a command-line flag.
@@ -316,6 +322,12 @@ impl Config {
             return Err(invalid("presence.max_subscriptions", "must be at least 1"));
         }
         if let Err((key, message)) = self.redis.check() {
+            return Err(invalid(key, message));
+        }
+        if let Err((key, message)) = self.privacy.check() {
+            return Err(invalid(key, message));
+        }
+        if let Err((key, message)) = self.retention.check() {
             return Err(invalid(key, message));
         }
         if let Err((key, message)) = self.notifications.check() {

@@ -74,6 +74,8 @@ export type Conversation = {
   /** The caller's level and mute there */
   notifications: ConversationNotifications;
   ownerId: string | null;
+  /** How long this conversation keeps its messages (null: as long as the server does) */
+  retentionSeconds: number | null;
   role: "owner" | "admin" | "member";
   type: "dm" | "group";
   unreadCount: number;
@@ -98,6 +100,12 @@ export type CreateConversationRequest = {
   name?: string;
   type: "dm" | "group";
   userId?: string;
+};
+
+export type DeleteAccountRequest = {
+  /** A current two-factor code or a recovery code (required when two-factor sign-in is on) */
+  code?: string;
+  password: string;
 };
 
 export type Device = {
@@ -125,6 +133,33 @@ export type Error = {
     retryAfter?: number;
     retryable: boolean;
   };
+};
+
+export type Export = {
+  /** The archive's length once ready */
+  bytes: number;
+  createdAt: string;
+  downloadedAt: string | null;
+  expiresAt: string;
+  id: string;
+  readyAt: string | null;
+  status: "preparing" | "ready" | "downloaded" | "failed" | "expired";
+};
+
+/** Everything of yours: your profile, settings, sessions, devices, blocks, memberships and reports, every message you sent (content as stored; deleted ones empty) and every reaction you gave. Nobody else's messages. */
+export type ExportArchive = {
+  blocks: Record<string, unknown>[];
+  devices: Record<string, unknown>[];
+  exportedAt: string;
+  format: "parley-export/1";
+  memberships: Record<string, unknown>[];
+  messages: Record<string, unknown>[];
+  reactions: Record<string, unknown>[];
+  reports: Record<string, unknown>[];
+  sessions: Record<string, unknown>[];
+  settings: Record<string, unknown>;
+  twoFactor: boolean;
+  user: Record<string, unknown>;
 };
 
 export type LoginRequest = {
@@ -223,6 +258,8 @@ export type MfaStatus = {
 
 export type PageMeta = {
   cursor: string | null;
+  /** History: every message with a seq at or below it was deleted by retention (0: none) */
+  expiredThroughSeq?: number;
   hasMore: boolean;
   /** A page around a message (`around`): newer messages exist */
   hasNewer?: boolean;
@@ -317,6 +354,11 @@ export type ReportRequest = {
 
 export type ResolveReportRequest = {
   action: "dismiss" | "delete_message" | "deactivate_user";
+};
+
+export type RetentionRequest = {
+  /** A duration such as "30d" or "12h" (at most the server's retention.messages), or null: as long as the server keeps messages */
+  messages: string | null;
 };
 
 export type SearchHit = {

@@ -180,6 +180,11 @@ export class Api {
     return this.patch<Conversation>(`/api/conversations/${encodeURIComponent(id)}`, change);
   }
 
+  /** How long a conversation keeps its messages ("30d"; null: as the server does). */
+  setRetention(id: string, messages: string | null): Promise<Conversation> {
+    return this.call<Conversation>("PUT", `/api/conversations/${encodeURIComponent(id)}/retention`, { messages });
+  }
+
   /** Deletes a group and its history (its owner). */
   deleteConversation(id: string): Promise<void> {
     return this.call<void>("DELETE", `/api/conversations/${encodeURIComponent(id)}`);
@@ -341,6 +346,37 @@ export class Api {
   /** Removes one of my push devices. */
   removePushDevice(id: string): Promise<void> {
     return this.call<void>("DELETE", `/api/users/me/push-subscriptions/${encodeURIComponent(id)}`);
+  }
+
+  /** Asks for an export of my data (prepared in the background). */
+  requestExport(): Promise<Rest.Export> {
+    return this.post<Rest.Export>("/api/users/me/export", undefined);
+  }
+
+  /** My exports, newest first. */
+  async exports(): Promise<Rest.Export[]> {
+    return (await this.page<Rest.Export>("/api/users/me/exports")).data;
+  }
+
+  /** Downloads a ready export (once: the server deletes it afterwards). */
+  async downloadExport(id: string): Promise<Blob> {
+    const token = await this.token();
+    if (!token) throw new ApiError(401, { code: "UNAUTHORIZED", message: "Logged out", retryable: false });
+    const response = await fetch(`${this.base}/api/users/me/exports/${encodeURIComponent(id)}/download`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    if (!response.ok) {
+      const json = await response.json().catch(() => null);
+      const error: ErrorBody = json?.error ?? { code: "INTERNAL_ERROR", message: response.statusText, retryable: true };
+      throw new ApiError(response.status, error);
+    }
+    return response.blob();
+  }
+
+  /** Deletes my account (password, and a code when two-factor sign-in is on); logged out after. */
+  async deleteAccount(password: string, code?: string): Promise<void> {
+    await this.call<void>("DELETE", "/api/users/me", code ? { password, code } : { password });
+    this.setSession(null);
   }
 
   /** Logs out every other device, or (`includingThis`) everywhere. */

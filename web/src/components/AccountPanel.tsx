@@ -1,5 +1,6 @@
-// Account security: change the password (the server signs every other device out), review the
-// devices signed in (with "This device"), sign one out, or log out everywhere.
+// The account panel: profile, password (the server signs every other device out), two-factor
+// sign-in, the devices signed in (sign one out, or log out everywhere), quiet hours, push,
+// blocked people, and your data (export, account deletion).
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
@@ -11,6 +12,7 @@ import { ErrorNote, errorText, useNow } from "./common";
 import { QuietHours } from "./QuietHours";
 import { BlockedPeople, Profile } from "./People";
 import { TwoFactor } from "./TwoFactor";
+import { DeleteAccount, ExportData } from "./YourData";
 
 const SESSIONS = ["sessions"] as const;
 
@@ -47,6 +49,8 @@ export function AccountPanel({ onClose }: { onClose: () => void }) {
       <QuietHours />
       <PushNotifications />
       <BlockedPeople />
+      <ExportData />
+      <DeleteAccount />
     </section>
   );
 }

@@ -76,10 +76,15 @@ export function ChatWindow({ conversation, onBack, jumpTo, onJumped, onSearch }:
         return {
           messages: [...around.data].reverse(),
           hasMore: around.meta.hasMore,
+          expiredThrough: around.meta.expiredThroughSeq || undefined,
           hasNewer: around.meta.hasNewer || undefined,
         };
       }
-      return { messages: [...page.data].reverse(), hasMore: page.meta.hasMore };
+      return {
+        messages: [...page.data].reverse(),
+        hasMore: page.meta.hasMore,
+        expiredThrough: page.meta.expiredThroughSeq || undefined,
+      };
     },
   });
   const { data: pending = [] } = useQuery<Pending[]>({
@@ -209,7 +214,8 @@ export function ChatWindow({ conversation, onBack, jumpTo, onJumped, onSearch }:
     const first = loaded?.messages[0];
     if (!first || !loaded?.hasMore) return false;
     const page = await api.page<Message>(`/api/conversations/${id}/messages?limit=${PAGE}&before=${first.seq}`);
-    queries.setQueryData<History>(keys.messages(id), (h) => prependPage(h, [...page.data].reverse(), page.meta.hasMore));
+    queries.setQueryData<History>(keys.messages(id), (h) => prependPage(h, [...page.data].reverse(), page.meta.hasMore, page.meta.expiredThroughSeq),
+    );
     return true;
   }, [api, id, queries]);
   const loadOlder = useCallback(async () => void (await olderPage()), [olderPage]);
@@ -302,6 +308,7 @@ export function ChatWindow({ conversation, onBack, jumpTo, onJumped, onSearch }:
         me={me.id}
         messages={history.data?.messages ?? []}
         hasMore={history.data?.hasMore ?? false}
+        expired={(history.data?.expiredThrough ?? 0) > 0}
         hasNewer={history.data?.hasNewer ?? false}
         onLoadNewer={loadNewer}
         loading={history.isLoading}

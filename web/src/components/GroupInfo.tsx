@@ -63,6 +63,7 @@ export function GroupInfo({ conversation, onClose }: Props) {
         </ul>
         {canAdd(role, "member") && <AddMember conversationId={id} members={members.data ?? []} mine={role} />}
       </section>
+      {role === "owner" && <Retention conversation={conversation} />}
       <Leave conversation={conversation} members={members.data ?? []} me={me.id} />
       {canDeleteGroup(role) && <DeleteGroup conversation={conversation} />}
     </aside>
@@ -250,6 +251,47 @@ function AddMember({ conversationId, members, mine }: { conversationId: string; 
       </ul>
       <ErrorNote text={error} />
     </div>
+  );
+}
+
+/** Choices of how long messages stay ("" is the server's retention). */
+const KEEP: [string, string, number | null][] = [
+  ["", "As long as the server keeps them", null],
+  ["1d", "1 day", 86_400],
+  ["7d", "7 days", 7 * 86_400],
+  ["30d", "30 days", 30 * 86_400],
+  ["90d", "90 days", 90 * 86_400],
+  ["365d", "1 year", 365 * 86_400],
+];
+
+function Retention({ conversation }: { conversation: Conversation }) {
+  const api = useApi();
+  const [error, setError] = useState<string | null>(null);
+  const current = conversation.retentionSeconds ?? null;
+  const known = KEEP.find(([, , seconds]) => seconds === current);
+  const save = useMutation({
+    mutationFn: (value: string) => api.setRetention(conversation.id, value || null),
+    onSuccess: () => setError(null),
+    onError: (e) => setError(errorText(e, "Could not change how long messages are kept")),
+  });
+  return (
+    <section className="account-section" aria-labelledby="retention-title">
+      <h3 id="retention-title">Keep messages</h3>
+      <select
+        aria-label="Keep messages for"
+        value={known ? known[0] : "custom"}
+        disabled={save.isPending}
+        onChange={(e) => save.mutate(e.target.value)}
+      >
+        {!known && <option value="custom">{Math.round((current ?? 0) / 86_400)} days</option>}
+        {KEEP.map(([value, label]) => (
+          <option key={value || "server"} value={value}>
+            {label}
+          </option>
+        ))}
+      </select>
+      <ErrorNote text={error} />
+    </section>
   );
 }
 

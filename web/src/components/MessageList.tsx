@@ -28,6 +28,8 @@ interface Props {
   me: string;
   messages: Message[];
   hasMore: boolean;
+  /** Older messages were deleted by retention: the start says so. */
+  expired?: boolean;
   /** The loaded messages are a window: newer ones are paged in near the bottom. */
   hasNewer: boolean;
   loading: boolean;
@@ -292,7 +294,11 @@ export function MessageList(props: Props) {
                 ref={virtual.measureElement}
                 style={{ position: "absolute", top: 0, left: 0, width: "100%", transform: `translateY(${v.start}px)` }}
               >
-                {row.kind === "start" && <p className="muted center history-start">The start of the conversation</p>}
+                {row.kind === "start" && (
+                  <p className="muted center history-start">
+                    {props.expired ? "Older messages expired" : "The start of the conversation"}
+                  </p>
+                )}
                 {row.kind === "date" && (
                   <div className="date-separator" role="separator">
                     {row.label}

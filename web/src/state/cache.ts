@@ -13,6 +13,8 @@ export interface History {
   /** Set when the loaded messages are a window around an older message (a jump): newer ones
    * exist after the last loaded and are paged in, not merged with a gap. */
   hasNewer?: boolean;
+  /** Messages at or below this seq were deleted by retention (the start shows "expired"). */
+  expiredThrough?: number;
 }
 
 /** A send not yet committed (or failed), shown optimistically. */
@@ -50,8 +52,13 @@ export function mergeMessages(history: History | undefined, incoming: Message[])
 }
 
 /** Older messages loaded (a page from `before=`), put in front. */
-export function prependPage(history: History | undefined, page: Message[], hasMore: boolean): History {
-  return { ...mergeMessages(history, page), hasMore };
+export function prependPage(
+  history: History | undefined,
+  page: Message[],
+  hasMore: boolean,
+  expiredThrough?: number,
+): History {
+  return { ...mergeMessages(history, page), hasMore, ...(expiredThrough ? { expiredThrough } : {}) };
 }
 
 /** Newer messages of a window loaded (a page from `after=`), put behind; the window ends when

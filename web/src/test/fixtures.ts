@@ -32,6 +32,7 @@ export function testConversation(id: string, over: Partial<Conversation> = {}): 
     type: "dm",
     name: null,
     description: null,
+    retentionSeconds: null,
     ownerId: null,
     createdAt: "",
     lastActivityAt: "",

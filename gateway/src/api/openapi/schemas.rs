@@ -32,6 +32,11 @@ pub(super) fn all() -> Value {
         required.push(json!("isAdmin"));
     }
     let conversation = &mut schemas["Conversation"];
+    conversation["properties"]["retentionSeconds"] = json!({"type": "integer", "nullable": true, "minimum": 1,
+        "description": "How long this conversation keeps its messages (null: as long as the server does)"});
+    if let Some(required) = conversation["required"].as_array_mut() {
+        required.push(json!("retentionSeconds"));
+    }
     conversation["properties"]["description"] = json!({"type": "string", "nullable": true, "maxLength": 500, "description": "A group's description"});
     if let Some(required) = conversation["required"].as_array_mut() {
         required.push(json!("description"));
@@ -239,7 +244,8 @@ fn core() -> Value {
             "properties": {
                 "cursor": {"type": "string", "nullable": true}, "hasMore": {"type": "boolean"},
                 "newerCursor": {"type": "string", "nullable": true, "description": "A page around a message (`around`): pass as `after` for newer messages"},
-                "hasNewer": {"type": "boolean", "description": "A page around a message (`around`): newer messages exist"}
+                "hasNewer": {"type": "boolean", "description": "A page around a message (`around`): newer messages exist"},
+                "expiredThroughSeq": {"type": "integer", "minimum": 0, "description": "History: every message with a seq at or below it was deleted by retention (0: none)"}
             }
         },
         "RegisterRequest": {
@@ -431,9 +437,54 @@ fn core() -> Value {
     })
 }
 
-/// Request bodies of group changes.
+/// Request bodies of group changes, and data exports.
 fn groups() -> Value {
     json!({
+        "Export": {
+            "type": "object",
+            "required": ["id", "status", "bytes", "createdAt", "readyAt", "downloadedAt", "expiresAt"],
+            "properties": {
+                "id": id("exp_"),
+                "status": {"type": "string", "enum": ["preparing", "ready", "downloaded", "failed", "expired"]},
+                "bytes": {"type": "integer", "minimum": 0, "description": "The archive's length once ready"},
+                "createdAt": timestamp(false),
+                "readyAt": timestamp(true),
+                "downloadedAt": timestamp(true),
+                "expiresAt": timestamp(false)
+            }
+        },
+        "RetentionRequest": {
+            "type": "object", "required": ["messages"], "additionalProperties": false,
+            "properties": {"messages": {"type": "string", "nullable": true,
+                "description": "A duration such as \"30d\" or \"12h\" (at most the server's retention.messages), or null: as long as the server keeps messages"}}
+        },
+        "DeleteAccountRequest": {
+            "type": "object", "required": ["password"], "additionalProperties": false,
+            "properties": {
+                "password": {"type": "string"},
+                "code": {"type": "string", "description": "A current two-factor code or a recovery code (required when two-factor sign-in is on)"}
+            }
+        },
+        "ExportArchive": {
+            "type": "object",
+            "required": ["format", "exportedAt", "user", "twoFactor", "settings", "sessions", "devices",
+                         "blocks", "memberships", "reports", "messages", "reactions"],
+            "description": "Everything of yours: your profile, settings, sessions, devices, blocks, memberships and reports, every message you sent (content as stored; deleted ones empty) and every reaction you gave. Nobody else's messages.",
+            "properties": {
+                "format": {"type": "string", "enum": ["parley-export/1"]},
+                "exportedAt": timestamp(false),
+                "user": {"type": "object"},
+                "twoFactor": {"type": "boolean"},
+                "settings": {"type": "object"},
+                "sessions": {"type": "array", "items": {"type": "object"}},
+                "devices": {"type": "array", "items": {"type": "object"}},
+                "blocks": {"type": "array", "items": {"type": "object"}},
+                "memberships": {"type": "array", "items": {"type": "object"}},
+                "reports": {"type": "array", "items": {"type": "object"}},
+                "messages": {"type": "array", "items": {"type": "object"}},
+                "reactions": {"type": "array", "items": {"type": "object"}}
+            }
+        },
         "SetRoleRequest": {
             "type": "object", "required": ["role"], "additionalProperties": false,
             "properties": {"role": {"type": "string", "enum": ["owner", "admin", "member"]}}

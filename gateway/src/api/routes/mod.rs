@@ -30,6 +30,7 @@ pub(crate) enum Op {
     AddMember,
     RemoveMember,
     SetRole,
+    SetRetention,
     ListMembers,
     UpdateConversation,
     DeleteConversation,
@@ -62,6 +63,10 @@ pub(crate) enum Op {
     ReactivateUser,
     AdminDeleteMessage,
     ListAudit,
+    DeleteMe,
+    RequestExport,
+    ListExports,
+    DownloadExport,
     OpenApi,
 }
 
@@ -115,6 +120,7 @@ pub(crate) struct Route {
 mod accounts;
 mod groups;
 mod moderation;
+mod privacy;
 mod table;
 
 /// Every route Parley serves under `/api`.
@@ -124,6 +130,7 @@ pub(crate) fn routes() -> impl Iterator<Item = &'static Route> {
         .chain(accounts::ROUTES)
         .chain(groups::ROUTES)
         .chain(moderation::ROUTES)
+        .chain(privacy::ROUTES)
 }
 
 /// The route for `method` and `path`, with the path parameters it captured.

@@ -43,6 +43,8 @@ export interface Conversation {
   name: string | null;
   /** A group's description. */
   description: string | null;
+  /** How long this conversation keeps its messages, seconds (null: as the server does). */
+  retentionSeconds: number | null;
   ownerId: string | null;
   createdAt: string;
   lastActivityAt: string;
@@ -153,6 +155,8 @@ export interface ServerEvents {
     tooLarge: boolean;
     lastSeq: number;
     unreadCount: number;
+    /** Messages at or below this seq were deleted by retention (0: none). */
+    expiredThroughSeq: number;
   };
   "conversation:created": { conversationId: string; name: string | null; ownerId: string | null; by: string | null };
   "conversation:member_added": { conversationId: string; member: Member; by: string };

@@ -1,225 +1,25 @@
-//! Group changes (add, remove or leave, role change, rename and describe, delete): each one
-//! transaction on the conversation's lane, ordered with its sends. The conversation row is locked
-//! like a batch locks it, the actor's stored role decides (`shared::policy`), the change writes a
-//! system message with the next `seq` (so history and sync show "Ann added Ben" in order) and its
-//! audit record, and reads back the membership at commit for the fan-out.
+//! One group change in progress, inside its transaction: each operation checks the actor's
+//! stored role, changes the rows, and says which event and system message it makes.
 
-use std::sync::Arc;
+use parley_shared::UserId;
+use parley_shared::policy::{Action, ConversationKind, Role};
+use tokio_postgres::Transaction;
 
-use parley_shared::policy::{self, Action, ConversationKind, Denied, Role};
-use parley_shared::{ConversationId, MessageId, UserId};
-use tokio_postgres::{Client, Transaction};
-
-use crate::store::audit::{self, Entry};
-use crate::store::conversations::{self as convs, Conversation, Member};
-use crate::store::messages::{self, Message};
-
-/// A change to a group, as asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupRequest {
-    pub conversation: ConversationId,
-    pub actor: UserId,
-    pub op: GroupOp,
-    /// Who asked, from where (its action is set here, from `op`).
-    pub audit: Entry,
-}
-
-/// What to change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GroupOp {
-    /// Add `user` with `role`, unless the group has `max_members`.
-    Add {
-        user: UserId,
-        role: Role,
-        max_members: i64,
-    },
-    /// Remove `user` (the actor: leave). An owner leaves only by naming `new_owner`.
-    Remove {
-        user: UserId,
-        new_owner: Option<UserId>,
-    },
-    /// Give `user` `role` (`Owner`: the actor hands the group over and becomes an admin).
-    SetRole { user: UserId, role: Role },
-    /// New name and/or description (`Some(None)` clears it); validated by the caller.
-    Update {
-        name: Option<String>,
-        description: Option<Option<String>>,
-    },
-    /// Delete the group with its members and history.
-    Delete,
-}
-
-/// Which event a committed group change produces.
-#[derive(Debug, Clone, PartialEq)]
-pub enum GroupEvent {
-    MemberAdded(Member),
-    MemberRemoved(UserId),
-    /// Name, description or roles changed.
-    Updated,
-    Deleted,
-}
-
-/// A committed group change.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GroupChanged {
-    pub event: GroupEvent,
-    pub actor: UserId,
-    /// The conversation after the change (as it was, when deleted).
-    pub conversation: Conversation,
-    /// Members whose role changed, as they now are.
-    pub roles: Vec<Member>,
-    /// The system message written with it (none for a delete or a change that changed nothing).
-    pub system: Option<Message>,
-    /// The members at commit.
-    pub members: Arc<[UserId]>,
-    /// Told besides the members: whoever left or was removed; for a delete, every former member.
-    pub former: Vec<UserId>,
-}
-
-/// Why a group change was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GroupRefusal {
-    /// No such conversation among the actor's (the same answer as one that never existed).
-    NotFound,
-    /// The user to add does not exist or is deactivated.
-    UserNotFound,
-    /// The user to remove or change is not a member.
-    MemberNotFound,
-    Forbidden(&'static str),
-    /// Not possible in this state (already a member, full, the owner leaving unnamed...).
-    Conflict(String),
-    /// `newOwnerId` is not another member.
-    BadNewOwner,
-}
-
-/// How a group change ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum GroupOutcome {
-    Applied(Box<GroupChanged>),
-    Refused(GroupRefusal),
-    /// The database failed through every retry; nothing changed.
-    Failed(String),
-}
-
-type Refused<T> = Result<T, GroupRefusal>;
-
-const LOCK: &str = "FROM conversations c
-     LEFT JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = $2
-     WHERE c.id = $1 FOR NO KEY UPDATE OF c";
-
-fn check(kind: ConversationKind, role: Role, action: Action) -> Refused<()> {
-    policy::allowed(kind, role, action).map_err(|denied| {
-        GroupRefusal::Forbidden(match denied {
-            Denied::DirectMessage => "A direct message always has exactly its two members",
-            Denied::Role => "Your role in this group does not allow that",
-        })
-    })
-}
-
-/// Runs `request` in one transaction. `Err` only for database failures (the caller retries).
-pub(crate) async fn apply(
-    client: &mut Client,
-    request: &GroupRequest,
-) -> Result<Refused<GroupChanged>, tokio_postgres::Error> {
-    let tx = client.transaction().await?;
-    let id = request.conversation;
-    let select = format!("SELECT {}, m.role {LOCK}", convs::COLUMNS);
-    let Some(row) = tx.query_opt(&select, &[&id.0, &request.actor.0]).await? else {
-        return Ok(Err(GroupRefusal::NotFound));
-    };
-    let (Ok(stored), Some(role)) = (
-        convs::from_row(&row),
-        row.get::<_, Option<&str>>(8).and_then(Role::parse),
-    ) else {
-        return Ok(Err(GroupRefusal::NotFound));
-    };
-    let mut step = Step {
-        tx: &tx,
-        request,
-        kind: stored.kind,
-        role,
-        entry: request.audit.clone().conversation(id),
-        roles: Vec::new(),
-        former: Vec::new(),
-    };
-    let planned = match &request.op {
-        GroupOp::Add {
-            user,
-            role: new,
-            max_members,
-        } => step.add(*user, *new, *max_members).await?,
-        GroupOp::Remove { user, new_owner } => step.remove(*user, *new_owner).await?,
-        GroupOp::SetRole { user, role: to } => step.set_role(*user, *to).await?,
-        GroupOp::Update { name, description } => step.update(name, description).await?,
-        GroupOp::Delete => step.delete().await?,
-    };
-    let (event, text) = match planned {
-        Ok(planned) => planned,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
-    let Step {
-        entry,
-        roles,
-        former,
-        ..
-    } = step;
-    let deleted = event == GroupEvent::Deleted;
-    let system = match &text {
-        Some(text) => Some(system_message(&tx, id, request.actor, text).await?),
-        None => None,
-    };
-    if system.is_some() || deleted {
-        audit::record(&tx, &entry).await?;
-    }
-    let (conversation, members) = if deleted {
-        (stored, Arc::from(Vec::new()))
-    } else {
-        let row = tx
-            .query_one(
-                &format!(
-                    "SELECT {} FROM conversations c WHERE c.id = $1",
-                    convs::COLUMNS
-                ),
-                &[&id.0],
-            )
-            .await?;
-        let Ok(conversation) = convs::from_row(&row) else {
-            return Ok(Err(GroupRefusal::NotFound));
-        };
-        (conversation, member_ids(&tx, id).await?)
-    };
-    let roles = if roles.is_empty() {
-        Vec::new()
-    } else {
-        members_of(&tx, id, &roles).await?
-    };
-    tx.commit().await?;
-    Ok(Ok(GroupChanged {
-        event,
-        actor: request.actor,
-        conversation,
-        roles,
-        system,
-        members,
-        former,
-    }))
-}
-
-/// The event and system-message text of a planned change (`None`: nothing changed, or a delete,
-/// which leaves no timeline to write in).
-type Planned = Refused<(GroupEvent, Option<String>)>;
+use super::{GroupEvent, GroupRefusal, GroupRequest, Planned, check, member_ids, members_of};
+use crate::store::audit::Entry;
+use crate::store::conversations as convs;
 
 /// One change in progress, inside its transaction.
-struct Step<'a> {
-    tx: &'a Transaction<'a>,
-    request: &'a GroupRequest,
-    kind: ConversationKind,
+pub(super) struct Step<'a> {
+    pub(super) tx: &'a Transaction<'a>,
+    pub(super) request: &'a GroupRequest,
+    pub(super) kind: ConversationKind,
     /// The actor's stored role.
-    role: Role,
-    entry: Entry,
+    pub(super) role: Role,
+    pub(super) entry: Entry,
     /// Members whose role changes.
-    roles: Vec<UserId>,
-    former: Vec<UserId>,
+    pub(super) roles: Vec<UserId>,
+    pub(super) former: Vec<UserId>,
 }
 
 impl Step<'_> {
@@ -265,7 +65,7 @@ impl Step<'_> {
         Ok(())
     }
 
-    async fn add(
+    pub(super) async fn add(
         &mut self,
         user: UserId,
         role: Role,
@@ -329,7 +129,7 @@ impl Step<'_> {
         Ok(Ok((GroupEvent::MemberAdded(member), Some(text))))
     }
 
-    async fn remove(
+    pub(super) async fn remove(
         &mut self,
         user: UserId,
         new_owner: Option<UserId>,
@@ -403,7 +203,11 @@ impl Step<'_> {
         Ok(Ok((GroupEvent::MemberRemoved(user), Some(text))))
     }
 
-    async fn set_role(&mut self, user: UserId, to: Role) -> Result<Planned, tokio_postgres::Error> {
+    pub(super) async fn set_role(
+        &mut self,
+        user: UserId,
+        to: Role,
+    ) -> Result<Planned, tokio_postgres::Error> {
         let actor = self.request.actor;
         if user == actor {
             if self.kind == ConversationKind::Group && self.role == Role::Owner {
@@ -445,7 +249,7 @@ impl Step<'_> {
         Ok(Ok((GroupEvent::Updated, Some(text))))
     }
 
-    async fn update(
+    pub(super) async fn update(
         &mut self,
         name: &Option<String>,
         description: &Option<Option<String>>,
@@ -503,27 +307,62 @@ impl Step<'_> {
         Ok(Ok((GroupEvent::Updated, Some(text))))
     }
 
+    pub(super) async fn set_retention(
+        &mut self,
+        seconds: Option<i64>,
+    ) -> Result<Planned, tokio_postgres::Error> {
+        if let Err(refusal) = check(self.kind, self.role, Action::SetRetention) {
+            return Ok(Err(refusal));
+        }
+        let changed = self
+            .tx
+            .execute(
+                "UPDATE conversations SET retention_seconds = $2, updated_at = now()
+                 WHERE id = $1 AND retention_seconds IS DISTINCT FROM $2",
+                &[&self.conversation(), &seconds],
+            )
+            .await?;
+        if changed == 0 {
+            return Ok(Ok((GroupEvent::Updated, None)));
+        }
+        let me = self.name_of(self.request.actor).await?;
+        let text = match seconds {
+            Some(seconds) => format!(
+                "{me} set messages here to be deleted after {}",
+                parley_shared::duration::describe(std::time::Duration::from_secs(
+                    seconds.unsigned_abs()
+                ))
+            ),
+            None => format!("{me} set messages here to be kept as long as the server keeps them"),
+        };
+        self.entry.action = "conversation.retention_changed";
+        self.entry = self.entry.clone().details(match seconds {
+            Some(seconds) => format!(r#"{{"seconds":{seconds}}}"#),
+            None => r#"{"seconds":null}"#.to_owned(),
+        });
+        Ok(Ok((GroupEvent::Updated, Some(text))))
+    }
+
     /// Deletes the group's history and every row that names it (messages and their satellites
     /// have no foreign keys, migration 0002), then the conversation, whose members, read marks
     /// and preferences go by cascade.
-    async fn delete(&mut self) -> Result<Planned, tokio_postgres::Error> {
+    pub(super) async fn delete(&mut self) -> Result<Planned, tokio_postgres::Error> {
         if let Err(refusal) = check(self.kind, self.role, Action::Delete) {
             return Ok(Err(refusal));
         }
         let id = self.conversation();
+        // The strongest lock first: the search indexer (key share) either finished with this
+        // conversation or waits, then finds it gone.
+        self.tx
+            .execute(
+                "SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE",
+                &[&id],
+            )
+            .await?;
         self.former = member_ids(self.tx, self.request.conversation)
             .await?
             .to_vec();
-        for statement in [
-            "DELETE FROM push_outbox WHERE message_id IN
-                 (SELECT id FROM messages WHERE conversation_id = $1)",
-            "DELETE FROM message_search WHERE conversation_id = $1",
-            "DELETE FROM search_watermarks WHERE conversation_id = $1",
-            "DELETE FROM message_mentions WHERE conversation_id = $1",
-            "DELETE FROM push_watermarks WHERE conversation_id = $1",
-            "DELETE FROM messages WHERE conversation_id = $1",
-            "DELETE FROM conversations WHERE id = $1",
-        ] {
+        for statement in convs::DELETE_CONVERSATION {
             self.tx.execute(statement, &[&id]).await?;
         }
         self.entry.action = "conversation.deleted";
@@ -533,68 +372,4 @@ impl Step<'_> {
             .details(format!(r#"{{"members":{}}}"#, self.former.len()));
         Ok(Ok((GroupEvent::Deleted, None)))
     }
-}
-
-/// Appends a system message by `actor` with the next seq.
-async fn system_message(
-    tx: &Transaction<'_>,
-    conversation: ConversationId,
-    actor: UserId,
-    text: &str,
-) -> Result<Message, tokio_postgres::Error> {
-    let id = MessageId::generate();
-    let client_id = format!("system:{id}");
-    let row = tx
-        .query_one(
-            &format!(
-                "WITH bump AS (
-                     UPDATE conversations SET last_seq = last_seq + 1, last_activity_at = now()
-                     WHERE id = $1 RETURNING last_seq
-                 )
-                 INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id,
-                     content, content_type)
-                 SELECT $2, $1, last_seq, $3, $4, $5, 'system' FROM bump
-                 RETURNING {}",
-                messages::COLUMNS
-            ),
-            &[&conversation.0, &id.0, &actor.0, &client_id, &text],
-        )
-        .await?;
-    Ok(messages::from_row(&row, 0))
-}
-
-async fn member_ids(
-    tx: &Transaction<'_>,
-    conversation: ConversationId,
-) -> Result<Arc<[UserId]>, tokio_postgres::Error> {
-    Ok(tx
-        .query(
-            "SELECT user_id FROM conversation_members WHERE conversation_id = $1",
-            &[&conversation.0],
-        )
-        .await?
-        .iter()
-        .map(|r| UserId(r.get(0)))
-        .collect())
-}
-
-/// `users` as members of `conversation` (those who are).
-async fn members_of(
-    tx: &Transaction<'_>,
-    conversation: ConversationId,
-    users: &[UserId],
-) -> Result<Vec<Member>, tokio_postgres::Error> {
-    let ids: Vec<uuid::Uuid> = users.iter().map(|u| u.0).collect();
-    let rows = tx
-        .query(
-            "SELECT u.id, u.username, u.display_name, m.role, m.joined_at, m.last_read_seq
-             FROM conversation_members m JOIN users u ON u.id = m.user_id
-             WHERE m.conversation_id = $1 AND m.user_id = ANY($2)",
-            &[&conversation.0, &ids],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| convs::member_from_row(r, 0).ok())
-        .collect())
 }
