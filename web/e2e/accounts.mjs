@@ -198,7 +198,7 @@ export const accountScenarios = {
     for (const who of [ria, sam]) await who.context.close();
   },
 
-  async "a user downloads an export of their data once, then deletes their account"({ browser, server, shot }) {
+  async "a DM keeps messages 7 days; a user downloads an export of their data once, then deletes their account"({ browser, server, shot }) {
     const una = await signUp(browser, server, "Una");
     const vic = await signUp(browser, server, "Vic");
     await openDm(una, vic);
@@ -207,6 +207,12 @@ export const accountScenarios = {
     await vic.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Una/ }).waitFor();
 
     const page = una.page;
+    // Either member of a DM decides how long its messages stay; the other sees it in the timeline.
+    await page.getByRole("button", { name: "Conversation info" }).click();
+    await page.getByRole("dialog", { name: "Conversation info" }).getByLabel("Keep messages for").selectOption("7d");
+    await vic.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Una/ }).click();
+    await vic.page.getByTestId("system-message").filter({ hasText: "Una set messages here to be deleted after 7 days" }).waitFor();
+    await page.getByRole("dialog", { name: "Conversation info" }).getByRole("button", { name: "Close" }).click();
     await page.getByRole("button", { name: "Account" }).click();
     const data = page.getByRole("region", { name: "Export your data" });
     await data.getByRole("button", { name: "Export my data" }).click();

@@ -153,10 +153,17 @@ fn export_from(row: &tokio_postgres::Row) -> Export {
     }
 }
 
-/// Expires what is past its time (parts deleted) and fails what was left preparing by a process
-/// that died (`stale` ago or earlier).
+/// Expires what is past its time (parts deleted), fails what was left preparing by a process
+/// that died (`stale` ago or earlier), and deletes what a download left `stale` ago.
 pub async fn sweep(conn: &Conn, stale: std::time::Duration) -> Result<u64, DbError> {
     let stale = OffsetDateTime::now_utc() - stale;
+    // A download cut short by a stopped process left its parts: gone after an hour too.
+    conn.execute(
+        "DELETE FROM data_export_parts WHERE export_id IN
+             (SELECT id FROM data_exports WHERE status = 'downloaded' AND downloaded_at < $1)",
+        &[&stale],
+    )
+    .await?;
     let swept = conn
         .execute(
             "WITH gone AS (

@@ -290,19 +290,17 @@ export function ChatWindow({ conversation, onBack, jumpTo, onJumped, onSearch }:
         <button type="button" className="icon header-search" aria-label="Search in this conversation" onClick={onSearch}>
           ⌕
         </button>
-        {conversation.type === "group" && (
-          <button
-            type="button"
-            className="icon"
-            aria-label="Group info"
-            aria-expanded={info}
-            onClick={() => setInfo((open) => !open)}
-          >
-            ⓘ
-          </button>
-        )}
+        <button
+          type="button"
+          className="icon"
+          aria-label={conversation.type === "group" ? "Group info" : "Conversation info"}
+          aria-expanded={info}
+          onClick={() => setInfo((open) => !open)}
+        >
+          ⓘ
+        </button>
       </header>
-      {info && conversation.type === "group" && <GroupInfo conversation={conversation} onClose={() => setInfo(false)} />}
+      {info && <GroupInfo conversation={conversation} onClose={() => setInfo(false)} />}
       <MessageList
         conversation={conversation}
         me={me.id}

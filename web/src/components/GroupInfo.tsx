@@ -1,8 +1,9 @@
-// A group's info panel, beside its messages: the name and description (owners and admins edit
-// them), the members with their roles (the owner changes roles and hands the group over; owners
-// and admins add and remove as the policy allows), leaving (the owner names a new owner), and
-// deleting the group (the owner, after a confirmation). What the buttons offer mirrors the
-// server's policy (logic/groups.ts); every change comes back to every member as an event.
+// A conversation's info panel, beside its messages. A DM's holds only how long its messages stay
+// (either member decides). A group's: the name and description (owners and admins edit them), the
+// members with their roles (the owner changes roles and hands the group over; owners and admins
+// add and remove as the policy allows), how long messages stay (the owner), leaving (the owner
+// names a new owner), and deleting the group (the owner, after a confirmation). What the buttons
+// offer mirrors the server's policy (logic/groups.ts); every change comes back as an event.
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState, type FormEvent } from "react";
@@ -39,8 +40,25 @@ export function GroupInfo({ conversation, onClose }: Props) {
     document.addEventListener("keydown", onKey);
     return () => document.removeEventListener("keydown", onKey);
   }, [onClose]);
-  const members = useQuery({ queryKey: keys.members(id), queryFn: () => api.members(id) });
+  const group = conversation.type === "group";
+  const members = useQuery({ queryKey: keys.members(id), queryFn: () => api.members(id), enabled: group });
   const role: Role = conversation.role;
+  if (!group) {
+    // A DM: nothing to rename or manage; either member decides how long messages stay.
+    return (
+      <aside className="group-info" role="dialog" aria-modal="false" aria-labelledby="group-info-title">
+        <header>
+          <h2 id="group-info-title" tabIndex={-1} ref={heading}>
+            Conversation info
+          </h2>
+          <button type="button" className="link" onClick={onClose}>
+            Close
+          </button>
+        </header>
+        <Retention conversation={conversation} />
+      </aside>
+    );
+  }
   return (
     <aside className="group-info" role="dialog" aria-modal="false" aria-labelledby="group-info-title">
       <header>
