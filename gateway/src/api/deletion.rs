@@ -35,15 +35,24 @@ pub(crate) async fn delete_me(ctx: &Ctx) -> Result<Reply, ApiError> {
             super::mfa::check_code(ctx, &conn, me, &current, code, me.to_string()).await?;
         }
     }
-    let app = &ctx.state.app;
-    let eraser = Eraser {
-        pool: &ctx.state.pool,
-        persister: &app.persister,
-        bus: Some(&app.bus),
-        delete_messages: app.privacy.delete_messages,
-        audit: ctx.audit("user.deleted"),
-    };
-    match eraser.erase(me).await {
+    // On a task of its own: a client that goes away does not stop the deletion half-way.
+    let state = std::rc::Rc::clone(&ctx.state);
+    let audit = ctx.audit("user.deleted");
+    let erasing = tokio::task::spawn_local(async move {
+        let app = &state.app;
+        let eraser = Eraser {
+            pool: &state.pool,
+            persister: &app.persister,
+            bus: Some(&app.bus),
+            delete_messages: app.privacy.delete_messages,
+            audit,
+        };
+        eraser.erase(me).await.map_err(|error| error.to_string())
+    });
+    let outcome = erasing
+        .await
+        .unwrap_or_else(|error| Err(format!("the deletion task ended: {error}")));
+    match outcome {
         Ok(_) => Ok(Reply::no_content()),
         Err(error) => {
             tracing::warn!(user = %me, %error, "account deletion interrupted");

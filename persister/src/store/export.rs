@@ -156,12 +156,14 @@ fn export_from(row: &tokio_postgres::Row) -> Export {
 /// Expires what is past its time (parts deleted), fails what was left preparing by a process
 /// that died (`stale` ago or earlier), and deletes what a download left `stale` ago.
 pub async fn sweep(conn: &Conn, stale: std::time::Duration) -> Result<u64, DbError> {
+    let abandoned = OffsetDateTime::now_utc() - stale * 4;
     let stale = OffsetDateTime::now_utc() - stale;
-    // A download cut short by a stopped process left its parts: gone after an hour too.
+    // A download cut short by a stopped process left its parts: gone after four times as long
+    // (a slow reader of a large archive may still be downloading before that).
     conn.execute(
         "DELETE FROM data_export_parts WHERE export_id IN
              (SELECT id FROM data_exports WHERE status = 'downloaded' AND downloaded_at < $1)",
-        &[&stale],
+        &[&abandoned],
     )
     .await?;
     let swept = conn
