@@ -25,6 +25,11 @@ CREATE TABLE data_export_parts (
 -- (reactions are written by the lanes' change transactions, never by the send batch).
 CREATE INDEX message_reactions_user ON message_reactions (user_id);
 
+-- A deleted account stays as an anonymous tombstone ("Deleted user": no email, no password, a
+-- username nobody picks, nothing else of theirs kept), so the messages it sent keep a sender
+-- that reads as such and its closed direct messages keep their second member.
+ALTER TABLE users ADD COLUMN deleted_at timestamptz;
+
 -- An account's deletion ends its sessions first (then deletes them with the account).
 ALTER TABLE auth_sessions DROP CONSTRAINT auth_sessions_revoked_reason_check;
 ALTER TABLE auth_sessions ADD CONSTRAINT auth_sessions_revoked_reason_check CHECK (revoked_reason IN

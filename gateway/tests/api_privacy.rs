@@ -1,4 +1,4 @@
-//! Data exports end to end, with real REST clients, the real `parley admin` binary and
+//! Data exports and account deletion end to end, with real REST clients, the real `parley admin` binary and
 //! PostgreSQL: a user's export is prepared in the background, downloaded once by its owner (404
 //! for anyone else, and the second time), and holds exactly their data: their profile,
 //! memberships, sessions, settings, every message they sent (edited and deleted ones as stored)
@@ -272,7 +272,7 @@ async fn a_deleted_account_leaves_anonymous_history_and_no_rows() -> anyhow::Res
     assert_eq!(ann_ws.closed().await?.code, Some(4401));
     assert_eq!(api.get("/api/users/me", Some(&ann)).await?.status, 401);
 
-    // Ben hears it all: out of both groups, Mine handed to him (its admin), the DM gone.
+    // Ben hears it all: out of both groups, Mine handed to him (its admin), the DM closed.
     for group in [&mine, &theirs] {
         ben_ws
             .expect_where("conversation:member_removed", |f| {
@@ -285,12 +285,52 @@ async fn a_deleted_account_leaves_anonymous_history_and_no_rows() -> anyhow::Res
             f["data"]["ownerId"] == ben.id.as_str()
         })
         .await?;
-    ben_ws.expect("conversation:deleted").await?;
+    ben_ws
+        .expect_where("message:received", |f| {
+            f["data"]["message"]["content"]
+                == "Deleted user deleted their account; this conversation is closed"
+        })
+        .await?;
+    let dm_history = api
+        .get(
+            &format!("/api/conversations/{dm}/messages?limit=50"),
+            Some(&ben),
+        )
+        .await?;
+    assert_eq!(dm_history.status, 200, "Ben keeps the DM's history");
+    assert!(
+        dm_history.body["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|m| m["content"] != "ann writes to ben"),
+        "{}",
+        dm_history.body
+    );
+    let refused = api
+        .post(
+            &format!("/api/conversations/{dm}/messages"),
+            Some(&ben),
+            &json!({"clientMessageId": "late", "content": "are you there?"}),
+        )
+        .await?;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(refused.body["error"]["code"], "FORBIDDEN");
+    // Their messages read as a deleted user's; the tombstone is never found.
+    let sender = api
+        .get(&format!("/api/users/{}", ann.id), Some(&ben))
+        .await?;
     assert_eq!(
-        api.get(&format!("/api/conversations/{dm}"), Some(&ben))
-            .await?
-            .status,
-        404
+        sender.body["data"]["displayName"], "Deleted user",
+        "{}",
+        sender.body
+    );
+    let found = api.get("/api/users?query=deleted", Some(&ben)).await?;
+    assert_eq!(
+        found.body["data"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        found.body
     );
     let history = api
         .get(
@@ -322,8 +362,18 @@ async fn a_deleted_account_leaves_anonymous_history_and_no_rows() -> anyhow::Res
     let db = gw.cluster.client().await?;
     for (table, sql) in [
         (
-            "users",
-            "SELECT count(*) FROM users WHERE id = $1::text::uuid",
+            "users with a name, an email or a password",
+            "SELECT count(*) FROM users WHERE id = $1::text::uuid
+             AND (display_name <> 'Deleted user' OR email IS NOT NULL OR password_hash <> '!'
+                  OR deleted_at IS NULL OR username NOT LIKE 'deleted%')",
+        ),
+        (
+            "user_blocks",
+            "SELECT count(*) FROM user_blocks WHERE blocker_id = $1::text::uuid OR blocked_id = $1::text::uuid",
+        ),
+        (
+            "data_exports",
+            "SELECT count(*) FROM data_exports WHERE user_id = $1::text::uuid",
         ),
         (
             "auth_sessions",
@@ -331,7 +381,8 @@ async fn a_deleted_account_leaves_anonymous_history_and_no_rows() -> anyhow::Res
         ),
         (
             "conversation_members",
-            "SELECT count(*) FROM conversation_members WHERE user_id = $1::text::uuid",
+            "SELECT count(*) FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
+             WHERE m.user_id = $1::text::uuid AND c.kind = 'group'",
         ),
         (
             "message_reactions",
@@ -347,9 +398,9 @@ async fn a_deleted_account_leaves_anonymous_history_and_no_rows() -> anyhow::Res
              WHERE m.sender_id = $1::text::uuid AND m.content_type = 'text'",
         ),
         (
-            "messages with content",
+            "messages with content (but the notices of the deletion, which name no one)",
             "SELECT count(*) FROM messages WHERE sender_id = $1::text::uuid AND content <> ''
-             AND content <> 'Deleted user left' AND content NOT LIKE 'Deleted user left and made %'",
+             AND content NOT LIKE 'Deleted user %'",
         ),
     ] {
         assert_eq!(count(&db, sql, &ann.id).await?, 0, "{table}");

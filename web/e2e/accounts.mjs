@@ -231,8 +231,9 @@ export const accountScenarios = {
     await form.getByLabel("Password").fill(PASSWORD);
     await form.getByRole("button", { name: "Delete forever" }).click();
     await page.getByRole("button", { name: "Log in", exact: true }).waitFor();
-    // The DM is gone for Vic too.
-    await vic.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Una/ }).waitFor({ state: "detached" });
+    // Vic keeps the DM, closed, with Una's message emptied and her name gone.
+    await vic.page.getByTestId("system-message").filter({ hasText: "Deleted user deleted their account; this conversation is closed" }).waitFor();
+    await vic.page.getByRole("complementary", { name: "Conversations" }).getByRole("button", { name: /Deleted user/ }).waitFor();
     for (const who of [una, vic]) await who.context.close();
   },
 };

@@ -1,7 +1,7 @@
 //! `DELETE /api/users/me`: a user deletes their account, with their password (and a current
 //! two-factor code when that is on). The deletion itself is `privacy::erase`: signed out
-//! everywhere at once, out of every group, their messages' content removed, their direct
-//! messages and the account deleted; answered once it is done.
+//! everywhere at once, out of every group, their direct messages closed, their messages' content
+//! removed, every other row of theirs deleted; answered once it is done.
 
 use parley_persister::store::mfa;
 use serde::Deserialize;

@@ -1,11 +1,11 @@
 //! Deleting an account: signed out and anonymous at once (`store::erase::begin`), then out of
 //! every group through its lane (as a member who leaves: the system message and the events go
 //! to the others, the group handed to its longest-standing admin or member, or deleted with its
-//! last member), its messages' content removed (or the messages, `privacy.delete_messages`) in
-//! batches, and finally its direct messages and the account deleted. Each step can run again: an
-//! interrupted deletion is finished by running it again (`parley admin delete-user`).
-
-use std::sync::Arc;
+//! last member), each direct message closed (the other member keeps its history), its messages'
+//! content removed (or the messages, `privacy.delete_messages`) in batches, and finally every
+//! other row of it deleted; the `users` row stays as an anonymous "Deleted user". Each step can
+//! run again: an interrupted deletion is finished by running it again (`parley admin
+//! delete-user usr_...`).
 
 use parley_persister::store::audit::Entry;
 use parley_persister::store::erase::{self, Left};
@@ -97,6 +97,20 @@ impl Eraser<'_> {
                 }
             }
         }
+        // Each direct message closed through its lane: the other member keeps the history and
+        // reads why nobody can send there any more.
+        for (conversation, _) in &dms {
+            self.leave(GroupRequest {
+                conversation: *conversation,
+                actor: user,
+                op: GroupOp::CloseDm,
+                audit: Entry {
+                    actor: Some(user),
+                    ..self.audit.clone()
+                },
+            })
+            .await?;
+        }
         loop {
             let scrubbed =
                 erase::scrub_messages(&mut conn, user, self.delete_messages, BATCH).await?;
@@ -119,29 +133,13 @@ impl Eraser<'_> {
         }
         .user(user)
         .details(details);
-        erase::finish(&mut conn, user, &ids, &entry).await?;
+        erase::finish(&mut conn, user, &entry).await?;
         done.dms = ids.len();
-        if let Some(bus) = self.bus {
-            for (conversation, partner) in dms {
-                let data = serde_json::json!({"conversationId": conversation, "by": user});
-                let data =
-                    bytes::Bytes::from(serde_json::to_vec(&data).expect("JSON values serialise"));
-                let told: Arc<[UserId]> = partner.into_iter().collect();
-                bus.tell(
-                    told,
-                    crate::protocol::events::server::CONVERSATION_DELETED,
-                    data,
-                );
-                for member in partner.into_iter().chain([user]) {
-                    bus.left(conversation, member);
-                }
-            }
-        }
         tracing::info!(%user, groups = done.groups, dms = done.dms, messages = done.messages, "account deleted");
         Ok(Some(done))
     }
 
-    /// Leaves one group through its lane (already left, or gone: nothing to do).
+    /// One group or DM change through its lane (already done, or gone: nothing to do).
     async fn leave(&self, request: GroupRequest) -> Result<(), EraseError> {
         let outcome = self
             .persister

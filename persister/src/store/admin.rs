@@ -110,7 +110,7 @@ pub async fn set_deactivated(
     let changed = tx
         .execute(
             "UPDATE users SET deactivated_at = CASE WHEN $2 THEN now() END, updated_at = now()
-             WHERE id = $1 AND (deactivated_at IS NOT NULL) <> $2",
+             WHERE id = $1 AND (deactivated_at IS NOT NULL) <> $2 AND deleted_at IS NULL",
             &[&user.0, &deactivate],
         )
         .await?;

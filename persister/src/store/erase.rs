@@ -1,15 +1,15 @@
-//! Account deletion, in steps that can be run again after a crash: `begin` makes the account
-//! anonymous and signed out at once (its username free again), `memberships` lists what the
-//! gateway then leaves through the lanes, `scrub_messages` removes the content of every message
-//! the user sent (or the messages: `privacy.delete_messages`) in batches, and `finish` deletes
-//! their direct messages and the account itself, whose other rows go by cascade. `messages` has
-//! no foreign keys (migration 0002): every row that names the user is handled here.
+//! Account deletion, in steps that can be run again after a crash: `begin` makes the account an
+//! anonymous tombstone, signed out at once (its username free again), `memberships` lists what
+//! the gateway then leaves (groups) or closes (direct messages) through the lanes,
+//! `scrub_messages` removes the content of every message the user sent (or the messages:
+//! `privacy.delete_messages`) in batches, and `finish` deletes every other row of theirs. The
+//! `users` row stays as "Deleted user" so their messages keep a sender that reads as such.
+//! `messages` has no foreign keys (migration 0002): every row that names the user is handled here.
 
 use parley_shared::policy::Role;
 use parley_shared::{ConversationId, SessionId, UserId};
 
 use super::audit::{self, Entry};
-use super::conversations::DELETE_CONVERSATION;
 use super::{Conn, role};
 use crate::DbError;
 
@@ -141,40 +141,38 @@ pub async fn scrub_messages(
     Ok(ids.len() as u64)
 }
 
-/// Deletes `user`'s direct messages (both sides' history: a DM has exactly its two members) and
-/// the account, whose sessions, memberships, reactions, devices, blocks, settings and exports go
-/// by cascade; records `audit`. `false`: the account was gone already.
-pub async fn finish(
-    conn: &mut Conn,
-    user: UserId,
-    dms: &[ConversationId],
-    audit: &Entry,
-) -> Result<bool, DbError> {
+/// Rows of a user that go with the account (the tombstone `users` row stays).
+const ROWS: [&str; 11] = [
+    "DELETE FROM auth_sessions WHERE user_id = $1",
+    "DELETE FROM message_reactions WHERE user_id = $1",
+    "DELETE FROM push_subscriptions WHERE user_id = $1",
+    "DELETE FROM mfa_recovery_codes WHERE user_id = $1",
+    "DELETE FROM mfa_challenges WHERE user_id = $1",
+    "DELETE FROM user_mfa WHERE user_id = $1",
+    "DELETE FROM user_blocks WHERE blocker_id = $1 OR blocked_id = $1",
+    "DELETE FROM user_notifications WHERE user_id = $1",
+    "DELETE FROM data_exports WHERE user_id = $1",
+    "DELETE FROM password_resets WHERE user_id = $1",
+    "DELETE FROM message_mentions WHERE user_id = $1",
+];
+
+/// Deletes what is left of `user` (sessions, reactions, devices, two-factor state, blocks,
+/// settings, exports, reset links, mention rows) and marks the tombstone deleted; records
+/// `audit`. `false`: it was already.
+pub async fn finish(conn: &mut Conn, user: UserId, audit: &Entry) -> Result<bool, DbError> {
     let tx = conn.transaction().await?;
-    // In id order, as the search indexer locks conversations.
-    let mut dms = dms.to_vec();
-    dms.sort_by_key(|c| c.0);
-    for dm in &dms {
-        tx.execute(
-            "SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE",
-            &[&dm.0],
+    for statement in ROWS {
+        tx.execute(statement, &[&user.0]).await?;
+    }
+    let marked = tx
+        .execute(
+            "UPDATE users SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL",
+            &[&user.0],
         )
         .await?;
-        for statement in DELETE_CONVERSATION {
-            tx.execute(statement, &[&dm.0]).await?;
-        }
-    }
-    tx.execute(
-        "DELETE FROM message_mentions WHERE user_id = $1",
-        &[&user.0],
-    )
-    .await?;
-    let deleted = tx
-        .execute("DELETE FROM users WHERE id = $1", &[&user.0])
-        .await?;
-    if deleted == 1 {
+    if marked == 1 {
         audit::record(&*tx, audit).await?;
     }
     tx.commit().await?;
-    Ok(deleted == 1)
+    Ok(marked == 1)
 }

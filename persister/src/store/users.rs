@@ -179,7 +179,7 @@ pub async fn search(conn: &Conn, part: &str, limit: i64) -> Result<Vec<User>, Db
     let statement = conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM users
-             WHERE username LIKE $1 OR lower(display_name) LIKE $1
+             WHERE (username LIKE $1 OR lower(display_name) LIKE $1) AND deleted_at IS NULL
              ORDER BY (username LIKE $2 OR lower(display_name) LIKE $2) DESC, username LIMIT $3"
         ))
         .await?;
@@ -189,11 +189,11 @@ pub async fn search(conn: &Conn, part: &str, limit: i64) -> Result<Vec<User>, Db
     Ok(rows.iter().map(from_row).collect())
 }
 
-/// Which of `ids` exist.
+/// Which of `ids` exist (a deleted account's tombstone does not).
 pub async fn existing(conn: &Conn, ids: &[UserId]) -> Result<Vec<UserId>, DbError> {
     let raw: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
     let statement = conn
-        .prepare_cached("SELECT id FROM users WHERE id = ANY($1)")
+        .prepare_cached("SELECT id FROM users WHERE id = ANY($1) AND deleted_at IS NULL")
         .await?;
     let rows = conn.query(&statement, &[&raw]).await?;
     Ok(rows.iter().map(|r| UserId(r.get(0))).collect())

@@ -184,6 +184,11 @@ function bindGroups(client: ProtocolClient, queries: QueryClient, me: string): (
       refreshMembers(conversationId);
     }),
     client.on("conversation:updated", (update) => {
+      const dm = queries
+        .getQueryData<Conversation[]>(keys.conversations)
+        ?.some((c) => c.id === update.conversationId && c.type === "dm");
+      // A DM changes when its other account is deleted ("Deleted user"): read it again.
+      if (dm) void queries.invalidateQueries({ queryKey: keys.conversations });
       inList(queries, update.conversationId, (c) => withGroupUpdate(c, update, me));
       refreshMembers(update.conversationId);
     }),

@@ -12,7 +12,7 @@ pub(super) static ROUTES: &[Route] = &[
         method: Method::DELETE,
         path: "/api/users/me",
         op: Op::DeleteMe,
-        summary: "Delete your account (password, and a code when two-factor sign-in is on): signed out everywhere, out of every group, your messages' content removed, your direct messages deleted; your username is free again",
+        summary: "Delete your account (password, and a code when two-factor sign-in is on): signed out everywhere, out of every group, your direct messages closed, your messages' content removed; your username is free again",
         tag: "privacy",
         auth: true,
         limit: LimitClass::Login,

@@ -50,6 +50,9 @@ pub enum GroupOp {
     },
     /// Delete the group with its members and history.
     Delete,
+    /// A direct message whose other account was deleted: nobody sends in it any more (its
+    /// history stays).
+    CloseDm,
     /// Keep messages for `seconds` (validated by the caller against the server's bound), or
     /// (`None`) as long as the server does.
     SetRetention { seconds: Option<i64> },
@@ -159,6 +162,7 @@ pub(crate) async fn apply(
         GroupOp::Update { name, description } => step.update(name, description).await?,
         GroupOp::Delete => step.delete().await?,
         GroupOp::SetRetention { seconds } => step.set_retention(*seconds).await?,
+        GroupOp::CloseDm => step.close_dm().await?,
     };
     let (event, text) = match planned {
         Ok(planned) => planned,

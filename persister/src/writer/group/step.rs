@@ -307,6 +307,33 @@ impl Step<'_> {
         Ok(Ok((GroupEvent::Updated, Some(text))))
     }
 
+    pub(super) async fn close_dm(&mut self) -> Result<Planned, tokio_postgres::Error> {
+        if self.kind != ConversationKind::Dm {
+            return Ok(Err(GroupRefusal::Forbidden(
+                "Only a direct message is closed",
+            )));
+        }
+        let closed = self
+            .tx
+            .execute(
+                "UPDATE conversation_members SET can_send = false
+                 WHERE conversation_id = $1 AND can_send",
+                &[&self.conversation()],
+            )
+            .await?;
+        if closed == 0 {
+            return Ok(Ok((GroupEvent::Updated, None)));
+        }
+        let me = self.name_of(self.request.actor).await?;
+        self.entry.action = "conversation.closed";
+        Ok(Ok((
+            GroupEvent::Updated,
+            Some(format!(
+                "{me} deleted their account; this conversation is closed"
+            )),
+        )))
+    }
+
     pub(super) async fn set_retention(
         &mut self,
         seconds: Option<i64>,
