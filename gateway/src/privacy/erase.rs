@@ -23,7 +23,7 @@ const BATCH: i64 = 1000;
 pub(crate) enum EraseError {
     #[error(transparent)]
     Db(#[from] DbError),
-    #[error("leaving a group failed: {0}")]
+    #[error("leaving a group or closing a DM failed: {0}")]
     Group(String),
 }
 
@@ -39,8 +39,8 @@ pub(crate) struct Erased {
 pub(crate) struct Eraser<'a> {
     pub(crate) pool: &'a Pool,
     pub(crate) persister: &'a PersisterHandle,
-    /// The gateway's bus, to close sockets and tell DM partners at once (`None`: the command
-    /// line; the gateways hear of the revocations through PostgreSQL).
+    /// The gateway's bus, to close the account's sockets at once (`None`: the command line; the
+    /// gateways hear of the revocations through PostgreSQL).
     pub(crate) bus: Option<&'a Bus>,
     pub(crate) delete_messages: bool,
     /// Who asked, from where (its action is set here).
