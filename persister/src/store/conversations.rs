@@ -331,11 +331,13 @@ async fn attach_previews(conn: &Conn, summaries: &mut [Summary]) -> Result<(), D
 /// satellites have no foreign keys, migration 0002); its members, read marks and preferences go
 /// by cascade. Run in order, in one transaction that holds the conversation's row lock.
 pub(crate) const DELETE_CONVERSATION: [&str; 8] = [
+    // First: the search indexer locks this row while it indexes the conversation (see
+    // `writer::indexer`), so this waits for it, and it then finds the conversation gone.
+    "DELETE FROM search_watermarks WHERE conversation_id = $1",
     "DELETE FROM push_outbox WHERE message_id IN
          (SELECT id FROM messages WHERE conversation_id = $1)",
     "DELETE FROM message_search WHERE message_id IN
          (SELECT id FROM messages WHERE conversation_id = $1)",
-    "DELETE FROM search_watermarks WHERE conversation_id = $1",
     "DELETE FROM message_mentions WHERE conversation_id = $1",
     "DELETE FROM push_watermarks WHERE conversation_id = $1",
     "DELETE FROM retention_marks WHERE conversation_id = $1",

@@ -32,18 +32,18 @@ const BEHIND: &str = "SELECT c.id, c.last_seq FROM conversations c
 /// Indexes each conversation's messages after its watermark, up to the given seq (at most `$3`
 /// messages per conversation), and advances the watermarks. Returns how far each one got.
 ///
-/// Each conversation row is key-share locked, in id order: compatible with the lanes' locks, but a
-/// conversation being deleted (a group, an account's direct messages) is either gone before this
-/// statement reads it or deleted after it commits, never indexed into rows nobody deletes.
+/// Each conversation's watermark row is locked first (`ENSURE` made sure it exists), in id order.
+/// Only the indexer and a conversation's deletion touch these rows (never the lanes), and the
+/// deletion deletes the watermark first: it either waits for this statement and then deletes what
+/// it indexed, or is seen here as gone, so no search row outlives its conversation.
 const INDEX: &str = "WITH todo AS (
-         SELECT t.conversation_id, coalesce(w.indexed_seq, 0) AS done,
-                least(t.top, coalesce(w.indexed_seq, 0) + $3) AS upto
+         SELECT t.conversation_id, w.indexed_seq AS done,
+                least(t.top, w.indexed_seq + $3) AS upto
          FROM unnest($1::uuid[], $2::int8[]) AS t(conversation_id, top)
-         JOIN conversations c ON c.id = t.conversation_id
-         LEFT JOIN search_watermarks w ON w.conversation_id = t.conversation_id
-         WHERE t.top > coalesce(w.indexed_seq, 0)
-         ORDER BY c.id
-         FOR KEY SHARE OF c
+         JOIN search_watermarks w ON w.conversation_id = t.conversation_id
+         WHERE t.top > w.indexed_seq
+         ORDER BY w.conversation_id
+         FOR UPDATE OF w
      ), indexed AS (
          INSERT INTO message_search (message_id, conversation_id, search)
          SELECT m.id, m.conversation_id, to_tsvector('simple', m.content)
@@ -60,6 +60,12 @@ const INDEX: &str = "WITH todo AS (
          RETURNING 1
      )
      SELECT (SELECT count(*) FROM indexed), (SELECT count(*) FROM marked)";
+
+/// A watermark row (at 0) for each conversation that still exists and has none yet, so `INDEX`
+/// can lock it.
+const ENSURE: &str = "INSERT INTO search_watermarks (conversation_id, indexed_seq)
+     SELECT c.id, 0 FROM conversations c WHERE c.id = ANY($1::uuid[])
+     ON CONFLICT (conversation_id) DO NOTHING";
 
 /// The lanes' side: cheap to clone, never waits.
 #[derive(Debug, Clone)]
@@ -86,7 +92,7 @@ pub(super) struct Indexer {
     metrics: Arc<PersisterMetrics>,
     inbox: mpsc::Receiver<(Uuid, i64)>,
     overflowed: Arc<AtomicBool>,
-    client: Option<(Client, Statement)>,
+    client: Option<(Client, Statement, Statement)>,
 }
 
 impl Indexer {
@@ -164,10 +170,10 @@ impl Indexer {
             tracing::warn!(%error, "search indexer cannot reach the database");
             return false;
         }
-        let Some((client, index)) = self.client.as_ref() else {
+        let Some((client, index, ensure)) = self.client.as_ref() else {
             return false;
         };
-        let done = self.index(client, index, pending).await;
+        let done = self.index(client, (index, ensure), pending).await;
         if !done && client.is_closed() {
             self.client = None;
         }
@@ -177,7 +183,7 @@ impl Indexer {
     async fn index(
         &self,
         client: &Client,
-        index: &Statement,
+        (index, ensure): (&Statement, &Statement),
         pending: &mut HashMap<Uuid, i64>,
     ) -> bool {
         if self.overflowed.swap(false, Ordering::Relaxed) {
@@ -199,10 +205,15 @@ impl Indexer {
             let conversations: Vec<Uuid> = chunk.iter().map(|(c, _)| *c).collect();
             let tops: Vec<i64> = chunk.iter().map(|(_, s)| *s).collect();
             let per_conversation = i64::try_from((self.batch / chunk.len()).max(1)).unwrap_or(1);
-            match client
-                .query_one(index, &[&conversations, &tops, &per_conversation])
-                .await
-            {
+            let indexed = match client.execute(ensure, &[&conversations]).await {
+                Ok(_) => {
+                    client
+                        .query_one(index, &[&conversations, &tops, &per_conversation])
+                        .await
+                }
+                Err(error) => Err(error),
+            };
+            match indexed {
                 Ok(row) => {
                     let indexed: i64 = row.get(0);
                     self.metrics
@@ -233,7 +244,7 @@ impl Indexer {
         if self
             .client
             .as_ref()
-            .is_some_and(|(client, _)| !client.is_closed())
+            .is_some_and(|(client, ..)| !client.is_closed())
         {
             return Ok(());
         }
@@ -246,7 +257,8 @@ impl Indexer {
         )
         .await?;
         let index = client.prepare(INDEX).await.map_err(|e| e.to_string())?;
-        self.client = Some((client, index));
+        let ensure = client.prepare(ENSURE).await.map_err(|e| e.to_string())?;
+        self.client = Some((client, index, ensure));
         Ok(())
     }
 }

@@ -378,14 +378,6 @@ impl Step<'_> {
             return Ok(Err(refusal));
         }
         let id = self.conversation();
-        // The strongest lock first: the search indexer (key share) either finished with this
-        // conversation or waits, then finds it gone.
-        self.tx
-            .execute(
-                "SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE",
-                &[&id],
-            )
-            .await?;
         self.former = member_ids(self.tx, self.request.conversation)
             .await?
             .to_vec();
