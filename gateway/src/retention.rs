@@ -1,7 +1,7 @@
 //! The retention sweep: on shard 0 of each instance, every `retention.interval`, expired
 //! messages are deleted in batches (`store::retention`), behind the writer and never on the send
 //! path; one instance at a time sweeps (a PostgreSQL advisory lock). Counted in
-//! `parley_retention_deleted_total`.
+//! `parley_retention_deleted_total`. Expired data exports' archives are deleted on the same tick.
 
 use std::sync::Arc;
 
@@ -35,6 +35,10 @@ pub(crate) async fn run(app: Arc<App>, pool: Pool, mut shutdown: Shutdown) {
             () = shutdown.triggered() => return,
             result = sweep => result,
         };
+        // Expired and abandoned exports' archives go at the same pace.
+        if let Err(error) = parley_persister::store::export::sweep(&conn).await {
+            tracing::warn!(%error, "export sweep failed; next time");
+        }
         match result {
             Ok(Some(swept)) => {
                 app.metrics.retention_deleted.add(swept.messages);

@@ -15,27 +15,6 @@ use parley_testkit::ws::WsClient;
 use parley_testkit::{TestGateway, process};
 use serde_json::{Value, json};
 
-async fn say(
-    api: &Api,
-    user: &TestUser,
-    conversation: &str,
-    n: usize,
-    text: &str,
-) -> anyhow::Result<String> {
-    let sent = api
-        .post(
-            &format!("/api/conversations/{conversation}/messages"),
-            Some(user),
-            &json!({"clientMessageId": format!("{}-{n}", user.username), "content": text}),
-        )
-        .await?;
-    anyhow::ensure!(sent.status.is_success(), "send: {}", sent.body);
-    Ok(sent.body["data"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned())
-}
-
 /// Polls the user's exports until `id` is ready.
 async fn ready(api: &Api, user: &TestUser, id: &str) -> anyhow::Result<Value> {
     for _ in 0..100 {
@@ -65,12 +44,12 @@ async fn an_export_holds_exactly_the_users_data_and_is_downloaded_once() -> anyh
     let dm = api.dm(&ann, &ben).await?;
     let group = api.group(&ben, "Club", &[&ann]).await?;
     let mut mine = Vec::new();
-    mine.push(say(&api, &ann, &dm, 1, "ann says hello").await?);
-    mine.push(say(&api, &ann, &group, 2, "ann in the club").await?);
-    let edited = say(&api, &ann, &dm, 3, "ann before the edit").await?;
+    mine.push(api.say(&ann, &dm, 1, "ann says hello").await?);
+    mine.push(api.say(&ann, &group, 2, "ann in the club").await?);
+    let edited = api.say(&ann, &dm, 3, "ann before the edit").await?;
     mine.push(edited.clone());
-    let theirs = say(&api, &ben, &dm, 4, "BEN-SECRET-CONTENT").await?;
-    say(&api, &ben, &group, 5, "BEN-CLUB-SECRET").await?;
+    let theirs = api.say(&ben, &dm, 4, "BEN-SECRET-CONTENT").await?;
+    api.say(&ben, &group, 5, "BEN-CLUB-SECRET").await?;
     let edit = api
         .send(
             Method::PATCH,
@@ -242,10 +221,10 @@ async fn a_deleted_account_leaves_anonymous_history_and_no_rows() -> anyhow::Res
     assert_eq!(role.status, 200, "{}", role.body);
     let theirs = api.group(&ben, "Theirs", &[&ann]).await?;
     let dm = api.dm(&ann, &ben).await?;
-    let in_mine = say(&api, &ann, &mine, 1, "ann writes in mine").await?;
-    say(&api, &ann, &theirs, 2, "ann writes in theirs").await?;
-    say(&api, &ann, &dm, 3, "ann writes to ben").await?;
-    say(&api, &ben, &mine, 4, "ben answers").await?;
+    let in_mine = api.say(&ann, &mine, 1, "ann writes in mine").await?;
+    api.say(&ann, &theirs, 2, "ann writes in theirs").await?;
+    api.say(&ann, &dm, 3, "ann writes to ben").await?;
+    api.say(&ben, &mine, 4, "ben answers").await?;
     let mut ann_ws = WsClient::authed(gw.addr(), &ann.access_token).await?;
     let mut ben_ws = WsClient::authed(gw.addr(), &ben.access_token).await?;
 
@@ -413,9 +392,9 @@ async fn a_deleted_account_leaves_anonymous_history_and_no_rows() -> anyhow::Res
     // From the command line, with messages deleted outright: a group with no one else goes too.
     let dan = api.register("del_dan").await?;
     let alone = api.group(&dan, "Alone", &[]).await?;
-    say(&api, &dan, &alone, 5, "dan alone").await?;
+    api.say(&dan, &alone, 5, "dan alone").await?;
     let shared = api.group(&ben, "Shared", &[&dan]).await?;
-    say(&api, &dan, &shared, 6, "dan shares").await?;
+    api.say(&dan, &shared, 6, "dan shares").await?;
     let url = gw.cluster.url();
     let args = [
         "--database-url",

@@ -13,24 +13,6 @@ use parley_testkit::http;
 use parley_testkit::ws::WsClient;
 use serde_json::{Value, json};
 
-async fn say(
-    api: &Api,
-    user: &TestUser,
-    conversation: &str,
-    n: usize,
-    text: &str,
-) -> anyhow::Result<()> {
-    let sent = api
-        .post(
-            &format!("/api/conversations/{conversation}/messages"),
-            Some(user),
-            &json!({"clientMessageId": format!("{}-{n}", user.username), "content": text}),
-        )
-        .await?;
-    anyhow::ensure!(sent.status.is_success(), "send: {}", sent.body);
-    Ok(())
-}
-
 async fn keep(
     api: &Api,
     user: &TestUser,
@@ -58,7 +40,7 @@ async fn expired_messages_go_and_history_and_sync_say_so() -> anyhow::Result<()>
     let dm = api.dm(&ann, &ben).await?;
     let started = Instant::now();
     for n in 1..=3 {
-        say(&api, &ann, &dm, n, "soon gone").await?;
+        api.say(&ann, &dm, n, "soon gone").await?;
     }
     // Either member of a DM sets it; the timeline says so.
     let (status, body) = keep(&api, &ben, &dm, json!("3s")).await?;
@@ -75,7 +57,7 @@ async fn expired_messages_go_and_history_and_sync_say_so() -> anyhow::Result<()>
 
     // After 3 s, a new message; the sweep takes the older ones and nothing else.
     tokio::time::sleep(Duration::from_millis(3200).saturating_sub(started.elapsed())).await;
-    say(&api, &ann, &dm, 9, "still here").await?;
+    api.say(&ann, &dm, 9, "still here").await?;
     let path = format!("/api/conversations/{dm}/messages?limit=50");
     let mut page = api.get(&path, Some(&ben)).await?;
     for _ in 0..50 {

@@ -176,6 +176,30 @@ impl Api {
         Ok(listed.body["data"].as_array().cloned().unwrap_or_default())
     }
 
+    /// Sends `text` over REST as `user` into `conversation` (client id `<username>-<n>`), answered
+    /// after commit; returns the stored message's id.
+    pub async fn say(
+        &self,
+        user: &TestUser,
+        conversation: &str,
+        n: usize,
+        text: &str,
+    ) -> anyhow::Result<String> {
+        let body = json!({"clientMessageId": format!("{}-{n}", user.username), "content": text});
+        let path = format!("/api/conversations/{conversation}/messages");
+        let sent = self.post(&path, Some(user), &body).await?;
+        anyhow::ensure!(
+            sent.status.is_success(),
+            "send: {} {}",
+            sent.status,
+            sent.body
+        );
+        Ok(sent.body["data"]["id"]
+            .as_str()
+            .context("message id")?
+            .to_owned())
+    }
+
     /// Opens (or finds) the DM between `a` and `b`; returns its id.
     pub async fn dm(&self, a: &TestUser, b: &TestUser) -> anyhow::Result<String> {
         self.create_conversation(a, &json!({"type": "dm", "userId": b.id}))

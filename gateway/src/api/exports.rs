@@ -47,7 +47,6 @@ impl From<&Export> for ExportView {
 pub(crate) async fn request(ctx: &Ctx) -> Result<Reply, ApiError> {
     let me = ctx.caller()?.user;
     let mut conn = ctx.conn().await?;
-    export::sweep(&conn, archive::STALE).await?;
     let expires = time::OffsetDateTime::now_utc() + ctx.state.app.privacy.export_expiry;
     let entry = ctx.audit("user.export_requested").user(me);
     let (found, new) = export::request(&mut conn, me, expires, &entry).await?;
@@ -67,7 +66,6 @@ pub(crate) async fn request(ctx: &Ctx) -> Result<Reply, ApiError> {
 pub(crate) async fn list(ctx: &Ctx) -> Result<Reply, ApiError> {
     let me = ctx.caller()?.user;
     let conn = ctx.conn().await?;
-    export::sweep(&conn, archive::STALE).await?;
     let found = export::list(&conn, me).await?;
     let items: Vec<ExportView> = found.iter().map(ExportView::from).collect();
     Ok(views::page(&items, PageMeta::new(None, false)))

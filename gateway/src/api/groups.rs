@@ -231,12 +231,10 @@ pub(crate) async fn set_role(ctx: &Ctx) -> Result<Reply, ApiError> {
     };
     let changed = change(ctx, op, "member.role_changed").await?;
     let conn = ctx.conn().await?;
-    let members = conversations::members(&conn, changed.conversation.id).await?;
-    let member = members
-        .iter()
-        .find(|m| m.user_id == user)
+    let member = conversations::member(&conn, changed.conversation.id, user)
+        .await?
         .ok_or_else(|| ApiError::not_found("Member"))?;
-    Ok(views::data(StatusCode::OK, &MemberView::from(member)))
+    Ok(views::data(StatusCode::OK, &MemberView::from(&member)))
 }
 
 /// `GET /api/conversations/{conversationId}/members?limit=&cursor=`: members only.

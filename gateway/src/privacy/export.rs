@@ -22,9 +22,6 @@ const PART_BYTES: usize = 1 << 20;
 const READER_PATIENCE: Duration = Duration::from_secs(60);
 /// Chunks a download prepares ahead of its reader.
 const DOWNLOAD_DEPTH: usize = 2;
-/// An export still preparing after this long was left by a process that stopped (an archive of
-/// 100,000 messages takes seconds).
-pub(crate) const STALE: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ExportError {

@@ -399,12 +399,23 @@ pub async fn members_page(
     rows.iter().map(|r| member_from_row(r, 0)).collect()
 }
 
-/// How many members `conversation` has.
-pub async fn member_count(conn: &Conn, conversation: ConversationId) -> Result<i64, DbError> {
+/// One member of `conversation` with their profile fields; `None` if they are not one.
+pub async fn member(
+    conn: &Conn,
+    conversation: ConversationId,
+    user: UserId,
+) -> Result<Option<Member>, DbError> {
     let statement = conn
-        .prepare_cached("SELECT count(*) FROM conversation_members WHERE conversation_id = $1")
+        .prepare_cached(
+            "SELECT u.id, u.username, u.display_name, m.role, m.joined_at, m.last_read_seq
+             FROM conversation_members m JOIN users u ON u.id = m.user_id
+             WHERE m.conversation_id = $1 AND m.user_id = $2",
+        )
         .await?;
-    Ok(conn.query_one(&statement, &[&conversation.0]).await?.get(0))
+    let row = conn
+        .query_opt(&statement, &[&conversation.0, &user.0])
+        .await?;
+    row.map(|r| member_from_row(&r, 0)).transpose()
 }
 
 /// One conversation of a user, as the gateway's unread table and presence index need it.

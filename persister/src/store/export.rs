@@ -137,8 +137,17 @@ pub struct Export {
     pub expires_at: OffsetDateTime,
 }
 
-const EXPORT_COLUMNS: &str =
-    "id, user_id, status, bytes, created_at, ready_at, downloaded_at, expires_at";
+/// An export still preparing after this long was left by a process that stopped (an archive of
+/// 100,000 messages takes seconds).
+pub const STALE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// The columns of an export; its status as it is now (an export past its time reads `expired`,
+/// one left preparing too long `failed`, before `sweep` writes it down).
+const EXPORT_COLUMNS: &str = "id, user_id,
+     CASE WHEN status IN ('ready', 'preparing') AND expires_at <= now() THEN 'expired'
+          WHEN status = 'preparing' AND created_at < now() - interval '15 minutes' THEN 'failed'
+          ELSE status END,
+     bytes, created_at, ready_at, downloaded_at, expires_at";
 
 fn export_from(row: &tokio_postgres::Row) -> Export {
     Export {
@@ -153,11 +162,11 @@ fn export_from(row: &tokio_postgres::Row) -> Export {
     }
 }
 
-/// Expires what is past its time (parts deleted), fails what was left preparing by a process
-/// that died (`stale` ago or earlier), and deletes what a download left `stale` ago.
-pub async fn sweep(conn: &Conn, stale: std::time::Duration) -> Result<u64, DbError> {
-    let abandoned = OffsetDateTime::now_utc() - stale * 4;
-    let stale = OffsetDateTime::now_utc() - stale;
+/// Writes down what `EXPORT_COLUMNS` derives (expired, failed) and deletes those archives' parts,
+/// and the parts a download cut short left [`STALE`] x 4 ago. Run by the periodic sweep.
+pub async fn sweep(conn: &Conn) -> Result<u64, DbError> {
+    let abandoned = OffsetDateTime::now_utc() - STALE * 4;
+    let stale = OffsetDateTime::now_utc() - STALE;
     // A download cut short by a stopped process left its parts: gone after four times as long
     // (a slow reader of a large archive may still be downloading before that).
     conn.execute(
@@ -198,6 +207,7 @@ pub async fn request(
             &format!(
                 "SELECT {EXPORT_COLUMNS} FROM data_exports
                  WHERE user_id = $1 AND status IN ('preparing', 'ready') AND expires_at > now()
+                   AND NOT (status = 'preparing' AND created_at < now() - interval '15 minutes')
                  ORDER BY created_at DESC LIMIT 1"
             ),
             &[&user.0],
@@ -317,4 +327,15 @@ pub async fn drop_parts(conn: &Conn, export: uuid::Uuid) -> Result<(), DbError> 
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_derived_status_uses_the_stale_bound() {
+        let interval = format!("interval '{} minutes'", STALE.as_secs() / 60);
+        assert!(EXPORT_COLUMNS.contains(&interval));
+    }
 }

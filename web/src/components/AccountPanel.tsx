@@ -3,12 +3,12 @@
 // blocked people, and your data (export, account deletion).
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useRef, useState } from "react";
+import { useState } from "react";
 import type { DeviceSession } from "../api/rest";
 import { relativeTime } from "../logic/presence";
 import { base64UrlToBytes, registrationOf } from "../logic/push";
 import { useApi } from "../state/session";
-import { ErrorNote, errorText, useNow } from "./common";
+import { ErrorNote, PanelHeader, errorText, useNow } from "./common";
 import { QuietHours } from "./QuietHours";
 import { BlockedPeople, Profile } from "./People";
 import { TwoFactor } from "./TwoFactor";
@@ -23,25 +23,9 @@ function activeText(relative: string): string {
 }
 
 export function AccountPanel({ onClose }: { onClose: () => void }) {
-  const heading = useRef<HTMLHeadingElement>(null);
-  useEffect(() => heading.current?.focus(), []);
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (e.key === "Escape") onClose();
-    };
-    document.addEventListener("keydown", onKey);
-    return () => document.removeEventListener("keydown", onKey);
-  }, [onClose]);
   return (
     <section className="account-panel" role="dialog" aria-modal="false" aria-labelledby="account-title">
-      <header>
-        <h2 id="account-title" tabIndex={-1} ref={heading}>
-          Account security
-        </h2>
-        <button type="button" className="link" onClick={onClose}>
-          Close
-        </button>
-      </header>
+      <PanelHeader id="account-title" title="Account security" onClose={onClose} />
       <Profile />
       <ChangePassword />
       <TwoFactor />

@@ -6,7 +6,7 @@
 // offer mirrors the server's policy (logic/groups.ts); every change comes back as an event.
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useRef, useState, type FormEvent } from "react";
+import { useState, type FormEvent } from "react";
 import type { Conversation, Member, User } from "@parley/protocol";
 import {
   canAdd,
@@ -20,7 +20,7 @@ import {
 } from "../logic/groups";
 import { keys } from "../state/realtime";
 import { useApi, useSession } from "../state/session";
-import { DoneNote, ErrorNote, errorText } from "./common";
+import { DoneNote, ErrorNote, PanelHeader, errorText } from "./common";
 
 interface Props {
   conversation: Conversation;
@@ -31,15 +31,6 @@ export function GroupInfo({ conversation, onClose }: Props) {
   const api = useApi();
   const me = useSession()!.user;
   const id = conversation.id;
-  const heading = useRef<HTMLHeadingElement>(null);
-  useEffect(() => heading.current?.focus(), []);
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (e.key === "Escape") onClose();
-    };
-    document.addEventListener("keydown", onKey);
-    return () => document.removeEventListener("keydown", onKey);
-  }, [onClose]);
   const group = conversation.type === "group";
   const members = useQuery({ queryKey: keys.members(id), queryFn: () => api.members(id), enabled: group });
   const role: Role = conversation.role;
@@ -47,28 +38,14 @@ export function GroupInfo({ conversation, onClose }: Props) {
     // A DM: nothing to rename or manage; either member decides how long messages stay.
     return (
       <aside className="group-info" role="dialog" aria-modal="false" aria-labelledby="group-info-title">
-        <header>
-          <h2 id="group-info-title" tabIndex={-1} ref={heading}>
-            Conversation info
-          </h2>
-          <button type="button" className="link" onClick={onClose}>
-            Close
-          </button>
-        </header>
+        <PanelHeader id="group-info-title" title="Conversation info" onClose={onClose} />
         <Retention conversation={conversation} />
       </aside>
     );
   }
   return (
     <aside className="group-info" role="dialog" aria-modal="false" aria-labelledby="group-info-title">
-      <header>
-        <h2 id="group-info-title" tabIndex={-1} ref={heading}>
-          Group info
-        </h2>
-        <button type="button" className="link" onClick={onClose}>
-          Close
-        </button>
-      </header>
+      <PanelHeader id="group-info-title" title="Group info" onClose={onClose} />
       <Details conversation={conversation} editable={canEditGroup(role)} />
       <section className="account-section" aria-labelledby="group-members-title">
         <h3 id="group-members-title">{conversation.memberCount} members</h3>

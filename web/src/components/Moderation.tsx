@@ -3,10 +3,10 @@
 // and reactivate, and the newest audit records).
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useRef, useState, type FormEvent } from "react";
+import { useState, type FormEvent } from "react";
 import type * as Rest from "../api/openapi";
 import { useApi } from "../state/session";
-import { DoneNote, ErrorNote, errorText } from "./common";
+import { DoneNote, ErrorNote, PanelHeader, errorText } from "./common";
 
 const REPORTS = ["admin", "reports"] as const;
 const AUDIT = ["admin", "audit"] as const;
@@ -62,25 +62,9 @@ export function ReportForm({ messageId, onDone }: { messageId: string; onDone: (
 
 /** The server admins' panel. */
 export function AdminPanel({ onClose }: { onClose: () => void }) {
-  const heading = useRef<HTMLHeadingElement>(null);
-  useEffect(() => heading.current?.focus(), []);
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (e.key === "Escape") onClose();
-    };
-    document.addEventListener("keydown", onKey);
-    return () => document.removeEventListener("keydown", onKey);
-  }, [onClose]);
   return (
     <section className="account-panel" role="dialog" aria-modal="false" aria-labelledby="admin-title">
-      <header>
-        <h2 id="admin-title" tabIndex={-1} ref={heading}>
-          Administration
-        </h2>
-        <button type="button" className="link" onClick={onClose}>
-          Close
-        </button>
-      </header>
+      <PanelHeader id="admin-title" title="Administration" onClose={onClose} />
       <Reports />
       <Account />
       <AuditLog />

@@ -1,7 +1,7 @@
 // Small shared pieces: avatar with presence dot, conversation naming, the ticking clock.
 
 import { useQuery } from "@tanstack/react-query";
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import type { Conversation } from "@parley/protocol";
 import { ApiError } from "../api/rest";
 import { keys, type Presence } from "../state/realtime";
@@ -81,4 +81,27 @@ export function errorText(error: unknown, fallback: string): string {
   if (!(error instanceof ApiError)) return fallback;
   const details = Object.values(error.body.details ?? {}).flat();
   return details.length > 0 ? `${error.body.message}: ${details.join("; ")}` : error.body.message;
+}
+
+/** A side panel's header: its title (focused when the panel opens) and Close; Escape closes. */
+export function PanelHeader({ id, title, onClose }: { id: string; title: string; onClose: () => void }) {
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => heading.current?.focus(), []);
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === "Escape") onClose();
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [onClose]);
+  return (
+    <header>
+      <h2 id={id} tabIndex={-1} ref={heading}>
+        {title}
+      </h2>
+      <button type="button" className="link" onClick={onClose}>
+        Close
+      </button>
+    </header>
+  );
 }
