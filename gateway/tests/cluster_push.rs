@@ -1,6 +1,8 @@
 //! Push with several instances over one PostgreSQL and one Redis: messages of one conversation
 //! committed on both instances at once reach an offline member's device exactly once each, and
-//! a member connected to the other instance gets none (presence is the fleet's).
+//! a member connected to the other instance gets none (presence is the fleet's); a conversation's
+//! first message committed on an instance slower to push than the one holding its second is
+//! pushed too.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -99,5 +101,58 @@ async fn pushes_go_out_once_over_instances_and_never_to_a_connected_member() -> 
         .collect();
     expected.sort();
     assert_eq!(bodies, expected);
+    Ok(())
+}
+
+/// Regression (clean-clone CI, cc47363: 39 of 40 pushes, seq 1 missing): a conversation without a
+/// watermark started at the lowest seq the enqueuing instance had heard of, so when the instance
+/// holding seq 2 enqueued first, seq 1 (committed by the other) was skipped for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_message_is_pushed_when_another_instance_enqueues_the_second_first()
+-> anyhow::Result<()> {
+    let receiver = WebhookReceiver::start().await?;
+    let url = receiver.url();
+    let mut fleet = TestFleet::start(1, move |c| {
+        c.notifications.webhook_url = url;
+        c.notifications.webhook_secret = "a-webhook-secret-of-at-least-32-characters".to_owned();
+        c.notifications.push_interval = Duration::from_millis(20);
+    })
+    .await?;
+    // Instance 1 waits long before it enqueues what it committed: instance 0 goes first.
+    let slow = fleet
+        .add(|c| c.notifications.push_interval = Duration::from_secs(3))
+        .await?;
+    let (fast, slow) = (fleet.api(0), fleet.api(slow));
+    let ann = fast.register("firstpush_ann").await?;
+    let ben = fast.register("firstpush_ben").await?;
+    let dm = fast.group(&ann, "First", &[&ben]).await?;
+    fast.register_push(&ben, "ben-phone").await?;
+    for (api, id, content) in [(&slow, "s1", "one"), (&fast, "f2", "two")] {
+        let body = json!({"clientMessageId": id, "content": content});
+        let made = api
+            .post(
+                &format!("/api/conversations/{dm}/messages"),
+                Some(&ann),
+                &body,
+            )
+            .await?;
+        anyhow::ensure!(made.status == 201, "send: {}", made.body);
+    }
+    receiver.wait_for(2, WAIT).await?;
+    // Past the slow instance's round: it finds both pushed and adds nothing.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut bodies: Vec<String> = receiver
+        .received()
+        .iter()
+        .filter_map(|r| {
+            r.body["body"]
+                .as_str()?
+                .rsplit(": ")
+                .next()
+                .map(str::to_owned)
+        })
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies, ["one", "two"]);
     Ok(())
 }

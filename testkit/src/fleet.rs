@@ -108,6 +108,24 @@ impl TestFleet {
         }
     }
 
+    /// Starts one more instance with the fleet's configuration changed by `adjust` (instances
+    /// that differ, e.g. one slower to push than another); returns its index.
+    pub async fn add(&mut self, adjust: impl FnOnce(&mut Config)) -> anyhow::Result<usize> {
+        let mut config = self.config.clone();
+        adjust(&mut config);
+        config.validate()?;
+        let parley = Parley::start(
+            &config,
+            self.cluster.config(),
+            TEST_JWT_SECRET.as_bytes().to_vec(),
+        )
+        .await?;
+        self.instances.push(Some(parley));
+        let i = self.instances.len() - 1;
+        self.joined(i).await?;
+        Ok(i)
+    }
+
     /// Starts instance `i` again (a new process id, a new port).
     pub async fn start_instance(&mut self, i: usize) -> anyhow::Result<()> {
         let parley = self.launch().await?;

@@ -155,7 +155,7 @@ pub struct Candidate {
 }
 
 /// Conversations with committed messages for the outbox: `first..=top` committed since it last
-/// looked (a conversation it never saw starts at `first`).
+/// looked (a conversation without a watermark starts as [`START`] says).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Committed {
     pub conversation: ConversationId,
@@ -217,6 +217,24 @@ const ADVANCE: &str = "INSERT INTO push_watermarks (conversation_id, pushed_seq)
          SET pushed_seq = greatest(push_watermarks.pushed_seq, excluded.pushed_seq)
      RETURNING conversation_id, pushed_seq";
 
+/// Starts a watermark for each conversation of the round that has none: just below the oldest of
+/// its last `$3` messages below `first` that is newer than the push age (`$4` seconds), or just
+/// below `first`. The messages below `first` were committed by other instances (this one's feed
+/// did not hear them) and nobody pushed them: there is no watermark yet. Bounded: a backward
+/// look-up of at most `$3` rows on `messages_seq_key`, never the conversation's whole history.
+const START: &str = "INSERT INTO push_watermarks (conversation_id, pushed_seq)
+     SELECT t.conversation_id,
+            coalesce((SELECT min(r.seq) FROM (
+                          SELECT m.seq, m.created_at FROM messages m
+                          WHERE m.conversation_id = t.conversation_id AND m.seq < t.first
+                          ORDER BY m.seq DESC LIMIT $3) r
+                      WHERE r.created_at > now() - make_interval(secs => $4)),
+                     t.first) - 1
+     FROM unnest($1::uuid[], $2::int8[]) AS t(conversation_id, first)
+     WHERE NOT EXISTS (SELECT 1 FROM push_watermarks w WHERE w.conversation_id = t.conversation_id)
+       AND EXISTS (SELECT 1 FROM conversations c WHERE c.id = t.conversation_id)
+     ON CONFLICT (conversation_id) DO NOTHING";
+
 /// The transaction-scoped advisory lock's key serializing [`enqueue`] (migrations use "parley").
 const ENQUEUE_LOCK_KEY: i64 = 0x7075_7368; // "push"
 
@@ -252,6 +270,8 @@ pub async fn enqueue(
     // enqueue its messages, and a copy enqueued after the first was delivered (and left the
     // outbox) would go out twice. The statements after the lock see the watermark it moved.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ENQUEUE_LOCK_KEY])
+        .await?;
+    tx.execute(START, &[&conversations, &firsts, &per_conversation, &age])
         .await?;
     let rows = tx
         .query(
