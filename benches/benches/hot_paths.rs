@@ -29,6 +29,7 @@ fn message() -> Message {
         mentions: Vec::new(),
         mention_everyone: false,
         urgent: false,
+        attachments: None,
     }
 }
 
@@ -84,6 +85,7 @@ fn batch(c: &mut Criterion) {
                 reply_to: None,
                 mentions: Default::default(),
                 urgent: false,
+                attachments: None,
             })
             .collect();
         let refs: Vec<&NewMessage> = messages.iter().collect();

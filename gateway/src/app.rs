@@ -64,6 +64,14 @@ pub struct App {
     pub(crate) retention: parley_shared::config::RetentionConfig,
     /// Exports being prepared at once (`privacy.export_concurrency` permits).
     pub(crate) exports: std::sync::Arc<tokio::sync::Semaphore>,
+    pub(crate) uploads: parley_shared::config::UploadsConfig,
+    /// Where uploaded files live (set by `Gateway::start`; a store that refuses everything
+    /// until then).
+    pub(crate) files: std::sync::Arc<dyn crate::files::BlobStore>,
+    /// Uploads being received at once (`uploads.concurrency` permits).
+    pub(crate) receiving: tokio::sync::Semaphore,
+    /// Thumbnail decodes running at once.
+    pub(crate) decodes: tokio::sync::Semaphore,
 }
 
 impl App {
@@ -128,6 +136,10 @@ impl App {
             exports: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 config.privacy.export_concurrency.max(1),
             )),
+            uploads: config.uploads.clone(),
+            files: std::sync::Arc::new(crate::files::NoStore),
+            receiving: tokio::sync::Semaphore::new(config.uploads.concurrency.max(1)),
+            decodes: tokio::sync::Semaphore::new(crate::files::thumbs::THUMBNAIL_DECODES),
         })
     }
 

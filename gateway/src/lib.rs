@@ -11,6 +11,7 @@ mod body;
 mod chat;
 mod cluster;
 pub mod fanout;
+mod files;
 #[doc(hidden)]
 pub mod hot;
 mod http;

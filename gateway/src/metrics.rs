@@ -6,6 +6,20 @@ use std::sync::Arc;
 use parley_persister::writer::PersisterMetrics;
 use parley_shared::metrics::{Counter, Exposition, Gauge};
 
+/// Why uploads are refused, as `parley_upload_refusals_total` labels them.
+pub const UPLOAD_REFUSALS: [&str; 10] = [
+    "too_large",
+    "quota",
+    "image_too_large",
+    "malformed",
+    "slow",
+    "aborted",
+    "busy",
+    "empty",
+    "rate_limited",
+    "error",
+];
+
 /// Results a send can have, in the order they are rendered.
 pub const SEND_RESULTS: [&str; 8] = [
     "stored",
@@ -59,6 +73,12 @@ pub struct Metrics {
     pub(crate) persister: Arc<PersisterMetrics>,
     /// Messages deleted by the retention sweep.
     pub(crate) retention_deleted: Counter,
+    /// Uploads accepted, and refused by reason (one of [`UPLOAD_REFUSALS`]).
+    pub(crate) uploads: Counter,
+    pub(crate) upload_refusals: [Counter; UPLOAD_REFUSALS.len()],
+    pub(crate) upload_bytes: Counter,
+    /// Uploads removed by the sweep.
+    pub(crate) uploads_swept: Counter,
     /// The link between instances (Redis).
     pub(crate) cluster: crate::cluster::ClusterMetrics,
 }
@@ -87,6 +107,10 @@ impl Metrics {
             ),
             persister: Arc::default(),
             retention_deleted: Counter::default(),
+            uploads: Counter::default(),
+            upload_refusals: Default::default(),
+            upload_bytes: Counter::default(),
+            uploads_swept: Counter::default(),
             cluster: crate::cluster::ClusterMetrics::default(),
         }
     }
@@ -94,6 +118,13 @@ impl Metrics {
     /// The persister's part, to give to `WriterSettings`.
     pub fn persister(&self) -> Arc<PersisterMetrics> {
         Arc::clone(&self.persister)
+    }
+
+    /// Counts one upload refused for `reason` (one of [`UPLOAD_REFUSALS`]).
+    pub(crate) fn upload_refused(&self, reason: &str) {
+        if let Some(index) = UPLOAD_REFUSALS.iter().position(|r| *r == reason) {
+            self.upload_refusals[index].inc();
+        }
     }
 
     /// Counts one send with `result` (one of [`SEND_RESULTS`]).
@@ -341,6 +372,32 @@ impl Metrics {
             "",
             self.retention_deleted.get(),
         );
+        out.family("parley_uploads_total", "counter", "Uploads accepted.")
+            .sample("parley_uploads_total", "", self.uploads.get());
+        out.family(
+            "parley_upload_refusals_total",
+            "counter",
+            "Uploads refused, by reason.",
+        );
+        for (reason, counter) in UPLOAD_REFUSALS.iter().zip(&self.upload_refusals) {
+            out.sample(
+                "parley_upload_refusals_total",
+                &format!("reason=\"{reason}\""),
+                counter.get(),
+            );
+        }
+        out.family(
+            "parley_upload_bytes_total",
+            "counter",
+            "Bytes of accepted uploads, as stored.",
+        )
+        .sample("parley_upload_bytes_total", "", self.upload_bytes.get());
+        out.family(
+            "parley_uploads_swept_total",
+            "counter",
+            "Uploads removed because no message holds them.",
+        )
+        .sample("parley_uploads_swept_total", "", self.uploads_swept.get());
         self.cluster.render(&mut out);
         out.finish()
     }

@@ -31,6 +31,12 @@ pub enum StartError {
     },
     #[error("could not start the persister: {0}")]
     Persister(#[source] std::io::Error),
+    #[error("could not open the file store at {dir}: {source}")]
+    Files {
+        dir: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("could not start a shard thread: {0}")]
     Thread(#[source] std::io::Error),
     #[error("the fan-out bus has {bus} shard inboxes but the gateway runs {shards} shards")]
@@ -102,6 +108,11 @@ impl Gateway {
             Arc::clone(&deps.bus),
         )?;
         app.web = web;
+        let files = config.server.data_dir.join("files");
+        app.files = Arc::new(
+            crate::files::LocalStore::open(&files)
+                .map_err(|source| StartError::Files { dir: files, source })?,
+        );
         let tls = match config.server.tls_cert.as_os_str().is_empty() {
             true => None,
             false => Some(Arc::new(crate::tls::ServerTls::load(

@@ -164,6 +164,11 @@ async fn serve(spec: ShardSpec) {
             pool.clone(),
             spec.shutdown.clone(),
         ));
+        tokio::task::spawn_local(crate::files::sweep::run(
+            std::sync::Arc::clone(&spec.app),
+            pool.clone(),
+            spec.shutdown.clone(),
+        ));
         tokio::task::spawn_local(crate::presence::publish(
             std::sync::Arc::clone(&spec.app),
             pool.clone(),

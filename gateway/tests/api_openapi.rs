@@ -94,6 +94,9 @@ async fn document_lists_every_endpoint_and_resolves() -> anyhow::Result<()> {
         ("delete", "/api/messages/{messageId}"),
         ("get", "/api/messages/{messageId}/receipts"),
         ("get", "/api/search/messages"),
+        ("post", "/api/uploads"),
+        ("get", "/api/attachments/{attachmentId}"),
+        ("get", "/api/attachments/{attachmentId}/thumbnails/{size}"),
         ("get", "/api/openapi.json"),
     ];
     let mut operation_ids = Vec::new();

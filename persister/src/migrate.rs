@@ -100,6 +100,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "retention",
         sql: include_str!("../../migrations/0017_retention.sql"),
     },
+    Migration {
+        version: 18,
+        name: "attachments",
+        sql: include_str!("../../migrations/0018_attachments.sql"),
+    },
 ];
 
 /// Serialises concurrent `migrate` runs (several processes starting at once).

@@ -76,6 +76,7 @@ fn message(conversation: ConversationId, sender: UserId, n: usize) -> NewMessage
         reply_to: None,
         mentions: Default::default(),
         urgent: false,
+        attachments: None,
     }
 }
 

@@ -9,8 +9,7 @@ use parley_persister::writer::hot::write_statement;
 use parley_testkit::TestCluster;
 use tokio_postgres::Client;
 
-const ARGS: &str =
-    "int4[], uuid[], uuid[], uuid[], text[], text[], text[], uuid[], text[], bool[], bool[]";
+const ARGS: &str = "int4[], uuid[], uuid[], uuid[], text[], text[], text[], uuid[], text[], bool[], bool[], text[]";
 
 async fn generic_plan(client: &Client, name: &str) -> anyhow::Result<String> {
     client
@@ -18,7 +17,7 @@ async fn generic_plan(client: &Client, name: &str) -> anyhow::Result<String> {
         .await?;
     let rows = client
         .simple_query(&format!(
-            "EXPLAIN (COSTS OFF) EXECUTE {name}(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
+            "EXPLAIN (COSTS OFF) EXECUTE {name}(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
         ))
         .await?;
     let mut plan = String::new();

@@ -71,6 +71,7 @@ fn message(conversation: ConversationId, sender: UserId, client_id: &str) -> New
         reply_to: None,
         mentions: Default::default(),
         urgent: false,
+        attachments: None,
     }
 }
 

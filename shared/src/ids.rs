@@ -94,6 +94,10 @@ prefixed_id!(
     ExportId, "exp_", "export"
 );
 prefixed_id!(
+    /// An uploaded file, and the attachment it becomes once a message holds it: `att_…`.
+    AttachmentId, "att_", "attachment"
+);
+prefixed_id!(
     /// One running gateway process: `ins_…`, new at every start, so an address from before a
     /// restart never matches a connection of the new process.
     InstanceId, "ins_", "instance"

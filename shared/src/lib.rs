@@ -15,12 +15,14 @@ pub mod metrics;
 pub mod policy;
 pub mod rate;
 pub mod send;
+pub mod sniff;
 pub mod text;
 pub mod time;
 
 pub use config::{Config, ConfigError};
 pub use error::{ErrorBody, ErrorCode};
 pub use ids::{
-    ConversationId, DeviceId, ExportId, IdError, InstanceId, MessageId, ReportId, SessionId, UserId,
+    AttachmentId, ConversationId, DeviceId, ExportId, IdError, InstanceId, MessageId, ReportId,
+    SessionId, UserId,
 };
 pub use rate::Rate;

@@ -1,9 +1,14 @@
 //! The rules a message must meet before it is queued, shared by REST and WebSocket sends:
 //! content 1 to 4000 characters (not only whitespace), a client id of 1 to 100 printable
 //! characters, content type `text`, a well-formed `replyTo`, and a `priority` of `normal` (the
-//! default) or `urgent`.
+//! default) or `urgent`. A send with attachments (up to 10 well-formed ids, none twice) may have
+//! no text, and its type is `image` or `file` (`image` only if every upload is one, which the
+//! gateway checks on the stored uploads; omitted, the gateway derives it).
 
-use crate::MessageId;
+use crate::{AttachmentId, MessageId};
+
+/// Most attachments on one message.
+pub const MAX_ATTACHMENTS: usize = 10;
 
 /// Most characters (Unicode scalar values) in a message.
 pub const MAX_CONTENT_CHARS: usize = 4000;
@@ -18,6 +23,8 @@ pub struct SendFields<'a> {
     pub content_type: Option<&'a str>,
     pub reply_to: Option<&'a str>,
     pub priority: Option<&'a str>,
+    /// Upload ids as written (empty: none).
+    pub attachments: &'a [String],
 }
 
 /// A send that passed every rule.
@@ -27,12 +34,18 @@ pub struct ValidSend {
     pub reply_to: Option<MessageId>,
     /// `priority: "urgent"`: it breaks through mutes and do-not-disturb.
     pub urgent: bool,
+    pub attachments: Vec<AttachmentId>,
+    /// The client named the type (with attachments and no type, the gateway derives it).
+    pub type_given: bool,
 }
 
 /// Checks `fields`; on failure returns every problem as `(field, message)`.
 pub fn validate(fields: SendFields<'_>) -> Result<ValidSend, Vec<(&'static str, String)>> {
     let mut problems = Vec::new();
-    if let Err(problem) = validate_content(fields.content) {
+    let attached = !fields.attachments.is_empty();
+    if !(attached && fields.content.is_empty())
+        && let Err(problem) = validate_content(fields.content)
+    {
         problems.push(("content", problem));
     }
     let id_chars = fields.client_message_id.chars().count();
@@ -45,8 +58,42 @@ pub fn validate(fields: SendFields<'_>) -> Result<ValidSend, Vec<(&'static str, 
             format!("must be 1 to {MAX_CLIENT_ID_CHARS} characters without control characters"),
         ));
     }
-    if !matches!(fields.content_type, None | Some("text")) {
-        problems.push(("contentType", "must be \"text\"".to_owned()));
+    let content_type = match (fields.content_type, attached) {
+        (None | Some("text"), false) => "text",
+        (None | Some("file"), true) => "file",
+        (Some("image"), true) => "image",
+        (_, false) => {
+            problems.push(("contentType", "must be \"text\"".to_owned()));
+            "text"
+        }
+        (_, true) => {
+            problems.push((
+                "contentType",
+                "must be \"image\" or \"file\" with attachments".to_owned(),
+            ));
+            "file"
+        }
+    };
+    let mut attachments = Vec::with_capacity(fields.attachments.len());
+    if fields.attachments.len() > MAX_ATTACHMENTS {
+        problems.push((
+            "attachments",
+            format!("must hold at most {MAX_ATTACHMENTS} ids"),
+        ));
+    } else {
+        for id in fields.attachments {
+            match id.parse::<AttachmentId>() {
+                Ok(id) if attachments.contains(&id) => {
+                    problems.push(("attachments", "must not name an upload twice".to_owned()));
+                    break;
+                }
+                Ok(id) => attachments.push(id),
+                Err(error) => {
+                    problems.push(("attachments", error.to_string()));
+                    break;
+                }
+            }
+        }
     }
     let urgent = match fields.priority {
         None | Some("normal") => false,
@@ -66,9 +113,11 @@ pub fn validate(fields: SendFields<'_>) -> Result<ValidSend, Vec<(&'static str, 
     };
     if problems.is_empty() {
         Ok(ValidSend {
-            content_type: "text",
+            content_type,
             reply_to,
             urgent,
+            attachments,
+            type_given: fields.content_type.is_some(),
         })
     } else {
         Err(problems)
@@ -147,6 +196,7 @@ mod tests {
             content_type: None,
             priority: None,
             reply_to: None,
+            attachments: &[],
         }
     }
 
@@ -156,6 +206,12 @@ mod tests {
         let max = "é".repeat(4000);
         let long_id = "c".repeat(101);
         let reply = MessageId::generate().to_string();
+        let one = [AttachmentId::generate().to_string()];
+        let twice = [one[0].clone(), one[0].clone()];
+        let bad = ["att_nope".to_owned()];
+        let eleven: Vec<String> = (0..11)
+            .map(|_| AttachmentId::generate().to_string())
+            .collect();
         let cases: Vec<(SendFields<'_>, &[&str])> = vec![
             (fields("c1", "hello"), &[]),
             (fields("c1", &max), &[]),
@@ -207,6 +263,64 @@ mod tests {
                     ..fields("c", "hi")
                 },
                 &["priority"],
+            ),
+            (
+                SendFields {
+                    attachments: &one,
+                    ..fields("c", "")
+                },
+                &[],
+            ),
+            (
+                SendFields {
+                    attachments: &one,
+                    content_type: Some("image"),
+                    ..fields("c", "a caption")
+                },
+                &[],
+            ),
+            (
+                SendFields {
+                    attachments: &one,
+                    content_type: Some("text"),
+                    ..fields("c", "")
+                },
+                &["contentType"],
+            ),
+            (
+                SendFields {
+                    content_type: Some("image"),
+                    ..fields("c", "hi")
+                },
+                &["contentType"],
+            ),
+            (
+                SendFields {
+                    attachments: &twice,
+                    ..fields("c", "")
+                },
+                &["attachments"],
+            ),
+            (
+                SendFields {
+                    attachments: &bad,
+                    ..fields("c", "")
+                },
+                &["attachments"],
+            ),
+            (
+                SendFields {
+                    attachments: &eleven,
+                    ..fields("c", "")
+                },
+                &["attachments"],
+            ),
+            (
+                SendFields {
+                    attachments: &one,
+                    ..fields("c", " ")
+                },
+                &["content"],
             ),
         ];
         for (input, want) in cases {

@@ -125,6 +125,38 @@ impl Api {
         http::request(self.addr, method, path, &headers, body).await
     }
 
+    /// `POST /api/uploads?name=…` with `bytes` as the body.
+    pub async fn upload(
+        &self,
+        user: &TestUser,
+        name: &str,
+        bytes: impl Into<bytes::Bytes>,
+    ) -> anyhow::Result<JsonResponse> {
+        let bearer = user.bearer();
+        let path = format!("/api/uploads?name={}", percent(name));
+        http::request_bytes(
+            self.addr,
+            Method::POST,
+            &path,
+            &[("authorization", &bearer)],
+            bytes.into(),
+        )
+        .await
+    }
+
+    /// `GET path` as `user` with more headers (`Range`...).
+    pub async fn get_with(
+        &self,
+        path: &str,
+        user: &TestUser,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<JsonResponse> {
+        let bearer = user.bearer();
+        let mut all = vec![("authorization", bearer.as_str())];
+        all.extend_from_slice(headers);
+        http::request(self.addr, Method::GET, path, &all, None).await
+    }
+
     /// Gives `user` a daily do-not-disturb window in UTC from 5 minutes ago to 10 from now.
     pub async fn quiet_now(&self, user: &TestUser) -> anyhow::Result<()> {
         let since_epoch = std::time::SystemTime::now()
@@ -232,6 +264,18 @@ impl Api {
             .context("conversation id")?
             .to_owned())
     }
+}
+
+/// `text` percent-encoded for a query string.
+pub fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Strips a wire prefix (`usr_`, `conv_`) to the UUID text PostgreSQL reads.

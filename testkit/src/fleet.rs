@@ -18,6 +18,8 @@ pub struct TestFleet {
     config: Config,
     pub redis: TestRedis,
     pub cluster: TestCluster,
+    /// The instances' data dir (one for all, like a shared file system).
+    _data: Option<tempfile::TempDir>,
 }
 
 impl TestFleet {
@@ -29,11 +31,13 @@ impl TestFleet {
         config.redis.url = redis.url();
         adjust(&mut config);
         config.validate()?;
+        let data = crate::gateway::own_data_dir(&mut config)?;
         let mut fleet = Self {
             instances: Vec::new(),
             config,
             redis,
             cluster,
+            _data: data,
         };
         for _ in 0..count {
             let parley = fleet.launch().await?;

@@ -19,6 +19,21 @@ pub struct TestGateway {
     parley: Option<Parley>,
     config: Config,
     pub cluster: TestCluster,
+    /// The data dir (uploaded files), unless the test chose one.
+    _data: Option<tempfile::TempDir>,
+}
+
+/// A fresh data dir for a test's gateways (uploaded files live there), when the configuration
+/// still names the default one.
+pub fn own_data_dir(config: &mut Config) -> anyhow::Result<Option<tempfile::TempDir>> {
+    if config.server.data_dir != Config::default().server.data_dir {
+        return Ok(None);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("parley-test-data-")
+        .tempdir()?;
+    config.server.data_dir = dir.path().to_owned();
+    Ok(Some(dir))
 }
 
 impl TestGateway {
@@ -35,6 +50,7 @@ impl TestGateway {
         config.limits.login = "100000/15m".parse().expect("rate");
         config.limits.api = "100000/1m".parse().expect("rate");
         config.limits.history = "100000/1m".parse().expect("rate");
+        config.limits.uploads = "100000/1m".parse().expect("rate");
         config.limits.login_failures = "100000/15m".parse().expect("rate");
         config.limits.login_account_failures = "100000/1h".parse().expect("rate");
         config.limits.ws_events = "100000/1m".parse().expect("rate");
@@ -55,6 +71,7 @@ impl TestGateway {
         let mut config = Self::default_config();
         adjust(&mut config);
         config.validate()?;
+        let data = own_data_dir(&mut config)?;
         let cluster = TestCluster::migrated().await?;
         let parley = Parley::start(
             &config,
@@ -66,6 +83,7 @@ impl TestGateway {
             parley: Some(parley),
             config,
             cluster,
+            _data: data,
         })
     }
 
@@ -80,6 +98,11 @@ impl TestGateway {
         .await?;
         self.parley = Some(parley);
         Ok(())
+    }
+
+    /// The gateway's data dir (uploaded files are under `files/`).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.config.server.data_dir
     }
 
     /// The gateway's address.

@@ -33,6 +33,20 @@ pub async fn request(
     request_on(stream, addr, method, path, headers, body).await
 }
 
+/// Like [`request`], with a raw body (no `content-type` unless `headers` names one).
+pub async fn request_bytes(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> anyhow::Result<JsonResponse> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    send_on(stream, addr, method, path, headers, Some(body)).await
+}
+
 /// Like [`request`], from the local address `source` (any of 127.0.0.0/8: a different client).
 pub async fn request_from(
     source: std::net::IpAddr,
@@ -81,6 +95,28 @@ pub async fn request_on<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let payload = match body {
+        Some(value) => Some(Bytes::from(serde_json::to_vec(value)?)),
+        None => None,
+    };
+    let mut json = headers.to_vec();
+    if payload.is_some() {
+        json.push(("content-type", "application/json"));
+    }
+    send_on(stream, addr, method, path, &json, payload).await
+}
+
+async fn send_on<S>(
+    stream: S,
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Bytes>,
+) -> anyhow::Result<JsonResponse>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
@@ -91,15 +127,8 @@ where
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
-    let payload = match body {
-        Some(value) => {
-            builder = builder.header("content-type", "application/json");
-            Bytes::from(serde_json::to_vec(value)?)
-        }
-        None => Bytes::new(),
-    };
     let response = sender
-        .send_request(builder.body(Full::new(payload))?)
+        .send_request(builder.body(Full::new(body.unwrap_or_default()))?)
         .await?;
     let status = response.status();
     let headers = response.headers().clone();

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod chat;
 pub mod cluster;
+pub mod files;
 pub mod fleet;
 pub mod gateway;
 pub mod http;

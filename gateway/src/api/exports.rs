@@ -83,9 +83,9 @@ pub(crate) async fn download(ctx: &Ctx) -> Result<Reply, ApiError> {
     };
     drop(conn);
     let day = taken.created_at.date();
-    Ok(Reply::download(Download {
-        body: archive::download(std::rc::Rc::clone(&ctx.state), taken.id),
-        filename: format!("parley-export-{day}.json"),
-        content_type: "application/json",
-    }))
+    Ok(Reply::download(Download::attachment(
+        archive::download(std::rc::Rc::clone(&ctx.state), taken.id),
+        format!("parley-export-{day}.json"),
+        "application/json",
+    )))
 }

@@ -23,10 +23,15 @@ use crate::chat::send::{SendAsked, Sender};
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct SendRequest {
     client_message_id: String,
+    /// Optional with attachments.
+    #[serde(default)]
     content: String,
     content_type: Option<String>,
     reply_to: Option<String>,
     priority: Option<String>,
+    /// Upload ids (`POST /api/uploads`).
+    #[serde(default)]
+    attachments: Vec<String>,
 }
 
 /// The handler; counts duplicates and refusals (the fan-out counts commits).
@@ -48,10 +53,12 @@ async fn send_inner(ctx: &Ctx) -> Result<Reply, ApiError> {
         content_type: request.content_type,
         reply_to: request.reply_to,
         priority: request.priority,
+        attachments: request.attachments,
     };
     let sender = Sender {
         user: me,
         rate: Some(&ctx.rate),
+        pool: &ctx.state.pool,
     };
     let outcome = chat::send::send(&ctx.state.app, sender, asked)
         .await

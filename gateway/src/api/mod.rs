@@ -20,6 +20,7 @@ mod request;
 mod routes;
 mod search;
 mod sessions;
+mod uploads;
 mod users;
 pub(crate) mod views;
 
@@ -64,6 +65,10 @@ pub(crate) async fn handle(
         query: request::parse_query(request.uri().query()),
         body: Bytes::new(),
         rate: std::cell::Cell::new(None),
+        upload: std::cell::RefCell::new(None),
+        content_length: header(&request, CONTENT_LENGTH).and_then(|v| v.parse().ok()),
+        range: header(&request, hyper::header::RANGE).map(str::to_owned),
+        if_none_match: header(&request, hyper::header::IF_NONE_MATCH).map(str::to_owned),
         state,
     };
     let result = prepare(&mut ctx, route, request).await;
@@ -110,23 +115,57 @@ pub(crate) async fn handle(
     response
 }
 
-/// A streamed attachment: no caching, never sniffed.
+/// A streamed file: never sniffed, never run as a page in Parley's origin (a sandboxing CSP with
+/// nothing allowed), saved rather than shown unless it is an image.
 fn download_response(status: hyper::StatusCode, download: views::Download) -> HttpResponse {
-    use hyper::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
+    use hyper::header::{
+        CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
+        X_CONTENT_TYPE_OPTIONS,
+    };
     let mut response = hyper::Response::new(download.body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static(download.content_type),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let content_type = HeaderValue::from_str(&download.content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    headers.insert(CONTENT_TYPE, content_type);
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(download.cache));
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    let disposition = format!("attachment; filename=\"{}\"", download.filename);
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; img-src 'self'; sandbox"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&disposition(download.inline, &download.filename)) {
         headers.insert(CONTENT_DISPOSITION, value);
     }
+    for (name, value) in download.headers {
+        headers.insert(name, value);
+    }
     response
+}
+
+/// `inline` or `attachment`, with an ASCII `filename` (others replaced by `_`) and the exact
+/// name as RFC 8187 `filename*`.
+fn disposition(inline: bool, name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::with_capacity(name.len() * 3);
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    let kind = if inline { "inline" } else { "attachment" };
+    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
 /// Authentication, the route's rate limit, and the body, in that order.
@@ -165,7 +204,9 @@ async fn prepare(ctx: &mut Ctx, route: &Route, request: Request<Incoming>) -> Re
             LimitClass::Api => ctx.limit(&*limits.api, &by_caller).await?,
         }
     }
-    if route.request.is_some() {
+    if route.op == Op::Upload {
+        *ctx.upload.get_mut() = Some(request.into_body());
+    } else if route.request.is_some() {
         let limits = BodyLimits {
             max: app.max_body_bytes,
             timeout: app.body_read_timeout,
@@ -236,6 +277,9 @@ async fn dispatch(op: Op, ctx: &Ctx) -> Result<Reply, ApiError> {
         Op::ReactivateUser => admin::reactivate(ctx).await,
         Op::AdminDeleteMessage => admin::delete_message(ctx).await,
         Op::ListAudit => admin::audit(ctx).await,
+        Op::Upload => uploads::upload(ctx).await,
+        Op::DownloadAttachment => uploads::download(ctx).await,
+        Op::Thumbnail => uploads::thumbnail(ctx).await,
         Op::OpenApi => Ok(openapi::serve()),
     }
 }

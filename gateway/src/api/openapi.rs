@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use super::routes::{Route, routes};
 use super::views::Reply;
 
+mod files;
 mod moderation;
 mod schemas;
 

@@ -36,6 +36,12 @@ pub(crate) struct Ctx {
     pub(crate) body: Bytes,
     /// The tightest rate-limit decision taken for this request, reported in the headers.
     pub(crate) rate: Cell<Option<Decision>>,
+    /// An upload's body, left unread for its handler to stream (`POST /api/uploads` only).
+    pub(crate) upload: std::cell::RefCell<Option<hyper::body::Incoming>>,
+    /// `Content-Length`, `Range` and `If-None-Match`, for uploads and downloads.
+    pub(crate) content_length: Option<u64>,
+    pub(crate) range: Option<String>,
+    pub(crate) if_none_match: Option<String>,
 }
 
 impl Ctx {

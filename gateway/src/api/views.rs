@@ -10,7 +10,7 @@ use parley_persister::store::receipts::Receipt;
 use parley_persister::store::users::User;
 use parley_shared::policy::{ConversationKind, Role};
 use parley_shared::time::serde_ts;
-use parley_shared::{ConversationId, MessageId, UserId};
+use parley_shared::{AttachmentId, ConversationId, MessageId, UserId};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -23,13 +23,37 @@ pub(crate) struct Reply {
     pub(crate) download: Option<Download>,
 }
 
-/// A streamed attachment (a data export).
+/// A streamed file (a data export, an attachment): never sniffed, never run as a page.
 #[derive(Debug)]
 pub(crate) struct Download {
     pub(crate) body: crate::body::Body,
-    /// `Content-Disposition` file name (ASCII).
+    /// `Content-Disposition` file name.
     pub(crate) filename: String,
-    pub(crate) content_type: &'static str,
+    pub(crate) content_type: String,
+    /// Shown in the page (`inline`: images only) rather than saved (`attachment`).
+    pub(crate) inline: bool,
+    /// `Cache-Control`.
+    pub(crate) cache: &'static str,
+    /// More headers (`Content-Length`, `Content-Range`, `ETag`...).
+    pub(crate) headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
+}
+
+impl Download {
+    /// A file to save, never cached.
+    pub(crate) fn attachment(
+        body: crate::body::Body,
+        filename: String,
+        content_type: &'static str,
+    ) -> Self {
+        Self {
+            body,
+            filename,
+            content_type: content_type.to_owned(),
+            inline: false,
+            cache: "no-store",
+            headers: Vec::new(),
+        }
+    }
 }
 
 impl Reply {
@@ -42,8 +66,12 @@ impl Reply {
     }
 
     pub(crate) fn download(download: Download) -> Self {
+        Self::download_with(StatusCode::OK, download)
+    }
+
+    pub(crate) fn download_with(status: StatusCode, download: Download) -> Self {
         Self {
-            status: StatusCode::OK,
+            status,
             body: None,
             download: Some(download),
         }
@@ -255,6 +283,55 @@ pub(crate) struct MessageView {
     pub(crate) priority: &'static str,
     /// Each emoji with who reacted, in the order first used.
     pub(crate) reactions: Vec<ReactionView>,
+    /// Its files and images, in the order sent (none once deleted).
+    pub(crate) attachments: Vec<AttachmentView>,
+}
+
+/// An uploaded file or image: what a message shows of it (a copy is kept on the message, so
+/// it deserialises too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AttachmentView {
+    pub(crate) id: AttachmentId,
+    pub(crate) name: String,
+    /// Sniffed from the bytes.
+    pub(crate) mime_type: String,
+    /// `image` (shown inline) or `file`.
+    pub(crate) kind: String,
+    pub(crate) size: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) width: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) height: Option<i32>,
+    /// Thumbnail sizes (longest side) at `/api/attachments/{id}/thumbnails/{size}`.
+    #[serde(default)]
+    pub(crate) thumbnails: Vec<i32>,
+}
+
+impl From<&parley_persister::store::uploads::Upload> for AttachmentView {
+    fn from(u: &parley_persister::store::uploads::Upload) -> Self {
+        Self {
+            id: u.id,
+            name: u.name.clone(),
+            mime_type: u.mime_type.clone(),
+            kind: u.kind.clone(),
+            size: u.size,
+            width: u.width,
+            height: u.height,
+            thumbnails: u.thumbnails.clone(),
+        }
+    }
+}
+
+/// The attachments a message keeps as JSON (written by `chat::attach`).
+fn stored_attachments(message: &Message) -> Vec<AttachmentView> {
+    let Some(json) = message.attachments.as_deref() else {
+        return Vec::new();
+    };
+    serde_json::from_str(json).unwrap_or_else(|error| {
+        tracing::warn!(%error, message = %message.id, "a message's attachments do not read back");
+        Vec::new()
+    })
 }
 
 /// One emoji on a message.
@@ -320,6 +397,7 @@ impl From<&Message> for MessageView {
             mentions_everyone: m.mention_everyone,
             priority: if m.urgent { "urgent" } else { "normal" },
             reactions: Vec::new(),
+            attachments: stored_attachments(m),
         }
     }
 }

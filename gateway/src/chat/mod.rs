@@ -4,6 +4,7 @@
 //! marks, one's own presence status) and `typing`. The doors only parse their input, check what
 //! only they can (a socket's subscriptions) and render the answer.
 
+mod attach;
 pub(crate) mod change;
 pub(crate) mod group;
 pub(crate) mod marks;

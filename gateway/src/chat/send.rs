@@ -26,6 +26,8 @@ pub(crate) struct SendAsked<'a> {
     pub(crate) reply_to: Option<String>,
     /// `normal` (the default) or `urgent`.
     pub(crate) priority: Option<String>,
+    /// Upload ids as written.
+    pub(crate) attachments: Vec<String>,
 }
 
 /// The sender and what the door wants to know of the limit.
@@ -34,6 +36,8 @@ pub(crate) struct Sender<'a> {
     pub(crate) user: UserId,
     /// Where the door keeps the limit decision it reports (REST's `X-RateLimit-*`).
     pub(crate) rate: Option<&'a Cell<Option<Decision>>>,
+    /// The shard's pool (a send with attachments looks its uploads up).
+    pub(crate) pool: &'a parley_persister::Pool,
 }
 
 /// Validates, limits and queues one send whose outcome the caller awaits (REST).
@@ -89,6 +93,7 @@ async fn prepare(
         content_type: asked.content_type.as_deref(),
         reply_to: asked.reply_to.as_deref(),
         priority: asked.priority.as_deref(),
+        attachments: &asked.attachments,
     })
     .map_err(|problems| {
         problems.into_iter().fold(
@@ -116,12 +121,17 @@ async fn prepare(
             }
         }
     }
+    let (content_type, attachments) = match valid.attachments.is_empty() {
+        true => (valid.content_type, None),
+        false => super::attach::resolve(app, sender, &asked.client_message_id, &valid).await?,
+    };
     Ok(NewMessage {
         id: MessageId::generate(),
         conversation_id: conversation,
         sender_id: sender.user,
         client_message_id: asked.client_message_id,
-        content_type: valid.content_type.to_owned(),
+        content_type: content_type.to_owned(),
+        attachments,
         reply_to: valid.reply_to,
         mentions: parley_shared::mentions::parse(&asked.content),
         urgent: valid.urgent,

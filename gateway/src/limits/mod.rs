@@ -262,6 +262,8 @@ pub struct Limits {
     pub send: Box<dyn RateLimit>,
     /// Urgent messages per user.
     pub urgent: Box<dyn RateLimit>,
+    /// `limits.uploads`, per user.
+    pub uploads: Box<dyn RateLimit>,
     pub history: Box<dyn RateLimit>,
     pub ws_connect: Box<dyn RateLimit>,
     pub api: Box<dyn RateLimit>,
@@ -302,6 +304,7 @@ impl Limits {
                 ),
                 send: make("send", config.send),
                 urgent: make("urgent", config.urgent),
+                uploads: make("uploads", config.uploads),
                 history: make("history", config.history),
                 ws_connect: make("ws_connect", config.ws_connect),
                 api: make("api", config.api),

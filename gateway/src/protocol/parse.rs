@@ -62,6 +62,9 @@ pub(crate) enum ClientEvent {
 /// Most users in one `presence:subscribe`.
 pub(crate) const MAX_PRESENCE_IDS: usize = 100;
 
+/// Most ids in a send's `attachments` (`shared::send::MAX_ATTACHMENTS`).
+pub(crate) const MAX_ATTACHMENT_IDS: usize = parley_shared::send::MAX_ATTACHMENTS;
+
 /// Most conversations in one `sync:request`.
 pub(crate) const MAX_SYNC_CONVERSATIONS: usize = 100;
 
@@ -74,6 +77,8 @@ pub(crate) struct SendData {
     pub(crate) content_type: Option<String>,
     pub(crate) reply_to: Option<String>,
     pub(crate) priority: Option<String>,
+    /// Upload ids, as written (checked by `shared::send`).
+    pub(crate) attachments: Vec<String>,
 }
 
 /// A frame that could not be understood: answered with `error` (or `message:error` for a send
@@ -175,11 +180,31 @@ pub(crate) fn parse(buf: &mut [u8]) -> Result<(Option<String>, ClientEvent), Box
                 "contentType",
                 "replyTo",
                 "priority",
+                "attachments",
             ])?;
+            let attachments = match data.and_then(|d| d.get("attachments")) {
+                None => Vec::new(),
+                Some(v) if v.is_null() => Vec::new(),
+                Some(v) => {
+                    let list = v.as_array().filter(|list| list.len() <= MAX_ATTACHMENT_IDS);
+                    let ids: Option<Vec<String>> = list.and_then(|list| {
+                        list.iter()
+                            .map(|id| id.as_str().map(str::to_owned))
+                            .collect()
+                    });
+                    ids.ok_or_else(|| {
+                        fail(
+                            invalid("attachments", "must be an array of at most 10 upload ids"),
+                            client_id(data),
+                        )
+                    })?
+                }
+            };
             ClientEvent::Send(SendData {
                 client_message_id: string("clientMessageId", true)?.unwrap_or_default(),
                 conversation_id: string("conversationId", true)?.unwrap_or_default(),
-                content: string("content", true)?.unwrap_or_default(),
+                content: string("content", attachments.is_empty())?.unwrap_or_default(),
+                attachments,
                 content_type: string("contentType", false)?,
                 reply_to: string("replyTo", false)?,
                 priority: string("priority", false)?,

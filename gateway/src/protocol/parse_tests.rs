@@ -36,6 +36,20 @@ fn parses_client_events() {
                 content_type: None,
                 reply_to: None,
                 priority: None,
+                attachments: Vec::new(),
+            }),
+        ),
+        (
+            r#"{"event":"message:send","data":{"conversationId":"c","clientMessageId":"x","attachments":["att_1","att_2"]}}"#,
+            None,
+            ClientEvent::Send(SendData {
+                conversation_id: "c".into(),
+                client_message_id: "x".into(),
+                content: String::new(),
+                content_type: None,
+                reply_to: None,
+                priority: None,
+                attachments: vec!["att_1".into(), "att_2".into()],
             }),
         ),
         (
@@ -48,6 +62,7 @@ fn parses_client_events() {
                 content_type: Some("text".into()),
                 reply_to: None,
                 priority: Some("urgent".into()),
+                attachments: Vec::new(),
             }),
         ),
         (

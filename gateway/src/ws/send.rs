@@ -44,8 +44,13 @@ pub(super) async fn send(session: &Rc<Session>, user: UserId, id: Option<&str>, 
         content_type: data.content_type,
         reply_to: data.reply_to,
         priority: data.priority,
+        attachments: data.attachments,
     };
-    let sender = Sender { user, rate: None };
+    let sender = Sender {
+        user,
+        rate: None,
+        pool: &session.state.pool,
+    };
     match chat::send::send_from_socket(&session.state.app, sender, asked, origin).await {
         Ok(()) => session.handle.pending.set(session.handle.pending.get() + 1),
         Err(body) => refuse(body),

@@ -104,7 +104,7 @@ pub async fn scrub_messages(
         .query(
             "SELECT m.id FROM messages m JOIN users u ON u.id = m.sender_id
              WHERE m.sender_id = $1 AND ($2 OR m.deleted_at IS NULL OR m.content <> '')
-               AND (m.content_type = 'text' OR m.created_at < u.deactivated_at)
+               AND (m.content_type <> 'system' OR m.created_at < u.deactivated_at)
              LIMIT $3 FOR UPDATE OF m",
             &[&user.0, &delete, &batch],
         )
@@ -118,6 +118,7 @@ pub async fn scrub_messages(
     }
     for statement in [
         "DELETE FROM message_reactions WHERE message_id = ANY($1)",
+        "DELETE FROM message_attachments WHERE message_id = ANY($1)",
         "DELETE FROM message_search WHERE message_id = ANY($1)",
         "DELETE FROM push_outbox WHERE message_id = ANY($1)",
         "DELETE FROM message_mentions mm USING messages m
@@ -131,7 +132,7 @@ pub async fn scrub_messages(
     } else {
         tx.execute(
             "UPDATE messages m SET content = '', mentions = NULL, mention_everyone = false,
-                 deleted_at = coalesce(m.deleted_at, now()), mod_seq = c.last_seq
+                 attachments = NULL, deleted_at = coalesce(m.deleted_at, now()), mod_seq = c.last_seq
              FROM conversations c WHERE c.id = m.conversation_id AND m.id = ANY($1)",
             &[&ids],
         )
@@ -142,7 +143,7 @@ pub async fn scrub_messages(
 }
 
 /// Rows of a user that go with the account (the tombstone `users` row stays).
-const ROWS: [&str; 11] = [
+const ROWS: [&str; 12] = [
     "DELETE FROM auth_sessions WHERE user_id = $1",
     "DELETE FROM message_reactions WHERE user_id = $1",
     "DELETE FROM push_subscriptions WHERE user_id = $1",
@@ -154,6 +155,7 @@ const ROWS: [&str; 11] = [
     "DELETE FROM data_exports WHERE user_id = $1",
     "DELETE FROM password_resets WHERE user_id = $1",
     "DELETE FROM message_mentions WHERE user_id = $1",
+    "DELETE FROM uploads WHERE user_id = $1",
 ];
 
 /// Deletes what is left of `user` (sessions, reactions, devices, two-factor state, blocks,

@@ -28,15 +28,18 @@ pub struct Message {
     pub mention_everyone: bool,
     /// Sent with `priority: "urgent"`.
     pub urgent: bool,
+    /// Its attachments as the JSON array the gateway wrote when it was sent (uploads never
+    /// change, so the copy never goes stale); `None` without attachments or once deleted.
+    pub attachments: Option<String>,
 }
 
 /// Column list matching [`from_row`], for use in other modules' joins.
 pub(crate) const COLUMNS: &str = "id, conversation_id, sender_id, seq, client_message_id, content, \
                                   content_type, reply_to, created_at, edited_at, deleted_at, \
-                                  mentions, mention_everyone, urgent";
+                                  mentions, mention_everyone, urgent, attachments::text";
 
 /// How many columns `COLUMNS` has.
-pub(crate) const COLUMN_COUNT: usize = 14;
+pub(crate) const COLUMN_COUNT: usize = 15;
 
 /// Reads a message from `COLUMNS` starting at column `at`.
 pub(crate) fn from_row(row: &Row, at: usize) -> Message {
@@ -58,6 +61,7 @@ pub(crate) fn from_row(row: &Row, at: usize) -> Message {
             .unwrap_or_default(),
         mention_everyone: row.get(at + 12),
         urgent: row.get(at + 13),
+        attachments: row.get(at + 14),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod repair;
 pub mod retention;
 pub mod search;
 pub mod sessions;
+pub mod uploads;
 pub mod users;
 
 use parley_shared::policy::{ConversationKind, Role};

@@ -2,8 +2,9 @@
 //! single statement that checks membership and reply targets on the stored data, finds earlier
 //! copies of each `(conversation, sender, client_message_id)`, allocates gap-free `seq`s per
 //! conversation, resolves mentions to members, inserts, bumps `last_seq`, and marks each sender's
-//! own messages read; the mention rows (only when the batch mentions anyone); then the members
-//! of conversations whose membership changed since the lane last read them.
+//! own messages read; the mention rows (only when the batch mentions anyone); the attachment
+//! links (only when it holds uploads); then the members of conversations whose membership changed
+//! since the lane last read them.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -32,6 +33,17 @@ pub struct NewMessage {
     pub mentions: Mentioned,
     /// `priority: "urgent"`.
     pub urgent: bool,
+    /// Its uploads, as checked by the gateway (none for almost every message).
+    pub attachments: Option<NewAttachments>,
+}
+
+/// The uploads a message holds: linked in the batch's transaction, and shown from `json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttachments {
+    /// The upload ids, in the order the sender gave them (at most 10).
+    pub uploads: Vec<uuid::Uuid>,
+    /// The JSON array every reader of the message sees (`messages.attachments`).
+    pub json: String,
 }
 
 /// What became of one send.
@@ -67,9 +79,9 @@ pub(crate) fn write_statement() -> String {
         "WITH input AS (
              SELECT * FROM unnest($1::int4[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[],
                                   $6::text[], $7::text[], $8::uuid[], $9::text[], $10::bool[],
-                                  $11::bool[])
+                                  $11::bool[], $12::text[])
                  AS t(ord, id, conversation_id, sender_id, client_message_id, content, content_type,
-                      reply_to, mention_names, everyone, urgent)
+                      reply_to, mention_names, everyone, urgent, attachments)
          ), checked AS (
              SELECT i.*, e.id AS existing_id, m.role AS sender_role,
                     CASE WHEN e.id IS NOT NULL THEN 'duplicate'
@@ -95,7 +107,8 @@ pub(crate) fn write_statement() -> String {
              FROM firsts f JOIN conversations c ON c.id = f.conversation_id
          ), inserted AS (
              INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, content,
-                                   content_type, reply_to, mentions, mention_everyone, urgent)
+                                   content_type, reply_to, mentions, mention_everyone, urgent,
+                                   attachments)
              SELECT id, conversation_id, seq, sender_id, client_message_id, content, content_type, reply_to,
                     CASE WHEN mention_names IS NOT NULL THEN
                         (SELECT array_agg(found.id ORDER BY found.id)
@@ -108,7 +121,7 @@ pub(crate) fn write_statement() -> String {
                                   AND x.user_id = found.id))
                     END,
                     everyone AND kind = 'group' AND sender_role IN ('owner', 'admin'),
-                    urgent
+                    urgent, attachments::jsonb
              FROM numbered
              RETURNING {returned}
          ), bumped AS (
@@ -164,12 +177,27 @@ const MENTIONED: &str = "INSERT INTO message_mentions (conversation_id, user_id,
      WHERE m.id = ANY($1)
      ON CONFLICT DO NOTHING";
 
+/// The uploads of the batch's new messages, linked to them (a copy inserted earlier is no row of
+/// `messages` under this id, so a retry links nothing twice) and marked attached. Sent only for a
+/// batch with attachments, after the write.
+const LINKED: &str = "WITH linked AS (
+         INSERT INTO message_attachments (message_id, upload_id, conversation_id, position)
+         SELECT m.id, x.upload_id, m.conversation_id, x.position
+         FROM unnest($1::uuid[], $2::uuid[], $3::int2[]) AS x(message_id, upload_id, position)
+         JOIN messages m ON m.id = x.message_id
+         JOIN uploads u ON u.id = x.upload_id
+         RETURNING upload_id
+     )
+     UPDATE uploads SET attached_at = now()
+     WHERE id IN (SELECT upload_id FROM linked) AND attached_at IS NULL";
+
 /// The batch statements, prepared once per connection.
 pub(crate) struct Prepared {
     begin: Statement,
     lock: Statement,
     write: Statement,
     mentioned: Statement,
+    linked: Statement,
     members: Statement,
     commit: Statement,
 }
@@ -185,6 +213,7 @@ pub(crate) async fn prepare(client: &Client) -> Result<Prepared, tokio_postgres:
         lock: client.prepare(LOCK).await?,
         write: client.prepare(&write_statement()).await?,
         mentioned: client.prepare(MENTIONED).await?,
+        linked: client.prepare(LINKED).await?,
         members: client.prepare(MEMBERS).await?,
         commit: client.prepare("COMMIT").await?,
     })
@@ -208,6 +237,11 @@ pub(crate) struct Columns<'a> {
     urgent: Vec<bool>,
     /// The messages that mention anyone.
     mentioning: Vec<uuid::Uuid>,
+    attachments: Vec<Option<&'a str>>,
+    /// One entry per upload of the batch: its message, itself, its position.
+    link_messages: Vec<uuid::Uuid>,
+    link_uploads: Vec<uuid::Uuid>,
+    link_positions: Vec<i16>,
 }
 
 impl<'a> Columns<'a> {
@@ -239,13 +273,31 @@ impl<'a> Columns<'a> {
                 .filter(|m| !m.mentions.is_empty())
                 .map(|m| m.id.0)
                 .collect(),
+            attachments: batch
+                .iter()
+                .map(|m| m.attachments.as_ref().map(|a| a.json.as_str()))
+                .collect(),
+            link_messages: links(batch).map(|(message, _, _)| message).collect(),
+            link_uploads: links(batch).map(|(_, upload, _)| upload).collect(),
+            link_positions: links(batch).map(|(_, _, position)| position).collect(),
         }
     }
 }
 
+/// (message, upload, position) for every upload the batch's messages hold.
+fn links<'b>(batch: &'b [&NewMessage]) -> impl Iterator<Item = (uuid::Uuid, uuid::Uuid, i16)> + 'b {
+    batch.iter().flat_map(|m| {
+        m.attachments.iter().flat_map(move |a| {
+            a.uploads.iter().enumerate().map(move |(position, upload)| {
+                (m.id.0, *upload, i16::try_from(position).unwrap_or(i16::MAX))
+            })
+        })
+    })
+}
+
 /// Commits `batch` in one transaction and returns one verdict per input, in input order.
 ///
-/// The five statements (six when the batch mentions anyone) go out pipelined, in one write, and
+/// The five statements (one more each when the batch mentions anyone or holds attachments) go out pipelined, in one write, and
 /// PostgreSQL runs them in order: one round trip per batch instead of five. Each still takes its
 /// own snapshot, so the write sees `last_seq` as it is once the lock is held, and the mention rows
 /// see the messages the write inserted. If one fails, the transaction is aborted, the
@@ -268,7 +320,9 @@ pub(crate) async fn commit(
     let lock_params: [&(dyn ToSql + Sync); 1] = [&c.conversations];
     let member_params: [&(dyn ToSql + Sync); 2] = [&c.conversations, &known];
     let mentioned_params: [&(dyn ToSql + Sync); 1] = [&c.mentioning];
-    let write_params: [&(dyn ToSql + Sync); 11] = [
+    let linked_params: [&(dyn ToSql + Sync); 3] =
+        [&c.link_messages, &c.link_uploads, &c.link_positions];
+    let write_params: [&(dyn ToSql + Sync); 12] = [
         &c.ord,
         &c.ids,
         &c.convs,
@@ -280,6 +334,7 @@ pub(crate) async fn commit(
         &c.mention_names,
         &c.everyone,
         &c.urgent,
+        &c.attachments,
     ];
     // Polled in order, each sends its statement at its first poll: still one write.
     let mentioned = async {
@@ -289,11 +344,19 @@ pub(crate) async fn commit(
             client.execute(&prepared.mentioned, &mentioned_params).await
         }
     };
-    let (begun, locked, written, mentioned, member_rows, committed) = tokio::join!(
+    let linked = async {
+        if c.link_uploads.is_empty() {
+            Ok(0)
+        } else {
+            client.execute(&prepared.linked, &linked_params).await
+        }
+    };
+    let (begun, locked, written, mentioned, linked, member_rows, committed) = tokio::join!(
         client.execute(&prepared.begin, &[]),
         client.query(&prepared.lock, &lock_params),
         client.query(&prepared.write, &write_params),
         mentioned,
+        linked,
         client.query(&prepared.members, &member_params),
         client.execute(&prepared.commit, &[]),
     );
@@ -301,6 +364,7 @@ pub(crate) async fn commit(
     let locked = locked?;
     let rows = written?;
     mentioned?;
+    linked?;
     let member_rows = member_rows?;
     committed?;
 

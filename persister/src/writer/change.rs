@@ -257,7 +257,8 @@ pub(crate) async fn apply(
     }))
 }
 
-/// Soft-deletes `stored`: content, mentions and reactions go, the `seq` stays. Deleting twice
+/// Soft-deletes `stored`: content, mentions, reactions and attachments go (the sweep then removes
+/// uploads no message holds), the `seq` stays. Deleting twice
 /// answers the deleted message again (a retried request is harmless).
 async fn soft_delete(
     tx: &tokio_postgres::Transaction<'_>,
@@ -269,18 +270,19 @@ async fn soft_delete(
         .query_one(
             &format!(
                 "UPDATE messages SET content = '', mentions = NULL, mention_everyone = false,
-                     deleted_at = coalesce(deleted_at, now()), mod_seq = $2
+                     attachments = NULL, deleted_at = coalesce(deleted_at, now()), mod_seq = $2
                  WHERE id = $1 RETURNING {}",
                 messages::COLUMNS
             ),
             &[&request.message.0, &last_seq],
         )
         .await?;
-    tx.execute(
+    for statement in [
         "DELETE FROM message_reactions WHERE message_id = $1",
-        &[&request.message.0],
-    )
-    .await?;
+        "DELETE FROM message_attachments WHERE message_id = $1",
+    ] {
+        tx.execute(statement, &[&request.message.0]).await?;
+    }
     // Its mentions no longer count (the rows were written from what it mentioned).
     if stored.mention_everyone || !stored.mentions.is_empty() {
         let named: Vec<uuid::Uuid> = stored.mentions.iter().map(|u| u.0).collect();

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use batch::{NewMessage, Verdict};
+pub use batch::{NewAttachments, NewMessage, Verdict};
 pub use change::{ChangeEvent, ChangeKind, ChangeOutcome, ChangeRequest, Changed, Refusal};
 pub use group::{GroupChanged, GroupEvent, GroupOp, GroupOutcome, GroupRefusal, GroupRequest};
 pub use reads::{MAX_COUNTS_PER_MARK, ReadAdvance, ReadCount, ReadMark};

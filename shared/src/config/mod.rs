@@ -10,6 +10,7 @@ mod privacy;
 mod redis;
 mod retention;
 mod sections;
+mod uploads;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,7 @@ pub use privacy::PrivacyConfig;
 pub use redis::RedisConfig;
 pub use retention::RetentionConfig;
 pub use sections::*;
+pub use uploads::UploadsConfig;
 
 /// Prefix of every environment variable Parley reads.
 pub const ENV_PREFIX: &str = "PARLEY_";
@@ -40,6 +42,7 @@ pub struct Config {
     pub redis: RedisConfig,
     pub privacy: PrivacyConfig,
     pub retention: RetentionConfig,
+    pub uploads: UploadsConfig,
 }
 
 /// One value set from outside the file: an environment variable or a command-line flag.
@@ -328,6 +331,9 @@ impl Config {
             return Err(invalid(key, message));
         }
         if let Err((key, message)) = self.retention.check() {
+            return Err(invalid(key, message));
+        }
+        if let Err((key, message)) = self.uploads.check() {
             return Err(invalid(key, message));
         }
         if let Err((key, message)) = self.notifications.check() {

@@ -302,6 +302,8 @@ pub struct LimitsConfig {
     /// Urgent messages (`priority: "urgent"`, which break through mutes and do-not-disturb) per
     /// user.
     pub urgent: Rate,
+    /// Files uploaded per user (`POST /api/uploads`).
+    pub uploads: Rate,
     /// History pages per user.
     pub history: Rate,
     /// WebSocket connections opened per user.
@@ -327,6 +329,7 @@ impl Default for LimitsConfig {
             login_account_failures: Rate::new(20, Duration::from_secs(3600)),
             send: Rate::new(30, Duration::from_secs(60)),
             urgent: Rate::new(3, Duration::from_secs(3600)),
+            uploads: Rate::new(10, Duration::from_secs(60)),
             history: Rate::new(60, Duration::from_secs(60)),
             ws_connect: Rate::new(10, Duration::from_secs(60)),
             api: Rate::new(600, Duration::from_secs(60)),

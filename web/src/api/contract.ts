@@ -11,9 +11,10 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 export const contract: [
   Same<Rest.Message, Protocol.Message>,
   Same<Rest.Reaction, Protocol.Reaction>,
+  Same<Rest.Attachment, Protocol.Attachment>,
   Same<Rest.Member, Protocol.Member>,
   Same<Rest.Conversation, Protocol.Conversation>,
   Same<Rest.User, Protocol.User>,
   Same<Rest.Me, Protocol.Me>,
   Same<Rest.Error["error"], Omit<Protocol.ErrorBody, "code"> & { code: Protocol.ErrorCode }>,
-] = [true, true, true, true, true, true, true];
+] = [true, true, true, true, true, true, true, true];

@@ -17,6 +17,20 @@ export type AdminUser = {
   username: string;
 };
 
+export type Attachment = {
+  height?: number;
+  id: string;
+  kind: "image" | "file";
+  /** Sniffed from the bytes, never taken from the client */
+  mimeType: string;
+  name: string;
+  size: number;
+  /** Sizes at /api/attachments/{id}/thumbnails/{size} */
+  thumbnails: (320 | 1280)[];
+  /** An image's, as shown */
+  width?: number;
+};
+
 export type AuditEntry = {
   /** e.g. user.deactivated, mfa.enabled, member.added */
   action: string;
@@ -192,10 +206,11 @@ export type Member = {
 };
 
 export type Message = {
+  attachments: Attachment[];
   clientMessageId: string;
   /** Empty once deleted */
   content: string;
-  contentType: "text" | "system";
+  contentType: "text" | "system" | "image" | "file";
   conversationId: string;
   createdAt: string;
   deletedAt: string | null;
@@ -374,10 +389,14 @@ export type SearchHit = {
 };
 
 export type SendMessageRequest = {
+  /** Uploads (POST /api/uploads) this message holds; then content may be empty */
+  attachments?: string[];
   /** Your idempotency key: a retry with the same one returns the original */
   clientMessageId: string;
-  content: string;
-  contentType?: "text";
+  /** 1 to 4000 characters; may be empty (or left out) with attachments */
+  content?: string;
+  /** image or file with attachments (left out: image when every attachment is one) */
+  contentType?: "text" | "image" | "file";
   /** urgent breaks through the recipients' mutes and do-not-disturb (limits.urgent per user) */
   priority?: "normal" | "urgent";
   replyTo?: string;

@@ -21,6 +21,7 @@ export function testMessage(seq: number, over: Partial<Message> = {}): Message {
     mentionsEveryone: false,
     priority: "normal",
     reactions: [],
+    attachments: [],
     ...over,
   };
 }

@@ -14,7 +14,13 @@ pub(super) fn timestamp(nullable: bool) -> Value {
 /// Every component schema, by name.
 pub(super) fn all() -> Value {
     let mut schemas = core();
-    for more in [sessions(), notifications(), mfa(), groups()] {
+    for more in [
+        sessions(),
+        notifications(),
+        mfa(),
+        groups(),
+        super::files::schemas(),
+    ] {
         if let (Some(all), Value::Object(more)) = (schemas.as_object_mut(), more) {
             all.extend(more);
         }
@@ -48,6 +54,7 @@ pub(super) fn all() -> Value {
     if let Some(required) = conversation["required"].as_array_mut() {
         required.push(json!("notifications"));
     }
+    super::files::extend(&mut schemas);
     schemas
 }
 

@@ -67,6 +67,9 @@ pub(crate) enum Op {
     RequestExport,
     ListExports,
     DownloadExport,
+    Upload,
+    DownloadAttachment,
+    Thumbnail,
     OpenApi,
 }
 
@@ -118,6 +121,7 @@ pub(crate) struct Route {
 }
 
 mod accounts;
+mod files;
 mod groups;
 mod moderation;
 mod privacy;
@@ -131,6 +135,7 @@ pub(crate) fn routes() -> impl Iterator<Item = &'static Route> {
         .chain(groups::ROUTES)
         .chain(moderation::ROUTES)
         .chain(privacy::ROUTES)
+        .chain(files::ROUTES)
 }
 
 /// The route for `method` and `path`, with the path parameters it captured.

@@ -12,7 +12,7 @@ export interface Message {
   senderId: string;
   seq: number;
   content: string;
-  contentType: "text" | "system";
+  contentType: "text" | "system" | "image" | "file";
   replyTo: string | null;
   clientMessageId: string;
   createdAt: string;
@@ -26,6 +26,22 @@ export interface Message {
    * older client may lack it: read it as `normal`). */
   priority: "normal" | "urgent";
   reactions: Reaction[];
+  /** Its files and images, in the order sent (none once deleted). */
+  attachments: Attachment[];
+}
+
+/** An uploaded file or image (`POST /api/uploads`), as a message shows it. */
+export interface Attachment {
+  id: string;
+  name: string;
+  /** Sniffed from the bytes. */
+  mimeType: string;
+  kind: "image" | "file";
+  size: number;
+  width?: number;
+  height?: number;
+  /** Thumbnail sizes (longest side) at /api/attachments/{id}/thumbnails/{size}. */
+  thumbnails: (320 | 1280)[];
 }
 
 export interface Member {
