@@ -45,6 +45,9 @@ CREATE INDEX message_attachments_upload ON message_attachments (upload_id);
 ALTER TABLE messages ADD COLUMN attachments jsonb
     CHECK (attachments IS NULL OR jsonb_typeof(attachments) = 'array');
 
+-- Search by `has:image` / `has:file` alone reads only messages with attachments.
+CREATE INDEX messages_with_attachments ON messages (conversation_id, id) WHERE attachments IS NOT NULL;
+
 -- `image` and `file` messages; their text is optional.
 ALTER TABLE messages DROP CONSTRAINT messages_content_type_check;
 ALTER TABLE messages ADD CONSTRAINT messages_content_type_check

@@ -1,7 +1,9 @@
 //! `parley backup --to DIR` and `parley restore --from DIR`: the embedded cluster's Parley
 //! database as a `pg_dump` snapshot (taken from the running server when a Parley serves this data
-//! dir, else from a server started for it), with the generated access-token secret, so a restore
-//! into a fresh data dir serves the same conversations and keeps every session's tokens valid.
+//! dir, else from a server started for it), with the generated access-token secret and the
+//! uploaded files (`files/blobs`, copied after the dump: every file a dumped upload names was
+//! stored before its row, so it is there; one the sweep removes during the backup may be missing),
+//! so a restore into a fresh data dir serves the same conversations, attachments and tokens.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -16,6 +18,8 @@ use crate::serve::{EMBEDDED_DATABASE, open_database, startup_runtime};
 const DUMP: &str = "parley.dump";
 const SECRET: &str = "jwt-secret";
 const MANIFEST: &str = "BACKUP";
+/// Uploaded files, under the data dir and in a backup.
+const BLOBS: &str = "files/blobs";
 
 fn embedded_only(config: &Config, what: &str) -> anyhow::Result<()> {
     if !config.database.url.is_empty() {
@@ -66,6 +70,7 @@ pub fn backup(config: &Config, to: &Path) -> anyhow::Result<()> {
     if secret.exists() {
         copy_private(&secret, &to.join(SECRET))?;
     }
+    let files = copy_tree(&data_dir.join(BLOBS), &to.join(BLOBS))?;
     let manifest = format!(
         "parley backup\nversion = {}\nschema = {}\ncreated = {}\n",
         env!("CARGO_PKG_VERSION"),
@@ -73,7 +78,7 @@ pub fn backup(config: &Config, to: &Path) -> anyhow::Result<()> {
         parley_shared::time::format_timestamp(time::OffsetDateTime::now_utc()),
     );
     std::fs::write(to.join(MANIFEST), manifest)?;
-    tracing::info!(to = %to.display(), "backup written");
+    tracing::info!(to = %to.display(), files, "backup written");
     Ok(())
 }
 
@@ -101,9 +106,31 @@ pub fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
     if secret.exists() && config.auth.jwt_secret.is_empty() {
         copy_private(&secret, &data_dir.join(SECRET))?;
     }
+    copy_tree(&from.join(BLOBS), &data_dir.join(BLOBS))?;
     drop(lock);
     tracing::info!(from = %from.display(), data_dir = %data_dir.display(), "backup restored");
     Ok(())
+}
+
+/// Copies the files under `from` (missing: none) into `to`, keeping the layout; how many.
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<u64> {
+    if !from.is_dir() {
+        return Ok(0);
+    }
+    std::fs::create_dir_all(to).with_context(|| format!("could not create {}", to.display()))?;
+    let mut copied = 0;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copied += copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("could not copy {}", entry.path().display()))?;
+            copied += 1;
+        }
+    }
+    Ok(copied)
 }
 
 /// Copies a secret, readable by this user only.

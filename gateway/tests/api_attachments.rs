@@ -314,6 +314,71 @@ async fn images_and_files_reach_members_only() -> anyhow::Result<()> {
     );
     assert_eq!(retry.body["data"]["id"], sent.body["data"]["id"]);
 
+    // Search finds attachments by name and by kind, and only in the caller's conversations.
+    let found = |body: &Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|hit| {
+                hit["message"]["clientMessageId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let mut by_name = Vec::new();
+    for _ in 0..100 {
+        by_name = found(
+            &api.get("/api/search/messages?q=report", Some(&ben))
+                .await?
+                .body,
+        );
+        if !by_name.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(by_name, ["p2"], "a file is found by its name");
+    assert_eq!(
+        found(
+            &api.get("/api/search/messages?q=beach", Some(&ben))
+                .await?
+                .body
+        ),
+        ["p1"]
+    );
+    let images = api
+        .get("/api/search/messages?q=has%3Aimage", Some(&ben))
+        .await?;
+    assert_eq!(images.status, 200, "{}", images.body);
+    assert_eq!(found(&images.body), ["w1", "p1"], "newest first");
+    assert_eq!(
+        found(
+            &api.get("/api/search/messages?q=has%3Afile", Some(&ben))
+                .await?
+                .body
+        ),
+        ["p2"]
+    );
+    assert_eq!(
+        found(
+            &api.get("/api/search/messages?q=report%20has%3Aimage", Some(&ben))
+                .await?
+                .body
+        ),
+        Vec::<String>::new()
+    );
+    assert!(
+        found(
+            &api.get("/api/search/messages?q=has%3Aimage", Some(&cat))
+                .await?
+                .body
+        )
+        .is_empty()
+    );
+
     // Deleting the message ends access to what it held.
     let message = sent.body["data"]["id"].as_str().unwrap_or_default();
     let deleted = api

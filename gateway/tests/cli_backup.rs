@@ -1,5 +1,6 @@
 //! `parley backup` while Parley serves, then `parley restore` into a fresh data dir: the restored
-//! instance serves the same conversations and messages, and the old tokens stay valid.
+//! instance serves the same conversations, messages and attachments, and the old tokens stay
+//! valid.
 
 use std::path::Path;
 use std::time::Duration;
@@ -67,6 +68,31 @@ async fn a_backup_taken_while_serving_restores_into_a_fresh_data_dir() -> anyhow
             .await?;
         assert_eq!(sent.status, 201);
     }
+    let photo = api
+        .upload(
+            &ann,
+            "kept.png",
+            parley_testkit::files::png_with_text(300, 200)?,
+        )
+        .await?;
+    assert_eq!(photo.status, 201, "{}", photo.body);
+    let photo = photo.body["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let body = json!({"clientMessageId": "photo", "attachments": [photo]});
+    let sent = api
+        .post(
+            &format!("/api/conversations/{dm}/messages"),
+            Some(&ann),
+            &body,
+        )
+        .await?;
+    assert_eq!(sent.status, 201, "{}", sent.body);
+    let bytes = api
+        .get(&format!("/api/attachments/{photo}"), Some(&ben))
+        .await?
+        .raw;
     let before = snapshot(&api, &ann).await?;
 
     let (code, _, stderr) = run(
@@ -109,7 +135,15 @@ async fn a_backup_taken_while_serving_restores_into_a_fresh_data_dir() -> anyhow
         "the same conversations and messages, tokens still valid"
     );
     assert_eq!(after.len(), 2);
-    assert_eq!(after.iter().map(|(_, m)| m.len()).sum::<usize>(), 5);
+    assert_eq!(after.iter().map(|(_, m)| m.len()).sum::<usize>(), 6);
+    let restored_bytes = api
+        .get(&format!("/api/attachments/{photo}"), Some(&ben))
+        .await?;
+    assert_eq!(restored_bytes.status, 200);
+    assert_eq!(
+        restored_bytes.raw, bytes,
+        "the attachment's file came back too"
+    );
     // And it keeps working: a new message continues the sequence.
     let body = json!({"clientMessageId": "after", "content": "after the restore"});
     let sent = api
@@ -120,7 +154,7 @@ async fn a_backup_taken_while_serving_restores_into_a_fresh_data_dir() -> anyhow
         )
         .await?;
     assert_eq!(sent.status, 201, "{}", sent.body);
-    assert_eq!(sent.body["data"]["seq"], 4);
+    assert_eq!(sent.body["data"]["seq"], 5);
     restored.signal("TERM")?;
     restored.wait(Duration::from_secs(60))?;
     std::fs::remove_dir_all(dir)?;

@@ -1,10 +1,11 @@
 //! `GET /api/search/messages`: full-text search over the caller's conversations only, ranked,
 //! with highlighted snippets (as ranges: never HTML) and a cursor. Operators in `q`:
-//! `from:username`, `in:conv_…`, `before:YYYY-MM-DD`, `after:YYYY-MM-DD`; `conversationId`
-//! narrows to one conversation (in-chat search). Messages become searchable shortly after they
+//! `from:username`, `in:conv_…`, `before:YYYY-MM-DD`, `after:YYYY-MM-DD`, `has:image`,
+//! `has:file` (alone, they list such messages newest first); `conversationId` narrows to one
+//! conversation (in-chat search). Attachments are found by their names too. Messages become searchable shortly after they
 //! are acknowledged (the index is filled behind the writer).
 
-use parley_persister::store::search::{self, HIT_END, HIT_START, SearchQuery};
+use parley_persister::store::search::{self, HIT_END, HIT_START, Has, SearchQuery};
 use parley_shared::{ConversationId, MessageId};
 use serde::Serialize;
 use time::{Date, Month, OffsetDateTime};
@@ -21,6 +22,7 @@ struct Parsed {
     conversation: Option<ConversationId>,
     before: Option<OffsetDateTime>,
     after: Option<OffsetDateTime>,
+    has: Option<Has>,
 }
 
 /// `YYYY-MM-DD`, a real calendar day.
@@ -51,12 +53,23 @@ fn parse(q: &str) -> Result<Parsed, ApiError> {
             }
             Some(("before", value)) => parsed.before = Some(day(value)?),
             Some(("after", value)) => parsed.after = Some(day(value)?),
+            Some(("has", "image" | "images")) => parsed.has = Some(Has::Image),
+            Some(("has", "file" | "files")) => parsed.has = Some(Has::File),
+            Some(("has", _)) => {
+                return Err(ApiError::field(
+                    "q",
+                    format!("`{token}`: has:image or has:file"),
+                ));
+            }
             _ => words.push(token),
         }
     }
     parsed.text = words.join(" ");
-    if parsed.text.is_empty() {
-        return Err(ApiError::field("q", "needs at least one word to look for"));
+    if parsed.text.is_empty() && parsed.has.is_none() {
+        return Err(ApiError::field(
+            "q",
+            "needs at least one word to look for (or has:image, has:file)",
+        ));
     }
     if parsed.text.chars().count() > 256 {
         return Err(ApiError::field(
@@ -137,20 +150,21 @@ pub(crate) async fn messages(ctx: &Ctx) -> Result<Reply, ApiError> {
         ),
     };
     let conn = ctx.conn().await?;
-    let mut hits = search::messages(
-        &conn,
-        &SearchQuery {
-            caller: me,
-            text: &parsed.text,
-            conversation: parsed.conversation,
-            from: parsed.from.as_deref(),
-            before: parsed.before,
-            after: parsed.after,
-            cursor,
-            limit: limit + 1,
-        },
-    )
-    .await?;
+    let query = SearchQuery {
+        caller: me,
+        text: &parsed.text,
+        conversation: parsed.conversation,
+        from: parsed.from.as_deref(),
+        before: parsed.before,
+        after: parsed.after,
+        has: parsed.has,
+        cursor,
+        limit: limit + 1,
+    };
+    let mut hits = match query.text.is_empty() {
+        true => search::holding(&conn, &query).await?,
+        false => search::messages(&conn, &query).await?,
+    };
     let has_more = hits.len() as i64 > limit;
     hits.truncate(limit as usize);
     let cursor = hits
@@ -193,9 +207,16 @@ mod tests {
             "x after:2026-02-30",
             "x in:nope",
             "   ",
+            "has:pdf",
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
+        let p = parse("has:image from:ann").unwrap_or_default();
+        assert_eq!((p.text.as_str(), p.has), ("", Some(Has::Image)));
+        assert_eq!(
+            parse("report has:files").unwrap_or_default().has,
+            Some(Has::File)
+        );
         // Colons that are not operators stay words.
         assert_eq!(
             parse("time: 10:30").map(|p| p.text).ok().as_deref(),

@@ -29,9 +29,89 @@ pub struct SearchQuery<'a> {
     pub from: Option<&'a str>,
     pub before: Option<OffsetDateTime>,
     pub after: Option<OffsetDateTime>,
+    /// Only messages holding an image (`has:image`) or another file (`has:file`).
+    pub has: Option<Has>,
     /// Continue after this `(rank, id)`.
     pub cursor: Option<(f32, MessageId)>,
     pub limit: i64,
+}
+
+/// What a message must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Has {
+    Image,
+    File,
+}
+
+impl Has {
+    fn kind(self) -> &'static str {
+        match self {
+            Has::Image => "image",
+            Has::File => "file",
+        }
+    }
+}
+
+/// What the search index holds of a message (`m`): its content and its attachments' names, each
+/// also with `.`, `_` and `-` as spaces (so `report` finds `Q3-report.pdf`). A message without
+/// attachments (almost every one) costs the indexer no subquery.
+pub(crate) const INDEXED_TEXT: &str = "CASE WHEN m.attachments IS NULL THEN m.content
+         ELSE m.content || coalesce((
+             SELECT string_agg(' ' || (a->>'name') || ' ' || translate(a->>'name', '._-', '   '), '')
+             FROM jsonb_array_elements(m.attachments) a), '') END";
+
+/// Messages holding `q.has` (which must be set), newest first, with no words to match: every
+/// rank is 0 and the snippet is the content's start. Served by the partial index of messages
+/// with attachments (migration 0018), so it never reads the conversations' other messages.
+pub async fn holding(conn: &Conn, q: &SearchQuery<'_>) -> Result<Vec<Hit>, DbError> {
+    let columns = messages::COLUMNS
+        .split(", ")
+        .map(|column| format!("m.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let statement = conn
+        .prepare_cached(&format!(
+            "SELECT {columns}, 0::real, left(m.content, 200)
+             FROM conversation_members cm
+             JOIN messages m ON m.conversation_id = cm.conversation_id
+             WHERE cm.user_id = $1
+               AND m.attachments IS NOT NULL
+               AND m.attachments @> jsonb_build_array(jsonb_build_object('kind', $2::text))
+               AND m.deleted_at IS NULL
+               AND ($3::uuid IS NULL OR m.conversation_id = $3)
+               AND ($4::text IS NULL OR m.sender_id = (SELECT id FROM users WHERE username = $4))
+               AND ($5::timestamptz IS NULL OR m.created_at < $5)
+               AND ($6::timestamptz IS NULL OR m.created_at >= $6)
+               AND ($7::uuid IS NULL OR m.id < $7)
+             ORDER BY m.id DESC
+             LIMIT $8"
+        ))
+        .await?;
+    let kind = q.has.map_or("file", Has::kind);
+    let rows = conn
+        .query(
+            &statement,
+            &[
+                &q.caller.0,
+                &kind,
+                &q.conversation.map(|c| c.0),
+                &q.from,
+                &q.before,
+                &q.after,
+                &q.cursor.map(|(_, id)| id.0),
+                &q.limit,
+            ],
+        )
+        .await?;
+    let width = messages::COLUMNS.split(", ").count();
+    Ok(rows
+        .iter()
+        .map(|row| Hit {
+            message: messages::from_row(row, 0),
+            rank: row.get(width),
+            snippet: row.get(width + 1),
+        })
+        .collect())
 }
 
 /// One result.
@@ -62,6 +142,7 @@ pub async fn messages(conn: &Conn, q: &SearchQuery<'_>) -> Result<Vec<Hit>, DbEr
                   JOIN messages m ON m.id = s.message_id
              WHERE s.search @@ q
                AND m.deleted_at IS NULL
+               AND ($10::text IS NULL OR m.attachments @> jsonb_build_array(jsonb_build_object('kind', $10::text)))
                AND ($3::uuid IS NULL OR s.conversation_id = $3)
                AND ($4::text IS NULL OR m.sender_id = (SELECT id FROM users WHERE username = $4))
                AND ($5::timestamptz IS NULL OR m.created_at < $5)
@@ -88,6 +169,7 @@ pub async fn messages(conn: &Conn, q: &SearchQuery<'_>) -> Result<Vec<Hit>, DbEr
                 &cursor_rank,
                 &cursor_id,
                 &q.limit,
+                &q.has.map(Has::kind),
             ],
         )
         .await?;

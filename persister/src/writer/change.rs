@@ -161,7 +161,7 @@ pub(crate) async fn apply(
                     &[&request.message.0, content, &last_seq],
                 )
                 .await?;
-            index(&tx, request, content).await?;
+            index(&tx, request).await?;
             (ChangeEvent::Edited, row)
         }
         ChangeKind::Delete => {
@@ -298,22 +298,26 @@ async fn soft_delete(
         )
         .await?;
     }
-    index(tx, request, "").await?;
+    index(tx, request).await?;
     Ok(row)
 }
 
-/// Keeps the search row in step with the content (an empty vector once deleted). An upsert: the
-/// indexer may not have reached this message yet, and its insert then finds this row and keeps it.
+/// Keeps the search row in step with the message as just changed (its content and attachment
+/// names; an empty vector once deleted). An upsert: the indexer may not have reached this message
+/// yet, and its insert then finds this row and keeps it.
 async fn index(
     tx: &tokio_postgres::Transaction<'_>,
     request: &ChangeRequest,
-    content: &str,
 ) -> Result<(), tokio_postgres::Error> {
     tx.execute(
-        "INSERT INTO message_search (message_id, conversation_id, search)
-         VALUES ($1, $2, to_tsvector('simple', $3))
-         ON CONFLICT (message_id) DO UPDATE SET search = excluded.search",
-        &[&request.message.0, &request.conversation.0, &content],
+        &format!(
+            "INSERT INTO message_search (message_id, conversation_id, search)
+             SELECT m.id, $2, to_tsvector('simple', {})
+             FROM messages m WHERE m.id = $1
+             ON CONFLICT (message_id) DO UPDATE SET search = excluded.search",
+            crate::store::search::INDEXED_TEXT
+        ),
+        &[&request.message.0, &request.conversation.0],
     )
     .await?;
     Ok(())

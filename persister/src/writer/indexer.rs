@@ -36,7 +36,9 @@ const BEHIND: &str = "SELECT c.id, c.last_seq FROM conversations c
 /// Only the indexer and a conversation's deletion touch these rows (never the lanes), and the
 /// deletion deletes the watermark first: it either waits for this statement and then deletes what
 /// it indexed, or is seen here as gone, so no search row outlives its conversation.
-const INDEX: &str = "WITH todo AS (
+fn index_statement() -> String {
+    format!(
+        "WITH todo AS (
          SELECT t.conversation_id, w.indexed_seq AS done,
                 least(t.top, w.indexed_seq + $3) AS upto
          FROM unnest($1::uuid[], $2::int8[]) AS t(conversation_id, top)
@@ -46,7 +48,7 @@ const INDEX: &str = "WITH todo AS (
          FOR UPDATE OF w
      ), indexed AS (
          INSERT INTO message_search (message_id, conversation_id, search)
-         SELECT m.id, m.conversation_id, to_tsvector('simple', m.content)
+         SELECT m.id, m.conversation_id, to_tsvector('simple', {indexed})
          FROM todo JOIN messages m ON m.conversation_id = todo.conversation_id
               AND m.seq > todo.done AND m.seq <= todo.upto
          WHERE m.deleted_at IS NULL
@@ -59,10 +61,13 @@ const INDEX: &str = "WITH todo AS (
              SET indexed_seq = greatest(search_watermarks.indexed_seq, excluded.indexed_seq)
          RETURNING 1
      )
-     SELECT (SELECT count(*) FROM indexed), (SELECT count(*) FROM marked)";
+     SELECT (SELECT count(*) FROM indexed), (SELECT count(*) FROM marked)",
+        indexed = crate::store::search::INDEXED_TEXT
+    )
+}
 
-/// A watermark row (at 0) for each conversation that still exists and has none yet, so `INDEX`
-/// can lock it.
+/// A watermark row (at 0) for each conversation that still exists and has none yet, so the index
+/// statement can lock it.
 const ENSURE: &str = "INSERT INTO search_watermarks (conversation_id, indexed_seq)
      SELECT c.id, 0 FROM conversations c WHERE c.id = ANY($1::uuid[])
      ON CONFLICT (conversation_id) DO NOTHING";
@@ -256,7 +261,10 @@ impl Indexer {
             "SET enable_seqscan = off",
         )
         .await?;
-        let index = client.prepare(INDEX).await.map_err(|e| e.to_string())?;
+        let index = client
+            .prepare(&index_statement())
+            .await
+            .map_err(|e| e.to_string())?;
         let ensure = client.prepare(ENSURE).await.map_err(|e| e.to_string())?;
         self.client = Some((client, index, ensure));
         Ok(())
