@@ -17,6 +17,7 @@ import {
   exactly,
 } from "./helpers.mjs";
 import { accountScenarios } from "./accounts.mjs";
+import { fileScenarios } from "./files.mjs";
 import { groupScenarios } from "./groups.mjs";
 import { notificationScenarios } from "./notifications.mjs";
 
@@ -590,6 +591,7 @@ export const scenarios = {
   ...notificationScenarios,
   ...accountScenarios,
   ...groupScenarios,
+  ...fileScenarios,
 
   async "no page broke its Content-Security-Policy"() {
     assert(cspViolations.length === 0, `CSP violations: ${cspViolations.join(" | ")}`);

@@ -373,6 +373,59 @@ export class Api {
     return response.blob();
   }
 
+  /** Uploads `file` (its raw bytes), reporting progress; `signal` cancels it. The attachment to
+   * name in a send. XMLHttpRequest: fetch reports no upload progress. */
+  async upload(
+    file: Blob,
+    name: string,
+    onProgress: (sent: number, total: number) => void,
+    signal?: AbortSignal,
+  ): Promise<Rest.Attachment> {
+    const token = await this.token();
+    if (!token) throw new ApiError(401, { code: "UNAUTHORIZED", message: "Logged out", retryable: false });
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", `${this.base}/api/uploads?name=${encodeURIComponent(name)}`);
+      xhr.setRequestHeader("authorization", `Bearer ${token}`);
+      xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+      const failed = (status: number, fallback: string) => {
+        let body: ErrorBody = { code: "INTERNAL_ERROR", message: fallback, retryable: true };
+        try {
+          body = (JSON.parse(xhr.responseText) as Rest.Error).error ?? body;
+        } catch {
+          // Not JSON (a proxy's page): keep the fallback.
+        }
+        reject(new ApiError(status, body));
+      };
+      xhr.onload = () => {
+        if (xhr.status === 201) {
+          resolve((JSON.parse(xhr.responseText) as { data: Rest.Attachment }).data);
+        } else {
+          if (xhr.status === 401) this.setSession(null);
+          failed(xhr.status, xhr.statusText || "Upload failed");
+        }
+      };
+      xhr.onerror = () => failed(0, "Network error");
+      xhr.onabort = () => reject(new DOMException("Upload cancelled", "AbortError"));
+      signal?.addEventListener("abort", () => xhr.abort(), { once: true });
+      xhr.send(file);
+    });
+  }
+
+  /** An attachment's bytes (or one of its thumbnails) as a Blob, fetched with my token. */
+  async attachment(id: string, thumbnail?: number): Promise<Blob> {
+    const token = await this.token();
+    if (!token) throw new ApiError(401, { code: "UNAUTHORIZED", message: "Logged out", retryable: false });
+    const path = `/api/attachments/${encodeURIComponent(id)}${thumbnail ? `/thumbnails/${thumbnail}` : ""}`;
+    const response = await fetch(this.base + path, { headers: { authorization: `Bearer ${token}` } });
+    if (!response.ok) {
+      const json = await response.json().catch(() => null);
+      const error: ErrorBody = json?.error ?? { code: "NOT_FOUND", message: response.statusText, retryable: false };
+      throw new ApiError(response.status, error);
+    }
+    return response.blob();
+  }
+
   /** Deletes my account (password, and a code when two-factor sign-in is on); logged out after. */
   async deleteAccount(password: string, code?: string): Promise<void> {
     await this.call<void>("DELETE", "/api/users/me", code ? { password, code } : { password });

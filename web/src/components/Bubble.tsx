@@ -1,5 +1,5 @@
 // One message bubble: its text (as text, links clickable), the quote of the message it replies
-// to (a click jumps there), time, "edited", my ticks, reactions with counts and who reacted, and
+// to (a click jumps there), its images and files, time, "edited", my ticks, reactions with counts and who reacted, and
 // its actions: hover or focus (desktop), or a long press (touch), opens react (quick row and
 // picker), reply, edit inline (Esc cancels), delete (with confirmation) and copy.
 
@@ -13,6 +13,7 @@ import type { Conversation, Member, Message } from "@parley/protocol";
 import type { Pending } from "../state/cache";
 import type { MessageActions } from "../state/actions";
 import { bubbleRadius, type BubblePosition } from "../logic/grouping";
+import { AttachmentList } from "./Attachments";
 import { ReportForm } from "./Moderation";
 import { ReadBy } from "./ReadBy";
 
@@ -164,9 +165,12 @@ export function Bubble({ item, position, sent, status, readBy, highlighted, cont
           style={{ borderRadius: bubbleRadius(position, sent) }}
         >
           {message?.priority === "urgent" && !deleted && <span className="urgent-label">Urgent</span>}
-          <span className="content">
-            {deleted ? content : <Linked text={content} message={message} members={context.conversation.members} />}
-          </span>
+          {!deleted && <AttachmentList attachments={message?.attachments ?? item.pending?.attachments ?? []} />}
+          {(content || deleted) && (
+            <span className="content">
+              {deleted ? content : <Linked text={content} message={message} members={context.conversation.members} />}
+            </span>
+          )}
           <span className="bubble-meta">
             {message?.editedAt && !deleted && <span className="edited">edited</span>}
             <time dateTime={item.createdAt}>{time}</time>

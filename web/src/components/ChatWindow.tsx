@@ -8,7 +8,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { Toggle } from "../logic/reactions";
 import { presenceText, typingText } from "../logic/presence";
-import type { Conversation, Message } from "@parley/protocol";
+import type { Attachment, Conversation, Message } from "@parley/protocol";
 import { useMessageActions } from "../state/actions";
 import {
   appendPage,
@@ -184,10 +184,25 @@ export function ChatWindow({ conversation, onBack, jumpTo, onJumped, onSearch }:
 
   // Sends: optimistic, resent with the same clientMessageId after a reconnect, failed on timeout.
   const send = useCallback(
-    (content: string, clientMessageId: string = crypto.randomUUID(), reply: string | null = null, urgent = false) => {
+    (
+      content: string,
+      clientMessageId: string = crypto.randomUUID(),
+      reply: string | null = null,
+      urgent = false,
+      attachments: Attachment[] = [],
+    ) => {
       queries.setQueryData<Pending[]>(keys.pending(id), (list = []) => [
         ...list.filter((p) => p.clientMessageId !== clientMessageId),
-        { clientMessageId, conversationId: id, content, replyTo: reply, urgent, status: "sending", sentAt: Date.now() },
+        {
+          clientMessageId,
+          conversationId: id,
+          content,
+          replyTo: reply,
+          urgent,
+          attachments,
+          status: "sending",
+          sentAt: Date.now(),
+        },
       ]);
       client.send("message:send", {
         conversationId: id,
@@ -195,6 +210,7 @@ export function ChatWindow({ conversation, onBack, jumpTo, onJumped, onSearch }:
         content,
         ...(reply ? { replyTo: reply } : {}),
         ...(urgent ? { priority: "urgent" } : {}),
+        ...(attachments.length > 0 ? { attachments: attachments.map((a) => a.id) } : {}),
       });
     },
     [client, id, queries],
@@ -321,7 +337,7 @@ export function ChatWindow({ conversation, onBack, jumpTo, onJumped, onSearch }:
           actions,
           onReply: setReplyTo,
           onJump: (messageId) => void jump(messageId),
-          onRetry: (p) => send(p.content, p.clientMessageId, p.replyTo ?? null, p.urgent ?? false),
+          onRetry: (p) => send(p.content, p.clientMessageId, p.replyTo ?? null, p.urgent ?? false, p.attachments ?? []),
         }}
         onLoadOlder={loadOlder}
         onSeen={seen}
@@ -346,8 +362,8 @@ export function ChatWindow({ conversation, onBack, jumpTo, onJumped, onSearch }:
         members={conversation.members}
         everyone={conversation.type === "group" && conversation.role !== "member"}
         onCancelReply={() => setReplyTo(null)}
-        onSend={(text, urgent) => {
-          send(text, undefined, replyTo?.id ?? null, urgent);
+        onSend={(text, urgent, attachments) => {
+          send(text, undefined, replyTo?.id ?? null, urgent, attachments);
           setReplyTo(null);
         }}
       />

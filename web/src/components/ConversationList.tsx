@@ -7,6 +7,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useRef, useState, type KeyboardEvent } from "react";
 import { ApiError } from "../api/rest";
 import type { Conversation, User } from "@parley/protocol";
+import { attachmentsText } from "../logic/actions";
 import { relativeTime } from "../logic/presence";
 import { keys } from "../state/realtime";
 import { useApi, useSession } from "../state/session";
@@ -139,7 +140,7 @@ function Item({
   const title = titleOf(conversation, me);
   const last = conversation.lastMessage;
   const unread = conversation.unreadCount > 0;
-  const preview = last ? (last.deletedAt ? "Message deleted" : last.content) : "No messages yet";
+  const preview = last ? (last.deletedAt ? "Message deleted" : last.content || attachmentsText(last)) : "No messages yet";
   return (
     <li>
       <button

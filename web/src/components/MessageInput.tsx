@@ -3,11 +3,16 @@
 // limit (text past it is kept and marked, never cut silently); the draft kept per conversation
 // (state/drafts.ts); typing:start at most once a second while typing, typing:stop when cleared
 // or sent. Typing `@` offers the conversation's members (arrows, Enter or Tab to pick, Escape
-// to close).
+// to close). Files come in through the attach button, a drop on the composer or a paste: each
+// uploads at once (state in logic/uploads.ts, shown by the tray), and the message can go when
+// every upload is done, with or without text.
 
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useReducer, useRef, useState } from "react";
 import { quote } from "../logic/actions";
-import type { Member, Message } from "@parley/protocol";
+import type { Attachment, Member, Message } from "@parley/protocol";
+import { reduce, ready, refusal } from "../logic/uploads";
+import { useApi } from "../state/session";
+import { UploadTray } from "./Attachments";
 import { insertMention, mentionAt, mentionCandidates } from "../logic/mentions";
 import { loadDraft, saveDraft } from "../state/drafts";
 import { useRealtime } from "../state/realtime";
@@ -29,13 +34,22 @@ interface Props {
   everyone: boolean;
   onCancelReply: () => void;
   /** `urgent`: breaks through the recipients' mutes and do-not-disturb (a few an hour). */
-  onSend: (text: string, urgent: boolean) => void;
+  onSend: (text: string, urgent: boolean, attachments: Attachment[]) => void;
 }
 
 export function MessageInput(props: Props) {
   const { conversationId, userId, replyTo, replyAuthor, members, everyone, onCancelReply, onSend } = props;
   const { client } = useRealtime();
+  const api = useApi();
   const [text, setText] = useState(() => loadDraft(userId, conversationId));
+  const [uploads, dispatch] = useReducer(reduce, []);
+  const files = useRef(new Map<string, File>());
+  const aborts = useRef(new Map<string, AbortController>());
+  const [previews, setPreviews] = useState(() => new Map<string, string>());
+  const [refused, setRefused] = useState<string | null>(null);
+  const [dropping, setDropping] = useState(false);
+  const picker = useRef<HTMLInputElement>(null);
+  const attached = ready(uploads);
   const [urgent, setUrgent] = useState(false);
   const area = useRef<HTMLTextAreaElement>(null);
   const lastStart = useRef(0);
@@ -71,6 +85,80 @@ export function MessageInput(props: Props) {
     [client, conversationId],
   );
 
+  // A conversation change or unmount cancels what is still uploading and frees the previews.
+  useEffect(
+    () => () => {
+      aborts.current.forEach((a) => a.abort());
+      aborts.current.clear();
+      files.current.clear();
+      dispatch({ kind: "cleared" });
+      setPreviews((p) => {
+        p.forEach((url) => URL.revokeObjectURL(url));
+        return new Map();
+      });
+    },
+    [conversationId],
+  );
+
+  function upload(key: string, file: File) {
+    const abort = new AbortController();
+    aborts.current.set(key, abort);
+    api
+      .upload(file, file.name || "pasted", (sent) => dispatch({ kind: "progress", key, sent }), abort.signal)
+      .then(
+        (attachment) => dispatch({ kind: "done", key, attachment }),
+        (e: Error) => {
+          if (e.name !== "AbortError") dispatch({ kind: "failed", key, error: e.message || "Upload failed" });
+        },
+      )
+      .finally(() => aborts.current.delete(key));
+  }
+
+  function addFiles(list: FileList | File[]) {
+    setRefused(null);
+    let count = uploads.length;
+    for (const file of Array.from(list)) {
+      const problem = refusal(file.size, count);
+      if (problem) {
+        setRefused(`${file.name || "That file"}: ${problem}`);
+        continue;
+      }
+      count += 1;
+      const key = crypto.randomUUID();
+      files.current.set(key, file);
+      if (file.type.startsWith("image/")) {
+        const url = URL.createObjectURL(file);
+        setPreviews((p) => new Map(p).set(key, url));
+      }
+      dispatch({
+        kind: "added",
+        item: { key, name: file.name || "pasted", size: file.size, type: file.type, status: "uploading", sent: 0 },
+      });
+      upload(key, file);
+    }
+  }
+
+  function removeUpload(key: string) {
+    aborts.current.get(key)?.abort();
+    files.current.delete(key);
+    dispatch({ kind: "removed", key });
+    setPreviews((p) => {
+      const url = p.get(key);
+      if (!url) return p;
+      URL.revokeObjectURL(url);
+      const next = new Map(p);
+      next.delete(key);
+      return next;
+    });
+  }
+
+  function retryUpload(key: string) {
+    const file = files.current.get(key);
+    if (!file) return;
+    dispatch({ kind: "retrying", key });
+    upload(key, file);
+  }
+
   function pick(username: string) {
     if (!typed || caret === null) return;
     const next = insertMention(text, typed.start, caret, username);
@@ -95,8 +183,14 @@ export function MessageInput(props: Props) {
 
   function submit() {
     const content = text.trim();
-    if (!content || [...content].length > MAX_CHARS) return;
-    onSend(content, urgent);
+    if (!attached || (!content && attached.length === 0) || [...content].length > MAX_CHARS) return;
+    onSend(content, urgent, attached);
+    files.current.clear();
+    dispatch({ kind: "cleared" });
+    setPreviews((p) => {
+      p.forEach((url) => URL.revokeObjectURL(url));
+      return new Map();
+    });
     setUrgent(false);
     setText("");
     setCaret(null);
@@ -107,12 +201,30 @@ export function MessageInput(props: Props) {
 
   return (
     <form
-      className="message-input"
+      className={`message-input ${dropping ? "dropping" : ""}`}
       onSubmit={(e) => {
         e.preventDefault();
         submit();
       }}
+      onDragOver={(e) => {
+        if (!e.dataTransfer.types.includes("Files")) return;
+        e.preventDefault();
+        setDropping(true);
+      }}
+      onDragLeave={() => setDropping(false)}
+      onDrop={(e) => {
+        if (e.dataTransfer.files.length === 0) return;
+        e.preventDefault();
+        setDropping(false);
+        addFiles(e.dataTransfer.files);
+      }}
     >
+      <UploadTray items={uploads} previews={previews} onRemove={removeUpload} onRetry={retryUpload} />
+      {refused && (
+        <p className="too-long" role="alert">
+          {refused}
+        </p>
+      )}
       {replyTo && (
         <div className="reply-preview" data-testid="reply-preview">
           <span>
@@ -155,6 +267,11 @@ export function MessageInput(props: Props) {
         aria-describedby={over > 0 ? `too-long-${conversationId}` : undefined}
         value={text}
         onChange={(e) => changed(e.target.value, e.target.selectionStart)}
+        onPaste={(e) => {
+          if (e.clipboardData.files.length === 0) return;
+          e.preventDefault();
+          addFiles(e.clipboardData.files);
+        }}
         onSelect={(e) => setCaret(e.currentTarget.selectionStart)}
         onKeyDown={(e) => {
           if (candidates.length > 0) {
@@ -182,6 +299,20 @@ export function MessageInput(props: Props) {
           if (e.key === "Escape" && replyTo) onCancelReply();
         }}
       />
+      <input
+        ref={picker}
+        type="file"
+        multiple
+        hidden
+        data-testid="file-input"
+        onChange={(e) => {
+          if (e.target.files) addFiles(e.target.files);
+          e.target.value = "";
+        }}
+      />
+      <button type="button" className="icon" aria-label="Attach files" title="Attach files (or drop or paste them)" onClick={() => picker.current?.click()}>
+        📎
+      </button>
       <button
         type="button"
         className={`icon urgent-toggle ${urgent ? "on" : ""}`}
@@ -192,7 +323,12 @@ export function MessageInput(props: Props) {
       >
         !
       </button>
-      <button type="submit" className="primary" disabled={!text.trim() || over > 0} aria-label="Send">
+      <button
+        type="submit"
+        className="primary"
+        disabled={!attached || (!text.trim() && attached.length === 0) || over > 0}
+        aria-label="Send"
+      >
         Send
       </button>
       {over > 0 && (

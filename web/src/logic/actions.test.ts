@@ -45,5 +45,11 @@ describe("message actions", () => {
     expect(quote(message({ content: "x".repeat(200) }), 10)).toBe(`${"x".repeat(9)}…`);
     expect(quote(undefined)).toBe("Original message");
     expect(quote(message({ deletedAt: "x" }))).toBe("Message deleted");
+    const photo = { id: "att_1", name: "beach.jpg", mimeType: "image/jpeg", kind: "image" as const, size: 9, thumbnails: [] };
+    const pdf = { ...photo, id: "att_2", name: "q3.pdf", mimeType: "application/pdf", kind: "file" as const };
+    expect(quote(message({ content: "", attachments: [photo] }))).toBe("📷 Photo");
+    expect(quote(message({ content: "", attachments: [pdf] }))).toBe("📎 q3.pdf");
+    expect(quote(message({ content: "", attachments: [photo, pdf] }))).toBe("📎 2 files");
+    expect(quote(message({ content: "look", attachments: [photo] }))).toBe("look");
   });
 });

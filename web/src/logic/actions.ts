@@ -31,6 +31,14 @@ export function canReport(message: Message, me: string): boolean {
 export function quote(message: Message | undefined, max = 120): string {
   if (!message) return "Original message";
   if (message.deletedAt) return "Message deleted";
-  const text = message.content.replace(/\s+/g, " ").trim();
+  const text = message.content.replace(/\s+/g, " ").trim() || attachmentsText(message);
   return [...text].length > max ? `${[...text].slice(0, max - 1).join("")}…` : text;
+}
+
+/** What a message without text shows in quotes and lists: `📷 Photo`, `📎 report.pdf`, `📎 3 files`. */
+export function attachmentsText(message: Pick<Message, "attachments">): string {
+  const list = message.attachments ?? [];
+  if (list.length === 0) return "";
+  if (list.length > 1) return `📎 ${list.length} files`;
+  return list[0].kind === "image" ? "📷 Photo" : `📎 ${list[0].name}`;
 }

@@ -2,7 +2,7 @@
 // React side calls them through queryClient.setQueryData). Kept free of React so they are tested
 // as tables.
 
-import type { Conversation, Member, Message, Reaction, ServerEvents } from "@parley/protocol";
+import type { Attachment, Conversation, Member, Message, Reaction, ServerEvents } from "@parley/protocol";
 import type { MessageStatus } from "../logic/status";
 
 /** One conversation's loaded history, oldest first. */
@@ -26,6 +26,8 @@ export interface Pending {
   replyTo?: string | null;
   /** Sent as urgent. */
   urgent?: boolean;
+  /** The uploads it holds (already uploaded: a resend names them again). */
+  attachments?: Attachment[];
   status: MessageStatus;
   sentAt: number;
   error?: string;

@@ -285,6 +285,7 @@ export function resendPending(client: ProtocolClient, queries: QueryClient) {
         content: p.content,
         ...(p.replyTo ? { replyTo: p.replyTo } : {}),
         ...(p.urgent ? { priority: "urgent" } : {}),
+        ...(p.attachments?.length ? { attachments: p.attachments.map((a) => a.id) } : {}),
       });
     }
     if (waiting.length > 0) {
