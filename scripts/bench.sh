@@ -26,10 +26,10 @@ mode="${1:-full}"
 # are not sustained, reported, then no higher), each rate run `runs` times.
 if [ "$mode" = quick ]; then
   rates=(5 25 100 500 1000 2000 5000); duration=4; runs=3
-  fanout_members=200; connections_n=2000; storm_n=200; history_rate=500; goal_rate=5000
+  fanout_members=200; connections_n=2000; storm_n=200; history_rate=500; goal_rate=5000; upload_mib=5
 else
   rates=(5 10 25 50 100 250 500 1000 2000 5000 10000 15000 20000 30000 40000 50000 60000 80000); duration=10; runs=3
-  fanout_members=1000; connections_n=19000; storm_n=1000; history_rate=1000; goal_rate=20000
+  fanout_members=1000; connections_n=19000; storm_n=1000; history_rate=1000; goal_rate=20000; upload_mib=25
 fi
 connections=50
 conversations=10
@@ -175,6 +175,9 @@ echo "== reconnect-storm: $storm_n members"
 echo "== connections: $connections_n idle"
 "${lt[@]}" --label connections --addr "127.0.0.1:$port" connections \
   --connections "$connections_n" --users 100 --server-pid "$server" > "$out/connections.json"
+echo "== uploads: 20 at once of $upload_mib MiB, 2 rounds"
+"${lt[@]}" --label uploads --addr "127.0.0.1:$port" uploads \
+  --concurrency 20 --size-mib "$upload_mib" --rounds 2 --server-pid "$server" > "$out/uploads.json"
 
 curl -s -H "Authorization: Bearer $metrics_token" "http://127.0.0.1:$port/metrics" > "$out/metrics.txt" || true
 # Parley stops: every peer runs alone, each on a fresh database.

@@ -102,7 +102,7 @@ for key, _ in SYSTEMS:
                           if re.fullmatch(rf"sweep-{re.escape(key)}-\d+\.json", os.path.basename(p))),
                          key=lambda r: r["pool_size"])
 extra = {name: load(os.path.join(out, f"{name}.json"))
-         for name in ["fanout", "history", "storm", "connections", "poisson-parley-5000"]
+         for name in ["fanout", "history", "storm", "connections", "uploads", "poisson-parley-5000"]
          if os.path.exists(os.path.join(out, f"{name}.json"))}
 machine = open(os.path.join(out, "machine.txt")).read().strip().splitlines()
 COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#65a30d", "#be185d"]
@@ -355,6 +355,18 @@ if "connections" in extra:
                  "reuses memory earlier scenarios freed, so the first half can look cheaper)." if per else "."),
               "This machine caps a process at 20,000 open files, which bounds the count.", ""]
     lines += lat_rows(r, ["connect"])
+if "uploads" in extra:
+    r = extra["uploads"]
+    lines += ["", "## uploads (Parley)", "",
+              f"{r['concurrency']} users each upload a {r['size_mib']} MiB file at once, {r['rounds']} "
+              f"round(s): {r.get('uploads_stored', 0)} stored at **{r['throughput_mib_per_s']:.0f} MiB/s** in all, "
+              f"errors {r['errors'] or 'none'}"
+              + (f"; gateway resident memory {r['server_rss_before_kib'] / 1024:.0f} MiB before, "
+                 f"**{r['server_rss_peak_kib'] / 1024:.0f} MiB at the peak**, {r['server_rss_after_kib'] / 1024:.0f} MiB after "
+                 f"(bodies are streamed to disk: memory does not grow with the bytes in flight); "
+                 f"{r.get('server_cpu_ms_per_mib', 0):.1f} ms of gateway CPU per MiB stored."
+                 if 'server_rss_peak_kib' in r else "."), ""]
+    lines += lat_rows(r, ["upload"])
 
 
 

@@ -372,9 +372,10 @@ async fn a_deleted_account_leaves_anonymous_history_and_no_rows() -> anyhow::Res
             "SELECT count(*) FROM push_subscriptions WHERE user_id = $1::text::uuid",
         ),
         (
-            "message_search",
+            "message_search words",
             "SELECT count(*) FROM message_search s JOIN messages m ON m.id = s.message_id
-             WHERE m.sender_id = $1::text::uuid AND m.content_type = 'text'",
+             WHERE m.sender_id = $1::text::uuid AND m.content_type = 'text'
+               AND s.search <> ''::tsvector",
         ),
         (
             "messages with content (but the notices of the deletion, which name no one)",

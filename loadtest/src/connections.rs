@@ -193,7 +193,7 @@ async fn hold(sockets: &mut [Socket], hold: Duration, every: Option<Duration>) -
 }
 
 /// User plus system CPU time of `pid` in clock ticks (Linux).
-fn cpu_ticks(pid: u32) -> Option<u64> {
+pub(crate) fn cpu_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
     let rest = stat.rsplit_once(')')?.1;
@@ -202,7 +202,7 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 }
 
 /// Resident memory of `pid` in KiB (Linux).
-fn rss_kib(pid: u32) -> Option<u64> {
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()

@@ -2,7 +2,7 @@
 //! scheduled at its intended time (fixed or Poisson gaps) whatever the replies do, and latency is
 //! measured from that intended time (no coordinated omission). The generator reports its own lag
 //! so a saturated generator shows instead of hiding. Scenarios: `steady`, `fanout`,
-//! `connections`, `reconnect-storm`, `history`; protocols: Parley's, Socket.IO (the seeds'
+//! `connections`, `reconnect-storm`, `history`, `uploads`; protocols: Parley's, Socket.IO (the seeds'
 //! Node.js stack), Matrix (Synapse) and XMPP over WebSocket (ejabberd), for side-by-side numbers.
 
 // A command-line report tool: printing is its output.
@@ -25,6 +25,7 @@ mod matrix;
 mod record;
 mod steady;
 mod storm;
+mod uploads;
 mod xmpp;
 
 use arrivals::Arrivals;
@@ -123,6 +124,18 @@ enum Scenario {
         #[arg(long, default_value_t = 3)]
         before: u64,
     },
+    /// C users each upload one file of S MiB at once, R rounds: throughput and server memory.
+    Uploads {
+        #[arg(long, default_value_t = 20)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 25)]
+        size_mib: u64,
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        /// The server's pid, to sample its resident memory and CPU time.
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
     /// REST history pages: K connections at R requests/s over a conversation of M messages.
     History {
         #[arg(long, default_value_t = 5000)]
@@ -205,6 +218,21 @@ async fn main() -> anyhow::Result<()> {
                 rate,
                 jitter: Duration::from_millis(jitter_ms),
                 before: Duration::from_secs(before),
+            })
+            .await?
+        }
+        Scenario::Uploads {
+            concurrency,
+            size_mib,
+            rounds,
+            server_pid,
+        } => {
+            uploads::uploads(uploads::Options {
+                addr: cli.addr,
+                concurrency: concurrency.max(1),
+                size_mib: size_mib.max(1),
+                rounds: rounds.max(1),
+                server_pid,
             })
             .await?
         }

@@ -1,5 +1,5 @@
 //! The export archive: one JSON document (`format: "parley-export/1"`) with the user's profile,
-//! settings, sessions, devices, blocks, memberships and reports, then every message they sent
+//! settings, sessions, devices, blocks, memberships, reports and uploads, then every message they sent
 //! and every reaction they gave, streamed from PostgreSQL row by row into an [`Out`]: the
 //! database's parts (a background export on a shard, downloaded once), or a file (the CLI). Only
 //! the user's own content: other people's messages never enter it.

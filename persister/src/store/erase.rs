@@ -90,8 +90,8 @@ pub async fn memberships(conn: &Conn, user: UserId) -> Result<Vec<Left>, DbError
 }
 
 /// Removes the content of up to `batch` of `user`'s messages not yet scrubbed (as a delete
-/// does: content, mentions, reactions and search row go, the `seq` stays and sync reports the
-/// change), or deletes them (`delete`); returns how many. Call until it answers 0. System
+/// does: content, mentions, reactions, attachments and indexed words go, the `seq` stays and
+/// sync reports the change), or deletes them (`delete`); returns how many. Call until it answers 0. System
 /// messages written since the deletion began (its "Deleted user left") stay: they name no one.
 pub async fn scrub_messages(
     conn: &mut Conn,
@@ -119,7 +119,12 @@ pub async fn scrub_messages(
     for statement in [
         "DELETE FROM message_reactions WHERE message_id = ANY($1)",
         "DELETE FROM message_attachments WHERE message_id = ANY($1)",
-        "DELETE FROM message_search WHERE message_id = ANY($1)",
+        // An empty vector rather than no row: the indexer, whose statement may have read these
+        // messages before this commit, then finds the row and leaves it (it never re-inserts
+        // their words).
+        "INSERT INTO message_search (message_id, conversation_id, search)
+         SELECT m.id, m.conversation_id, ''::tsvector FROM messages m WHERE m.id = ANY($1)
+         ON CONFLICT (message_id) DO UPDATE SET search = ''::tsvector",
         "DELETE FROM push_outbox WHERE message_id = ANY($1)",
         "DELETE FROM message_mentions mm USING messages m
          WHERE m.id = ANY($1) AND mm.conversation_id = m.conversation_id AND mm.seq = m.seq",
@@ -127,8 +132,12 @@ pub async fn scrub_messages(
         tx.execute(statement, &[&ids]).await?;
     }
     if delete {
-        tx.execute("DELETE FROM messages WHERE id = ANY($1)", &[&ids])
-            .await?;
+        for statement in [
+            "DELETE FROM message_search WHERE message_id = ANY($1)",
+            "DELETE FROM messages WHERE id = ANY($1)",
+        ] {
+            tx.execute(statement, &[&ids]).await?;
+        }
     } else {
         tx.execute(
             "UPDATE messages m SET content = '', mentions = NULL, mention_everyone = false,

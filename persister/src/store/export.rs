@@ -21,7 +21,7 @@ fn ts(column: &str) -> String {
 }
 
 /// The archive's small sections, as the members of one JSON object (no braces): `user`,
-/// `twoFactor`, `settings`, `sessions`, `devices`, `blocks`, `memberships`, `reports`. `None`
+/// `twoFactor`, `settings`, `sessions`, `devices`, `blocks`, `memberships`, `reports`, `uploads`. `None`
 /// when the user does not exist.
 pub async fn head(conn: &Conn, user: UserId) -> Result<Option<String>, DbError> {
     let sql = format!(
@@ -57,7 +57,11 @@ pub async fn head(conn: &Conn, user: UserId) -> Result<Option<String>, DbError> 
              ',"reports":', coalesce((SELECT json_agg(json_build_object('id', {rid},
                  'messageId', {rmsg}, 'reason', r.reason, 'createdAt', {rcreated},
                  'resolution', r.resolution) ORDER BY r.created_at)
-                 FROM message_reports r WHERE r.reporter_id = u.id), '[]')::text)
+                 FROM message_reports r WHERE r.reporter_id = u.id), '[]')::text,
+             ',"uploads":', coalesce((SELECT json_agg(json_build_object('id', {upid},
+                 'name', f.name, 'mimeType', f.mime_type, 'size', f.size, 'createdAt', {upcreated},
+                 'attachedAt', {upattached}) ORDER BY f.created_at)
+                 FROM uploads f WHERE f.user_id = u.id), '[]')::text)
            FROM users u WHERE u.id = $1"#,
         uid = id("usr", "u.id"),
         created = ts("u.created_at"),
@@ -77,6 +81,9 @@ pub async fn head(conn: &Conn, user: UserId) -> Result<Option<String>, DbError> 
         rid = id("rpt", "r.id"),
         rmsg = id("msg", "r.message_id"),
         rcreated = ts("r.created_at"),
+        upid = id("att", "f.id"),
+        upcreated = ts("f.created_at"),
+        upattached = ts("f.attached_at"),
     );
     let row = conn.query_opt(&sql, &[&user.0]).await?;
     Ok(row.map(|r| r.get(0)))
@@ -102,7 +109,8 @@ pub async fn rows(
         Section::Messages => format!(
             "SELECT json_build_object('id', {mid}, 'conversationId', {conv}, 'seq', m.seq,
                  'content', m.content, 'contentType', m.content_type, 'replyTo', {reply},
-                 'createdAt', {created}, 'editedAt', {edited}, 'deletedAt', {deleted})::text
+                 'createdAt', {created}, 'editedAt', {edited}, 'deletedAt', {deleted},
+                 'attachments', coalesce(m.attachments, '[]'::jsonb))::text
              FROM messages m WHERE m.sender_id = $1",
             mid = id("msg", "m.id"),
             conv = id("conv", "m.conversation_id"),

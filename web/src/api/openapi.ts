@@ -173,6 +173,8 @@ export type ExportArchive = {
   sessions: Record<string, unknown>[];
   settings: Record<string, unknown>;
   twoFactor: boolean;
+  /** Your uploads: id, name, mimeType, size, createdAt, attachedAt (each message lists its attachments) */
+  uploads: Record<string, unknown>[];
   user: Record<string, unknown>;
 };
 

@@ -1,4 +1,5 @@
-//! Component schemas of files: an attachment, and what it adds to a message and a send.
+//! Component schemas of files: an attachment, and what it adds to a message, a send and a data
+//! export.
 
 use serde_json::{Value, json};
 
@@ -24,7 +25,7 @@ pub(super) fn schemas() -> Value {
     })
 }
 
-/// Adds attachments to `Message` and `SendMessageRequest` in `all`.
+/// Adds attachments to `Message`, `SendMessageRequest` and `ExportArchive` in `all`.
 pub(super) fn extend(all: &mut Value) {
     let attachments = json!({"type": "array", "items": {"$ref": "#/components/schemas/Attachment"}, "maxItems": 10});
     let message = &mut all["Message"];
@@ -42,4 +43,10 @@ pub(super) fn extend(all: &mut Value) {
     send["properties"]["contentType"] = json!({"type": "string", "enum": ["text", "image", "file"],
         "description": "image or file with attachments (left out: image when every attachment is one)"});
     send["required"] = json!(["clientMessageId"]);
+    let archive = &mut all["ExportArchive"];
+    archive["properties"]["uploads"] = json!({"type": "array", "items": {"type": "object"},
+        "description": "Your uploads: id, name, mimeType, size, createdAt, attachedAt (each message lists its attachments)"});
+    if let Some(required) = archive["required"].as_array_mut() {
+        required.push(json!("uploads"));
+    }
 }
