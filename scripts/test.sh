@@ -28,7 +28,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== OpenAPI document (openapi-spec-validator)"
 venv=target/tools-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check openapi-spec-validator
+# moto's S3 server stands in for an S3-compatible store in the uploads.store = "s3" tests.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check openapi-spec-validator 'moto[server]'
+export PARLEY_MOTO_SERVER="$PWD/$venv/bin/moto_server"
 cargo run --quiet --locked --bin parley -- openapi > target/openapi.json
 "$venv/bin/python" -c 'import json, sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1]))); print("openapi: valid")' target/openapi.json
 

@@ -108,11 +108,10 @@ impl Gateway {
             Arc::clone(&deps.bus),
         )?;
         app.web = web;
-        let files = config.server.data_dir.join("files");
-        app.files = Arc::new(
-            crate::files::LocalStore::open(&files)
-                .map_err(|source| StartError::Files { dir: files, source })?,
-        );
+        app.files = crate::files::open(config).map_err(|source| StartError::Files {
+            dir: config.server.data_dir.join("files"),
+            source,
+        })?;
         let tls = match config.server.tls_cert.as_os_str().is_empty() {
             true => None,
             false => Some(Arc::new(crate::tls::ServerTls::load(

@@ -73,6 +73,11 @@ impl TestFleet {
         .await?)
     }
 
+    /// The instances' data dir.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.config.server.data_dir
+    }
+
     /// How many instances there are (running or stopped).
     pub fn len(&self) -> usize {
         self.instances.len()

@@ -13,6 +13,7 @@ pub mod http;
 pub mod process;
 pub mod raw;
 pub mod redis;
+pub mod s3;
 pub mod tls;
 pub mod webhook;
 pub mod ws;

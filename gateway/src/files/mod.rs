@@ -1,10 +1,11 @@
 //! Uploaded files: where their bytes live (`BlobStore`: the local disk under the data dir, by
-//! default), how an upload is received (`intake`: streamed to a temporary file, hashed, sniffed,
+//! default, or an S3-compatible bucket, `s3`), how an upload is received (`intake`: streamed to a temporary file, hashed, sniffed,
 //! metadata stripped, thumbnails made, then moved in whole), and the sweep of what nothing holds.
 //! A blob's key is the hex SHA-256 of its bytes (a thumbnail's: that and `.t<width>`), so a file
 //! is written once however often it is uploaded, and a key never names other bytes.
 
 pub(crate) mod intake;
+pub(crate) mod s3;
 pub(crate) mod strip;
 pub(crate) mod sweep;
 pub(crate) mod thumbs;
@@ -58,6 +59,16 @@ fn valid_key(key: &str) -> bool {
 /// The blob a key names' SHA-256 (what `uploads.sha256` holds).
 pub(crate) fn sha_of(key: &str) -> &str {
     key.split_once('.').map_or(key, |(sha, _)| sha)
+}
+
+/// The store `config.uploads.store` names: local files under `<data_dir>/files`, or the bucket
+/// (its temporary files still under `<data_dir>/files/tmp`).
+pub(crate) fn open(config: &parley_shared::Config) -> io::Result<std::sync::Arc<dyn BlobStore>> {
+    let root = config.server.data_dir.join("files");
+    Ok(match config.uploads.store.as_str() {
+        "s3" => std::sync::Arc::new(s3::S3Store::open(&config.uploads, &root.join("tmp"))?),
+        _ => std::sync::Arc::new(LocalStore::open(&root)?),
+    })
 }
 
 /// No store: every call fails (the state before `Gateway::start` opens the configured one).

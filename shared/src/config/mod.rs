@@ -363,6 +363,9 @@ impl Config {
         if !copy.metrics.token.is_empty() {
             copy.metrics.token = "***".to_owned();
         }
+        if !copy.uploads.s3_secret_access_key.is_empty() {
+            copy.uploads.s3_secret_access_key = "***".to_owned();
+        }
         toml::to_string(&copy).expect("the configuration serialises to TOML")
     }
 }

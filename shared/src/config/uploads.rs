@@ -1,5 +1,6 @@
-//! `[uploads]`: files and images attached to messages (issue 19): how large, how many bytes per
-//! user, how many at once, which images are refused unread, and when unheld uploads go.
+//! `[uploads]`: files and images attached to messages (issue 19): where their bytes live (the
+//! data dir, or an S3-compatible bucket that several instances share), how large, how many bytes
+//! per user, how many at once, which images are refused unread, and when unheld uploads go.
 
 use std::time::Duration;
 
@@ -11,6 +12,18 @@ use crate::duration::serde_human;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UploadsConfig {
+    /// `local` (under `<data_dir>/files`; one instance) or `s3` (the bucket below).
+    pub store: String,
+    /// The S3-compatible endpoint (`https://s3.eu-west-1.amazonaws.com`, a MinIO or Garage URL).
+    pub s3_endpoint: String,
+    pub s3_bucket: String,
+    pub s3_region: String,
+    /// Keys inside the bucket start with this (e.g. `parley/`).
+    pub s3_prefix: String,
+    pub s3_access_key_id: String,
+    pub s3_secret_access_key: String,
+    /// Allow a plain `http://` endpoint (a store on the same host or a private network).
+    pub s3_allow_http: bool,
     /// Largest upload, in bytes.
     pub max_bytes: u64,
     /// Bytes one user's uploads may hold together.
@@ -32,6 +45,14 @@ pub struct UploadsConfig {
 impl Default for UploadsConfig {
     fn default() -> Self {
         Self {
+            store: "local".to_owned(),
+            s3_endpoint: String::new(),
+            s3_bucket: String::new(),
+            s3_region: "us-east-1".to_owned(),
+            s3_prefix: String::new(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
+            s3_allow_http: false,
             max_bytes: 25 * 1024 * 1024,
             quota_bytes: 1024 * 1024 * 1024,
             concurrency: 32,
@@ -50,6 +71,24 @@ const ATTACH_MARGIN: Duration = Duration::from_secs(3600);
 impl UploadsConfig {
     /// Checks the section; `Err((key, message))` names the first bad key.
     pub(super) fn check(&self) -> Result<(), (&'static str, &'static str)> {
+        match self.store.as_str() {
+            "local" => {}
+            "s3" => {
+                if self.s3_bucket.is_empty() {
+                    return Err((
+                        "uploads.s3_bucket",
+                        "must name the bucket when uploads.store is s3",
+                    ));
+                }
+                if self.s3_endpoint.starts_with("http://") && !self.s3_allow_http {
+                    return Err((
+                        "uploads.s3_endpoint",
+                        "is plain http: set uploads.s3_allow_http = true to allow it",
+                    ));
+                }
+            }
+            _ => return Err(("uploads.store", "must be \"local\" or \"s3\"")),
+        }
         if self.max_bytes == 0 {
             return Err(("uploads.max_bytes", "must be at least 1"));
         }
