@@ -148,6 +148,22 @@ async fn images_and_files_reach_members_only() -> anyhow::Result<()> {
         .await?;
     assert_eq!(bad["event"], "message:error", "{bad}");
 
+    // And in a reconnecting client's sync.
+    ann_ws
+        .send(&json!({"event": "sync:request", "id": "s", "data": {
+            "conversations": [{"conversationId": dm, "lastSeq": 0}]
+        }}))
+        .await?;
+    let synced = ann_ws.expect("sync:response").await?;
+    let synced: Vec<&Value> = synced["data"]["messages"]
+        .as_array()
+        .map(|m| m.iter().collect())
+        .unwrap_or_default();
+    assert!(
+        synced.iter().any(|m| m["attachments"][0]["id"] == photo_id),
+        "{synced:?}"
+    );
+
     // Delivered live and in history with the metadata.
     let live = ben_ws
         .expect_where("message:received", |f| {
