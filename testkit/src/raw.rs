@@ -141,13 +141,23 @@ pub async fn read_head(stream: &mut TcpStream) -> anyhow::Result<String> {
 
 /// One masked client frame.
 pub fn encode(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    encode_first((u8::from(fin) << 7) | opcode, payload)
+}
+
+/// One masked client frame whose first byte (FIN, RSV1-3, opcode) is `first`, with any length
+/// encoding (7-bit, 16-bit, 64-bit).
+pub fn encode_first(first: u8, payload: &[u8]) -> Vec<u8> {
     let mask = [0x11u8, 0x22, 0x33, 0x44];
-    let mut out = vec![(u8::from(fin) << 7) | opcode];
+    let mut out = vec![first];
     match payload.len() {
         n if n < 126 => out.push(0x80 | n as u8),
-        n => {
+        n if n <= usize::from(u16::MAX) => {
             out.push(0x80 | 126);
             out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
         }
     }
     out.extend_from_slice(&mask);
