@@ -4,7 +4,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: all setup run web build test bench bench-quick bench-cluster bench-micro fmt clippy clean-test
+.PHONY: all setup run web build test bench bench-quick bench-cluster bench-micro chaos fmt clippy clean-test
 
 all: build
 
@@ -47,6 +47,11 @@ bench-cluster:
 bench-quick:
 	@scripts/setup.sh bench
 	@scripts/bench.sh quick
+
+## The long proofs (issue 20): the authorisation model over 100,000 operations, and more to come:
+## bench/results/<timestamp>/chaos.md.
+chaos: setup
+	@scripts/chaos.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -218,6 +218,13 @@ impl WsClient {
         &self.backlog
     }
 
+    /// Takes every frame read and not yet expected (backlog and side channel).
+    pub fn take_all(&mut self) -> Vec<Value> {
+        let mut all = std::mem::take(&mut self.backlog);
+        all.append(&mut self.side);
+        all
+    }
+
     /// Side-channel frames received so far with `event` (taken; others stay).
     pub fn side_events(&mut self, event: &str) -> Vec<Value> {
         let (taken, kept) = std::mem::take(&mut self.side)
