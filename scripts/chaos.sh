@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make chaos`: the long proof campaigns of issue 20 that do not fit in `make test`. Today: the
-# authorisation model (gateway/tests/authz_model.rs) over PARLEY_AUTHZ_OPS operations (100,000 by
+# authorisation model (gateway/tests/authz_model.rs) over PARLEY_AUTHZ_OPS operations (140,000 by
 # default; `make test` runs 2,000), release build. Writes bench/results/<timestamp>/chaos.md with
 # the run's summary line and authz.log with its output.
 set -euo pipefail
@@ -9,7 +9,7 @@ export PARLEY_TEST_DIR="${PARLEY_TEST_DIR:-/tmp/parley-test}"
 ts="$(date -u +%Y%m%dT%H%M%SZ)"
 out="bench/results/$ts"
 mkdir -p "$out"
-ops="${PARLEY_AUTHZ_OPS:-100000}"
+ops="${PARLEY_AUTHZ_OPS:-140000}"
 echo "== authorisation model: $ops operations (release)"
 started=$(date +%s)
 status=0
