@@ -64,11 +64,7 @@ pub(crate) const INDEXED_TEXT: &str = "CASE WHEN m.attachments IS NULL THEN m.co
 /// rank is 0 and the snippet is the content's start. Served by the partial index of messages
 /// with attachments (migration 0018), so it never reads the conversations' other messages.
 pub async fn holding(conn: &Conn, q: &SearchQuery<'_>) -> Result<Vec<Hit>, DbError> {
-    let columns = messages::COLUMNS
-        .split(", ")
-        .map(|column| format!("m.{column}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let columns = message_columns();
     let statement = conn
         .prepare_cached(&format!(
             "SELECT {columns}, 0::real, left(m.content, 200)
@@ -103,15 +99,27 @@ pub async fn holding(conn: &Conn, q: &SearchQuery<'_>) -> Result<Vec<Hit>, DbErr
             ],
         )
         .await?;
-    let width = messages::COLUMNS.split(", ").count();
-    Ok(rows
-        .iter()
+    Ok(hits(&rows))
+}
+
+/// The message's columns as `m.<column>`, the row's start in both searches.
+fn message_columns() -> String {
+    messages::COLUMNS
+        .split(", ")
+        .map(|column| format!("m.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rows of `message_columns()`, rank, snippet.
+fn hits(rows: &[tokio_postgres::Row]) -> Vec<Hit> {
+    rows.iter()
         .map(|row| Hit {
             message: messages::from_row(row, 0),
-            rank: row.get(width),
-            snippet: row.get(width + 1),
+            rank: row.get(messages::COLUMN_COUNT),
+            snippet: row.get(messages::COLUMN_COUNT + 1),
         })
-        .collect())
+        .collect()
 }
 
 /// One result.
@@ -125,11 +133,7 @@ pub struct Hit {
 
 /// Up to `limit` hits, best first.
 pub async fn messages(conn: &Conn, q: &SearchQuery<'_>) -> Result<Vec<Hit>, DbError> {
-    let columns = messages::COLUMNS
-        .split(", ")
-        .map(|column| format!("m.{column}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let columns = message_columns();
     let statement = conn
         .prepare_cached(&format!(
             "SELECT {columns}, ts_rank(s.search, q) AS rank,
@@ -173,13 +177,5 @@ pub async fn messages(conn: &Conn, q: &SearchQuery<'_>) -> Result<Vec<Hit>, DbEr
             ],
         )
         .await?;
-    let width = messages::COLUMNS.split(", ").count();
-    Ok(rows
-        .iter()
-        .map(|row| Hit {
-            message: messages::from_row(row, 0),
-            rank: row.get(width),
-            snippet: row.get(width + 1),
-        })
-        .collect())
+    Ok(hits(&rows))
 }

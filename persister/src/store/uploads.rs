@@ -68,11 +68,12 @@ pub enum Recorded {
 /// sweep never removes a blob an upload is about to record.
 const LOCK_BLOB: &str = "SELECT pg_advisory_xact_lock(hashtextextended('parley.blob.' || $1, 0))";
 
+/// What a user's uploads hold, in bytes: what the quota counts.
+const USAGE: &str = "SELECT coalesce(sum(size), 0)::int8 FROM uploads WHERE user_id = $1";
+
 /// Bytes held by `user`'s uploads (attached or not).
 pub async fn usage(conn: &Conn, user: UserId) -> Result<i64, DbError> {
-    let statement = conn
-        .prepare_cached("SELECT coalesce(sum(size), 0)::int8 FROM uploads WHERE user_id = $1")
-        .await?;
+    let statement = conn.prepare_cached(USAGE).await?;
     Ok(conn.query_one(&statement, &[&user.0]).await?.get(0))
 }
 
@@ -93,13 +94,7 @@ pub async fn record(
     )
     .await?;
     tx.execute(LOCK_BLOB, &[&upload.sha256]).await?;
-    let used: i64 = tx
-        .query_one(
-            "SELECT coalesce(sum(size), 0)::int8 FROM uploads WHERE user_id = $1",
-            &[&upload.user_id.0],
-        )
-        .await?
-        .get(0);
+    let used: i64 = tx.query_one(USAGE, &[&upload.user_id.0]).await?.get(0);
     if used.saturating_add(upload.size) > quota {
         tx.commit().await?;
         return Ok(Recorded::OverQuota { used });
