@@ -1,38 +1,90 @@
 #!/usr/bin/env bash
-# `make chaos`: the long proof campaigns of issue 20 that do not fit in `make test`. Today: the
-# authorisation model (gateway/tests/authz_model.rs) over PARLEY_AUTHZ_OPS operations (140,000 by
-# default; `make test` runs 2,000), release build. Writes bench/results/<timestamp>/chaos.md with
-# the run's summary line and authz.log with its output.
+# `make chaos`: the long proof campaigns of issue 20 that do not fit in `make test`, release build:
+# - the authorisation model (gateway/tests/authz_model.rs) over PARLEY_AUTHZ_OPS operations
+#   (140,000 by default; `make test` runs 2,000);
+# - the nemesis (gateway/tests/chaos_nemesis.rs): PARLEY_CHAOS_CYCLES cycles (20 by default;
+#   `make test` runs 2) of each fault under load, every history checked.
+# CHAOS_PARTS picks the parts ("authz nemesis" by default). Writes bench/results/<timestamp>/chaos.md
+# with a section per part, and each part's output beside it (authz.log, nemesis.log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PARLEY_TEST_DIR="${PARLEY_TEST_DIR:-/tmp/parley-test}"
 ts="$(date -u +%Y%m%dT%H%M%SZ)"
 out="bench/results/$ts"
 mkdir -p "$out"
+parts="${CHAOS_PARTS:-authz nemesis}"
 ops="${PARLEY_AUTHZ_OPS:-140000}"
-echo "== authorisation model: $ops operations (release)"
-started=$(date +%s)
+cycles="${PARLEY_CHAOS_CYCLES:-20}"
 status=0
-PARLEY_AUTHZ_OPS="$ops" cargo test --release --locked -p parley-gateway --test authz_model -- --nocapture \
-  > "$out/authz.log" 2>&1 || status=$?
-took=$(( $(date +%s) - started ))
-summary="$(grep -h "authorisation model:" "$out/authz.log" || echo "no summary: the run failed before it ended (see authz.log)")"
 {
   echo "# Proofs ($ts)"
   echo
-  echo "## Authorisation model"
-  echo
-  echo "\`PARLEY_AUTHZ_OPS=$ops scripts/chaos.sh\` on $(nproc) cores, ${took} s including the build:"
-  echo
-  echo "    $summary"
-  echo
-  if [ "$status" = 0 ]; then
-    echo "Every answer matched the model (no leak to a non-member, no member refused) and every text"
-    echo "message reached exactly the members it was sent to."
-  else
-    echo "**Failed** (exit $status): the minimal failing sequence and its seed are in authz.log and"
-    echo "gateway/tests/authz_model.proptest-regressions."
-  fi
+  echo "Commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, \`scripts/chaos.sh\` (= \`make chaos\`), CHAOS_PARTS=\"$parts\"."
 } > "$out/chaos.md"
+
+if [[ " $parts " == *" authz "* ]]; then
+  echo "== authorisation model: $ops operations (release)"
+  started=$(date +%s)
+  part=0
+  PARLEY_AUTHZ_OPS="$ops" cargo test --release --locked -p parley-gateway --test authz_model -- --nocapture \
+    > "$out/authz.log" 2>&1 || part=$?
+  took=$(( $(date +%s) - started ))
+  summary="$(grep -h "authorisation model:" "$out/authz.log" || echo "no summary: the run failed before it ended (see authz.log)")"
+  {
+    echo
+    echo "## Authorisation model"
+    echo
+    echo "\`PARLEY_AUTHZ_OPS=$ops\`, ${took} s including the build:"
+    echo
+    echo "    $summary"
+    echo
+    if [ "$part" = 0 ]; then
+      echo "Every answer matched the model (no leak to a non-member, no member refused) and every text"
+      echo "message reached exactly the members it was sent to."
+    else
+      echo "**Failed** (exit $part): the minimal failing sequence and its seed are in authz.log and"
+      echo "gateway/tests/authz_model.proptest-regressions."
+    fi
+  } >> "$out/chaos.md"
+  [ "$part" = 0 ] || status=$part
+fi
+
+if [[ " $parts " == *" nemesis "* ]]; then
+  echo "== nemesis: $cycles cycles of each fault (release)"
+  started=$(date +%s)
+  part=0
+  PARLEY_CHAOS_CYCLES="$cycles" cargo test --release --locked -p parley-gateway --test chaos_nemesis -- \
+    --include-ignored --nocapture --test-threads 1 > "$out/nemesis.log" 2>&1 || part=$?
+  took=$(( $(date +%s) - started ))
+  {
+    echo
+    echo "## Faults under load"
+    echo
+    echo "\`PARLEY_CHAOS_CYCLES=$cycles\`, ${took} s including the build. The real \`parley\` binary on its own"
+    echo "PostgreSQL (fsync on); seven clients (\`testkit::chat::Resilient\`: reconnect, gap-fill by seq,"
+    echo "resend unacknowledged sends with their client ids) in three overlapping groups and a stranger"
+    echo "alone in a fourth, each sending all the time (at most 32 unacknowledged). Per cycle: 400 ms of"
+    echo "load, the fault, 600 ms of load. Afterwards every client settles and gap-fills, and"
+    echo "\`testkit::history::check\` compares every client's history with what PostgreSQL stores and"
+    echo "what each client saw. *In doubt*: sends outstanding when a connection ended (committed or"
+    echo "not); *resolved*: stored exactly once in the end. *Acked while down*: acknowledgements that"
+    echo "arrived later than 250 ms after PostgreSQL was killed or stopped and before it was back."
+    echo "*Recovery*: from the nemesis healing the fault (restart issued, SIGCONT) to the next"
+    echo "acknowledgement any client received."
+    echo
+    echo "| fault | cycles | sends | acked | refused | in doubt resolved | lost | duplicated | reordered | seq gaps | deliveries missing | leaks | acked while down | recovery p50 ms | recovery max ms |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    grep -h "^test .*nemesis|\|^nemesis|" "$out/nemesis.log" | sed 's/^.*nemesis|/|/' || true
+    echo
+    if [ "$part" = 0 ]; then
+      echo "Every history checked clean: 0 lost, 0 duplicated, 0 reordered, 0 acknowledged while"
+      echo "PostgreSQL was unreachable."
+    else
+      echo "**Failed** (exit $part): see nemesis.log."
+    fi
+  } >> "$out/chaos.md"
+  [ "$part" = 0 ] || status=$part
+fi
+
 cat "$out/chaos.md"
 exit "$status"

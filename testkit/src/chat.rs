@@ -17,6 +17,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::history::Op;
+
 type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The addresses a client may connect to; tests change it as instances come and go.
@@ -36,6 +38,8 @@ pub struct Resilient {
     unacked: Vec<(String, String, String)>,
     /// Acknowledged client ids and their seq.
     pub acked: HashMap<String, i64>,
+    /// Every send, in invocation order, with its outcome (the history a checker reads).
+    pub ops: Vec<Op>,
     /// Per conversation: seq → client id of every message seen (live or by sync).
     pub seen: HashMap<String, BTreeMap<i64, String>>,
     /// `message:received` on one connection whose seq was below the previous one.
@@ -71,6 +75,7 @@ impl Resilient {
             sent: 0,
             unacked: Vec::new(),
             acked: HashMap::new(),
+            ops: Vec::new(),
             seen: HashMap::new(),
             order_violations: 0,
             duplicates: 0,
@@ -90,6 +95,7 @@ impl Resilient {
     pub async fn send(&mut self, conversation: &str, content: &str) -> anyhow::Result<String> {
         self.sent += 1;
         let cid = format!("{}-{}", self.label, self.sent);
+        self.ops.push(Op::invoked(&self.label, &cid, conversation));
         self.unacked
             .push((cid.clone(), conversation.to_owned(), content.to_owned()));
         let frame = send_frame(&cid, conversation, content);
@@ -132,10 +138,12 @@ impl Resilient {
                     let _ =
                         tokio::time::timeout(Duration::from_millis(200), stream.close(None)).await;
                     self.stream = None;
+                    self.in_doubt();
                 }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => {
                     self.lost_at = Some(tokio::time::Instant::now());
+                    self.in_doubt();
                     self.closes.push(None);
                     self.stream = None;
                 }
@@ -178,6 +186,9 @@ impl Resilient {
                 let message = &frame["data"]["message"];
                 if let Some(seq) = message["seq"].as_i64() {
                     self.acked.insert(cid.to_owned(), seq);
+                    if let Some(op) = self.ops.iter_mut().rev().find(|op| op.cid == cid) {
+                        op.ok(seq);
+                    }
                     self.unacked.retain(|(c, _, _)| c != cid);
                     // Not an order check: a resent send is answered with the original message,
                     // wherever it stands in the conversation.
@@ -192,6 +203,10 @@ impl Resilient {
                     .unwrap_or_default();
                 if !retryable {
                     self.unacked.retain(|(c, _, _)| c != cid);
+                    let code = frame["data"]["code"].as_str().unwrap_or("?");
+                    if let Some(op) = self.ops.iter_mut().rev().find(|op| op.cid == cid) {
+                        op.fail(code);
+                    }
                 } else if let Some((cid, conversation, content)) =
                     self.unacked.iter().find(|(c, _, _)| c == cid).cloned()
                 {
@@ -209,6 +224,16 @@ impl Resilient {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// The connection is gone with sends outstanding: each may or may not have been committed
+    /// (the "unknown" outcome), until a resend with its client id answers.
+    fn in_doubt(&mut self) {
+        for (cid, _, _) in &self.unacked {
+            if let Some(op) = self.ops.iter_mut().rev().find(|op| &op.cid == cid) {
+                op.in_doubt = true;
+            }
         }
     }
 

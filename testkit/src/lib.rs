@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod files;
 pub mod fleet;
 pub mod gateway;
+pub mod history;
 pub mod http;
 pub mod process;
 pub mod raw;

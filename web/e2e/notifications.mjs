@@ -143,11 +143,12 @@ export const notificationScenarios = {
       body: "are you there?",
       priority: "normal",
     };
-    await cdp.send("ServiceWorker.deliverPushMessage", {
-      origin: new URL(server.base).origin,
-      registrationId,
-      data: JSON.stringify(push),
-    });
+    const deliver = () =>
+      cdp.send("ServiceWorker.deliverPushMessage", {
+        origin: new URL(server.base).origin,
+        registrationId,
+        data: JSON.stringify(push),
+      });
     const shown = async () =>
       uma.page.evaluate(async () =>
         (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({
@@ -157,10 +158,16 @@ export const notificationScenarios = {
           conversationId: n.data?.conversationId,
         })),
       );
+    // A push that reaches a worker still starting can be dropped by the DevTools delivery (seen
+    // once in CI): delivered again after 2 s, as a push service retries. The notification's tag
+    // (the conversation) keeps a second copy from showing twice.
     let notes = [];
-    for (let i = 0; i < 50 && notes.length === 0; i++) {
-      notes = await shown();
-      if (notes.length === 0) await uma.page.waitForTimeout(100);
+    for (let attempt = 0; attempt < 3 && notes.length === 0; attempt++) {
+      await deliver();
+      for (let i = 0; i < 20 && notes.length === 0; i++) {
+        notes = await shown();
+        if (notes.length === 0) await uma.page.waitForTimeout(100);
+      }
     }
     assert(notes.length === 1, `notifications shown: ${JSON.stringify(notes)}`);
     assert(
