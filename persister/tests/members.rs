@@ -25,6 +25,7 @@ fn settings(member_cache: usize) -> WriterSettings {
         queue_per_lane: 1_000,
         max_batch: 64,
         retry_backoff: vec![Duration::from_millis(100)],
+        in_doubt_patience: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(2),
         search_index_interval: Duration::from_millis(50),
         search_index_batch: 1_000,

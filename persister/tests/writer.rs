@@ -25,6 +25,7 @@ fn settings() -> WriterSettings {
             Duration::from_millis(200),
             Duration::from_millis(400),
         ],
+        in_doubt_patience: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(2),
         search_index_interval: Duration::from_millis(20),
         search_index_batch: 5_000,

@@ -16,7 +16,7 @@ use tokio_postgres::{Client, Statement};
 
 use parley_shared::mentions::Mentioned;
 
-use super::members::{MemberCache, Members};
+use super::members::{MemberCache, Members, UNKNOWN};
 use crate::store::messages::{self, Message};
 
 /// A message to store, as validated by the gateway.
@@ -310,13 +310,23 @@ pub(crate) async fn commit(
     batch: &[&NewMessage],
 ) -> Result<Committed, tokio_postgres::Error> {
     let c = Columns::new(batch);
-    let known: Vec<i64> = {
+    // The cached members this batch relies on, held by the batch itself: the cache is shared by
+    // the lanes, and another lane may clear it (a reconnect, the cache filling up) while this
+    // batch is in flight; the batch then still has every list its statement did not fetch.
+    // (Found by gateway/tests/chaos_nemesis.rs: after a lane reconnected, another lane's batch
+    // found no members for its conversations and its messages reached nobody but their senders.)
+    let held: HashMap<uuid::Uuid, Members> = {
         let cache = cache.borrow();
         c.conversations
             .iter()
-            .map(|id| cache.version(*id))
+            .filter_map(|id| cache.get(*id).map(|m| (*id, m.clone())))
             .collect()
     };
+    let known: Vec<i64> = c
+        .conversations
+        .iter()
+        .map(|id| held.get(id).map_or(UNKNOWN, |m| m.version))
+        .collect();
     let lock_params: [&(dyn ToSql + Sync); 1] = [&c.conversations];
     let member_params: [&(dyn ToSql + Sync); 2] = [&c.conversations, &known];
     let mentioned_params: [&(dyn ToSql + Sync); 1] = [&c.mentioning];
@@ -382,14 +392,14 @@ pub(crate) async fn commit(
         .map(|(conversation, (version, users))| (conversation, Members::new(version, users)))
         .collect();
     // Who each conversation's new messages go to: its members at the version locked above, read
-    // now or earlier (looked up before the cache takes what was read, which may evict).
+    // now or held from the cache before the statement.
     let mut cache = cache.borrow_mut();
     let mut members: HashMap<ConversationId, Arc<[UserId]>> = HashMap::new();
     for row in &locked {
         let (conversation, version): (uuid::Uuid, i64) = (row.get(0), row.get(1));
         let current = fresh
             .get(&conversation)
-            .or_else(|| cache.at(conversation, version));
+            .or_else(|| held.get(&conversation).filter(|m| m.version == version));
         if let Some(current) = current {
             members.insert(ConversationId(conversation), current.users.clone());
         }

@@ -228,6 +228,8 @@ impl Lane {
     ) -> (Vec<Outcome>, HashMap<ConversationId, Arc<[UserId]>>) {
         let messages: Vec<&NewMessage> = jobs.iter().map(|(message, _)| message).collect();
         let mut attempt = 0;
+        // Since when an attempt of this batch may have committed without our knowing.
+        let mut in_doubt: Option<Instant> = None;
         loop {
             let error = match self.attempt(&messages).await {
                 Ok((mut outcomes, members)) => {
@@ -236,6 +238,9 @@ impl Lane {
                 }
                 Err(error) => error,
             };
+            if error.in_doubt {
+                in_doubt.get_or_insert_with(Instant::now);
+            }
             if !error.retryable {
                 // Something in the data: commit the sends one by one so a bad one fails alone.
                 tracing::warn!(error = %error.text, "batch refused; retrying its sends one by one");
@@ -256,8 +261,21 @@ impl Lane {
                 adopt_own_commits(&messages, &mut outcomes);
                 return (outcomes, all_members);
             }
+            let exhausted = attempt >= self.settings.retry_backoff.len();
+            if exhausted
+                && in_doubt.is_some_and(|since| since.elapsed() < self.settings.in_doubt_patience)
+            {
+                // Answering now would leave a committed batch unannounced: wait for PostgreSQL.
+                let wait = self.settings.retry_backoff.last().copied();
+                let wait = wait.unwrap_or(std::time::Duration::from_millis(100));
+                tracing::warn!(error = %error.text, retry_in = ?wait, "batch outcome unknown; retrying");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+                continue;
+            }
             if self.backoff(attempt, &error, "batch").await.is_none() {
-                // Answered DB_ERROR: not stored, safe to retry with the same client id.
+                // Answered DB_ERROR: not stored (or, past in_doubt_patience, unknown), safe to
+                // retry with the same client id.
                 return (
                     vec![Outcome::Failed(error.text); messages.len()],
                     HashMap::new(),
@@ -287,7 +305,11 @@ impl Lane {
             }
             // No SQLSTATE: the connection broke (the transaction rolled back, or committed and the
             // answer was lost: a retry then finds the rows as duplicates).
-            Err(error) => Err(self.failed(&error)),
+            Err(error) => {
+                let mut failed = self.failed(&error);
+                failed.in_doubt = error.code().is_none();
+                Err(failed)
+            }
         }
     }
 }
@@ -330,6 +352,7 @@ impl Lane {
         }
         AttemptError {
             retryable,
+            in_doubt: false,
             text: error.to_string(),
         }
     }
@@ -472,6 +495,9 @@ impl Lane {
 
 struct AttemptError {
     retryable: bool,
+    /// The batch statement was (perhaps) sent and the connection broke before COMMIT answered:
+    /// it may have committed.
+    in_doubt: bool,
     text: String,
 }
 
@@ -479,6 +505,7 @@ impl AttemptError {
     fn retry(text: &str) -> Self {
         Self {
             retryable: true,
+            in_doubt: false,
             text: text.to_owned(),
         }
     }

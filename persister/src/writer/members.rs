@@ -1,4 +1,4 @@
-//! A lane's membership cache: each conversation's members as of its `members_version`. A batch
+//! The lanes' membership cache (one per writer, shared by its lanes): each conversation's members as of its `members_version`. A batch
 //! reads the versions under the conversation locks and fetches members only for conversations
 //! whose version differs from the cached one, so a batch into a 1,000-member group no longer reads
 //! 1,000 rows. Coherent by construction: every membership change bumps the version (a trigger,
@@ -52,13 +52,20 @@ impl MemberCache {
     }
 
     /// The cached version of `conversation`, or [`UNKNOWN`].
+    #[cfg(test)]
     pub(crate) fn version(&self, conversation: Uuid) -> i64 {
         self.entries
             .get(&conversation)
             .map_or(UNKNOWN, |m| m.version)
     }
 
+    /// The cached members, whatever their version.
+    pub(crate) fn get(&self, conversation: Uuid) -> Option<&Members> {
+        self.entries.get(&conversation)
+    }
+
     /// The cached members if they are at `version`.
+    #[cfg(test)]
     pub(crate) fn at(&self, conversation: Uuid, version: i64) -> Option<&Members> {
         self.entries
             .get(&conversation)

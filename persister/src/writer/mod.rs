@@ -53,6 +53,8 @@ pub struct WriterSettings {
     pub max_batch: usize,
     /// Waits between attempts of a batch that failed for a retryable reason (then DB_ERROR).
     pub retry_backoff: Vec<Duration>,
+    /// How long a batch that may have committed keeps being retried past `retry_backoff`.
+    pub in_doubt_patience: Duration,
     pub connect_timeout: Duration,
     /// How long the search indexer gathers committed messages before indexing them.
     pub search_index_interval: Duration,
@@ -316,6 +318,7 @@ impl WriterSettings {
             queue_per_lane: p.queue_capacity.div_ceil(p.lanes.max(1)),
             max_batch: p.max_batch,
             retry_backoff: p.backoff(),
+            in_doubt_patience: p.in_doubt_patience,
             connect_timeout: config.database.connect_timeout,
             search_index_interval: p.search_index_interval,
             search_index_batch: p.search_index_batch,

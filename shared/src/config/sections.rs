@@ -430,6 +430,11 @@ pub struct PersisterConfig {
     /// Wait before the first retry; doubled before each next one.
     #[serde(with = "serde_human")]
     pub retry_base: Duration,
+    /// A batch whose attempt may have committed (the connection broke before COMMIT answered)
+    /// is not answered DB_ERROR when its retries run out: it is retried at the last wait for up to
+    /// this long, so that the outcome is learnt and a committed batch is fanned out in order.
+    #[serde(with = "serde_human")]
+    pub in_doubt_patience: Duration,
     /// How long the search indexer gathers committed messages before indexing them in one
     /// statement (how far search lags behind the conversation, at most, when all is well).
     #[serde(with = "serde_human")]
@@ -456,6 +461,7 @@ impl Default for PersisterConfig {
             max_batch: 512,
             retries: 3,
             retry_base: Duration::from_millis(100),
+            in_doubt_patience: Duration::from_secs(30),
             search_index_interval: Duration::from_millis(250),
             search_index_batch: 5_000,
             read_flush_interval: Duration::from_millis(100),
