@@ -68,7 +68,10 @@ if [[ " $parts " == *" nemesis "* ]]; then
     echo "\`testkit::history::check\` compares every client's history with what PostgreSQL stores and"
     echo "what each client saw. *In doubt*: sends outstanding when a connection ended (committed or"
     echo "not); *resolved*: stored exactly once in the end. *Acked while down*: acknowledgements that"
-    echo "arrived later than 250 ms after PostgreSQL was killed or stopped and before it was back."
+    echo "arrived later than 250 ms after PostgreSQL was killed, stopped or cut off (the partition:"
+    echo "a TCP proxy between gateway and PostgreSQL holds every byte for 800 ms, then releases them or"
+    echo "resets every connection, alternately) and before it was back; n/a where the fault has no"
+    echo "such window (the gateway itself is killed; latency: 50 ms per chunk for a second)."
     echo "*Recovery*: from the nemesis healing the fault (restart issued, SIGCONT) to the next"
     echo "acknowledgement any client received."
     echo

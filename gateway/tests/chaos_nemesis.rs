@@ -2,7 +2,10 @@
 //! of its own, seven reconnecting clients (three groups sharing members, and a stranger alone in a
 //! fourth) sending all the time, while a nemesis injects one kind of fault again and again:
 //! `kill -9` of the gateway (restarted at once), `kill -9` of PostgreSQL (down 500 ms, then crash
-//! recovery) and SIGSTOP of every PostgreSQL process (stalled 800 ms, then SIGCONT). Afterwards
+//! recovery), SIGSTOP of every PostgreSQL process (stalled 800 ms, then SIGCONT), and through a
+//! TCP proxy between the gateway and PostgreSQL (`testkit::chaos_proxy`) a partition (every byte
+//! held 800 ms, then released or every connection reset, alternately) and 50 ms of latency for a
+//! second. Afterwards
 //! every client settles and gap-fills, and `parley_testkit::history` checks the history against
 //! what PostgreSQL stores and what each client saw: nothing acknowledged lost or moved, nothing
 //! stored twice or unsent, real-time order per sender, no seq gap, every member has every message,
@@ -11,15 +14,19 @@
 //! test prints a `nemesis|` table row that `scripts/chaos.sh` collects.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use parley_testkit::api::{Api, uuid_of};
+use parley_testkit::chaos_proxy::{ChaosProxy, Mode};
 use parley_testkit::chat::{Pool, Resilient};
+use parley_testkit::cluster::TEST_DATABASE;
 use parley_testkit::history::{self, Observer, Op, Stored, Verdict};
 use parley_testkit::process::{ParleyProcess, wait_ready};
+use parley_testkit::tls::free_port;
 use parley_testkit::{TestCluster, scratch_dir};
 use tokio::time::Instant;
 
@@ -32,6 +39,11 @@ enum Fault {
     GatewayKill,
     PostgresKill,
     PostgresStop,
+    /// The network between the gateway and PostgreSQL holds every byte (a partition), then
+    /// heals: alternately the held bytes go on, or every connection is reset.
+    Partition,
+    /// 50 ms added to every chunk between the gateway and PostgreSQL for a second.
+    Latency,
 }
 
 impl Fault {
@@ -40,12 +52,17 @@ impl Fault {
             Fault::GatewayKill => "kill -9 gateway",
             Fault::PostgresKill => "kill -9 PostgreSQL",
             Fault::PostgresStop => "SIGSTOP PostgreSQL",
+            Fault::Partition => "partition gateway/PostgreSQL",
+            Fault::Latency => "latency +50 ms gateway/PostgreSQL",
         }
     }
 }
 
 struct Rig {
     cluster: TestCluster,
+    /// Between the gateway and PostgreSQL (on TCP) for every fault.
+    proxy: ChaosProxy,
+    cycle: usize,
     gateway: Option<ParleyProcess>,
     pool: Pool,
     data: PathBuf,
@@ -53,9 +70,18 @@ struct Rig {
 
 impl Rig {
     async fn start() -> anyhow::Result<Self> {
-        let cluster = TestCluster::start().await?;
+        let port = free_port()?;
+        let dir = scratch_dir("nemesis-pg")?;
+        let cluster = TestCluster::start_with(dir, |options| {
+            options.port = port;
+            options.settings = vec![("listen_addresses".to_owned(), "127.0.0.1".to_owned())];
+        })
+        .await?;
+        let proxy = ChaosProxy::start(SocketAddr::from(([127, 0, 0, 1], port)))?;
         let mut rig = Self {
             cluster,
+            proxy,
+            cycle: 0,
             gateway: None,
             pool: Arc::new(Mutex::new(Vec::new())),
             data: scratch_dir("nemesis")?,
@@ -66,7 +92,10 @@ impl Rig {
 
     async fn start_gateway(&mut self) -> anyhow::Result<()> {
         let data = self.data.display().to_string();
-        let url = self.cluster.url();
+        let url = format!(
+            "host=127.0.0.1 port={} user=parley dbname={TEST_DATABASE}",
+            self.proxy.addr.port()
+        );
         let env = [
             ("PARLEY_DATA_DIR", data.as_str()),
             ("PARLEY_LIMITS__ENABLED", "false"),
@@ -96,6 +125,7 @@ impl Rig {
         &mut self,
         fault: Fault,
     ) -> anyhow::Result<(Option<(Instant, Instant)>, Instant)> {
+        self.cycle += 1;
         match fault {
             Fault::GatewayKill => {
                 self.pool.lock().expect("pool").clear();
@@ -122,6 +152,23 @@ impl Rig {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Ok((Some((down + IN_FLIGHT, healed)), healed))
+            }
+            Fault::Partition => {
+                let down = Instant::now();
+                self.proxy.set(Mode::Blackhole);
+                tokio::time::sleep(Duration::from_millis(800)).await;
+                let healed = Instant::now();
+                if self.cycle % 2 == 1 {
+                    self.proxy.reset_all();
+                }
+                self.proxy.set(Mode::Pass);
+                Ok((Some((down + IN_FLIGHT, healed)), healed))
+            }
+            Fault::Latency => {
+                self.proxy.set(Mode::Delay(Duration::from_millis(50)));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                self.proxy.set(Mode::Pass);
+                Ok((None, Instant::now()))
             }
             Fault::PostgresStop => {
                 let stalled = postgres_processes(self.cluster.pg_mut().data_dir())?;
@@ -312,7 +359,7 @@ async fn campaign(fault: Fault) -> anyhow::Result<()> {
 fn report(fault: Fault, cycles: usize, v: &Verdict, acked_while_down: usize, rec: &mut [Duration]) {
     rec.sort();
     let ms = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
-    let down = if fault == Fault::GatewayKill {
+    let down = if matches!(fault, Fault::GatewayKill | Fault::Latency) {
         "n/a".to_owned()
     } else {
         acked_while_down.to_string()
@@ -350,6 +397,16 @@ async fn nothing_acknowledged_is_lost_when_the_gateway_is_killed() -> anyhow::Re
 #[tokio::test]
 async fn nothing_acknowledged_is_lost_when_postgres_is_killed() -> anyhow::Result<()> {
     campaign(Fault::PostgresKill).await
+}
+
+#[tokio::test]
+async fn nothing_is_acknowledged_through_a_partition_from_postgres() -> anyhow::Result<()> {
+    campaign(Fault::Partition).await
+}
+
+#[tokio::test]
+async fn latency_to_postgres_breaks_no_promise() -> anyhow::Result<()> {
+    campaign(Fault::Latency).await
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! ([`http`]). Tests use these instead of copying set-up code between files.
 
 pub mod api;
+pub mod chaos_proxy;
 pub mod chat;
 pub mod cluster;
 pub mod files;
