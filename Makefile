@@ -4,7 +4,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: all setup run web build test bench bench-quick bench-cluster bench-micro chaos fmt clippy clean-test
+.PHONY: all setup run web build test bench bench-quick bench-cluster bench-micro chaos fuzz fmt clippy clean-test
 
 all: build
 
@@ -52,6 +52,11 @@ bench-quick:
 ## bench/results/<timestamp>/chaos.md.
 chaos: setup
 	@scripts/chaos.sh
+
+## Coverage-guided fuzzing (cargo fuzz, libFuzzer + AddressSanitizer) of every fuzz target,
+## FUZZ_SECONDS each (default 300): bench/results/<timestamp>/fuzz.md. `make test` replays the corpus.
+fuzz:
+	@scripts/fuzz.sh
 
 fmt:
 	$(CARGO) fmt --all

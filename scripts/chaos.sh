@@ -3,23 +3,27 @@
 # - the authorisation model (gateway/tests/authz_model.rs) over PARLEY_AUTHZ_OPS operations
 #   (140,000 by default; `make test` runs 2,000);
 # - the nemesis (gateway/tests/chaos_nemesis.rs): PARLEY_CHAOS_CYCLES cycles (20 by default;
-#   `make test` runs 2) of each fault under load, every history checked.
-# CHAOS_PARTS picks the parts ("authz nemesis" by default). Writes bench/results/<timestamp>/chaos.md
-# with a section per part, and each part's output beside it (authz.log, nemesis.log).
+#   `make test` runs 2) of each fault under load (one instance: gateway and PostgreSQL faults; two
+#   instances joined by Redis: instance kill, Redis partition, Redis kill), every history checked.
+# - abuse (gateway/tests/chaos_abuse.rs): a slow consumer, PARLEY_ABUSE_HALF_OPEN half-open
+#   handshakes (10,000), nesting bombs, a frame flood, reconnect storms of PARLEY_ABUSE_STORM
+#   clients (200), PARLEY_ABUSE_SECONDS (5) each, a bystander and a busy group measured throughout.
+# CHAOS_PARTS picks the parts ("authz nemesis abuse" by default). Writes
+# bench/results/<timestamp>/chaos.md with a section per part, and each part's output beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PARLEY_TEST_DIR="${PARLEY_TEST_DIR:-/tmp/parley-test}"
 ts="$(date -u +%Y%m%dT%H%M%SZ)"
 out="bench/results/$ts"
 mkdir -p "$out"
-parts="${CHAOS_PARTS:-authz nemesis}"
+parts="${CHAOS_PARTS:-authz nemesis abuse}"
 ops="${PARLEY_AUTHZ_OPS:-140000}"
 cycles="${PARLEY_CHAOS_CYCLES:-20}"
 status=0
 {
   echo "# Proofs ($ts)"
   echo
-  echo "Commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, \`scripts/chaos.sh\` (= \`make chaos\`), CHAOS_PARTS=\"$parts\"."
+  echo "Commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- . 2>/dev/null || echo +changes), $(nproc) cores, \`scripts/chaos.sh\` (= \`make chaos\`), CHAOS_PARTS=\"$parts\"."
 } > "$out/chaos.md"
 
 if [[ " $parts " == *" authz "* ]]; then
@@ -71,7 +75,11 @@ if [[ " $parts " == *" nemesis "* ]]; then
     echo "arrived later than 250 ms after PostgreSQL was killed, stopped or cut off (the partition:"
     echo "a TCP proxy between gateway and PostgreSQL holds every byte for 800 ms, then releases them or"
     echo "resets every connection, alternately) and before it was back; n/a where the fault has no"
-    echo "such window (the gateway itself is killed; latency: 50 ms per chunk for a second)."
+    echo "such window (the gateway itself is killed; latency: 50 ms per chunk for a second; the faults"
+    echo "of two instances joined by Redis, where PostgreSQL stays up and acknowledgements go on: one"
+    echo "instance killed and restarted, alternately; a partition between the instances and Redis"
+    echo "through a second proxy, 800 ms, healed like the other; Redis killed and started empty 500 ms"
+    echo "later)."
     echo "*Recovery*: from the nemesis healing the fault (restart issued, SIGCONT) to the next"
     echo "acknowledgement any client received."
     echo
@@ -84,6 +92,41 @@ if [[ " $parts " == *" nemesis "* ]]; then
       echo "PostgreSQL was unreachable."
     else
       echo "**Failed** (exit $part): see nemesis.log."
+    fi
+  } >> "$out/chaos.md"
+  [ "$part" = 0 ] || status=$part
+fi
+
+if [[ " $parts " == *" abuse "* ]]; then
+  seconds="${PARLEY_ABUSE_SECONDS:-5}"
+  half_open="${PARLEY_ABUSE_HALF_OPEN:-10000}"
+  storm="${PARLEY_ABUSE_STORM:-200}"
+  echo "== abuse: $seconds s per phase (release)"
+  part=0
+  PARLEY_ABUSE_SECONDS="$seconds" PARLEY_ABUSE_HALF_OPEN="$half_open" PARLEY_ABUSE_STORM="$storm" \
+    cargo test --release --locked -p parley-gateway --test chaos_abuse -- --nocapture \
+    > "$out/abuse.log" 2>&1 || part=$?
+  {
+    echo
+    echo "## Abuse"
+    echo
+    echo "The real \`parley\` binary (release) with production connection bounds (\`server.max_connections\`"
+    echo "10,000, 1,000 per address, a 10 s head timeout, 64 KiB frames, nesting depth 8, 1 MiB or 1,024"
+    echo "frames of outbox, \`limits.ws_connect\` 10 a minute per user); per-user event and send"
+    echo "budgets raised so the measured clients are not throttled. A bystander pings (4 of 5) and sends"
+    echo "in a DM (1 of 5), one at a time with 10 ms pauses; three members of a busy group send 2 KB"
+    echo "messages back to back. Each phase lasts $seconds s (the slow consumer's until the server"
+    echo "closes it or 5 s more). Latencies: count / p50 / p99 / max in ms. Memory: the gateway's"
+    echo "peak resident set in the phase (/proc)."
+    echo
+    echo "| abuse | bystander pings | bystander sends | busy group send→ack | gateway RSS peak MiB | what the abuse got |"
+    echo "|---|---|---|---|---:|---|"
+    grep -h "abuse|" "$out/abuse.log" | sed 's/^.*abuse|/|/' || true
+    echo
+    if [ "$part" = 0 ]; then
+      echo "Every bystander request was answered and the gateway was ready afterwards."
+    else
+      echo "**Failed** (exit $part): see abuse.log."
     fi
   } >> "$out/chaos.md"
   [ "$part" = 0 ] || status=$part

@@ -13,6 +13,8 @@ mod cluster;
 pub mod fanout;
 mod files;
 #[doc(hidden)]
+pub mod fuzzing;
+#[doc(hidden)]
 pub mod hot;
 mod http;
 mod internal;

@@ -144,3 +144,38 @@ async fn document_lists_every_endpoint_and_resolves() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A path the API serves, asked with a method it does not take: 405 with `Allow` (found by
+/// schemathesis' unsupported-method check; it was 404 before); an unknown path stays 404.
+#[tokio::test]
+async fn other_methods_get_405_with_allow() -> anyhow::Result<()> {
+    use hyper::Method;
+    use parley_testkit::http;
+    let gw = TestGateway::start().await?;
+    let trace = Method::from_bytes(b"TRACE")?;
+    let response = http::request(gw.addr(), trace, "/api/users/me", &[], None).await?;
+    assert_eq!(response.status, 405);
+    assert_eq!(response.body["error"]["code"], "METHOD_NOT_ALLOWED");
+    assert_eq!(response.body["error"]["retryable"], false);
+    let allow = response
+        .headers
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    for method in ["GET", "PATCH", "DELETE"] {
+        assert!(allow.contains(method), "Allow: {allow}");
+    }
+    let put = http::request(gw.addr(), Method::PUT, "/api/auth/login", &[], None).await?;
+    assert_eq!(
+        (
+            put.status.as_u16(),
+            put.headers.get("allow").map(|v| v.as_bytes())
+        ),
+        (405, Some(&b"POST"[..]))
+    );
+    let unknown = http::request(gw.addr(), Method::GET, "/api/nothing/here", &[], None).await?;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.body["error"]["code"], "NOT_FOUND");
+    Ok(())
+}

@@ -5,7 +5,8 @@
 //! recovery), SIGSTOP of every PostgreSQL process (stalled 800 ms, then SIGCONT), and through a
 //! TCP proxy between the gateway and PostgreSQL (`testkit::chaos_proxy`) a partition (every byte
 //! held 800 ms, then released or every connection reset, alternately) and 50 ms of latency for a
-//! second. Afterwards
+//! second; with two instances joined by Redis: `kill -9` of one of them, a partition between the
+//! instances and Redis (through another proxy), and `kill -9` of Redis. Afterwards
 //! every client settles and gap-fills, and `parley_testkit::history` checks the history against
 //! what PostgreSQL stores and what each client saw: nothing acknowledged lost or moved, nothing
 //! stored twice or unsent, real-time order per sender, no seq gap, every member has every message,
@@ -20,12 +21,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use anyhow::Context;
+
 use parley_testkit::api::{Api, uuid_of};
 use parley_testkit::chaos_proxy::{ChaosProxy, Mode};
 use parley_testkit::chat::{Pool, Resilient};
 use parley_testkit::cluster::TEST_DATABASE;
 use parley_testkit::history::{self, Observer, Op, Stored, Verdict};
 use parley_testkit::process::{ParleyProcess, wait_ready};
+use parley_testkit::redis::TestRedis;
 use parley_testkit::tls::free_port;
 use parley_testkit::{TestCluster, scratch_dir};
 use tokio::time::Instant;
@@ -44,6 +48,13 @@ enum Fault {
     Partition,
     /// 50 ms added to every chunk between the gateway and PostgreSQL for a second.
     Latency,
+    /// Two instances joined by Redis: `kill -9` of one of them (alternately), restarted at once.
+    InstanceKill,
+    /// Two instances: the network between them and Redis holds every byte 800 ms, then heals
+    /// (released or reset, alternately).
+    RedisPartition,
+    /// Two instances: `kill -9` of Redis, started again 500 ms later (empty: no persistence).
+    RedisKill,
 }
 
 impl Fault {
@@ -54,6 +65,17 @@ impl Fault {
             Fault::PostgresStop => "SIGSTOP PostgreSQL",
             Fault::Partition => "partition gateway/PostgreSQL",
             Fault::Latency => "latency +50 ms gateway/PostgreSQL",
+            Fault::InstanceKill => "kill -9 one of two instances",
+            Fault::RedisPartition => "partition instances/Redis",
+            Fault::RedisKill => "kill -9 Redis",
+        }
+    }
+
+    /// Instances joined by Redis for this fault (one alone, for the others).
+    fn instances(self) -> usize {
+        match self {
+            Fault::InstanceKill | Fault::RedisPartition | Fault::RedisKill => 2,
+            _ => 1,
         }
     }
 }
@@ -63,13 +85,16 @@ struct Rig {
     /// Between the gateway and PostgreSQL (on TCP) for every fault.
     proxy: ChaosProxy,
     cycle: usize,
-    gateway: Option<ParleyProcess>,
+    /// Each instance, by slot (`None` while killed); each has its own data dir.
+    gateways: Vec<Option<ParleyProcess>>,
+    /// With several instances: Redis, and a chaos proxy between the instances and it.
+    redis: Option<(TestRedis, ChaosProxy)>,
     pool: Pool,
     data: PathBuf,
 }
 
 impl Rig {
-    async fn start() -> anyhow::Result<Self> {
+    async fn start(instances: usize) -> anyhow::Result<Self> {
         let port = free_port()?;
         let dir = scratch_dir("nemesis-pg")?;
         let cluster = TestCluster::start_with(dir, |options| {
@@ -78,20 +103,35 @@ impl Rig {
         })
         .await?;
         let proxy = ChaosProxy::start(SocketAddr::from(([127, 0, 0, 1], port)))?;
+        let redis = if instances > 1 {
+            let redis = TestRedis::start().await?;
+            let proxy = ChaosProxy::start(redis.addr())?;
+            Some((redis, proxy))
+        } else {
+            None
+        };
         let mut rig = Self {
             cluster,
             proxy,
             cycle: 0,
-            gateway: None,
+            gateways: (0..instances).map(|_| None).collect(),
+            redis,
             pool: Arc::new(Mutex::new(Vec::new())),
             data: scratch_dir("nemesis")?,
         };
-        rig.start_gateway().await?;
+        for slot in 0..instances {
+            rig.start_gateway(slot).await?;
+        }
         Ok(rig)
     }
 
-    async fn start_gateway(&mut self) -> anyhow::Result<()> {
-        let data = self.data.display().to_string();
+    async fn start_gateway(&mut self, slot: usize) -> anyhow::Result<()> {
+        let data = self.data.join(slot.to_string()).display().to_string();
+        let redis = self
+            .redis
+            .as_ref()
+            .map(|(_, proxy)| format!("redis://{}", proxy.addr))
+            .unwrap_or_default();
         let url = format!(
             "host=127.0.0.1 port={} user=parley dbname={TEST_DATABASE}",
             self.proxy.addr.port()
@@ -100,6 +140,7 @@ impl Rig {
             ("PARLEY_DATA_DIR", data.as_str()),
             ("PARLEY_LIMITS__ENABLED", "false"),
             ("PARLEY_LOG__LEVEL", "warn"),
+            ("PARLEY_REDIS__URL", redis.as_str()),
         ];
         let gateway = ParleyProcess::serve(
             Path::new(BIN),
@@ -109,7 +150,20 @@ impl Rig {
         )?;
         wait_ready(gateway.addr).await?;
         self.pool.lock().expect("pool").push(gateway.addr);
-        self.gateway = Some(gateway);
+        self.gateways[slot] = Some(gateway);
+        Ok(())
+    }
+
+    /// `kill -9` of the instance in `slot`; its clients' next connection goes elsewhere.
+    fn kill_gateway(&mut self, slot: usize) -> anyhow::Result<()> {
+        if let Some(gateway) = self.gateways[slot].take() {
+            self.pool
+                .lock()
+                .expect("pool")
+                .retain(|a| *a != gateway.addr);
+            gateway.signal("KILL")?;
+            gateway.wait(Duration::from_secs(10))?;
+        }
         Ok(())
     }
 
@@ -127,14 +181,30 @@ impl Rig {
     ) -> anyhow::Result<(Option<(Instant, Instant)>, Instant)> {
         self.cycle += 1;
         match fault {
-            Fault::GatewayKill => {
-                self.pool.lock().expect("pool").clear();
-                if let Some(gateway) = self.gateway.take() {
-                    gateway.signal("KILL")?;
-                    gateway.wait(Duration::from_secs(10))?;
-                }
+            Fault::GatewayKill | Fault::InstanceKill => {
+                let slot = self.cycle % self.gateways.len();
+                self.kill_gateway(slot)?;
                 let healed = Instant::now();
-                self.start_gateway().await?;
+                self.start_gateway(slot).await?;
+                Ok((None, healed))
+            }
+            Fault::RedisPartition => {
+                let (_, proxy) = self.redis.as_ref().context("a rig with Redis")?;
+                proxy.set(Mode::Blackhole);
+                tokio::time::sleep(Duration::from_millis(800)).await;
+                let healed = Instant::now();
+                if self.cycle % 2 == 1 {
+                    proxy.reset_all();
+                }
+                proxy.set(Mode::Pass);
+                Ok((None, healed))
+            }
+            Fault::RedisKill => {
+                let (redis, _) = self.redis.as_mut().context("a rig with Redis")?;
+                redis.kill();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let healed = Instant::now();
+                redis.restart().await?;
                 Ok((None, healed))
             }
             Fault::PostgresKill => {
@@ -226,7 +296,7 @@ fn cycles() -> usize {
 
 /// Runs `fault` for the configured cycles under load; checks and prints the outcome.
 async fn campaign(fault: Fault) -> anyhow::Result<()> {
-    let mut rig = Rig::start().await?;
+    let mut rig = Rig::start(fault.instances()).await?;
     let api = rig.api();
     let mut users = Vec::new();
     for n in 0..7 {
@@ -359,7 +429,7 @@ async fn campaign(fault: Fault) -> anyhow::Result<()> {
 fn report(fault: Fault, cycles: usize, v: &Verdict, acked_while_down: usize, rec: &mut [Duration]) {
     rec.sort();
     let ms = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
-    let down = if matches!(fault, Fault::GatewayKill | Fault::Latency) {
+    let down = if fault.instances() > 1 || matches!(fault, Fault::GatewayKill | Fault::Latency) {
         "n/a".to_owned()
     } else {
         acked_while_down.to_string()
@@ -412,4 +482,23 @@ async fn latency_to_postgres_breaks_no_promise() -> anyhow::Result<()> {
 #[tokio::test]
 async fn nothing_is_acknowledged_while_postgres_is_stopped() -> anyhow::Result<()> {
     campaign(Fault::PostgresStop).await
+}
+
+/// Cross-instance delivery under the loss of one of two instances: its clients reconnect to the
+/// other, resend and gap-fill; members on the other instance still get every message.
+#[tokio::test]
+async fn nothing_is_lost_when_one_of_two_instances_is_killed() -> anyhow::Result<()> {
+    campaign(Fault::InstanceKill).await
+}
+
+/// Redis is the fan-out between instances, not the truth: a partition from it delays
+/// cross-instance deliveries (gap-filled from PostgreSQL), never loses or doubles one.
+#[tokio::test]
+async fn a_partition_from_redis_loses_no_delivery() -> anyhow::Result<()> {
+    campaign(Fault::RedisPartition).await
+}
+
+#[tokio::test]
+async fn a_redis_kill_loses_no_delivery() -> anyhow::Result<()> {
+    campaign(Fault::RedisKill).await
 }

@@ -107,6 +107,18 @@ async fn framing_pings_bits_and_opcodes() -> anyhow::Result<()> {
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
         // 2.5: a control frame over 125 bytes.
         ("ping of 126 bytes", big_ping, 1002),
+        // Regression (ws_reader fuzz target): closes and pongs are control frames too; a close of
+        // 126 bytes was echoed whole.
+        ("pong of 126 bytes", encode(true, 0xA, &[b'x'; 126]), 1002),
+        (
+            "close of 126 bytes",
+            encode(
+                true,
+                0x8,
+                &[&1000u16.to_be_bytes()[..], &[b'r'; 124]].concat(),
+            ),
+            1002,
+        ),
         // 2.x / 5.1-5.2: a fragmented control frame.
         ("fragmented ping", encode(false, 0x9, b"a"), 1002),
         (

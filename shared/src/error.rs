@@ -12,6 +12,8 @@ pub enum ErrorCode {
     Unauthorized,
     Forbidden,
     NotFound,
+    /// The path exists, the method does not (the `Allow` header lists those that do).
+    MethodNotAllowed,
     Conflict,
     RateLimited,
     /// The request body or frame is larger than the configured cap.
@@ -26,11 +28,12 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::ValidationError,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
         ErrorCode::Conflict,
         ErrorCode::RateLimited,
         ErrorCode::PayloadTooLarge,
@@ -47,6 +50,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
@@ -64,6 +68,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::RequestTimeout => 408,
@@ -150,6 +155,7 @@ mod tests {
             ("UNAUTHORIZED", 401, false),
             ("FORBIDDEN", 403, false),
             ("NOT_FOUND", 404, false),
+            ("METHOD_NOT_ALLOWED", 405, false),
             ("CONFLICT", 409, false),
             ("RATE_LIMITED", 429, true),
             ("PAYLOAD_TOO_LARGE", 413, false),

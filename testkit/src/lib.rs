@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod gateway;
 pub mod history;
 pub mod http;
+pub mod mutate;
 pub mod process;
 pub mod raw;
 pub mod redis;

@@ -79,6 +79,17 @@ pub(crate) async fn download(ctx: &Ctx) -> Result<Reply, ApiError> {
     let mut conn = ctx.conn().await?;
     let entry = ctx.audit("user.export_downloaded").user(me);
     let Some(taken) = export::take(&mut conn, me, id.0, &entry).await? else {
+        // Yours but not ready yet: say so (found by schemathesis' stateful run, which downloads
+        // what it just asked for); downloaded, expired, failed or another's: not found.
+        let exports = export::list(&conn, me).await?;
+        if exports
+            .iter()
+            .any(|e| e.id == id.0 && e.status == "preparing")
+        {
+            return Err(ApiError::conflict(
+                "This export is still being prepared: download it once its status is ready",
+            ));
+        }
         return Err(ApiError::not_found("Export"));
     };
     drop(conn);

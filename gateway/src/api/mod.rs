@@ -9,6 +9,8 @@ mod deletion;
 mod devices;
 pub(crate) mod error;
 mod exports;
+#[doc(hidden)]
+pub(crate) mod fuzz;
 mod groups;
 mod history;
 mod messages;
@@ -52,10 +54,7 @@ pub(crate) async fn handle(
     state: Rc<ShardState>,
 ) -> HttpResponse {
     let Some((route, params)) = routes::find(request.method(), request.uri().path()) else {
-        return error_response(&ErrorBody::new(
-            ErrorCode::NotFound,
-            format!("No route for {} {}", request.method(), request.uri().path()),
-        ));
+        return no_route(request.method(), request.uri().path());
     };
     let mut ctx = Ctx {
         caller: None,
@@ -111,6 +110,30 @@ pub(crate) async fn handle(
     };
     if let Some(decision) = ctx.rate.get() {
         rate_headers(response.headers_mut(), decision);
+    }
+    response
+}
+
+/// 404 for a path Parley does not serve; 405 with `Allow` for one it serves with other methods.
+fn no_route(method: &hyper::Method, path: &str) -> HttpResponse {
+    let allowed = routes::allowed(path);
+    if allowed.is_empty() {
+        return error_response(&ErrorBody::new(
+            ErrorCode::NotFound,
+            format!("No route for {method} {path}"),
+        ));
+    }
+    let list = allowed
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut response = error_response(&ErrorBody::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{path} does not take {method} (it takes {list})"),
+    ));
+    if let Ok(value) = HeaderValue::from_str(&list) {
+        response.headers_mut().insert(hyper::header::ALLOW, value);
     }
     response
 }

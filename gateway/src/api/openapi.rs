@@ -123,6 +123,10 @@ fn operation(route: &Route) -> Value {
             "This clientMessageId was sent before: the original message",
             "Message",
         )),
+        super::routes::Op::Block => Some(("This user was blocked already", "Block")),
+        super::routes::Op::RequestExport => {
+            Some(("The export already preparing or ready", "Export"))
+        }
         _ => None,
     };
     if let Some((description, schema)) = existed {

@@ -16,13 +16,13 @@ use super::views::{self, MessageView, PageMeta, Reply};
 
 /// A query split into its words and operators.
 #[derive(Debug, Default, PartialEq)]
-struct Parsed {
-    text: String,
+pub(super) struct Parsed {
+    pub(super) text: String,
     from: Option<String>,
     conversation: Option<ConversationId>,
     before: Option<OffsetDateTime>,
     after: Option<OffsetDateTime>,
-    has: Option<Has>,
+    pub(super) has: Option<Has>,
 }
 
 /// `YYYY-MM-DD`, a real calendar day.
@@ -34,7 +34,7 @@ fn parse_day(text: &str) -> Option<Date> {
     Date::from_calendar_date(year, Month::try_from(month).ok()?, day).ok()
 }
 
-fn parse(q: &str) -> Result<Parsed, ApiError> {
+pub(super) fn parse(q: &str) -> Result<Parsed, ApiError> {
     let mut parsed = Parsed::default();
     let mut words = Vec::new();
     for token in q.split_whitespace() {
@@ -89,7 +89,7 @@ pub(crate) struct Snippet {
     pub(crate) highlights: Vec<[usize; 2]>,
 }
 
-fn snippet(marked: &str) -> Snippet {
+pub(super) fn snippet(marked: &str) -> Snippet {
     let mut text = String::with_capacity(marked.len());
     let mut highlights = Vec::new();
     let (mut chars, mut start) = (0usize, None);
@@ -118,11 +118,11 @@ struct HitView {
     rank: f32,
 }
 
-fn cursor_text(rank: f32, id: MessageId) -> String {
+pub(super) fn cursor_text(rank: f32, id: MessageId) -> String {
     format!("{}_{}", rank.to_bits(), id.0.simple())
 }
 
-fn cursor_parse(text: &str) -> Option<(f32, MessageId)> {
+pub(super) fn cursor_parse(text: &str) -> Option<(f32, MessageId)> {
     let (bits, id) = text.split_once('_')?;
     Some((
         f32::from_bits(bits.parse().ok()?),

@@ -15,8 +15,19 @@ use tokio::io::{AsyncRead, ReadBuf};
 /// Longest frame header: 2 bytes, 8 of extended length, 4 of mask.
 const MAX_HEADER: usize = 14;
 
-/// The error a client frame without a mask produces (the session closes with 1002).
+/// A frame header this reader refuses itself (the session closes with 1002 and this reason).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Refused(pub(crate) &'static str);
+
+/// A client frame without a mask.
 pub(crate) const UNMASKED: &str = "client frames must be masked";
+/// A close, ping or pong of more than 125 bytes.
+pub(crate) const CONTROL_TOO_LONG: &str = "control frames carry at most 125 bytes";
+
+fn refused(reason: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, Refused(reason))
+}
 
 /// Where the reader is within the current frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,17 +38,36 @@ enum Phase {
     Frame { at: usize, len: usize, payload: u64 },
 }
 
+/// A source that can say it has bytes without reading them.
+pub(crate) trait Readiness {
+    /// Waits until there is something to read (or the end).
+    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>>;
+}
+
+impl Readiness for ReadHalf {
+    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> {
+        ReadHalf::readable(self)
+    }
+}
+
+/// Always ready: the end of the stream (the fuzz harness puts every byte in `early`).
+impl Readiness for tokio::io::Empty {
+    async fn readable(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 #[derive(Debug)]
-pub(crate) struct FrameLimited {
+pub(crate) struct FrameLimited<S = ReadHalf> {
     /// Bytes the client sent right after the handshake (already read by hyper), then the socket.
     early: Bytes,
-    socket: ReadHalf,
+    socket: S,
     header: [u8; MAX_HEADER],
     phase: Phase,
 }
 
-impl FrameLimited {
-    pub(crate) fn new(early: Bytes, socket: ReadHalf) -> Self {
+impl<S: AsyncRead + Readiness + Unpin> FrameLimited<S> {
+    pub(crate) fn new(early: Bytes, socket: S) -> Self {
         Self {
             early,
             socket,
@@ -96,7 +126,7 @@ fn payload_len(header: &[u8]) -> u64 {
     }
 }
 
-impl AsyncRead for FrameLimited {
+impl<S: AsyncRead + Readiness + Unpin> AsyncRead for FrameLimited<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -111,18 +141,22 @@ impl AsyncRead for FrameLimited {
                     let want = if have < 2 {
                         6
                     } else if this.header[1] & 0x80 == 0 {
-                        return Poll::Ready(Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            UNMASKED,
-                        )));
+                        return Poll::Ready(Err(refused(UNMASKED)));
                     } else {
                         header_len([this.header[0], this.header[1]])
                     };
                     if have == want {
+                        let payload = payload_len(&this.header[..want]);
+                        // RFC 6455 5.5: every control frame (close, ping, pong) carries at most
+                        // 125 bytes; fastwebsockets checks only pings, and would echo a close of
+                        // any length (found by the ws_reader fuzz target).
+                        if this.header[0] & 0x08 != 0 && payload > 125 {
+                            return Poll::Ready(Err(refused(CONTROL_TOO_LONG)));
+                        }
                         this.phase = Phase::Frame {
                             at: 0,
                             len: want,
-                            payload: payload_len(&this.header[..want]),
+                            payload,
                         };
                         continue;
                     }

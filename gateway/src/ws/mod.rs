@@ -3,9 +3,10 @@
 //! permit. Frames are the protocol v1 of `docs/protocol.md`.
 
 mod events;
-mod framed;
+pub(crate) mod framed;
 pub(crate) mod hub;
 pub(crate) mod outbox;
+pub(crate) mod reader;
 mod send;
 mod session;
 pub(crate) mod toasts;

@@ -4,21 +4,20 @@
 //! expiry). Events are handled in the reader, one at a time, in arrival order.
 
 use std::cell::Cell;
-use std::convert::Infallible;
 use std::rc::Rc;
 use std::time::Duration;
 
 use crate::transport::WriteHalf;
 use bytes::Bytes;
-use fastwebsockets::{Frame, OpCode, WebSocketError};
 use parley_shared::time::format_timestamp;
 use parley_shared::{ErrorBody, ErrorCode, SessionId, UserId};
 use tokio::io::AsyncWriteExt;
 
 use super::events;
-use super::framed::{self, FrameLimited};
+use super::framed::FrameLimited;
 use super::hub::SessionHandle;
 use super::outbox::{self, Class, Next};
+use super::reader::{self, ReadEnd};
 use crate::limits::{Key, LocalBudget};
 use crate::protocol::events::{client, server};
 use crate::protocol::{self as codec, ClientEvent, close};
@@ -188,19 +187,10 @@ impl Session {
     }
 }
 
-/// Why the reader stopped.
-enum ReadEnd {
-    /// The client sent a close (already echoed).
-    ClientClosed,
-    /// The connection broke.
-    Gone,
-    /// Close with this code.
-    Close(u16, &'static str),
-}
-
 /// Reads and handles frames until the connection ends; then makes sure the writer closes it.
 pub(crate) async fn read_loop(mut source: FrameLimited, session: Rc<Session>) {
-    let end = read_frames(&mut source, &session).await;
+    let max = session.state.app.ws.max_message_bytes;
+    let end = reader::read_frames(&mut source, max, &session).await;
     let outbox = &session.handle.outbox;
     match end {
         ReadEnd::ClientClosed => outbox.close(close::NORMAL, ""),
@@ -209,101 +199,21 @@ pub(crate) async fn read_loop(mut source: FrameLimited, session: Rc<Session>) {
     }
 }
 
-/// One frame at a time: between frames nothing is buffered (see `framed`), so an idle connection
-/// waits for readability holding no read buffer, and a fastwebsockets reader (with its 8 KiB
-/// buffer) exists only while a frame is arriving.
-async fn read_frames(source: &mut FrameLimited, session: &Rc<Session>) -> ReadEnd {
-    let max = session.state.app.ws.max_message_bytes;
-    let mut partial: Option<Vec<u8>> = None;
-    loop {
-        if session.handle.outbox.is_closing() {
-            return ReadEnd::Gone;
-        }
-        if source.at_boundary() && source.readable().await.is_err() {
-            return ReadEnd::Gone;
-        }
-        let (mut reader, _) = fastwebsockets::after_handshake_split(
-            &mut *source,
-            tokio::io::sink(),
-            fastwebsockets::Role::Server,
-        );
-        reader.set_auto_close(true);
-        // Pings are answered below, so fastwebsockets returns after each one instead of
-        // waiting for the next frame with its buffer.
-        reader.set_auto_pong(false);
-        // fastwebsockets refuses a frame of exactly its maximum: one more lets a message of
-        // `max_message_bytes` through in one frame as it does in fragments (regression:
-        // ws_conformance's cap cases).
-        reader.set_max_message_size(max.saturating_add(1));
-        let handle = Rc::clone(&session.handle);
-        // Pongs and close echoes the protocol obliges us to send go through the outbox.
-        let mut obligated = move |frame: Frame<'_>| {
-            handle
-                .outbox
-                .push_control(frame.opcode as u8, Bytes::copy_from_slice(&frame.payload));
-            std::future::ready(Ok::<(), Infallible>(()))
-        };
-        let mut frame = match Box::pin(reader.read_frame(&mut obligated)).await {
-            Ok(frame) => frame,
-            Err(WebSocketError::FrameTooLarge) => {
-                return ReadEnd::Close(close::TOO_BIG, "message too large");
-            }
-            Err(WebSocketError::InvalidUTF8) => {
-                return ReadEnd::Close(close::INVALID_DATA, "text must be UTF-8");
-            }
-            Err(WebSocketError::IoError(error))
-                if error.kind() == std::io::ErrorKind::InvalidData =>
-            {
-                return ReadEnd::Close(close::PROTOCOL, framed::UNMASKED);
-            }
-            Err(
-                WebSocketError::ConnectionClosed
-                | WebSocketError::UnexpectedEOF
-                | WebSocketError::IoError(_),
-            ) => {
-                return ReadEnd::Gone;
-            }
-            Err(error) => {
-                tracing::debug!(%error, "websocket protocol error");
-                return ReadEnd::Close(close::PROTOCOL, "protocol error");
-            }
-        };
-        session.handle.last_frame.set(tokio::time::Instant::now());
-        match frame.opcode {
-            OpCode::Text if frame.fin && partial.is_none() => {
-                // Boxed: the task's idle size stays small (dispatch may hold a database query).
-                Box::pin(dispatch(session, frame.payload.to_mut())).await;
-            }
-            OpCode::Text if partial.is_none() => partial = Some(frame.payload.to_vec()),
-            OpCode::Continuation => {
-                let Some(buffer) = partial.as_mut() else {
-                    return ReadEnd::Close(close::PROTOCOL, "continuation without a start");
-                };
-                if buffer.len() + frame.payload.len() > max {
-                    return ReadEnd::Close(close::TOO_BIG, "message too large");
-                }
-                buffer.extend_from_slice(&frame.payload);
-                if frame.fin {
-                    let mut whole = partial.take().unwrap_or_default();
-                    if std::str::from_utf8(&whole).is_err() {
-                        return ReadEnd::Close(close::INVALID_DATA, "text must be UTF-8");
-                    }
-                    Box::pin(dispatch(session, &mut whole)).await;
-                }
-            }
-            OpCode::Text => {
-                return ReadEnd::Close(close::PROTOCOL, "new message inside a fragmented one");
-            }
-            OpCode::Binary => {
-                return ReadEnd::Close(close::UNSUPPORTED, "binary frames are not supported");
-            }
-            OpCode::Close => return ReadEnd::ClientClosed,
-            OpCode::Ping => session
-                .handle
-                .outbox
-                .push_control(outbox::OP_PONG, Bytes::copy_from_slice(&frame.payload)),
-            OpCode::Pong => {}
-        }
+impl reader::Frames for Rc<Session> {
+    fn closing(&self) -> bool {
+        self.handle.outbox.is_closing()
+    }
+
+    fn control(&self, opcode: u8, payload: Bytes) {
+        self.handle.outbox.push_control(opcode, payload);
+    }
+
+    fn touched(&self) {
+        self.handle.last_frame.set(tokio::time::Instant::now());
+    }
+
+    fn message(&self, buf: &mut [u8]) -> impl std::future::Future<Output = ()> {
+        dispatch(self, buf)
     }
 }
 

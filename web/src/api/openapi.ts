@@ -3,7 +3,7 @@
 // `node scripts/openapi-types.mjs ../target/openapi.json` from web/ after changing the API.
 
 export type AddMemberRequest = {
-  role?: "member" | "admin";
+  role?: ("member" | "admin") | null;
   userId: string;
 };
 
@@ -110,15 +110,16 @@ export type ConversationNotificationsRequest = {
 
 /** A DM takes userId; a group takes name and memberIds. */
 export type CreateConversationRequest = {
-  memberIds?: string[];
-  name?: string;
+  memberIds?: string[] | null;
+  /** 1 to 100 characters once trimmed and NFC-normalised (the stored form); no control or bidirectional control characters */
+  name?: string | null;
   type: "dm" | "group";
-  userId?: string;
+  userId?: string | null;
 };
 
 export type DeleteAccountRequest = {
   /** A current two-factor code or a recovery code (required when two-factor sign-in is on) */
-  code?: string;
+  code?: string | null;
   password: string;
 };
 
@@ -138,7 +139,7 @@ export type EditMessage = {
 
 export type Error = {
   error: {
-    code: "VALIDATION_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "RATE_LIMITED" | "PAYLOAD_TOO_LARGE" | "REQUEST_TIMEOUT" | "DB_ERROR" | "OVERLOADED" | "INTERNAL_ERROR";
+    code: "VALIDATION_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "RATE_LIMITED" | "PAYLOAD_TOO_LARGE" | "REQUEST_TIMEOUT" | "DB_ERROR" | "OVERLOADED" | "INTERNAL_ERROR";
     details?: {
       [key: string]: string[];
     };
@@ -295,6 +296,7 @@ export type PasswordResetRequest = {
 };
 
 export type ProfileRequest = {
+  /** 1 to 64 characters once trimmed and NFC-normalised (the stored form); no control or bidirectional control characters */
   displayName: string;
 };
 
@@ -307,18 +309,18 @@ export type PushChannels = {
 
 export type PushSubscriptionRequest = {
   /** webpush: the subscription's endpoint (https, at an allowed push service) */
-  endpoint?: string;
+  endpoint?: string | null;
   /** webpush: the subscription's keys, base64url */
   keys?: {
     auth: string;
     p256dh: string;
-  };
+  } | null;
   /** webhook: pushed to notifications.webhook_url (the operator's push gateway) with token; webpush: a browser's PushSubscription (endpoint and keys) */
   kind: "webhook" | "webpush";
   /** Shown in the devices list */
-  label?: string;
+  label?: string | null;
   /** webhook: what the push gateway knows the device by (an APNs or FCM token...) */
-  token?: string;
+  token?: string | null;
 };
 
 export type React = {
@@ -345,8 +347,10 @@ export type RefreshRequest = {
 };
 
 export type RegisterRequest = {
-  displayName?: string;
-  email?: string;
+  /** 1 to 64 characters once trimmed and NFC-normalised (the stored form); no control or bidirectional control characters */
+  displayName?: string | null;
+  /** For password resets; empty, null or absent: none */
+  email?: (unknown | unknown) | null;
   password: string;
   username: string;
 };
@@ -392,16 +396,16 @@ export type SearchHit = {
 
 export type SendMessageRequest = {
   /** Uploads (POST /api/uploads) this message holds; then content may be empty */
-  attachments?: string[];
+  attachments?: string[] | null;
   /** Your idempotency key: a retry with the same one returns the original */
   clientMessageId: string;
   /** 1 to 4000 characters; may be empty (or left out) with attachments */
-  content?: string;
+  content?: string | null;
   /** image or file with attachments (left out: image when every attachment is one) */
-  contentType?: "text" | "image" | "file";
+  contentType?: ("text" | "image" | "file") | null;
   /** urgent breaks through the recipients' mutes and do-not-disturb (limits.urgent per user) */
-  priority?: "normal" | "urgent";
-  replyTo?: string;
+  priority?: ("normal" | "urgent") | null;
+  replyTo?: string | null;
 };
 
 export type Session = {
@@ -428,9 +432,10 @@ export type TokenPair = {
 };
 
 export type UpdateConversationRequest = {
-  /** null or empty: no description */
+  /** At most 500 characters once trimmed; null or empty: no description */
   description?: string | null;
-  name?: string;
+  /** 1 to 100 characters once trimmed and NFC-normalised (the stored form); no control or bidirectional control characters */
+  name?: string | null;
 };
 
 export type User = {
@@ -456,8 +461,8 @@ export type UserNotifications = {
 };
 
 export type UserNotificationsRequest = {
-  /** null clears it */
-  dndSchedule: {
+  /** null (or absent) clears it */
+  dndSchedule?: {
     end: string;
     start: string;
     /** IANA, e.g. Europe/Berlin */

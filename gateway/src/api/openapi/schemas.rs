@@ -55,7 +55,42 @@ pub(super) fn all() -> Value {
         required.push(json!("notifications"));
     }
     super::files::extend(&mut schemas);
+    nullable_optionals(&mut schemas);
     schemas
+}
+
+/// Request bodies: an optional field may also be `null`, which the server reads as absent (serde's
+/// `Option`). Said in the document, so a client (and schemathesis) knows `null` is accepted.
+fn nullable_optionals(schemas: &mut Value) {
+    let Some(all) = schemas.as_object_mut() else {
+        return;
+    };
+    for (name, schema) in all.iter_mut() {
+        if !name.ends_with("Request") {
+            continue;
+        }
+        let required: Vec<String> = schema["required"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some(properties) = schema["properties"].as_object_mut() else {
+            continue;
+        };
+        for (field, property) in properties.iter_mut() {
+            if required.contains(field) || property.get("nullable").is_some() {
+                continue;
+            }
+            if let Some(reference) = property.get("$ref").cloned() {
+                *property = json!({"allOf": [{"$ref": reference}], "nullable": true});
+            } else {
+                property["nullable"] = json!(true);
+            }
+        }
+    }
 }
 
 /// Notification preferences.
@@ -128,8 +163,8 @@ fn notifications() -> Value {
             }
         },
         "UserNotificationsRequest": {
-            "type": "object", "required": ["dndSchedule"], "additionalProperties": false,
-            "properties": {"dndSchedule": {"allOf": [schedule], "nullable": true, "description": "null clears it"}}
+            "type": "object", "additionalProperties": false,
+            "properties": {"dndSchedule": {"allOf": [schedule], "nullable": true, "description": "null (or absent) clears it"}}
         }
     })
 }
@@ -209,7 +244,7 @@ fn mfa() -> Value {
         },
         "ProfileRequest": {
             "type": "object", "required": ["displayName"], "additionalProperties": false,
-            "properties": {"displayName": {"type": "string", "minLength": 1, "maxLength": 64}}
+            "properties": {"displayName": {"type": "string", "minLength": 1, "description": "1 to 64 characters once trimmed and NFC-normalised (the stored form); no control or bidirectional control characters"}}
         },
         "BlockRequest": {
             "type": "object", "required": ["userId"], "additionalProperties": false,
@@ -260,8 +295,8 @@ fn core() -> Value {
             "properties": {
                 "username": {"type": "string", "pattern": "^[a-z0-9_]{3,32}$"},
                 "password": {"type": "string", "minLength": 8, "maxLength": 1024},
-                "displayName": {"type": "string", "minLength": 1, "maxLength": 64},
-                "email": {"type": "string", "format": "email"}
+                "displayName": {"type": "string", "minLength": 1, "description": "1 to 64 characters once trimmed and NFC-normalised (the stored form); no control or bidirectional control characters"},
+                "email": {"type": "string", "nullable": true, "anyOf": [{"format": "email"}, {"maxLength": 0}], "description": "For password resets; empty, null or absent: none"}
             }
         },
         "LoginRequest": {
@@ -278,7 +313,7 @@ fn core() -> Value {
             "properties": {
                 "type": {"type": "string", "enum": ["dm", "group"]},
                 "userId": id("usr_"),
-                "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                "name": {"type": "string", "minLength": 1, "description": "1 to 100 characters once trimmed and NFC-normalised (the stored form); no control or bidirectional control characters"},
                 "memberIds": {"type": "array", "items": id("usr_")}
             }
         },
@@ -499,9 +534,9 @@ fn groups() -> Value {
         "UpdateConversationRequest": {
             "type": "object", "additionalProperties": false,
             "properties": {
-                "name": {"type": "string", "minLength": 1, "maxLength": 100},
-                "description": {"type": "string", "maxLength": 500, "nullable": true,
-                                "description": "null or empty: no description"}
+                "name": {"type": "string", "minLength": 1, "description": "1 to 100 characters once trimmed and NFC-normalised (the stored form); no control or bidirectional control characters"},
+                "description": {"type": "string", "nullable": true,
+                                "description": "At most 500 characters once trimmed; null or empty: no description"}
             }
         }
     })

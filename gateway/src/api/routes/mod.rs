@@ -152,6 +152,17 @@ pub(crate) fn find(
     })
 }
 
+/// The methods served at `path` (empty: no such path), in table order without repeats.
+pub(crate) fn allowed(path: &str) -> Vec<&'static Method> {
+    let mut methods: Vec<&'static Method> = Vec::new();
+    for route in routes() {
+        if !methods.contains(&&route.method) && match_path(route.path, path).is_some() {
+            methods.push(&route.method);
+        }
+    }
+    methods
+}
+
 fn match_path(pattern: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
     let mut params = Vec::new();
     let mut wanted = pattern.split('/');
@@ -233,6 +244,26 @@ mod tests {
                 ("userId", "usr_2".to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn allowed_methods_table() {
+        let cases: [(&str, &[Method]); 4] = [
+            (
+                "/api/users/me",
+                &[Method::GET, Method::PATCH, Method::DELETE],
+            ),
+            ("/api/auth/login", &[Method::POST]),
+            ("/api/nothing", &[]),
+            ("/api/conversations//messages", &[]),
+        ];
+        for (path, want) in cases {
+            let mut got: Vec<Method> = allowed(path).into_iter().cloned().collect();
+            got.sort_by_key(|m| m.to_string());
+            let mut want = want.to_vec();
+            want.sort_by_key(|m| m.to_string());
+            assert_eq!(got, want, "{path}");
+        }
     }
 
     #[test]

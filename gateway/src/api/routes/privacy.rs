@@ -5,7 +5,7 @@ use parley_shared::ErrorCode;
 
 use super::{LimitClass, Op, Route};
 
-use ErrorCode::{DbError, NotFound, RateLimited, Unauthorized, ValidationError};
+use ErrorCode::{Conflict, DbError, NotFound, RateLimited, Unauthorized, ValidationError};
 
 pub(super) static ROUTES: &[Route] = &[
     Route {
@@ -57,7 +57,7 @@ pub(super) static ROUTES: &[Route] = &[
         method: Method::GET,
         path: "/api/users/me/exports/{exportId}/download",
         op: Op::DownloadExport,
-        summary: "Download a ready export, once (then it is gone)",
+        summary: "Download a ready export, once (then it is gone); 409 while it is still preparing",
         tag: "privacy",
         auth: true,
         limit: LimitClass::Api,
@@ -66,6 +66,6 @@ pub(super) static ROUTES: &[Route] = &[
         response: None,
         paged: false,
         query: &[],
-        errors: &[Unauthorized, NotFound, RateLimited],
+        errors: &[Unauthorized, NotFound, Conflict, RateLimited],
     },
 ];
