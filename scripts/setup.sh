@@ -72,7 +72,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   fi
   apt-get update -qq
   status=0
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
+  DEBIAN_FRONTEND=noninteractive apt-get install -o DPkg::Lock::Timeout=600 -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
   [ -n "$blocker" ] && rm -f "$blocker"
   [ "$status" = 0 ] || exit "$status"
   echo "setup: installed ${missing[*]}"
