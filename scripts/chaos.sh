@@ -57,8 +57,9 @@ if [[ " $parts " == *" nemesis "* ]]; then
   echo "== nemesis: $cycles cycles of each fault (release)"
   started=$(date +%s)
   part=0
+  # CHAOS_NEMESIS_ONLY=<name part>: only the campaigns whose test names contain it.
   PARLEY_CHAOS_CYCLES="$cycles" cargo test --release --locked -p parley-gateway --test chaos_nemesis -- \
-    --nocapture --test-threads 1 > "$out/nemesis.log" 2>&1 || part=$?
+    ${CHAOS_NEMESIS_ONLY:-} --nocapture --test-threads 1 > "$out/nemesis.log" 2>&1 || part=$?
   took=$(( $(date +%s) - started ))
   {
     echo
@@ -74,7 +75,10 @@ if [[ " $parts " == *" nemesis "* ]]; then
     echo "not); *resolved*: stored exactly once in the end. *Acked while down*: acknowledgements that"
     echo "arrived later than 250 ms after PostgreSQL was killed, stopped or cut off (the partition:"
     echo "a TCP proxy between gateway and PostgreSQL holds every byte for 800 ms, then releases them or"
-    echo "resets every connection, alternately) and before it was back; n/a where the fault has no"
+    echo "resets every connection, alternately; *right after COMMIT*: the proxy reads PostgreSQL's"
+    echo "protocol and holds every byte from the moment a COMMIT is sent, so PostgreSQL commits and its"
+    echo "answer is held 800 ms, then every connection is reset: the outcome is unknown until the"
+    echo "writer asks again) and before it was back; n/a where the fault has no"
     echo "such window (the gateway itself is killed; latency: 50 ms per chunk for a second; the faults"
     echo "of two instances joined by Redis, where PostgreSQL stays up and acknowledgements go on: one"
     echo "instance killed and restarted, alternately; a partition between the instances and Redis"

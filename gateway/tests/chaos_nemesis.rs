@@ -4,8 +4,9 @@
 //! `kill -9` of the gateway (restarted at once), `kill -9` of PostgreSQL (down 500 ms, then crash
 //! recovery), SIGSTOP of every PostgreSQL process (stalled 800 ms, then SIGCONT), and through a
 //! TCP proxy between the gateway and PostgreSQL (`testkit::chaos_proxy`) a partition (every byte
-//! held 800 ms, then released or every connection reset, alternately) and 50 ms of latency for a
-//! second; with two instances joined by Redis: `kill -9` of one of them, a partition between the
+//! held 800 ms, then released or every connection reset, alternately), the same partition aimed
+//! right after a COMMIT is sent (committed, answer held, every connection reset), and 50 ms of
+//! latency for a second; with two instances joined by Redis: `kill -9` of one of them, a partition between the
 //! instances and Redis (through another proxy), and `kill -9` of Redis. Afterwards
 //! every client settles and gap-fills, and `parley_testkit::history` checks the history against
 //! what PostgreSQL stores and what each client saw: nothing acknowledged lost or moved, nothing
@@ -48,6 +49,9 @@ enum Fault {
     Partition,
     /// 50 ms added to every chunk between the gateway and PostgreSQL for a second.
     Latency,
+    /// The partition aimed at the worst moment: right after a COMMIT is sent, so PostgreSQL
+    /// commits and the answer is held 800 ms, then every connection is reset (outcome unknown).
+    CommitBlackhole,
     /// Two instances joined by Redis: `kill -9` of one of them (alternately), restarted at once.
     InstanceKill,
     /// Two instances: the network between them and Redis holds every byte 800 ms, then heals
@@ -65,6 +69,7 @@ impl Fault {
             Fault::PostgresStop => "SIGSTOP PostgreSQL",
             Fault::Partition => "partition gateway/PostgreSQL",
             Fault::Latency => "latency +50 ms gateway/PostgreSQL",
+            Fault::CommitBlackhole => "partition right after COMMIT",
             Fault::InstanceKill => "kill -9 one of two instances",
             Fault::RedisPartition => "partition instances/Redis",
             Fault::RedisKill => "kill -9 Redis",
@@ -231,6 +236,23 @@ impl Rig {
                 if self.cycle % 2 == 1 {
                     self.proxy.reset_all();
                 }
+                self.proxy.set(Mode::Pass);
+                Ok((Some((down + IN_FLIGHT, healed)), healed))
+            }
+            Fault::CommitBlackhole => {
+                self.proxy.set(Mode::BlackholeAfterCommit);
+                let armed = Instant::now();
+                while self.proxy.mode() != Mode::Blackhole {
+                    anyhow::ensure!(
+                        armed.elapsed() < Duration::from_secs(10),
+                        "no COMMIT went through the proxy"
+                    );
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                let down = Instant::now();
+                tokio::time::sleep(Duration::from_millis(800)).await;
+                let healed = Instant::now();
+                self.proxy.reset_all();
                 self.proxy.set(Mode::Pass);
                 Ok((Some((down + IN_FLIGHT, healed)), healed))
             }
@@ -501,4 +523,12 @@ async fn a_partition_from_redis_loses_no_delivery() -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_redis_kill_loses_no_delivery() -> anyhow::Result<()> {
     campaign(Fault::RedisKill).await
+}
+
+/// A COMMIT PostgreSQL performed whose answer never came: the batch is in doubt, retried with
+/// its client ids, and each message ends up stored once and delivered (persister
+/// `in_doubt_patience`, `adopt_own_commits`).
+#[tokio::test]
+async fn a_partition_right_after_commit_resolves_to_one_stored_copy() -> anyhow::Result<()> {
+    campaign(Fault::CommitBlackhole).await
 }

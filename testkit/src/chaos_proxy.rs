@@ -21,6 +21,10 @@ pub enum Mode {
     Delay(Duration),
     /// Nothing is forwarded until the mode changes (held bytes then go on, in order).
     Blackhole,
+    /// PostgreSQL only: bytes pass until a client sends a COMMIT (a simple query, or the Bind of
+    /// a statement prepared as COMMIT); that chunk goes on, then the mode becomes `Blackhole`.
+    /// The server commits and its answer is held: the client's outcome is unknown.
+    BlackholeAfterCommit,
 }
 
 /// The running proxy, on a thread and runtime of its own (so a test that blocks its own runtime,
@@ -29,7 +33,7 @@ pub enum Mode {
 #[derive(Debug)]
 pub struct ChaosProxy {
     pub addr: SocketAddr,
-    mode: watch::Sender<Mode>,
+    mode: Arc<watch::Sender<Mode>>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -41,6 +45,8 @@ impl ChaosProxy {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let (mode, watching) = watch::channel(Mode::Pass);
+        let mode = Arc::new(mode);
+        let switch = Arc::clone(&mode);
         let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let held = Arc::clone(&connections);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -53,7 +59,7 @@ impl ChaosProxy {
                     return;
                 };
                 tokio::select! {
-                    () = accept(listener, upstream, watching, held) => {}
+                    () = accept(listener, upstream, (watching, switch), held) => {}
                     _ = stopped => {}
                 }
             });
@@ -71,6 +77,11 @@ impl ChaosProxy {
         self.mode.send_replace(mode);
     }
 
+    /// The mode now (`BlackholeAfterCommit` becomes `Blackhole` once a COMMIT went through).
+    pub fn mode(&self) -> Mode {
+        *self.mode.borrow()
+    }
+
     /// Drops every proxied connection at once (both ends see the connection end); new ones are
     /// accepted as before.
     pub fn reset_all(&self) {
@@ -85,11 +96,12 @@ impl ChaosProxy {
 async fn accept(
     listener: TcpListener,
     upstream: SocketAddr,
-    watching: watch::Receiver<Mode>,
+    (watching, switch): (watch::Receiver<Mode>, Arc<watch::Sender<Mode>>),
     held: Arc<Mutex<Vec<JoinHandle<()>>>>,
 ) {
     while let Ok((client, _)) = listener.accept().await {
         let watching = watching.clone();
+        let switch = Arc::clone(&switch);
         let task = tokio::spawn(async move {
             let Ok(server) = TcpStream::connect(upstream).await else {
                 return;
@@ -99,8 +111,8 @@ async fn accept(
             let (client_read, client_write) = client.into_split();
             let (server_read, server_write) = server.into_split();
             tokio::select! {
-                () = pipe(client_read, server_write, watching.clone()) => {}
-                () = pipe(server_read, client_write, watching) => {}
+                () = pipe(client_read, server_write, watching.clone(), Some(switch)) => {}
+                () = pipe(server_read, client_write, watching, None) => {}
             }
         });
         if let Ok(mut list) = held.lock() {
@@ -119,17 +131,39 @@ impl Drop for ChaosProxy {
     }
 }
 
-/// Copies `from` to `to` chunk by chunk, obeying the mode before forwarding each chunk.
-async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut mode: watch::Receiver<Mode>) {
+/// Copies `from` to `to` chunk by chunk, obeying the mode before forwarding each chunk. The
+/// client-to-server pipe carries `switch`, to turn `BlackholeAfterCommit` into `Blackhole`.
+async fn pipe(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut mode: watch::Receiver<Mode>,
+    switch: Option<Arc<watch::Sender<Mode>>>,
+) {
     let mut buf = vec![0u8; 64 * 1024];
+    let mut spotter = crate::pg_wire::CommitSpotter::default();
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        let commit = switch.is_some() && spotter.feed(&buf[..n]);
         loop {
             let now = *mode.borrow_and_update();
             match now {
+                Mode::BlackholeAfterCommit => {
+                    if commit && let Some(switch) = &switch {
+                        // This chunk (the COMMIT) goes on; everything after it is held.
+                        switch.send_if_modified(|m| {
+                            let armed = *m == Mode::BlackholeAfterCommit;
+                            if armed {
+                                *m = Mode::Blackhole;
+                            }
+                            armed
+                        });
+                        mode.borrow_and_update();
+                    }
+                    break;
+                }
                 Mode::Pass => break,
                 Mode::Delay(wait) => {
                     tokio::time::sleep(wait).await;

@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod history;
 pub mod http;
 pub mod mutate;
+pub mod pg_wire;
 pub mod process;
 pub mod raw;
 pub mod redis;
