@@ -236,6 +236,30 @@ async fn half_open(addr: SocketAddr, n: usize, phase: Duration) -> anyhow::Resul
     ))
 }
 
+/// One authenticated socket per token (each from its own address, from `first` on) repeating
+/// `step` until `until` or until `step` says stop (`None`); per socket, the units it counted.
+async fn on_sockets(
+    addr: SocketAddr,
+    tokens: &[String],
+    first: usize,
+    until: Instant,
+    step: impl AsyncFn(&mut Raw) -> anyhow::Result<Option<u64>>,
+) -> Vec<anyhow::Result<u64>> {
+    let step = &step;
+    futures_util::future::join_all(tokens.iter().enumerate().map(|(i, token)| async move {
+        let mut raw = Raw::connect_from(source(first + i), addr, Some(token)).await?;
+        let mut n = 0u64;
+        while Instant::now() < until {
+            match step(&mut raw).await? {
+                Some(units) => n += units,
+                None => break,
+            }
+        }
+        anyhow::Ok(n)
+    }))
+    .await
+}
+
 /// Authenticated sockets sending frames nested 60,000 deep (under the 64 KiB cap), each after
 /// the last one's answer.
 async fn nesting_bombs(
@@ -244,20 +268,17 @@ async fn nesting_bombs(
     phase: Duration,
 ) -> anyhow::Result<String> {
     let bomb = format!("{{\"event\":\"ping\",\"data\":{}", "[".repeat(60_000));
-    let until = Instant::now() + phase;
-    let sent = futures_util::future::join_all(tokens.iter().enumerate().map(|(i, token)| {
-        let bomb = bomb.clone();
-        async move {
-            let mut raw = Raw::connect_from(source(1100 + i), addr, Some(token)).await?;
-            let mut n = 0u64;
-            while Instant::now() < until {
-                raw.frame(true, 0x1, bomb.as_bytes()).await?;
-                raw.read_frame().await?;
-                n += 1;
-            }
-            anyhow::Ok(n)
-        }
-    }))
+    let sent = on_sockets(
+        addr,
+        tokens,
+        1100,
+        Instant::now() + phase,
+        async |raw: &mut Raw| {
+            raw.frame(true, 0x1, bomb.as_bytes()).await?;
+            raw.read_frame().await?;
+            Ok(Some(1))
+        },
+    )
     .await;
     let total: u64 = sent.iter().filter_map(|r| r.as_ref().ok()).sum();
     let broken = sent.iter().filter(|r| r.is_err()).count();
@@ -275,24 +296,17 @@ async fn frame_flood(
     let burst: Vec<u8> = (0..100)
         .flat_map(|_| encode(true, 0x1, br#"{"event":"presence:heartbeat"}"#))
         .collect();
-    let until = Instant::now() + phase;
-    let sent = futures_util::future::join_all(tokens.iter().enumerate().map(|(i, token)| {
-        let burst = burst.clone();
-        async move {
-            let mut raw = Raw::connect_from(source(1200 + i), addr, Some(token)).await?;
-            let mut n = 0u64;
-            while Instant::now() < until {
-                match tokio::time::timeout(Duration::from_secs(1), raw.stream.write_all(&burst))
-                    .await
-                {
-                    Ok(Ok(())) => n += 100,
-                    // The server stopped reading (its budget) or closed the socket.
-                    _ => break,
-                }
-            }
-            anyhow::Ok(n)
-        }
-    }))
+    let sent = on_sockets(
+        addr,
+        tokens,
+        1200,
+        Instant::now() + phase,
+        async |raw: &mut Raw| {
+            let wrote = tokio::time::timeout(Duration::from_secs(1), raw.stream.write_all(&burst));
+            // Not written within a second: the server stopped reading (its budget) or closed.
+            Ok(matches!(wrote.await, Ok(Ok(()))).then_some(100))
+        },
+    )
     .await;
     let total: u64 = sent.iter().filter_map(|r| r.as_ref().ok()).sum();
     Ok(format!(

@@ -185,14 +185,12 @@ pub fn run(
     }
     let mut rng = Rng::new(seed);
     let started = Instant::now();
-    let base = if inputs.is_empty() {
-        vec![Vec::new()]
-    } else {
-        inputs.clone()
-    };
     while started.elapsed() < budget && report.mutated < max_runs {
-        let pick = rng.below(base.len());
-        let input = mutate(&mut rng, &base[pick], &inputs);
+        let base = match inputs.len() {
+            0 => &[][..],
+            n => &inputs[rng.below(n)][..],
+        };
+        let input = mutate(&mut rng, base, &inputs);
         if catch_unwind(AssertUnwindSafe(|| target(&input))).is_err() {
             let _ = std::fs::create_dir_all(failures);
             let file = failures.join(format!("crash-{seed:x}-{}", report.mutated));

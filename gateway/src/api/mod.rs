@@ -9,7 +9,6 @@ mod deletion;
 mod devices;
 pub(crate) mod error;
 mod exports;
-#[doc(hidden)]
 pub(crate) mod fuzz;
 mod groups;
 mod history;

@@ -21,9 +21,9 @@ const MAX_HEADER: usize = 14;
 pub(crate) struct Refused(pub(crate) &'static str);
 
 /// A client frame without a mask.
-pub(crate) const UNMASKED: &str = "client frames must be masked";
+const UNMASKED: &str = "client frames must be masked";
 /// A close, ping or pong of more than 125 bytes.
-pub(crate) const CONTROL_TOO_LONG: &str = "control frames carry at most 125 bytes";
+const CONTROL_TOO_LONG: &str = "control frames carry at most 125 bytes";
 
 fn refused(reason: &'static str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, Refused(reason))
