@@ -143,6 +143,17 @@ async fn a_block_stops_dms_group_adds_and_sends_from_the_blocked_user() -> anyho
         )
         .await?;
     assert_eq!(added.status, 403, "{}", added.body);
+    // Regression (found by the authorisation model): a non-member naming someone who blocked
+    // them learns nothing about a conversation it cannot see: 404, not the block's 403.
+    let cats = api.group(&cat, "Cat's", &[&ann]).await?;
+    let outsider = api
+        .post(
+            &format!("/api/conversations/{cats}/members"),
+            Some(&ben),
+            &json!({"userId": ann.id}),
+        )
+        .await?;
+    assert_eq!(outsider.status, 404, "{}", outsider.body);
     // Ann still writes to Ben (and reads the history), and may add him where she owns the group.
     ann_ws.sent(&dm, "a1", "I can still write").await?;
     let anns = api.group(&ann, "Ann's", &[&cat]).await?;

@@ -180,7 +180,11 @@ pub(crate) async fn add_member(ctx: &Ctx) -> Result<Reply, ApiError> {
     // `owner` is refused by the policy (403): a group is handed over with a role change.
     let role = request.role.unwrap_or(Role::Member);
     {
+        // Membership first: a non-member learns nothing about the conversation, not even
+        // that the person they named has blocked them (404, like every other id it cannot see).
+        let conversation: ConversationId = ctx.id_param("conversationId", "Conversation")?;
         let conn = ctx.conn().await?;
+        authorize(&conn, me, conversation, Action::Read).await?;
         super::profile::refuse_blocked(&conn, me, &[user], "You cannot add this user").await?;
     }
     let max_members = i64::try_from(ctx.state.app.max_group_members).unwrap_or(i64::MAX);
