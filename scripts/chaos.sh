@@ -3,8 +3,9 @@
 # - the authorisation model (gateway/tests/authz_model.rs) over PARLEY_AUTHZ_OPS operations
 #   (140,000 by default; `make test` runs 2,000);
 # - the nemesis (gateway/tests/chaos_nemesis.rs): PARLEY_CHAOS_CYCLES cycles (20 by default;
-#   `make test` runs 2) of each fault under load (one instance: gateway and PostgreSQL faults; two
-#   instances joined by Redis: instance kill, Redis partition, Redis kill), every history checked.
+#   `make test` runs 2) of each fault under load (one instance: gateway, PostgreSQL, network, disk
+#   and clock faults; two instances joined by Redis: instance kill, Redis partition, slow Redis
+#   links, Redis kill), every history checked.
 # - abuse (gateway/tests/chaos_abuse.rs): a slow consumer, PARLEY_ABUSE_HALF_OPEN half-open
 #   handshakes (10,000), nesting bombs, a frame flood, reconnect storms of PARLEY_ABUSE_STORM
 #   clients (200), PARLEY_ABUSE_SECONDS (5) each, a bystander and a busy group measured throughout.
@@ -79,10 +80,16 @@ if [[ " $parts " == *" nemesis "* ]]; then
     echo "protocol and holds every byte from the moment a COMMIT is sent, so PostgreSQL commits and its"
     echo "answer is held 800 ms, then every connection is reset: the outcome is unknown until the"
     echo "writer asks again) and before it was back; n/a where the fault has no"
-    echo "such window (the gateway itself is killed; latency: 50 ms per chunk for a second; the faults"
-    echo "of two instances joined by Redis, where PostgreSQL stays up and acknowledgements go on: one"
-    echo "instance killed and restarted, alternately; a partition between the instances and Redis"
-    echo "through a second proxy, 800 ms, healed like the other; Redis killed and started empty 500 ms"
+    echo "such window (the gateway itself is killed; latency: 50 ms per chunk for a second; slow"
+    echo "bandwidth: 32 KiB/s each way for a second; the gateway's wall clock stepped 10 minutes"
+    echo "forward or back, alternately, for a second, then back to the true time (libfaketime; the"
+    echo "monotonic clock untouched, as NTP leaves it); pg_wal's own 256 MiB tmpfs filled to the last"
+    echo "byte for 800 ms with three WAL segment switches forced meanwhile (PostgreSQL PANICs for want"
+    echo "of WAL space and is started again if its recovery found none either), then freed; the"
+    echo "faults of two instances joined by Redis, where PostgreSQL stays up and acknowledgements go"
+    echo "on: one instance killed and restarted, alternately; a partition between the instances and"
+    echo "Redis through a second proxy, 800 ms, healed like the other; slow links to Redis (16 KiB/s,"
+    echo "or 20 ms per chunk, alternately, for a second); Redis killed and started empty 500 ms"
     echo "later)."
     echo "*Recovery*: from the nemesis healing the fault (restart issued, SIGCONT) to the next"
     echo "acknowledgement any client received."
@@ -90,6 +97,8 @@ if [[ " $parts " == *" nemesis "* ]]; then
     echo "| fault | cycles | sends | acked | refused | in doubt resolved | lost | duplicated | reordered | seq gaps | deliveries missing | leaks | acked while down | recovery p50 ms | recovery max ms |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     grep -h "^test .*nemesis|\|^nemesis|" "$out/nemesis.log" | sed 's/^.*nemesis|/|/' || true
+    echo
+    grep -h "nemesis-note|" "$out/nemesis.log" | sed 's/^.*nemesis-note| /- /' || true
     echo
     if [ "$part" = 0 ]; then
       echo "Every history checked clean: 0 lost, 0 duplicated, 0 reordered, 0 acknowledged while"

@@ -38,11 +38,14 @@ if [ "${1:-}" = browser ]; then
   # Reactions are emoji: without a colour emoji font the screenshots show empty boxes.
   [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need fonts-noto-color-emoji
 fi
-# `make test` runs the documented nginx configuration in front of Parley, and several instances
-# joined by Redis (Debian's redis-server, started by the tests on their own ports).
+# `make test` runs the documented nginx configuration in front of Parley, several instances
+# joined by Redis (Debian's redis-server, started by the tests on their own ports), and jumps the
+# clock of a gateway under test (libfaketime).
 if [ "${1:-}" = proxy ]; then
   [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need nginx
   command -v redis-server >/dev/null 2>&1 || need redis-server
+  # The nemesis' clock jumps: libfaketime, preloaded into the gateway under test.
+  compgen -G "/usr/lib/*/faketime/libfaketimeMT.so.1" >/dev/null || need libfaketime
 fi
 # `make test` checks the systemd unit in config/ with systemd-analyze.
 if [ "${1:-}" = unit ]; then

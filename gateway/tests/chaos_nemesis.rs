@@ -1,313 +1,34 @@
 //! Faults under load, checked like Jepsen (issue 20): the real `parley` binary over a PostgreSQL
 //! of its own, seven reconnecting clients (three groups sharing members, and a stranger alone in a
-//! fourth) sending all the time, while a nemesis injects one kind of fault again and again:
-//! `kill -9` of the gateway (restarted at once), `kill -9` of PostgreSQL (down 500 ms, then crash
-//! recovery), SIGSTOP of every PostgreSQL process (stalled 800 ms, then SIGCONT), and through a
-//! TCP proxy between the gateway and PostgreSQL (`testkit::chaos_proxy`) a partition (every byte
-//! held 800 ms, then released or every connection reset, alternately), the same partition aimed
-//! right after a COMMIT is sent (committed, answer held, every connection reset), and 50 ms of
-//! latency for a second; with two instances joined by Redis: `kill -9` of one of them, a partition between the
-//! instances and Redis (through another proxy), and `kill -9` of Redis. Afterwards
-//! every client settles and gap-fills, and `parley_testkit::history` checks the history against
-//! what PostgreSQL stores and what each client saw: nothing acknowledged lost or moved, nothing
-//! stored twice or unsent, real-time order per sender, no seq gap, every member has every message,
-//! no delivery to a non-member, and no acknowledgement while PostgreSQL was down or stopped.
-//! `PARLEY_CHAOS_CYCLES` sets the cycles per fault (2 in `make test`, 20 in `make chaos`); each
-//! test prints a `nemesis|` table row that `scripts/chaos.sh` collects.
+//! fourth) sending all the time, while a nemesis (`nemesis/`) injects one kind of fault again and
+//! again: `kill -9` of the gateway (restarted at once), `kill -9` of PostgreSQL (down 500 ms, then
+//! crash recovery), SIGSTOP of every PostgreSQL process (stalled 800 ms, then SIGCONT), pg_wal's
+//! filesystem full, the gateway's wall clock stepped ±10 minutes, and through a TCP proxy between
+//! the gateway and PostgreSQL (`testkit::chaos_proxy`) a partition (every byte held 800 ms, then
+//! released or every connection reset, alternately), the same partition aimed right after a
+//! COMMIT is sent (committed, answer held, every connection reset), 50 ms of latency and 32 KiB/s
+//! of bandwidth for a second; with two instances joined by Redis: `kill -9` of one of them, a
+//! partition between the instances and Redis (through another proxy), slow links to Redis, and
+//! `kill -9` of Redis. Afterwards every client settles and gap-fills, and
+//! `parley_testkit::history` checks the history against what PostgreSQL stores and what each
+//! client saw: nothing acknowledged lost or moved, nothing stored twice or unsent, real-time order
+//! per sender, no seq gap, every member has every message, no delivery to a non-member, and no
+//! acknowledgement while PostgreSQL was down or stopped. `PARLEY_CHAOS_CYCLES` sets the cycles per
+//! fault (2 in `make test`, 20 in `make chaos`); each test prints a `nemesis|` table row that
+//! `scripts/chaos.sh` collects.
+
+mod nemesis;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context;
-
-use parley_testkit::api::{Api, uuid_of};
-use parley_testkit::chaos_proxy::{ChaosProxy, Mode};
-use parley_testkit::chat::{Pool, Resilient};
-use parley_testkit::cluster::TEST_DATABASE;
+use nemesis::{Fault, Rig};
+use parley_testkit::api::{TestUser, uuid_of};
+use parley_testkit::chat::Resilient;
 use parley_testkit::history::{self, Observer, Op, Stored, Verdict};
-use parley_testkit::process::{ParleyProcess, wait_ready};
-use parley_testkit::redis::TestRedis;
-use parley_testkit::tls::free_port;
-use parley_testkit::{TestCluster, scratch_dir};
-use tokio::time::Instant;
-
-const BIN: &str = env!("CARGO_BIN_EXE_parley");
-/// An acknowledgement this soon after the database went away may be one it committed just before.
-const IN_FLIGHT: Duration = Duration::from_millis(250);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
-    GatewayKill,
-    PostgresKill,
-    PostgresStop,
-    /// The network between the gateway and PostgreSQL holds every byte (a partition), then
-    /// heals: alternately the held bytes go on, or every connection is reset.
-    Partition,
-    /// 50 ms added to every chunk between the gateway and PostgreSQL for a second.
-    Latency,
-    /// The partition aimed at the worst moment: right after a COMMIT is sent, so PostgreSQL
-    /// commits and the answer is held 800 ms, then every connection is reset (outcome unknown).
-    CommitBlackhole,
-    /// Two instances joined by Redis: `kill -9` of one of them (alternately), restarted at once.
-    InstanceKill,
-    /// Two instances: the network between them and Redis holds every byte 800 ms, then heals
-    /// (released or reset, alternately).
-    RedisPartition,
-    /// Two instances: `kill -9` of Redis, started again 500 ms later (empty: no persistence).
-    RedisKill,
-}
-
-impl Fault {
-    fn name(self) -> &'static str {
-        match self {
-            Fault::GatewayKill => "kill -9 gateway",
-            Fault::PostgresKill => "kill -9 PostgreSQL",
-            Fault::PostgresStop => "SIGSTOP PostgreSQL",
-            Fault::Partition => "partition gateway/PostgreSQL",
-            Fault::Latency => "latency +50 ms gateway/PostgreSQL",
-            Fault::CommitBlackhole => "partition right after COMMIT",
-            Fault::InstanceKill => "kill -9 one of two instances",
-            Fault::RedisPartition => "partition instances/Redis",
-            Fault::RedisKill => "kill -9 Redis",
-        }
-    }
-
-    /// Instances joined by Redis for this fault (one alone, for the others).
-    fn instances(self) -> usize {
-        match self {
-            Fault::InstanceKill | Fault::RedisPartition | Fault::RedisKill => 2,
-            _ => 1,
-        }
-    }
-}
-
-struct Rig {
-    cluster: TestCluster,
-    /// Between the gateway and PostgreSQL (on TCP) for every fault.
-    proxy: ChaosProxy,
-    cycle: usize,
-    /// Each instance, by slot (`None` while killed); each has its own data dir.
-    gateways: Vec<Option<ParleyProcess>>,
-    /// With several instances: Redis, and a chaos proxy between the instances and it.
-    redis: Option<(TestRedis, ChaosProxy)>,
-    pool: Pool,
-    data: PathBuf,
-}
-
-impl Rig {
-    async fn start(instances: usize) -> anyhow::Result<Self> {
-        let port = free_port()?;
-        let dir = scratch_dir("nemesis-pg")?;
-        let cluster = TestCluster::start_with(dir, |options| {
-            options.port = port;
-            options.settings = vec![("listen_addresses".to_owned(), "127.0.0.1".to_owned())];
-        })
-        .await?;
-        let proxy = ChaosProxy::start(SocketAddr::from(([127, 0, 0, 1], port)))?;
-        let redis = if instances > 1 {
-            let redis = TestRedis::start().await?;
-            let proxy = ChaosProxy::start(redis.addr())?;
-            Some((redis, proxy))
-        } else {
-            None
-        };
-        let mut rig = Self {
-            cluster,
-            proxy,
-            cycle: 0,
-            gateways: (0..instances).map(|_| None).collect(),
-            redis,
-            pool: Arc::new(Mutex::new(Vec::new())),
-            data: scratch_dir("nemesis")?,
-        };
-        for slot in 0..instances {
-            rig.start_gateway(slot).await?;
-        }
-        Ok(rig)
-    }
-
-    async fn start_gateway(&mut self, slot: usize) -> anyhow::Result<()> {
-        let data = self.data.join(slot.to_string()).display().to_string();
-        let redis = self
-            .redis
-            .as_ref()
-            .map(|(_, proxy)| format!("redis://{}", proxy.addr))
-            .unwrap_or_default();
-        let url = format!(
-            "host=127.0.0.1 port={} user=parley dbname={TEST_DATABASE}",
-            self.proxy.addr.port()
-        );
-        let env = [
-            ("PARLEY_DATA_DIR", data.as_str()),
-            ("PARLEY_LIMITS__ENABLED", "false"),
-            ("PARLEY_LOG__LEVEL", "warn"),
-            ("PARLEY_REDIS__URL", redis.as_str()),
-        ];
-        let gateway = ParleyProcess::serve(
-            Path::new(BIN),
-            &["--listen", "127.0.0.1:0", "--database-url", &url],
-            &env,
-            Duration::from_secs(60),
-        )?;
-        wait_ready(gateway.addr).await?;
-        self.pool.lock().expect("pool").push(gateway.addr);
-        self.gateways[slot] = Some(gateway);
-        Ok(())
-    }
-
-    /// `kill -9` of the instance in `slot`; its clients' next connection goes elsewhere.
-    fn kill_gateway(&mut self, slot: usize) -> anyhow::Result<()> {
-        if let Some(gateway) = self.gateways[slot].take() {
-            self.pool
-                .lock()
-                .expect("pool")
-                .retain(|a| *a != gateway.addr);
-            gateway.signal("KILL")?;
-            gateway.wait(Duration::from_secs(10))?;
-        }
-        Ok(())
-    }
-
-    fn api(&self) -> Api {
-        Api {
-            addr: self.pool.lock().expect("pool")[0],
-        }
-    }
-
-    /// Injects one fault and removes it; returns (the outage window during which no
-    /// acknowledgement may arrive, if the fault has one; when the nemesis healed it).
-    async fn inject(
-        &mut self,
-        fault: Fault,
-    ) -> anyhow::Result<(Option<(Instant, Instant)>, Instant)> {
-        self.cycle += 1;
-        match fault {
-            Fault::GatewayKill | Fault::InstanceKill => {
-                let slot = self.cycle % self.gateways.len();
-                self.kill_gateway(slot)?;
-                let healed = Instant::now();
-                self.start_gateway(slot).await?;
-                Ok((None, healed))
-            }
-            Fault::RedisPartition => {
-                let (_, proxy) = self.redis.as_ref().context("a rig with Redis")?;
-                proxy.set(Mode::Blackhole);
-                tokio::time::sleep(Duration::from_millis(800)).await;
-                let healed = Instant::now();
-                if self.cycle % 2 == 1 {
-                    proxy.reset_all();
-                }
-                proxy.set(Mode::Pass);
-                Ok((None, healed))
-            }
-            Fault::RedisKill => {
-                let (redis, _) = self.redis.as_mut().context("a rig with Redis")?;
-                redis.kill();
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let healed = Instant::now();
-                redis.restart().await?;
-                Ok((None, healed))
-            }
-            Fault::PostgresKill => {
-                let down = Instant::now();
-                signal(
-                    &postgres_processes(self.cluster.pg_mut().data_dir())?,
-                    "KILL",
-                )?;
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let healed = Instant::now();
-                let mut tries = 0;
-                while let Err(error) = self.cluster.pg_mut().respawn(Duration::from_secs(60)) {
-                    tries += 1;
-                    anyhow::ensure!(tries < 100, "PostgreSQL did not come back: {error}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Ok((Some((down + IN_FLIGHT, healed)), healed))
-            }
-            Fault::Partition => {
-                let down = Instant::now();
-                self.proxy.set(Mode::Blackhole);
-                tokio::time::sleep(Duration::from_millis(800)).await;
-                let healed = Instant::now();
-                if self.cycle % 2 == 1 {
-                    self.proxy.reset_all();
-                }
-                self.proxy.set(Mode::Pass);
-                Ok((Some((down + IN_FLIGHT, healed)), healed))
-            }
-            Fault::CommitBlackhole => {
-                self.proxy.set(Mode::BlackholeAfterCommit);
-                let armed = Instant::now();
-                while self.proxy.mode() != Mode::Blackhole {
-                    anyhow::ensure!(
-                        armed.elapsed() < Duration::from_secs(10),
-                        "no COMMIT went through the proxy"
-                    );
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                let down = Instant::now();
-                tokio::time::sleep(Duration::from_millis(800)).await;
-                let healed = Instant::now();
-                self.proxy.reset_all();
-                self.proxy.set(Mode::Pass);
-                Ok((Some((down + IN_FLIGHT, healed)), healed))
-            }
-            Fault::Latency => {
-                self.proxy.set(Mode::Delay(Duration::from_millis(50)));
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                self.proxy.set(Mode::Pass);
-                Ok((None, Instant::now()))
-            }
-            Fault::PostgresStop => {
-                let stalled = postgres_processes(self.cluster.pg_mut().data_dir())?;
-                let down = Instant::now();
-                signal(&stalled, "STOP")?;
-                tokio::time::sleep(Duration::from_millis(800)).await;
-                let healed = Instant::now();
-                signal(&stalled, "CONT")?;
-                Ok((Some((down + IN_FLIGHT, healed)), healed))
-            }
-        }
-    }
-}
-
-/// The postmaster (from `postmaster.pid`) and its children.
-fn postgres_processes(data: &Path) -> anyhow::Result<Vec<u32>> {
-    let pid_file = std::fs::read_to_string(data.join("postmaster.pid"))?;
-    let postmaster: u32 = pid_file.lines().next().unwrap_or_default().trim().parse()?;
-    let mut pids = vec![postmaster];
-    for entry in std::fs::read_dir("/proc")?.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // The fourth field, after the parenthesised command name, is the parent's id.
-        let parent = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|ppid| ppid.parse::<u32>().ok());
-        if parent == Some(postmaster) {
-            pids.push(pid);
-        }
-    }
-    Ok(pids)
-}
-
-fn signal(pids: &[u32], signal: &str) -> anyhow::Result<()> {
-    let list: Vec<String> = pids.iter().map(u32::to_string).collect();
-    // Processes may exit between the listing and the signal: the status is not checked.
-    std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("kill -{signal} {} 2>/dev/null", list.join(" ")))
-        .status()?;
-    Ok(())
-}
+use serde_json::json;
 
 fn cycles() -> usize {
     std::env::var("PARLEY_CHAOS_CYCLES")
@@ -318,7 +39,14 @@ fn cycles() -> usize {
 
 /// Runs `fault` for the configured cycles under load; checks and prints the outcome.
 async fn campaign(fault: Fault) -> anyhow::Result<()> {
-    let mut rig = Rig::start(fault.instances()).await?;
+    let Some(mut rig) = Rig::start(fault).await? else {
+        // Only a full disk needs more than this machine may give (a tmpfs mount: root).
+        eprintln!(
+            "nemesis| {} | skipped: mounting a tmpfs is not permitted here |",
+            fault.name()
+        );
+        return Ok(());
+    };
     let api = rig.api();
     let mut users = Vec::new();
     for n in 0..7 {
@@ -433,6 +161,9 @@ async fn campaign(fault: Fault) -> anyhow::Result<()> {
         .map(|(from, to)| history::acked_between(&ops, *from, *to))
         .sum();
     report(fault, cycles, &verdict, acked_while_down, &mut recoveries);
+    if fault == Fault::DiskFull {
+        eprintln!("nemesis-note| {}: {}", fault.name(), rig.postgres_note());
+    }
     let problems = verdict.problems();
     assert!(
         problems.is_empty(),
@@ -451,10 +182,10 @@ async fn campaign(fault: Fault) -> anyhow::Result<()> {
 fn report(fault: Fault, cycles: usize, v: &Verdict, acked_while_down: usize, rec: &mut [Duration]) {
     rec.sort();
     let ms = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
-    let down = if fault.instances() > 1 || matches!(fault, Fault::GatewayKill | Fault::Latency) {
-        "n/a".to_owned()
-    } else {
+    let down = if fault.has_outage() {
         acked_while_down.to_string()
+    } else {
+        "n/a".to_owned()
     };
     // The run's table row, for `make chaos`'s report.
     eprintln!(
@@ -531,4 +262,79 @@ async fn a_redis_kill_loses_no_delivery() -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_partition_right_after_commit_resolves_to_one_stored_copy() -> anyhow::Result<()> {
     campaign(Fault::CommitBlackhole).await
+}
+
+#[tokio::test]
+async fn slow_bandwidth_to_postgres_breaks_no_promise() -> anyhow::Result<()> {
+    campaign(Fault::SlowPostgres).await
+}
+
+#[tokio::test]
+async fn slow_links_to_redis_lose_no_delivery() -> anyhow::Result<()> {
+    campaign(Fault::SlowRedis).await
+}
+
+#[tokio::test]
+async fn clock_jumps_of_the_gateway_break_no_promise() -> anyhow::Result<()> {
+    campaign(Fault::ClockJump).await
+}
+
+/// PostgreSQL refuses to go on without WAL space (a PANIC, then a restart once there is room):
+/// nothing acknowledged is lost and every send resolves once the space is back.
+#[tokio::test]
+async fn a_full_wal_disk_loses_nothing_acknowledged() -> anyhow::Result<()> {
+    campaign(Fault::DiskFull).await
+}
+
+/// Regression (found with the clock jumps): the edit window was judged by the gateway's clock
+/// against the `created_at` PostgreSQL's clock stamped, so a gateway 20 minutes ahead refused
+/// every edit of a message sent a moment ago (and one behind let stale edits through).
+#[tokio::test]
+async fn the_edit_window_follows_the_clock_that_stamped_the_message() -> anyhow::Result<()> {
+    let rig = Rig::start(Fault::ClockJump)
+        .await?
+        .expect("a fake clock needs no privilege");
+    let api = rig.api();
+    let ann = api.register("clock_ann").await?;
+    let group = api.group(&ann, "Clocks", &[]).await?;
+    let sent = api
+        .post(
+            &format!("/api/conversations/{group}/messages"),
+            Some(&ann),
+            &json!({"clientMessageId": "c1", "content": "before the jump"}),
+        )
+        .await?;
+    assert_eq!(sent.status, 201, "{}", sent.body);
+    let id = sent.body["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    rig.set_clock("+20m")?;
+    // A token minted on the gateway's clock, as every client would get after the jump.
+    let login = api
+        .post(
+            "/api/auth/login",
+            None,
+            &json!({"username": "clock_ann", "password": "password123"}),
+        )
+        .await?;
+    assert_eq!(login.status, 200, "{}", login.body);
+    let later = TestUser {
+        access_token: login.body["data"]["accessToken"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        ..ann
+    };
+    let edited = api
+        .send(
+            hyper::Method::PATCH,
+            &format!("/api/messages/{id}"),
+            Some(&later),
+            Some(&json!({"content": "after the jump"})),
+        )
+        .await?;
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    assert_eq!(edited.body["data"]["content"], "after the jump");
+    Ok(())
 }

@@ -1,7 +1,8 @@
 //! A TCP proxy on `127.0.0.1:0` that a test puts between two parts (the gateway and PostgreSQL)
 //! to inject network faults without root or `tc netem` (missing here): added latency per chunk, a
 //! blackhole (bytes are held, nothing goes through either way, connections stay open: what a
-//! partition looks like to both ends) and resets (every proxied connection dropped at once).
+//! partition looks like to both ends), slow bandwidth (each direction of each connection paced
+//! to a byte rate) and resets (every proxied connection dropped at once).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,9 @@ pub enum Mode {
     Delay(Duration),
     /// Nothing is forwarded until the mode changes (held bytes then go on, in order).
     Blackhole,
+    /// Each direction of each connection forwards at most this many bytes a second (paced in
+    /// 10 ms slices; the proxy reads no further meanwhile, so the sender's socket fills up).
+    Throttle(u32),
     /// PostgreSQL only: bytes pass until a client sends a COMMIT (a simple query, or the Bind of
     /// a statement prepared as COMMIT); that chunk goes on, then the mode becomes `Blackhole`.
     /// The server commits and its answer is held: the client's outcome is unknown.
@@ -164,7 +168,7 @@ async fn pipe(
                     }
                     break;
                 }
-                Mode::Pass => break,
+                Mode::Pass | Mode::Throttle(_) => break,
                 Mode::Delay(wait) => {
                     tokio::time::sleep(wait).await;
                     break;
@@ -176,8 +180,74 @@ async fn pipe(
                 }
             }
         }
-        if to.write_all(&buf[..n]).await.is_err() {
+        if forward(&mut to, &buf[..n], &mut mode).await.is_err() {
             return;
         }
+    }
+}
+
+/// Writes `chunk`, paced while the mode is `Throttle` (re-read between slices, so a change of mode
+/// takes effect within 10 ms even in the middle of a large chunk).
+async fn forward(
+    to: &mut OwnedWriteHalf,
+    mut chunk: &[u8],
+    mode: &mut watch::Receiver<Mode>,
+) -> std::io::Result<()> {
+    const SLICE: Duration = Duration::from_millis(10);
+    while !chunk.is_empty() {
+        let Mode::Throttle(rate) = *mode.borrow_and_update() else {
+            return to.write_all(chunk).await;
+        };
+        let take = (rate as usize / 100).clamp(1, chunk.len());
+        to.write_all(&chunk[..take]).await?;
+        chunk = &chunk[take..];
+        tokio::time::sleep(SLICE).await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An upstream that echoes every byte back.
+    async fn echo() -> anyhow::Result<SocketAddr> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (mut read, mut write) = socket.split();
+                    let _ = tokio::io::copy(&mut read, &mut write).await;
+                });
+            }
+        });
+        Ok(addr)
+    }
+
+    #[tokio::test]
+    async fn throttle_paces_and_blackhole_holds_then_releases_in_order() -> anyhow::Result<()> {
+        let proxy = ChaosProxy::start(echo().await?)?;
+        let mut client = TcpStream::connect(proxy.addr).await?;
+        let mut back = vec![0u8; 5 * 1024];
+
+        // 5 KiB at 10 KiB/s each way: it cannot come back in less than half a second.
+        proxy.set(Mode::Throttle(10 * 1024));
+        let started = std::time::Instant::now();
+        client.write_all(&[7u8; 5 * 1024]).await?;
+        client.read_exact(&mut back).await?;
+        assert!(started.elapsed() >= Duration::from_millis(450));
+        assert!(back.iter().all(|b| *b == 7));
+
+        // Held while the blackhole lasts, then delivered whole and in order.
+        proxy.set(Mode::Blackhole);
+        client.write_all(b"held").await?;
+        let mut four = [0u8; 4];
+        let early = tokio::time::timeout(Duration::from_millis(200), client.read_exact(&mut four));
+        assert!(early.await.is_err(), "nothing passes a blackhole");
+        proxy.set(Mode::Pass);
+        client.read_exact(&mut four).await?;
+        assert_eq!(&four, b"held");
+        Ok(())
     }
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use parley_shared::policy::{ConversationKind, Role};
 use parley_shared::{ConversationId, MessageId, UserId};
-use time::OffsetDateTime;
 use tokio_postgres::Client;
 
 use crate::store::messages::{self, Message};
@@ -149,18 +148,23 @@ pub(crate) async fn apply(
                     "Only the sender can edit a message",
                 )));
             }
-            if OffsetDateTime::now_utc() - stored.created_at > *window {
-                return Ok(Err(Refusal::WindowClosed));
-            }
-            let row = tx
-                .query_one(
+            // The window is judged by PostgreSQL's clock, the one that stamped `created_at`:
+            // a gateway whose clock jumped (NTP stepping it) neither refuses a fresh edit nor
+            // lets a stale one through (regression: chaos_nemesis' clock jumps).
+            let window_secs = window.as_secs_f64();
+            let Some(row) = tx
+                .query_opt(
                     &format!(
                         "UPDATE messages SET content = $2, edited_at = now(), mod_seq = $3
-                         WHERE id = $1 RETURNING {returning}"
+                         WHERE id = $1 AND created_at >= now() - make_interval(secs => $4)
+                         RETURNING {returning}"
                     ),
-                    &[&request.message.0, content, &last_seq],
+                    &[&request.message.0, content, &last_seq, &window_secs],
                 )
-                .await?;
+                .await?
+            else {
+                return Ok(Err(Refusal::WindowClosed));
+            };
             index(&tx, request).await?;
             (ChangeEvent::Edited, row)
         }
