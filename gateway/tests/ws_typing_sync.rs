@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use parley_testkit::TestGateway;
 use parley_testkit::api::seed_messages;
+use parley_testkit::chat::Resilient;
 use parley_testkit::ws::WsClient;
 use serde_json::{Value, json};
 
@@ -194,5 +195,22 @@ async fn sync_fills_a_gap_of_a_thousand() -> anyhow::Result<()> {
     let error = eve_ws.expect("error").await?;
     assert_eq!(error["data"]["code"], "NOT_FOUND");
     assert_eq!(error["data"]["details"]["conversationId"][0], conv.as_str());
+    Ok(())
+}
+
+/// The test kit's reconnecting client (the nemesis' and load tests' history recorder) follows the
+/// protocol past the cap: a `tooLarge` sync is gap-filled by REST pages.
+#[tokio::test]
+async fn the_resilient_client_pages_past_a_sync_too_large() -> anyhow::Result<()> {
+    let gw = TestGateway::start().await?;
+    let api = gw.api();
+    let ann = api.register("page_ann").await?;
+    let ben = api.register("page_ben").await?;
+    let conv = api.dm(&ann, &ben).await?;
+    seed_messages(&gw.cluster.client().await?, &conv, &ann.id, 1000).await?;
+    let pool = std::sync::Arc::new(std::sync::Mutex::new(vec![gw.addr()]));
+    let mut ben = Resilient::connect(pool, &ben.access_token, "ben", vec![conv.clone()], 0).await?;
+    ben.pump(Duration::from_millis(500)).await?;
+    assert_eq!(ben.contiguous(&conv), 1000);
     Ok(())
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
+use hyper::Method;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -23,6 +24,9 @@ type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The addresses a client may connect to; tests change it as instances come and go.
 pub type Pool = Arc<Mutex<Vec<SocketAddr>>>;
+
+/// Pages of 100 a gap-fill through REST reads at most (100,000 messages).
+const MAX_PAGES: usize = 1000;
 
 /// One client's view.
 #[derive(Debug)]
@@ -219,8 +223,14 @@ impl Resilient {
                 }
             }
             "sync:response" => {
-                for message in frame["data"]["messages"].as_array().into_iter().flatten() {
+                let data = &frame["data"];
+                for message in data["messages"].as_array().into_iter().flatten() {
                     self.record(message);
+                }
+                if data["tooLarge"] == true
+                    && let Some(conversation) = data["conversationId"].as_str()
+                {
+                    self.page_after(conversation).await;
                 }
             }
             _ => {}
@@ -280,6 +290,40 @@ impl Resilient {
             last = *seq;
         }
         last
+    }
+
+    /// More was missed than a sync answers (`tooLarge`): pages through
+    /// `GET .../messages?after=`, as the protocol tells a client to. A page that fails, or one
+    /// that fills no hole (a gap retention made), ends it: the next sync asks again.
+    async fn page_after(&mut self, conversation: &str) {
+        let bearer = format!("Bearer {}", self.token);
+        for _ in 0..MAX_PAGES {
+            let Some(addr) = self.current_addr() else {
+                return;
+            };
+            let before = self.contiguous(conversation);
+            let path =
+                format!("/api/conversations/{conversation}/messages?after={before}&limit=100");
+            let headers = [("authorization", bearer.as_str())];
+            let Ok(page) = crate::http::request(addr, Method::GET, &path, &headers, None).await
+            else {
+                return;
+            };
+            let messages = page.body["data"].as_array().cloned().unwrap_or_default();
+            for message in &messages {
+                self.record(message);
+            }
+            let more = page.body["meta"]["hasMore"] == true;
+            if page.status != 200 || !more || self.contiguous(conversation) == before {
+                return;
+            }
+        }
+    }
+
+    /// The address the current connection went to.
+    fn current_addr(&self) -> Option<SocketAddr> {
+        let addrs = self.pool.lock().ok()?;
+        (!addrs.is_empty()).then(|| addrs[(self.next_addr + addrs.len() - 1) % addrs.len()])
     }
 
     async fn sync(&mut self) {
