@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use parley_testkit::api::{Api, TestUser, check_schema};
+use parley_testkit::api::{Api, TestUser, check_schema, seed_messages, uuid_of};
 use parley_testkit::ws::WsClient;
 use parley_testkit::{TestGateway, process};
 use serde_json::{Value, json};
@@ -428,5 +428,71 @@ async fn members_report_messages_and_admins_act_on_the_reports() -> anyhow::Resu
     );
     assert_eq!(trail[0]["details"]["resolution"], "message_deleted");
     assert_eq!(trail[1]["messageId"], message.as_str());
+    Ok(())
+}
+
+/// Regression (found by the authorisation model): the open-report cap was checked before the
+/// message, so a reporter at the cap got 429 for a message they cannot see (not the 404 of any
+/// such id) and for a message they had reported already (not that first report).
+#[tokio::test]
+async fn the_open_report_cap_comes_after_the_message_and_a_repeat() -> anyhow::Result<()> {
+    let gw = TestGateway::start().await?;
+    let api = gw.api();
+    let ann = api.register("cap_ann").await?;
+    let ben = api.register("cap_ben").await?;
+    let eve = api.register("cap_eve").await?;
+    let dm = api.dm(&ann, &ben).await?;
+    let hidden = api.dm(&ben, &eve).await?;
+    let db = gw.cluster.client().await?;
+    seed_messages(&db, &dm, &ben.id, 101).await?;
+    seed_messages(&db, &hidden, &ben.id, 1).await?;
+    let first = |conv: &str, after: i64| {
+        format!("/api/conversations/{conv}/messages?after={after}&limit=1")
+    };
+    let id_at = |page: &Value| {
+        page["data"][0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // Ann has 100 open reports (the cap), of the DM's first 100 messages.
+    let reported = id_at(&api.get(&first(&dm, 0), Some(&ann)).await?.body);
+    let filed = api
+        .post(
+            &format!("/api/messages/{reported}/report"),
+            Some(&ann),
+            &json!({"reason": "r"}),
+        )
+        .await?;
+    assert_eq!(filed.status, 201, "{}", filed.body);
+    db.execute(
+        "INSERT INTO message_reports (id, message_id, conversation_id, reported_user, reporter_id, reason)
+         SELECT gen_random_uuid(), id, conversation_id, sender_id, $2::text::uuid, 'seeded'
+         FROM messages WHERE conversation_id = $1::text::uuid AND seq BETWEEN 2 AND 100",
+        &[&uuid_of(&dm), &uuid_of(&ann.id)],
+    )
+    .await?;
+
+    let report = |id: String| {
+        let ann = &ann;
+        async move {
+            api.post(
+                &format!("/api/messages/{id}/report"),
+                Some(ann),
+                &json!({"reason": "r"}),
+            )
+            .await
+        }
+    };
+    let fresh = id_at(&api.get(&first(&dm, 100), Some(&ann)).await?.body);
+    let capped = report(fresh).await?;
+    assert_eq!(capped.status, 429, "{}", capped.body);
+    assert_eq!(capped.body["error"]["code"], "RATE_LIMITED");
+    let repeat = report(reported).await?;
+    assert_eq!(repeat.status, 201, "{}", repeat.body);
+    assert_eq!(repeat.body["data"]["id"], filed.body["data"]["id"]);
+    let unseen = id_at(&api.get(&first(&hidden, 0), Some(&ben)).await?.body);
+    let refused = report(unseen).await?;
+    assert_eq!(refused.status, 404, "{}", refused.body);
     Ok(())
 }

@@ -326,9 +326,10 @@ async fn reconnect_storm(
 ) -> anyhow::Result<String> {
     let until = Instant::now() + phase;
     let barrier = Arc::new(tokio::sync::Barrier::new(clients));
+    let done = Arc::new(AtomicBool::new(false));
     let results = futures_util::future::join_all((0..clients).map(|i| {
         let token = tokens[i % tokens.len()].clone();
-        let barrier = Arc::clone(&barrier);
+        let (barrier, done) = (Arc::clone(&barrier), Arc::clone(&done));
         async move {
             let (mut ok, mut refused) = (0u64, 0u64);
             let mut seed = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -339,9 +340,18 @@ async fn reconnect_storm(
                     seed ^= seed << 17;
                     tokio::time::sleep(Duration::from_millis(seed % 1000)).await;
                 } else {
+                    // One decision per round for every client: had each read the clock after the
+                    // barrier, a client that saw the phase over would leave one that did not
+                    // waiting at the next barrier for ever (regression: a `make chaos` run hung).
+                    if barrier.wait().await.is_leader() {
+                        done.store(Instant::now() >= until, Ordering::Relaxed);
+                    }
                     barrier.wait().await;
+                    if done.load(Ordering::Relaxed) {
+                        break;
+                    }
                 }
-                if Instant::now() >= until {
+                if jitter && Instant::now() >= until {
                     break;
                 }
                 let attempt = Raw::connect_from(source(2000 + i), addr, Some(&token));

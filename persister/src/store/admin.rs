@@ -220,6 +220,9 @@ pub struct Report {
 
 const REPORT_COLUMNS: &str = "id, message_id, conversation_id, reported_user, reporter_id, reason,
      created_at, resolved_at, resolved_by, resolution";
+/// How many columns `REPORT_COLUMNS` names, and a row of as many NULLs.
+const REPORT_WIDTH: usize = 10;
+const NO_REPORT: &str = "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL";
 
 fn report_from(r: &tokio_postgres::Row) -> Report {
     Report {
@@ -260,20 +263,8 @@ pub async fn file_report(
     message: MessageId,
     reason: &str,
 ) -> Result<Report, ReportError> {
-    let open = conn
-        .prepare_cached(
-            "SELECT count(*) FROM message_reports WHERE reporter_id = $1 AND resolved_at IS NULL",
-        )
-        .await
-        .map_err(DbError::from)?;
-    let count: i64 = conn
-        .query_one(&open, &[&reporter.0])
-        .await
-        .map_err(DbError::from)?
-        .get(0);
-    if count >= MAX_OPEN_REPORTS_PER_USER {
-        return Err(ReportError::TooMany);
-    }
+    // One statement: the message must be one the reporter can see; a report they already made
+    // answers again (whatever their count); a new one needs room under the open-report cap.
     let statement = conn
         .prepare_cached(&format!(
             "WITH target AS (
@@ -285,22 +276,40 @@ pub async fn file_report(
                  INSERT INTO message_reports (id, message_id, conversation_id, reported_user,
                      reporter_id, reason)
                  SELECT $3, id, conversation_id, sender_id, $2, $4 FROM target
+                 WHERE (SELECT count(*) FROM message_reports
+                        WHERE reporter_id = $2 AND resolved_at IS NULL) < $5
                  ON CONFLICT (message_id, reporter_id) DO NOTHING
                  RETURNING {REPORT_COLUMNS}
              )
-             SELECT {REPORT_COLUMNS} FROM inserted
+             SELECT {REPORT_COLUMNS}, true FROM inserted
              UNION ALL
-             SELECT {REPORT_COLUMNS} FROM message_reports
-             WHERE message_id = $1 AND reporter_id = $2 AND EXISTS (SELECT 1 FROM target)"
+             SELECT {REPORT_COLUMNS}, true FROM message_reports
+             WHERE message_id = $1 AND reporter_id = $2 AND EXISTS (SELECT 1 FROM target)
+             UNION ALL
+             SELECT {NO_REPORT}, false FROM target"
         ))
         .await
         .map_err(DbError::from)?;
     let id = ReportId::generate();
     let rows = conn
-        .query(&statement, &[&message.0, &reporter.0, &id.0, &reason])
+        .query(
+            &statement,
+            &[
+                &message.0,
+                &reporter.0,
+                &id.0,
+                &reason,
+                &MAX_OPEN_REPORTS_PER_USER,
+            ],
+        )
         .await
         .map_err(DbError::from)?;
-    rows.first().map(report_from).ok_or(ReportError::NotFound)
+    match rows.iter().find(|row| row.get::<_, bool>(REPORT_WIDTH)) {
+        Some(row) => Ok(report_from(row)),
+        // The message is there and visible, and no report came of it: the cap.
+        None if !rows.is_empty() => Err(ReportError::TooMany),
+        None => Err(ReportError::NotFound),
+    }
 }
 
 /// A page of reports, newest first, below `before` (a report id): open ones only, or all.
