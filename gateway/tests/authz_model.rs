@@ -160,6 +160,9 @@ fn no_leak_and_no_wrong_refusal_over_random_operations() -> anyhow::Result<()> {
         // Rate limits are tested elsewhere; here they would only refuse the model's pace.
         c.limits.enabled = false;
         c.chat.max_group_members = 50;
+        // The sockets and tokens are made once and `make chaos`'s run outlasts the 15 minutes an
+        // access token lives (the server then ends each session, as it should).
+        c.auth.access_ttl = std::time::Duration::from_secs(24 * 3600);
     }))?;
     let api = gw.api();
     let (users, stranger, sockets) = runtime.block_on(async {
